@@ -1,0 +1,1 @@
+"""Datasets: CelebA readers (``celeba``), procedural faces (``procedural``) and sketches (``sketch``)."""

@@ -1,0 +1,1 @@
+"""Models: one top-level model per module; shared blocks in ``layers``."""

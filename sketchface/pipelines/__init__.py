@@ -1,0 +1,1 @@
+"""Pipelines between models and UI: PIL in, PIL out, seeded."""
