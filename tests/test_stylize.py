@@ -1,0 +1,337 @@
+"""Text stylization: InstructPix2Pix on a tiny random pipeline, the offline path, and the latent editor."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sketchface.attributes import HAIR_COLOURS, INDEX
+from sketchface.pipelines.stylize import (
+    MAX_INSTRUCTION_CHARS,
+    BackendUnavailable,
+    EditNotUnderstood,
+    InstructPix2PixBackend,
+    LatentEditor,
+    Stylizer,
+    StylizeResult,
+    as_rgb_image,
+    check_instruction,
+)
+
+# ---------------------------------------------------------------------------------------------
+# A tiny randomly initialised InstructPix2Pix pipeline, built from configs here (no network).
+# ---------------------------------------------------------------------------------------------
+
+
+def _write_tiny_tokenizer(folder) -> None:
+    """A character-level CLIP BPE vocabulary: every letter, with and without the end-of-word mark."""
+    folder.mkdir(parents=True, exist_ok=True)
+    letters = list(string.ascii_lowercase)
+    vocab = ["<|startoftext|>", "<|endoftext|>", *letters, *(c + "</w>" for c in letters)]
+    (folder / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+
+
+@pytest.fixture(scope="module")
+def tiny_ip2p(tmp_path_factory):
+    diffusers = pytest.importorskip("diffusers")
+    transformers = pytest.importorskip("transformers")
+    root = tmp_path_factory.mktemp("tiny-ip2p")
+    _write_tiny_tokenizer(root / "tokenizer-src")
+    tokenizer = transformers.CLIPTokenizer.from_pretrained(root / "tokenizer-src", model_max_length=16)
+
+    torch.manual_seed(0)
+    # InstructPix2Pix's UNet sees the noisy latents (4 ch) and the encoded input image (4 ch): in_channels=8.
+    unet = diffusers.UNet2DConditionModel(
+        sample_size=8,
+        in_channels=8,
+        out_channels=4,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=2,
+    )
+    vae = diffusers.AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 16),  # two blocks: vae_scale_factor 2
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=16,
+    )
+    text_encoder = transformers.CLIPTextModel(
+        transformers.CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=16,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    scheduler = diffusers.EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
+    )
+    pipe = diffusers.StableDiffusionInstructPix2PixPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    folder = root / "pipeline"
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def _face(size=(40, 30), seed=0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def test_instruct_pix2pix_tiny_pipeline_end_to_end(tiny_ip2p):
+    backend = InstructPix2PixBackend(tiny_ip2p, device="cpu", steps=2)
+    ok, reason = backend.available()
+    assert ok, reason
+    assert backend.pipe is None, "available() must not load the weights"
+
+    calls = []
+    face = _face((40, 30))
+    result = backend.edit(face, "make the hair brown", seed=3, progress=lambda i, n: calls.append((i, n)))
+    assert isinstance(result, StylizeResult)
+    assert result.image.size == face.size and result.image.mode == "RGB"
+    assert calls == [(1, 2), (2, 2)]
+    assert result.backend == "instruct-pix2pix" and result.seed == 3
+    assert result.params["working_size"] == 16  # unet sample_size 8 × vae scale factor 2
+    assert result.params["steps"] == 2 and result.params["dtype"] == "float32"
+    assert "make the hair brown" in result.caption
+
+    again = backend.edit(face, "make the hair brown", seed=3, steps=2)
+    assert np.array_equal(np.asarray(again.image), np.asarray(result.image)), "same seed → same image"
+    other = backend.edit(face, "make the hair brown", seed=4, steps=2)
+    assert not np.array_equal(np.asarray(other.image), np.asarray(result.image))
+
+
+def test_instruct_pix2pix_through_stylizer(tiny_ip2p):
+    stylizer = Stylizer(instruct_pix2pix=InstructPix2PixBackend(tiny_ip2p, device="cpu", steps=1))
+    result = stylizer(_face((64, 64)), "add a hat", backend="instruct-pix2pix", seed=0, image_guidance_scale=1.2)
+    assert result.image.size == (64, 64)
+    assert result.params["image_guidance_scale"] == 1.2 and result.params["steps"] == 1
+    status = stylizer.backends()
+    assert status["instruct-pix2pix"][0] is True
+    assert status["latent"][0] is False and "not configured" in status["latent"][1]
+
+
+def test_offline_hub_id_fails_fast(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    backend = InstructPix2PixBackend("sketchface-tests/no-such-instruct-pix2pix", device="cpu")
+    t0 = time.perf_counter()
+    ok, reason = backend.available()
+    with pytest.raises(BackendUnavailable) as info:
+        backend.edit(_face(), "make the hair brown")
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 15.0, f"the offline answer took {elapsed:.1f} s"
+    assert not ok
+    message = str(info.value)
+    assert "sketchface-tests/no-such-instruct-pix2pix" in message and "not in the local cache" in message
+    assert "latent editor" in message and "hf download" in message
+    assert backend.pipe is None
+
+
+def test_unreachable_hub_fails_fast(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: connection refused at once
+    backend = InstructPix2PixBackend("sketchface-tests/no-such-instruct-pix2pix", hub_timeout=1.0)
+    t0 = time.perf_counter()
+    ok, reason = backend.available()
+    assert time.perf_counter() - t0 < 10.0
+    assert not ok and "unreachable" in reason and "127.0.0.1:9" in reason
+
+
+def test_bad_local_folders(tmp_path):
+    missing = InstructPix2PixBackend(tmp_path / "nope")
+    ok, reason = missing.available()
+    assert not ok and "does not exist" in reason
+    with pytest.raises(BackendUnavailable, match="does not exist"):
+        missing.load()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BackendUnavailable, match="model_index.json"):
+        InstructPix2PixBackend(tmp_path / "empty").load()
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "model_index.json").write_text(json.dumps({"unet": ["diffusers", "UNet2DConditionModel"]}))
+    with pytest.raises(BackendUnavailable, match="unet"):
+        InstructPix2PixBackend(partial).load()
+
+
+# ---------------------------------------------------------------------------------------------
+# The latent editor with stand-ins for the parser and the model.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Edit:
+    changes: dict
+    matches: list = field(default_factory=list)
+    unknown_words: list = field(default_factory=list)
+
+
+_STAND_IN_WORDS = {
+    "brown": {"Brown_Hair": True},
+    "blond": {"Blond_Hair": True},
+    "smile": {"Smiling": True},
+    "glasses": {"Eyeglasses": True},
+    "hat": {"Wearing_Hat": True},
+    "mustache": {"Mustache": False},  # only used with "remove" here
+}
+_FILLER = {"make", "the", "hair", "her", "him", "add", "a", "remove", "and", "give"}
+
+
+def stand_in_parser(text: str) -> _Edit:
+    """Keyword stand-in for sketchface.attributes.parse_instruction (same result shape)."""
+    changes, unknown = {}, []
+    for word in re.findall(r"[a-z']+", text.lower()):
+        if word in _STAND_IN_WORDS:
+            changes.update(_STAND_IN_WORDS[word])
+        elif word not in _FILLER:
+            unknown.append(word)
+    return _Edit(changes, unknown_words=unknown)
+
+
+class StandInModel:
+    """Stand-in for AttributeToFace/SketchToFace: edit() draws one bright column per attribute switched on."""
+
+    def __init__(self, size=32):
+        self.size = size
+        self.calls = []
+
+    def edit(self, image, changes, seed=0, strength=1.0):
+        self.calls.append({"size": image.size, "changes": dict(changes), "seed": seed, "strength": strength})
+        out = np.zeros((3, self.size, self.size), dtype=np.float32)
+        for name, on in changes.items():
+            if on:
+                out[:, :, INDEX[name] % self.size] = 1.0
+        return torch.from_numpy(out)  # (3, H, W) in [0, 1]
+
+
+def test_latent_editor_hair_colour_and_size():
+    model = StandInModel()
+    editor = LatentEditor(model, parser=stand_in_parser)
+    face = _face((64, 64))
+    result = editor.edit(face, "make the hair brown", seed=7)
+    assert result.backend == "latent" and result.seed == 7
+    assert result.changes["Brown_Hair"] is True
+    assert all(result.changes[c] is False for c in HAIR_COLOURS if c != "Brown_Hair")
+    assert result.unknown_words == []
+    assert result.image.size == (64, 64) and result.params["model_size"] == [32, 32]
+    assert model.calls[-1]["changes"] == result.changes and model.calls[-1]["seed"] == 7
+    assert model.calls[-1]["size"] == (64, 64)
+    col = np.asarray(result.image.resize((32, 32), Image.NEAREST))[:, INDEX["Brown_Hair"] % 32]
+    assert col.min() > 200, "the model's output is what comes back"
+    assert "brown hair on" in result.caption and "Seed 7" in result.caption
+    json.dumps(result.to_metadata())
+
+
+def test_latent_editor_several_edits_and_unused_words():
+    editor = LatentEditor(StandInModel(), parser=stand_in_parser)
+    result = editor(_face((32, 32)), "add glasses and a hat, remove the mustache, with blue eyes")
+    assert result.changes == {"Eyeglasses": True, "Mustache": False, "Wearing_Hat": True}
+    assert list(result.changes) == sorted(result.changes, key=INDEX.get), "official order"
+    assert result.unknown_words == ["with", "blue", "eyes"]
+    assert "'blue'" in result.caption and "Not used" in result.caption
+
+
+def test_latent_editor_nothing_understood():
+    model = StandInModel()
+    editor = LatentEditor(model, parser=stand_in_parser)
+    with pytest.raises(EditNotUnderstood) as info:
+        editor.edit(_face(), "blue eyes please")
+    assert info.value.unknown_words == ["blue", "eyes", "please"]
+    assert "'blue'" in str(info.value) and "InstructPix2Pix" in str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert model.calls == [], "nothing must be edited"
+
+
+def test_latent_editor_explicit_changes_and_bad_names():
+    model = StandInModel()
+    editor = LatentEditor(model, parser=stand_in_parser)
+    result = editor.edit(_face(), "", changes={"Gray_Hair": True})
+    assert result.changes["Gray_Hair"] and not result.changes["Black_Hair"]
+    with pytest.raises(ValueError, match="not a CelebA attribute"):
+        LatentEditor(model, parser=lambda t: _Edit({"Blue_Eyes": True})).edit(_face(), "blue eyes")
+    with pytest.raises(TypeError, match="edit"):
+        LatentEditor(object())
+
+
+def test_instruction_length_limit(tiny_ip2p):
+    long = "make the hair brown " * 30
+    assert len(long.strip()) > MAX_INSTRUCTION_CHARS
+    stylizer = Stylizer(
+        LatentEditor(StandInModel(), parser=stand_in_parser), InstructPix2PixBackend(tiny_ip2p, device="cpu")
+    )
+    for backend in ("latent", "instruct-pix2pix"):
+        with pytest.raises(ValueError, match="at most 500"):
+            stylizer(_face(), long, backend=backend)
+    assert stylizer.instruct_pix2pix.pipe is None, "refused before loading anything"
+    assert check_instruction("x" * MAX_INSTRUCTION_CHARS) == "x" * MAX_INSTRUCTION_CHARS
+    with pytest.raises(ValueError, match="empty"):
+        check_instruction("   ")
+
+
+def test_stylizer_backend_choice():
+    model = StandInModel()
+    stylizer = Stylizer(LatentEditor(model, parser=stand_in_parser))
+    result = stylizer(_face(), "make her smile", seed=2, strength=0.5)
+    assert result.backend == "latent" and result.changes == {"Smiling": True}
+    assert model.calls[-1]["strength"] == 0.5
+    with pytest.raises(ValueError, match="Unknown backend"):
+        stylizer(_face(), "make her smile", backend="dall-e")
+    with pytest.raises(BackendUnavailable, match="not configured"):
+        stylizer(_face(), "make her smile", backend="instruct-pix2pix")
+    with pytest.raises(ValueError):
+        Stylizer(default="nope")
+
+
+def test_as_rgb_image_conversions():
+    assert as_rgb_image(np.zeros((8, 6, 3), np.uint8)).size == (6, 8)
+    assert as_rgb_image(torch.ones(1, 3, 5, 7)).getpixel((0, 0)) == (255, 255, 255)
+    assert as_rgb_image([Image.new("L", (4, 4))]).mode == "RGB"
+    with pytest.raises(TypeError):
+        as_rgb_image("face.png")
+
+
+def test_real_instruction_parser_if_present():
+    attributes = pytest.importorskip("sketchface.attributes")
+    if not hasattr(attributes, "parse_instruction"):
+        pytest.skip("parse_instruction not written yet")
+    editor = LatentEditor(StandInModel())
+    changes, unknown = editor.parse("make the hair brown")
+    assert changes["Brown_Hair"] is True and changes["Black_Hair"] is False
+    assert editor.parse("remove the mustache")[0].get("Mustache") is False
+    assert editor.parse("add a hat")[0].get("Wearing_Hat") is True
+    assert editor.parse("make her smile")[0].get("Smiling") is True
+    several, _ = editor.parse("add glasses and make the hair blond")
+    assert several.get("Eyeglasses") is True and several.get("Blond_Hair") is True
+    with pytest.raises(EditNotUnderstood):
+        editor.parse("blue eyes")
