@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -335,3 +336,110 @@ def test_real_instruction_parser_if_present():
     assert several.get("Eyeglasses") is True and several.get("Blond_Hair") is True
     with pytest.raises(EditNotUnderstood):
         editor.parse("blue eyes")
+
+
+# ---------------------------------------------------------------------------------------------
+# train/evaluate_edits.py end to end in a "cell world": attribute k is the brightness of cell k.
+# ---------------------------------------------------------------------------------------------
+
+
+def _load_evaluate_edits():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "train" / "evaluate_edits.py"
+    spec = importlib.util.spec_from_file_location("evaluate_edits", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["evaluate_edits"] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+_CELL = 8  # 64 px face = 8 × 8 cells of 8 px; cells 0..39 hold the attributes
+
+
+def _cell_slices(k):
+    r, c = divmod(k, 8)
+    return slice(r * _CELL, (r + 1) * _CELL), slice(c * _CELL, (c + 1) * _CELL)
+
+
+def cell_face(force, seed, size):
+    rng = np.random.default_rng(seed)
+    labels = rng.random(40) < 0.3
+    for name, value in force.items():
+        labels[INDEX[name]] = value
+    img = rng.integers(0, 40, (size, size, 3)).astype(np.int16) + 100  # the "identity": per-seed texture
+    for k, on in enumerate(labels):
+        ys, xs = _cell_slices(k)
+        img[ys, xs] += 80 if on else -80
+    return img.clip(0, 255).astype(np.uint8)
+
+
+class CellEditor:
+    """Stand-in model: flips the requested cells (``broken=True`` returns the input unchanged)."""
+
+    def __init__(self, broken=False):
+        self.broken = broken
+
+    def edit(self, image, changes):
+        arr = np.asarray(image, dtype=np.int16).copy()
+        if not self.broken:
+            for name, on in changes.items():
+                ys, xs = _cell_slices(INDEX[name])
+                present = arr[ys, xs].mean() > 120
+                if present != on:
+                    arr[ys, xs] += 160 if on else -160
+        return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+
+
+class CellClassifier:
+    def predict(self, x):  # (B, 3, 64, 64) in [0, 1] → (B, 40) probabilities
+        cells = torch.stack([x[:, :, ys, xs].mean(dim=(1, 2, 3)) for ys, xs in map(_cell_slices, range(40))], 1)
+        return (cells - 120 / 255).mul(20).sigmoid()
+
+
+def pixel_identity(a, b):
+    fa, fb = (t.flatten(1) - t.flatten(1).mean(1, keepdim=True) for t in (a, b))
+    return torch.nn.functional.cosine_similarity(fa, fb).numpy()
+
+
+def test_evaluate_edits_end_to_end(tmp_path):
+    ev = _load_evaluate_edits()
+    assert len(ev.INSTRUCTIONS) >= 40
+    assert len({a for _, t in ev.INSTRUCTIONS for a in t}) >= 15
+    assert all(a in INDEX for _, t in ev.INSTRUCTIONS for a in t)
+    intended = dict(ev.INSTRUCTIONS)
+
+    def oracle_parser(text):  # the intended changes, except one instruction it "does not understand"
+        return _Edit({} if text == "add a double chin" else intended[text], unknown_words=[])
+
+    cfg = ev.EvalEditsConfig(out_dir=str(tmp_path / "out"), faces_per_instruction=2, latency_repeats=2, grid_faces=2)
+    editor = LatentEditor(CellEditor(), parser=oracle_parser)
+    report, befores, afters = ev.run_evaluation(cfg, editor, CellClassifier(), pixel_identity, face_source=cell_face)
+    n = len(ev.INSTRUCTIONS)
+    assert report["n_edits"] == 2 * n and len(afters) == 2 * n
+    assert report["change_seen"] == pytest.approx((n - 1) / n)
+    assert report["not_understood"] == ["add a double chin"]
+    assert report["untouched_kept"] == 1.0
+    assert report["per_attribute"]["Double_Chin"]["change_seen"] == 0.0
+    assert report["per_attribute"]["Eyeglasses"]["change_seen"] == 1.0
+    assert report["identity_edited"] > report["identity_different_person"] + 0.2
+    assert befores[0].size == (64, 64) and report["latency_ms"]["p50"] > 0
+
+    out = ev.write_outputs(report, befores, afters, cfg.out_dir, cfg.grid_faces)
+    saved = json.loads((out / "edits.json").read_text())
+    assert saved["change_seen"] == report["change_seen"]
+    md = (out / "edits.md").read_text()
+    assert "| eyeglasses |" in md and "add a double chin" in md
+    grid = Image.open(out / "edits_grid.png")
+    assert grid.width > 4 * 96 and grid.height > len(ev.GRID_INSTRUCTIONS) * 96
+
+    broken = LatentEditor(CellEditor(broken=True), parser=oracle_parser)
+    bad, _, _ = ev.run_evaluation(cfg, broken, CellClassifier(), None, face_source=cell_face)
+    assert bad["change_seen"] == 0.0 and bad["identity_edited"] is None
+
+
+def test_evaluate_edits_args():
+    ev = _load_evaluate_edits()
+    cfg = ev.parse_args(["--editor", "x", "--classifier", "y", "--no-identity", "--faces_per_instruction", "3"])
+    assert cfg.identity is False and cfg.faces_per_instruction == 3 and cfg.start_seed == 10_000_000
