@@ -1,0 +1,139 @@
+"""AttributeClassifier: shapes, resizing, save/load round trip, and the training script end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ClassifierConfig(image_size=16, stem_width=4, widths=[8, 8], dropout=0.0)
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"train_{name}", ROOT / "train" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class TinyFaces(Dataset):
+    """Stand-in dataset: attribute 0 ("5_o_Clock_Shadow") = bright image, the rest random."""
+
+    def __init__(self, n: int = 32, size: int = 16, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.labels = (torch.rand(n, 40, generator=g) > 0.5).float()
+        self.images = torch.rand(n, 3, size, size, generator=g) * 0.5 + self.labels[:, :1, None, None] * 0.5
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"image": self.images[i], "labels": self.labels[i]}
+
+
+def test_shapes_and_any_input_size():
+    torch.manual_seed(0)
+    model = AttributeClassifier(TINY).eval()
+    for size in (16, 32, 64):
+        x = torch.rand(3, 3, size, size)
+        assert model(x).shape == (3, 40)
+        assert model.features(x).shape == (3, model.feature_dim) == (3, 8)
+    p = model.predict(torch.rand(2, 3, 40, 40))
+    assert p.shape == (2, 40) and float(p.min()) >= 0 and float(p.max()) <= 1
+    with pytest.raises(ValueError):
+        model(torch.rand(2, 1, 16, 16))
+
+
+def test_default_config_is_small():
+    model = AttributeClassifier()
+    n = sum(p.numel() for p in model.parameters())
+    assert n * 4 < 2.0e6  # ≤ 2 MB of float32 weights
+    assert model.config.image_size == 64
+
+
+def test_save_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = AttributeClassifier(TINY)
+    model.train()(torch.rand(4, 3, 16, 16))  # move BatchNorm running stats away from their defaults
+    model.eval()
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["widths"] == [8, 8]
+    loaded = AttributeClassifier.from_pretrained(tmp_path)
+    assert loaded.config == model.config and not loaded.training
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.allclose(loaded(x), model(x), atol=1e-6)
+
+
+def test_config_rejects_nonsense():
+    with pytest.raises(ValueError):
+        ClassifierConfig(image_size=8)
+    with pytest.raises(ValueError):
+        ClassifierConfig(widths=[])
+
+
+def _tiny_args(out: Path) -> list[str]:
+    return [
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--batch_size",
+        "8",
+        "--eval_samples",
+        "16",
+        "--image_size",
+        "16",
+        "--stem_width",
+        "4",
+        "--widths",
+        "8",
+        "8",
+        "--num_workers",
+        "0",
+        "--checkpoint_every",
+        "1",
+    ]
+
+
+def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
+    train = _load_script("classifier")
+    monkeypatch.setattr(train, "build_datasets", lambda cfg: (TinyFaces(32), {"tiny": TinyFaces(16, seed=1)}))
+    cfg = train.parse_args(_tiny_args(tmp_path / "run"))
+    assert cfg.max_steps == 2 and cfg.widths == [8, 8]
+    train.main(cfg)
+    out = tmp_path / "run"
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    report = json.loads((out / "eval.json").read_text())
+    tiny = report["sets"]["tiny"]
+    assert set(tiny["accuracy"]) == set(tiny["balanced_accuracy"]) and len(tiny["accuracy"]) == 40
+    assert 0 <= tiny["mean_accuracy"] <= 1 and report["steps"] == 2
+    card = (out / "README.md").read_text()
+    assert card.startswith("---") and "balanced accuracy" in card.lower() and "Wearing_Hat" in card
+    model = AttributeClassifier.from_pretrained(out)
+    assert model.config.image_size == 16
+
+    # --resume continues from the saved training state instead of starting again
+    assert (out / "checkpoint.pt").is_file()
+    cfg = train.parse_args([*_tiny_args(out), "--max_steps", "3", "--resume"])
+    train.main(cfg)
+    assert json.loads((out / "eval.json").read_text())["steps"] == 3
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sketchface.data.procedural") is None, reason="procedural faces missing")
+def test_training_script_on_procedural_faces(tmp_path):
+    train = _load_script("classifier")
+    args = _tiny_args(tmp_path / "proc")
+    cfg = train.parse_args([*args, "--train_samples", "32", "--eval_samples", "8"])
+    assert cfg.data == "procedural"
+    train.main(cfg)
+    report = json.loads((tmp_path / "proc" / "eval.json").read_text())
+    assert set(report["sets"]) == {"procedural-celeba", "procedural-balanced"}
