@@ -323,7 +323,9 @@ def hub_reachable(timeout: float = 2.0) -> tuple[bool, str]:
     Runs in a daemon thread so that a slow DNS lookup cannot hold the caller longer than ``timeout``.
     """
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    url = urlparse(endpoint)
+    # Behind a proxy the Hub is reached through it: probe the proxy instead.
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or os.environ.get("ALL_PROXY")
+    url = urlparse(proxy if proxy and endpoint.startswith("https") else endpoint)
     host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme != "http" else 80)
     result: list[tuple[bool, str]] = []
 
@@ -400,12 +402,12 @@ class InstructPix2PixBackend:
         m = self.model
         return os.path.isdir(m) or os.path.isabs(m) or m.startswith((".", "~")) or not _HUB_ID.match(m)
 
-    def _unavailable_message(self, reason: str) -> str:
+    def _unavailable_message(self, cached: str, hub: str) -> str:
         return (
-            f"InstructPix2Pix weights for {self.model!r} are not in the local cache and the Hub is unreachable: "
-            f"{reason}. Use the latent editor (backend 'latent'), or download the weights where there is a "
-            f"network with `hf download {self.model}` (or `huggingface-cli download {self.model}`) and copy the "
-            "Hugging Face cache here, or pass a local folder written by save_pretrained."
+            f"InstructPix2Pix weights for {self.model!r} are {cached} and the Hub is unreachable: {hub}. "
+            f"Use the latent editor (backend 'latent'), or download the weights where there is a network with "
+            f"`hf download {self.model}` and copy the Hugging Face cache here, or pass a local folder written by "
+            "save_pretrained."
         )
 
     def resolve(self) -> tuple[str, bool]:
@@ -435,19 +437,19 @@ class InstructPix2PixBackend:
             snapshot = Path(snapshot_download(self.model, local_files_only=True))
             if (snapshot / "model_index.json").is_file() and not _incomplete_components(snapshot):
                 return self.model, True
-            cached_reason = "the local cache holds only part of it"
+            cached = "only partly in the local cache"
         except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
-            cached_reason = "not in the local cache"
+            cached = "not in the local cache"
         if _env_offline():
-            raise BackendUnavailable(self._unavailable_message(f"{cached_reason}, and HF_HUB_OFFLINE is set"))
+            raise BackendUnavailable(self._unavailable_message(cached, "offline mode is on (HF_HUB_OFFLINE)"))
         if not self.allow_download:
             raise BackendUnavailable(
-                f"InstructPix2Pix weights for {self.model!r} are {cached_reason} and downloading is disabled "
+                f"InstructPix2Pix weights for {self.model!r} are {cached} and downloading is disabled "
                 f"(allow_download=False). Use the latent editor, or run `hf download {self.model}`."
             )
         ok, why = hub_reachable(self.hub_timeout)
         if not ok:
-            raise BackendUnavailable(self._unavailable_message(why))
+            raise BackendUnavailable(self._unavailable_message(cached, why))
         return self.model, False
 
     def available(self) -> tuple[bool, str]:
