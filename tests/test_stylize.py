@@ -444,3 +444,24 @@ def test_evaluate_edits_args():
     ev = _load_evaluate_edits()
     cfg = ev.parse_args(["--editor", "x", "--classifier", "y", "--no-identity", "--faces_per_instruction", "3"])
     assert cfg.identity is False and cfg.faces_per_instruction == 3 and cfg.start_seed == 10_000_000
+
+
+def test_latent_editor_encodes_first_for_latent_models():
+    class WPlusModel:  # like SketchToFace: encode(image) → W+, edit(w_plus, changes) → image
+        def __init__(self):
+            self.seen = None
+
+        def encode(self, image):
+            return torch.full((1, 10, 4), float(np.asarray(image).mean()))
+
+        def edit(self, w_plus, changes):
+            self.seen = w_plus
+            return Image.new("RGB", (16, 16), (9, 9, 9))
+
+    model = WPlusModel()
+    editor = LatentEditor(model, parser=stand_in_parser)
+    assert editor.encode_first
+    result = editor.edit(_face((16, 16)), "add glasses")
+    assert isinstance(model.seen, torch.Tensor) and model.seen.shape == (1, 10, 4)
+    assert result.image.getpixel((0, 0)) == (9, 9, 9)
+    assert not LatentEditor(StandInModel(), parser=stand_in_parser).encode_first

@@ -185,25 +185,41 @@ def _accepted_kwargs(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any
     return {k: v for k, v in candidates.items() if k in params}
 
 
+_LATENT_ARG_NAMES = {"w_plus", "w", "latent", "latents", "z", "mu", "code", "codes"}
+
+
 class LatentEditor:
     """Instruction → CelebA attribute changes → latent-space edit with one of the project's models.
 
     ``model`` is anything with ``edit(image_or_latent, changes, ...)`` returning an image (PIL, a list of
     PIL images, or a (3, H, W) tensor in [0, 1]): ``AttributeToFace`` (MVAE: image expert ⊗ attribute
     expert with the changed attributes) or ``SketchToFace`` (pSp inversion + stored W+ directions).
-    ``seed`` and ``strength`` are passed on when the model's ``edit`` accepts them.
+    ``seed`` and ``strength`` are passed on when the model's ``edit`` accepts them. When ``edit``'s first
+    parameter is a latent (``w_plus``, ``latent``, ...), the image goes through ``model.encode`` first.
     ``parser`` defaults to :func:`sketchface.attributes.parse_instruction` and must return an object with
     ``changes`` (dict name → bool) and ``unknown_words``.
     """
 
     name = "latent"
 
-    def __init__(self, model: Any, *, parser: Callable[[str], Any] | None = None, strength: float = 1.0):
+    def __init__(
+        self,
+        model: Any,
+        *,
+        parser: Callable[[str], Any] | None = None,
+        strength: float = 1.0,
+        encode_first: bool | None = None,
+    ):
         if not callable(getattr(model, "edit", None)):
             raise TypeError(f"{type(model).__name__} has no edit(image_or_latent, changes) method.")
         self.model = model
         self._parser = parser
         self.strength = float(strength)
+        if encode_first is None:
+            # A model whose edit() takes a latent (e.g. ``edit(w_plus, changes)``) gets ``encode(image)`` first.
+            first = next(iter(inspect.signature(model.edit).parameters), "")
+            encode_first = first in _LATENT_ARG_NAMES and callable(getattr(model, "encode", None))
+        self.encode_first = bool(encode_first)
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str, *, kind: str = "mvae", **kwargs: Any) -> LatentEditor:
@@ -268,7 +284,8 @@ class LatentEditor:
         if progress is not None:
             progress(0, 1)
         kwargs = _accepted_kwargs(self.model.edit, seed=int(seed), strength=strength)
-        out = as_rgb_image(self.model.edit(source, dict(changes_), **kwargs))
+        subject = self.model.encode(source) if self.encode_first else source
+        out = as_rgb_image(self.model.edit(subject, dict(changes_), **kwargs))
         model_size = out.size
         if out.size != source.size:
             out = out.resize(source.size, Image.BICUBIC)
