@@ -465,3 +465,15 @@ def test_latent_editor_encodes_first_for_latent_models():
     assert isinstance(model.seen, torch.Tensor) and model.seen.shape == (1, 10, 4)
     assert result.image.getpixel((0, 0)) == (9, 9, 9)
     assert not LatentEditor(StandInModel(), parser=stand_in_parser).encode_first
+
+
+@pytest.mark.slow
+def test_real_instruct_pix2pix_if_cached():
+    """The real timbrooks/instruct-pix2pix (GPU recommended): runs only where its weights are available."""
+    backend = InstructPix2PixBackend(allow_download=False, steps=10)
+    ok, reason = backend.available()
+    if not ok:
+        pytest.skip(reason)
+    face = _face((64, 64))
+    result = backend.edit(face, "make the hair brown", seed=0)
+    assert result.image.size == (64, 64) and result.params["working_size"] == 512

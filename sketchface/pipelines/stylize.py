@@ -74,13 +74,13 @@ class StylizeResult:
     """
 
     image: Image.Image
-    instruction: str
     changes: dict[str, bool]
     unknown_words: list[str]
     backend: str
     seed: int
     params: dict[str, Any] = field(default_factory=dict)
     caption: str = ""
+    instruction: str = ""
 
     def to_metadata(self) -> dict[str, Any]:
         """Everything but the image, JSON-serialisable (for PNG text chunks or a sidecar file)."""
