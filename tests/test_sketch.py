@@ -353,3 +353,19 @@ def test_io_bytesio_like_inputs():
     Image.fromarray(_drawing(64, box=(10, 10, 50, 55))).save(buf, format="JPEG")
     assert normalize_user_sketch(bytearray(buf.getvalue()), size=32).size == (32, 32)
     assert normalize_user_sketch(memoryview(buf.getvalue()), size=32).size == (32, 32)
+
+
+def test_normalize_shaded_paper_photo_with_dust():
+    # A phone photo: paper shaded 170 → 250, a drawing in the lower left, noise and two dust specks far away.
+    h, w = 300, 240
+    yy, xx = np.mgrid[0:h, 0:w]
+    photo = 170.0 + 40.0 * xx / w + 40.0 * yy / h
+    lines = _drawing(120, box=(10, 10, 110, 110)).astype(np.float32) / 255
+    photo[150:270, 20:140] *= lines
+    photo += np.random.default_rng(0).normal(0, 3, photo.shape)
+    photo[15:17, 220:222] = 0  # dust
+    out = np.asarray(normalize_user_sketch(np.clip(photo, 0, 255).astype(np.uint8), size=64, margin=0.1))
+    cx, cy, x0, x1, y0, y1 = _centroid(out)
+    assert abs(cx - 31.5) < 3 and abs(cy - 31.5) < 3  # cropped to the drawing, not to the dust or the shading
+    assert x0 > 2 and y0 > 2 and x1 < 61 and y1 < 61
+    assert np.median(out) == 255 and (out > 240).mean() > 0.8  # shaded paper became white
