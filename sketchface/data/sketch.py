@@ -768,3 +768,129 @@ def sketch_to_tensor(img: Image.Image | np.ndarray, size: int | None = None) -> 
     if size is not None and arr.shape != (size, size):
         arr = cv2.resize(arr, (size, size), interpolation=cv2.INTER_AREA)
     return torch.from_numpy(arr.astype(np.float32) / 255.0)[None]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Figure and benchmark: python -m sketchface.data.sketch --figure docs/images/sketch_sigma.png --benchmark
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _demo_faces(n: int, size: int) -> list[tuple[np.ndarray, np.ndarray, list[Any]]]:
+    """(image, mask, strokes) for the figure: procedural faces when the renderer is installed, else a drawn one."""
+    try:
+        from sketchface.data.procedural import render
+    except ImportError:
+        render = None
+    if render is not None:
+        faces = [render({}, seed=10_000_000 + i, size=size) for i in range(n)]
+        return [(f.image, f.mask, list(f.strokes)) for f in faces]
+    from types import SimpleNamespace
+
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        img = np.zeros((size, size, 3), np.uint8)
+        img[:] = np.linspace(120, 200, size)[:, None, None].astype(np.uint8) * np.array([0.6, 0.8, 1.0])
+        mask = np.zeros((size, size), np.uint8)
+        c = np.array([0.5, 0.52]) + rng.normal(0, 0.02, 2)
+        rx, ry = 0.24 + rng.uniform(0, 0.05), 0.32 + rng.uniform(0, 0.04)
+        s = float(size)
+
+        def pt(x, y, s=s):
+            return round(x * s), round(y * s)
+
+        hair = tuple(int(v) for v in rng.integers(20, 120, 3))
+        cv2.ellipse(img, pt(c[0], c[1] - 0.06), pt(rx + 0.05, ry + 0.03), 0, 0, 360, hair, -1, cv2.LINE_AA)
+        cv2.ellipse(mask, pt(c[0], c[1] - 0.06), pt(rx + 0.05, ry + 0.03), 0, 0, 360, 13, -1)
+        skin = np.array([225, 185, 150]) * rng.uniform(0.5, 1.0)
+        face = np.zeros((size, size), np.uint8)
+        cv2.ellipse(face, pt(*c), pt(rx, ry), 0, 0, 360, 1, -1, cv2.LINE_AA)
+        shade = np.clip(1.05 - 0.5 * np.linspace(0, 1, size)[None, :] ** 2, 0, 1)[..., None]  # side light
+        img[face > 0] = (skin * shade.repeat(size, 0))[face > 0].astype(np.uint8)
+        mask[face > 0] = 1
+        strokes = [SimpleNamespace(kind="face_outline", points=_ellipse_pts(c, (rx, ry)), closed=True, width=0.012)]
+        for sx in (-1, 1):
+            e = (c[0] + sx * 0.1, c[1] - 0.05)
+            cv2.ellipse(img, pt(*e), pt(0.045, 0.018), 0, 0, 360, (250, 250, 250), -1, cv2.LINE_AA)
+            cv2.circle(img, pt(*e), max(1, round(0.015 * s)), (40, 30, 20), -1, cv2.LINE_AA)
+            cv2.ellipse(mask, pt(*e), pt(0.045, 0.018), 0, 0, 360, 4 if sx < 0 else 5, -1)
+            brow = np.array([[e[0] - 0.05, e[1] - 0.05], [e[0], e[1] - 0.07], [e[0] + 0.05, e[1] - 0.055]])
+            cv2.polylines(img, [(brow * s).astype(np.int32)], False, hair, max(1, round(0.02 * s)), cv2.LINE_AA)
+            strokes += [
+                SimpleNamespace(kind="eye", points=_ellipse_pts(e, (0.045, 0.018)), closed=True, width=0.008),
+                SimpleNamespace(kind="brow", points=brow.astype(np.float32), closed=False, width=0.015),
+            ]
+        nose = np.array([[c[0], c[1] - 0.02], [c[0] - 0.03, c[1] + 0.08], [c[0] + 0.02, c[1] + 0.09]])
+        cv2.polylines(img, [(nose * s).astype(np.int32)], False, (120, 80, 60), max(1, round(0.01 * s)), cv2.LINE_AA)
+        lips = _ellipse_pts((c[0], c[1] + 0.17), (0.07, 0.022))
+        cv2.fillPoly(img, [(lips * s).astype(np.int32)], (170, 70, 70), cv2.LINE_AA)
+        cv2.fillPoly(mask, [(lips * s).astype(np.int32)], 11)
+        hair_line = _ellipse_pts((c[0], c[1] - 0.06), (rx + 0.05, ry + 0.03), a0=math.pi, a1=2 * math.pi)
+        strokes += [
+            SimpleNamespace(kind="nose", points=nose.astype(np.float32), closed=False, width=0.01),
+            SimpleNamespace(kind="lips", points=lips, closed=True, width=0.01),
+            SimpleNamespace(kind="hair_outline", points=hair_line, closed=False, width=0.012),
+        ]
+        out.append((img, mask, strokes))
+    return out
+
+
+def _ellipse_pts(c: Sequence[float], r: Sequence[float], n: int = 32, a0: float = 0.0, a1: float = 2 * math.pi):
+    t = np.linspace(a0, a1, n, endpoint=a1 - a0 < 2 * math.pi - 1e-6)
+    return np.stack([c[0] + r[0] * np.cos(t), c[1] + r[1] * np.sin(t)], 1).astype(np.float32)
+
+
+def sigma_figure(n: int = 3, size: int = 128, factors: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> Image.Image:
+    """Contact sheet: photo | computed sketch at sigma = factor × default | Canny | hand-drawn | clean strokes."""
+    cols = ["input"] + [f"s={f:g}x" + (" (paper)" if f == 1 else "") for f in factors] + ["Canny", "hand", "clean"]
+    rows = []
+    for img, mask, strokes in _demo_faces(n, size):
+        cells = [img]
+        for f in factors:
+            cells.append(photo_to_sketch(img, mask=mask, sigma=f * default_sigma(size)))
+        cells += [canny_sketch(img, mask=mask), strokes_to_sketch(strokes, size, seed=0)]
+        cells.append(strokes_to_sketch(strokes, size, style="clean"))
+        rows.append(np.concatenate([_to_rgb_array(c) for c in cells], 1))
+    header = np.full((18, size * len(cols), 3), 255, np.uint8)
+    for i, name in enumerate(cols):
+        cv2.putText(header, name, (i * size + 3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    return Image.fromarray(np.concatenate([header, *rows], 0))
+
+
+def _benchmark(seconds: float = 2.0) -> dict[str, float]:
+    """Sketches per second on one core (strokes of the demo faces), per size and style."""
+    import time
+
+    cv2.setNumThreads(1)
+    result = {}
+    for size in (64, 128, 256):
+        strokes = _demo_faces(1, size)[0][2]
+        for style in ("hand", "clean"):
+            count, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds / 6:
+                strokes_to_sketch(strokes, size, seed=count, style=style)
+                count += 1
+            result[f"{style}@{size}"] = count / (time.perf_counter() - t0)
+        print(f"{len(strokes)} strokes", end="  ")
+    return result
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Sketch figure and speed benchmark.")
+    ap.add_argument("--figure", help="write the sigma / Canny / hand-drawn figure to this PNG")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--rows", type=int, default=3)
+    ap.add_argument("--benchmark", action="store_true", help="print strokes_to_sketch speed on one core")
+    args = ap.parse_args(argv)
+    if args.figure:
+        sigma_figure(args.rows, args.size).save(args.figure, optimize=True)
+        print(f"wrote {args.figure} ({os.path.getsize(args.figure) / 1024:.0f} KB)")
+    if args.benchmark:
+        for k, v in _benchmark().items():
+            print(f"{k}: {v:.0f} sketches/s")
+
+
+if __name__ == "__main__":
+    _main()
