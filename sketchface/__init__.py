@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 from . import attributes
-from .attributes import ATTRIBUTES, Attributes
+from .attributes import ATTRIBUTES, Attributes, describe, parse_description
 
 __version__ = "0.1.0"
 
@@ -36,4 +36,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'sketchface' has no attribute {name!r}")
 
 
-__all__ = ["ATTRIBUTES", "Attributes", "attributes", *_LAZY]
+__all__ = ["ATTRIBUTES", "Attributes", "attributes", "describe", "parse_description", *_LAZY]
