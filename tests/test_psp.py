@@ -1,0 +1,228 @@
+"""pSp encoder, PSP checkpoint module, CBAM attention loss, attribute directions, training smoke run."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+
+from sketchface.attributes import INDEX
+from sketchface.models.layers import CBAM
+from sketchface.models.psp import (
+    PSP,
+    AttentionLoss,
+    ClassifierFeatureNet,
+    GradualStyleEncoder,
+    PSPConfig,
+    fit_linear_boundaries,
+)
+from sketchface.models.stylegan import Generator, StyleGANConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gcfg(res=16) -> StyleGANConfig:
+    return StyleGANConfig(resolution=res, style_dim=16, n_mlp=2, max_channels=8)
+
+
+def tiny(res=16, **kw) -> PSPConfig:
+    return PSPConfig(
+        encoder_channels=[4, 8, 8, 16], blocks_per_stage=[1, 1, 1, 1], fpn_channels=8, generator=asdict(gcfg(res)), **kw
+    )
+
+
+@pytest.mark.parametrize("res,n", [(16, 6), (32, 8), (64, 10), (128, 12), (256, 14), (1024, 18)])
+def test_encoder_style_count(res, n):
+    cfg = tiny(res)
+    assert cfg.n_styles == n
+    if res <= 64:
+        enc = GradualStyleEncoder(cfg)
+        out = enc(torch.randn(2, 1, res, res))
+        assert out.shape == (2, n, 16)
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_psp_shapes_and_latent_avg(in_channels):
+    torch.manual_seed(0)
+    psp = PSP(tiny(32, in_channels=in_channels))
+    psp.latent_avg.fill_(0.25)
+    x = torch.rand(2, in_channels, 48, 48)  # resized to the encoder size internally
+    img, w_plus = psp(x)
+    assert img.shape == (2, 3, 32, 32) and w_plus.shape == (2, 8, 16)
+    offsets = psp.encoder(psp.prepare_input(x))
+    assert torch.allclose(w_plus, offsets + 0.25)
+    # grey input to an RGB encoder and vice versa are converted
+    assert psp.encode(torch.rand(1, 4 - in_channels if in_channels == 3 else 3, 32, 32)).shape == (1, 8, 16)
+
+
+def test_encoder_gradients_and_frozen_generator_untouched():
+    torch.manual_seed(0)
+    psp = PSP(tiny(32))  # 32 px: coarse, middle and fine heads all present
+    psp.generator.requires_grad_(False)
+    img, _ = psp(torch.rand(2, 1, 32, 32))
+    img.pow(2).mean().backward()
+    assert all(p.grad is not None for p in psp.encoder.parameters() if p.requires_grad)
+    assert all(p.grad is None for p in psp.generator.parameters())
+
+
+def test_save_load_round_trip_fp16(tmp_path):
+    torch.manual_seed(0)
+    psp = PSP(tiny())
+    psp.latent_avg.normal_()
+    psp.directions[3].normal_()
+    psp.direction_scales[3] = 2.0
+    x = torch.rand(1, 1, 16, 16)
+    ref = psp(x)[0]
+    psp.save_pretrained(tmp_path / "full")
+    loaded = PSP.from_pretrained(tmp_path / "full", strict=True)
+    assert loaded.cfg == psp.cfg
+    assert torch.allclose(loaded(x)[0], ref, atol=1e-6)
+    assert torch.equal(loaded.direction_scales, psp.direction_scales)
+    psp.half().save_pretrained(tmp_path / "half")
+    half = PSP.from_pretrained(tmp_path / "half", strict=True)
+    assert half.latent_avg.dtype == torch.float32  # fp16 storage loads into fp32
+    assert (half(x)[0] - ref).abs().max() < 0.05
+
+
+def test_generator_weights_carried(tmp_path):
+    g = Generator(gcfg())
+    psp = PSP(tiny())
+    psp.generator.load_state_dict(g.state_dict())
+    psp.save_pretrained(tmp_path)
+    loaded = PSP.from_pretrained(tmp_path, strict=True)
+    z = torch.randn(2, 16)
+    assert torch.allclose(loaded.generator(z, noise_mode="const"), g(z, noise_mode="const"))
+
+
+# -------------------------------------------------------------------------------- attention loss
+def test_cbam_shapes_and_formula():
+    torch.manual_seed(0)
+    cbam = CBAM(8, reduction=2)
+    f = torch.randn(2, 8, 5, 5)
+    mc, ms = cbam.maps(f)
+    assert mc.shape == (2, 8, 1, 1) and ms.shape == (2, 1, 5, 5)
+    assert ((mc > 0) & (mc < 1)).all() and ((ms > 0) & (ms < 1)).all()
+    assert torch.allclose(cbam(f), cbam.spatial(mc * f) * f)  # F'' = M_s(F') ⊗ F
+
+
+def test_attention_loss_zero_frozen_and_differentiable():
+    loss = AttentionLoss(seed=0)
+    y = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert loss(y, y).item() == 0.0
+    assert all(not p.requires_grad for p in loss.parameters())
+    assert len(list(loss.parameters())) > 0
+    y_hat = (y + 0.3 * torch.randn_like(y)).requires_grad_(True)
+    value = loss(y, y_hat)
+    assert value.item() > 0
+    value.backward()
+    assert y_hat.grad is not None and y_hat.grad.abs().sum() > 0
+    loss.train()
+    assert not loss.training  # stays in eval mode
+    # same seed -> same network; a different seed -> a different one
+    assert loss(y, y_hat).item() == AttentionLoss(seed=0)(y, y_hat).item()
+    assert loss(y, y_hat).item() != AttentionLoss(seed=1)(y, y_hat).item()
+    assert "seed 0" in loss.description
+
+
+def test_attention_loss_on_classifier_layers():
+    clf = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 6, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(6, 40),
+    )
+    loss = AttentionLoss.from_classifier(clf, layer=2)
+    assert isinstance(loss.features, ClassifierFeatureNet) and loss.features.out_channels == 6
+    assert all(not p.requires_grad for p in clf.parameters())
+    y = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert loss(y, y).item() == 0.0
+    assert loss(y, -y).item() > 0
+
+
+# ------------------------------------------------------------------------------------ directions
+def test_fit_linear_boundaries_recovers_direction():
+    torch.manual_seed(0)
+    w = torch.randn(2000, 8)
+    true = torch.zeros(8)
+    true[2] = 1.0
+    labels = torch.stack([(w[:, 2] > 0.3).float(), torch.zeros(2000)], dim=1)  # 2nd: never present
+    fit = fit_linear_boundaries(w, labels)
+    assert torch.nn.functional.cosine_similarity(fit["normals"][0], true, dim=0) > 0.95
+    assert fit["accuracy"][0] > 0.9
+    assert fit["scales"][1] == 0  # not enough positives -> not editable
+    assert abs(float(fit["offsets"][0]) + 0.3) < 0.15  # boundary at w_2 = 0.3
+
+
+def test_edit_moves_across_boundary():
+    torch.manual_seed(0)
+    psp = PSP(tiny())
+    i = INDEX["Eyeglasses"]
+    n = torch.nn.functional.normalize(torch.randn(16), dim=0)
+    psp.directions[i] = n
+    psp.direction_scales[i] = 1.0
+    w = torch.randn(3, psp.n_styles, 16)
+    on = psp.edit(w, {"Eyeglasses": True}, strength=2.0)
+    assert ((on.mean(1) @ n) >= 2.0 - 1e-4).all()
+    off = psp.edit(w, {"Eyeglasses": False}, strength=2.0)
+    assert ((off.mean(1) @ n) <= -2.0 + 1e-4).all()
+    again = psp.edit(on, {"Eyeglasses": True}, strength=1.0)  # already far enough: unchanged
+    assert torch.allclose(again, on)
+    assert psp.editable_attributes == ["Eyeglasses"]
+    with pytest.raises(ValueError):
+        psp.edit(w, {"Smiling": True})
+    with pytest.raises(KeyError):
+        psp.edit(w, {"Glasses": True})
+
+
+def test_mix_fine_leaves_coarse_layers():
+    psp = PSP(tiny(32))
+    w = torch.randn(2, 8, 16)
+    r = torch.randn(2, 16)
+    mixed = psp.mix_fine(w, r, 1.0, start=4)
+    assert torch.equal(mixed[:, :4], w[:, :4])
+    assert torch.allclose(mixed[:, 4:], r[:, None].expand(-1, 4, -1))
+    assert torch.equal(psp.mix_fine(w, r, 0.0), w)
+
+
+# ---------------------------------------------------------------------------------- training smoke
+def _load_script(name):
+    spec = importlib.util.spec_from_file_location(f"train_{name}", ROOT / "train" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_training_smoke(tmp_path):
+    Generator(gcfg()).save_pretrained(tmp_path / "gen")
+    mod = _load_script("psp")
+    cfg = mod.parse_args(
+        f"--generator {tmp_path / 'gen'} --output_dir {tmp_path / 'run'} --dataset synthetic --pool_size 16 "
+        "--batch_size 4 --steps 2 --num_workers 0 --encoder_channels 4,8,8,16 --blocks_per_stage 1,1,1,1 "
+        "--fpn_channels 8 --perceptual none --eval_samples 4 --warmup_steps 1".split()
+    )
+    final = mod.main(cfg)
+    psp = PSP.from_pretrained(final, strict=True)
+    assert psp.cfg.resolution == 16 and psp.latent_avg.abs().sum() > 0
+    assert (tmp_path / "run" / "state.pt").exists()
+    summary = (tmp_path / "run" / "summary.json").read_text()
+    assert '"steps": 2' in summary and "eval_held_out" in summary
+    cfg.resume, cfg.steps = True, 3
+    mod.main(cfg)
+    assert torch.load(tmp_path / "run" / "state.pt", weights_only=True)["step"] == 3
+
+
+def test_w_norm_loss():
+    mod = _load_script("psp")
+    avg = torch.zeros(4)
+    w = torch.zeros(2, 3, 4)
+    w[0, 0, 0] = 3.0
+    w[0, 1, 1] = 4.0
+    assert mod.w_norm_loss(w, avg).item() == pytest.approx(2.5)  # (5 + 0) / 2

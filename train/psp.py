@@ -1,0 +1,428 @@
+"""Train the pSp sketch encoder into a frozen StyleGAN2 generator (paper 2, stage one).
+
+Loss (paper 2, eq. L_total): λ1·L2 + λ2·perceptual (LPIPS or ST-LPIPS, named in the log) + λ3·identity
+(pluggable, 0 by default as pSp's sketch-to-face config) + λ_w·W-norm + λ4·attention (CBAM on a frozen
+network). Training pairs: procedural faces and their sketches, computed (colour-dodge, paper 2) and
+hand-drawn-style mixed (``sketch="mixed"``) so real drawings work. The result is one PSP checkpoint
+(encoder + generator + latent_avg [+ attribute directions]) that loads alone.
+
+Starter checkpoint (one H100, ~9 minutes including the pool), after train/stylegan.py:
+
+    python train/psp.py --generator runs/stylegan-procedural-64/generator --output_dir runs/psp-procedural-64 \
+        --save_dir checkpoints/psp-procedural-64 --max_minutes 9 \
+        --fit_directions --classifier checkpoints/classifier-procedural-64
+
+Fit / refit only the attribute directions of an existing checkpoint:
+
+    python train/psp.py --init_from checkpoints/psp-procedural-64 --steps 0 --fit_directions \
+        --classifier checkpoints/classifier-procedural-64 --save_dir checkpoints/psp-procedural-64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from sketchface.models.psp import PSP, AttentionLoss, PSPConfig, fit_attribute_directions
+from sketchface.models.stylegan import Generator
+
+
+@dataclass
+class TrainConfig:
+    generator: str | None = "runs/stylegan-procedural-64/generator"  # Generator.save_pretrained dir / repo
+    init_from: str | None = None  # start from an existing PSP checkpoint instead (then --generator is unused)
+    output_dir: str = "runs/psp-procedural-64"  # state.pt, samples, logs
+    save_dir: str | None = None  # final save_pretrained; default output_dir/final
+    dataset: str = "procedural"  # procedural | celeba | synthetic (smoke tests only)
+    data_root: str | None = None
+    sketch: str = "mixed"  # computed | hand | mixed
+    in_channels: int = 1
+    encoder_channels: str = "32,64,128,256"
+    blocks_per_stage: str = "1,2,2,1"
+    fpn_channels: int = 96
+    pool_size: int = 50_000
+    pool_max_minutes: float = 3.0
+    start_seed: int = 0
+    batch_size: int = 64
+    steps: int = 100_000
+    max_minutes: float | None = None
+    lr: float = 5e-4
+    warmup_steps: int = 200
+    l2_lambda: float = 1.0
+    lpips_lambda: float = 0.8
+    id_lambda: float = 0.0
+    w_norm_lambda: float = 0.005
+    attention_lambda: float = 1e3
+    attention_network: str = "random"  # random | classifier (early layers of --classifier)
+    perceptual: str = "auto"  # auto | lpips | stlpips | none (smoke tests)
+    perceptual_size: int = 128  # AlexNet sees more than 3x3 at its last layer
+    classifier: str | None = None  # AttributeClassifier dir: directions, identity proxy, attention network
+    fit_directions: bool = False
+    direction_samples: int = 20_000
+    xflip: bool = True
+    eval_samples: int = 256
+    mixed_precision: str = "no"
+    num_workers: int = 8
+    sample_every: int = 500
+    save_every: int = 1000
+    log_every: int = 50
+    seed: int = 0
+    resume: bool = False
+    fp16_storage: bool = True  # save the final checkpoint in half precision (loads into fp32)
+    push_to_hub: str | None = None
+
+
+def parse_args(argv=None) -> TrainConfig:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    optional_str = {"generator", "init_from", "save_dir", "data_root", "classifier", "push_to_hub"}
+    for name, default in asdict(TrainConfig()).items():
+        flag = f"--{name}"
+        if isinstance(default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif name in optional_str:
+            p.add_argument(flag, type=str, default=default)
+        elif name == "max_minutes":
+            p.add_argument(flag, type=float, default=default)
+        else:
+            p.add_argument(flag, type=type(default), default=default)
+    return TrainConfig(**vars(p.parse_args(argv)))
+
+
+# ------------------------------------------------------------------------------------------ data
+class SyntheticPairs(Dataset):
+    """Ellipse 'faces' with outline sketches: a stand-in for smoke tests when no renderer is installed."""
+
+    def __init__(self, size, length, start_seed=0):
+        self.size, self.length, self.start_seed = size, length, start_seed
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(self.start_seed + i)
+        s = self.size
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, s), torch.linspace(-1, 1, s), indexing="ij")
+        c = torch.rand(2, 3, generator=g)
+        r = 0.5 + 0.3 * torch.rand(2, generator=g)
+        face = ((xx / r[0]) ** 2 + (yy / r[1]) ** 2 < 1).float()
+        img = c[0].view(3, 1, 1) * (1 - face) + c[1].view(3, 1, 1) * face
+        sketch = 1 - (F.max_pool2d(face[None], 3, 1, 1) - face[None]).clamp(0, 1)
+        return {"image": img, "labels": torch.zeros(40), "sketch": sketch}
+
+
+def make_dataset(cfg: TrainConfig, size: int, sketch: str, start_seed: int, length: int):
+    if cfg.dataset == "procedural":
+        from sketchface.data.procedural import ProceduralFaces
+
+        return ProceduralFaces(size=size, length=length, start_seed=start_seed, mode="celeba", sketch=sketch)
+    if cfg.dataset == "celeba":
+        from sketchface.data.celeba import CelebA
+
+        if not cfg.data_root:
+            raise SystemExit("--data_root is required for --dataset celeba")
+        split = "train" if start_seed < 10_000_000 else "test"
+        return CelebA(cfg.data_root, split=split, size=size, sketch="computed" if sketch == "mixed" else sketch)
+    if cfg.dataset == "synthetic":
+        return SyntheticPairs(size, length, start_seed)
+    raise SystemExit(f"unknown dataset {cfg.dataset!r}")
+
+
+def render_pool(dataset, num_workers: int, max_minutes: float, desc="pool") -> dict[str, torch.Tensor]:
+    """Images and sketches as uint8 {image: (N, 3, S, S), sketch: (N, 1, S, S)}; stops after max_minutes."""
+    loader = DataLoader(dataset, batch_size=128, shuffle=False, num_workers=num_workers)
+    out = {"image": [], "sketch": []}
+    t0, n = time.time(), 0
+    for batch in tqdm(loader, desc=desc, leave=False):
+        for k in out:
+            out[k].append((batch[k].clamp(0, 1) * 255).round().to(torch.uint8))
+        n += batch["image"].shape[0]
+        if time.time() - t0 > max_minutes * 60:
+            break
+    print(f"{desc}: {n} pairs in {time.time() - t0:.1f} s ({n / max(time.time() - t0, 1e-6):.0f}/s)")
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------------- losses
+def w_norm_loss(w_plus: torch.Tensor, latent_avg: torch.Tensor) -> torch.Tensor:
+    """pSp's W-norm: mean over the batch of ||W+ - w_avg||_2 (Frobenius over styles x dims)."""
+    return (w_plus - latent_avg).flatten(1).norm(dim=1).mean()
+
+
+def build_perceptual(kind: str, device):
+    """(net(a, b) on [-1, 1] images -> (B,), name) or (None, 'none')."""
+    if kind == "none":
+        return None, "none"
+    from sketchface.metrics import PerceptualDistance
+
+    pd = PerceptualDistance(backend=kind)
+    net = pd.net.to(device).eval().requires_grad_(False)
+    return (lambda a, b: net(a, b).flatten()), pd.name
+
+
+def atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_grid(rows: list[torch.Tensor], path: Path) -> None:
+    """rows of images in [0, 1] (B, C, S, S) -> one PNG, one row per tensor."""
+    from torchvision.utils import save_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [r.float().expand(-1, 3, -1, -1) for r in rows]
+    save_image(torch.cat(rows), str(path), nrow=rows[0].shape[0])
+
+
+def load_classifier(path: str):
+    from sketchface.models.classifier import AttributeClassifier
+
+    return AttributeClassifier.from_pretrained(path).eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def evaluate(psp: PSP, pools: dict, perceptual, batch: int = 64) -> dict:
+    """Held-out MSE (images in [0, 1]) and perceptual distance per sketch kind."""
+    psp.eval()
+    res = {}
+    dev = psp.latent_avg.device
+    for kind, pool in pools.items():
+        mse, perc, n = 0.0, 0.0, 0
+        for i in range(0, pool["image"].shape[0], batch):
+            y = pool["image"][i : i + batch].to(dev).float() / 255
+            s = pool["sketch"][i : i + batch].to(dev).float() / 255
+            y_hat = (psp(s)[0].clamp(-1, 1) + 1) / 2
+            mse += F.mse_loss(y_hat, y, reduction="sum").item() / y[0].numel()
+            if perceptual is not None:
+                perc += perceptual(y_hat * 2 - 1, y * 2 - 1).sum().item()
+            n += y.shape[0]
+        res[kind] = {"mse": mse / max(n, 1), "perceptual": perc / max(n, 1) if perceptual else None, "n": n}
+    return res
+
+
+# ------------------------------------------------------------------------------------------ main
+def main(cfg: TrainConfig) -> Path:
+    t_start = time.time()
+    deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes else None
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    dev = accelerator.device
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(cfg.seed + accelerator.process_index)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_dir = Path(cfg.save_dir) if cfg.save_dir else out / "final"
+    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    # ---- model: encoder + frozen generator + latent_avg
+    if cfg.init_from:
+        psp = PSP.from_pretrained(cfg.init_from, strict=True)
+        accelerator.print(f"initialised from {cfg.init_from}")
+    else:
+        gen = Generator.from_pretrained(cfg.generator, strict=True)
+        pcfg = PSPConfig(
+            in_channels=cfg.in_channels,
+            encoder_channels=[int(c) for c in cfg.encoder_channels.split(",")],
+            blocks_per_stage=[int(c) for c in cfg.blocks_per_stage.split(",")],
+            fpn_channels=cfg.fpn_channels,
+            generator=asdict(gen.cfg),
+        )
+        psp = PSP(pcfg)
+        psp.generator.load_state_dict(gen.state_dict())
+        with torch.no_grad():
+            tracked = gen.w_avg
+            psp.latent_avg.copy_(tracked if tracked.abs().sum() > 0 else gen.mean_latent(10_000))
+    psp.generator.eval().requires_grad_(False)
+    res = psp.resolution
+    accelerator.print(
+        f"encoder {sum(p.numel() for p in psp.encoder.parameters()) / 1e6:.2f} M params, generator "
+        f"{sum(p.numel() for p in psp.generator.parameters()) / 1e6:.2f} M (frozen), {psp.n_styles} styles"
+    )
+
+    opt = torch.optim.Adam(psp.encoder.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    step = 0
+    state_path = out / "state.pt"
+    if cfg.resume and state_path.exists():
+        st = torch.load(state_path, map_location="cpu", weights_only=True)
+        psp.load_state_dict(st["psp"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+        accelerator.print(f"resumed from {state_path} at step {step}")
+    psp.to(dev)
+
+    # ---- losses
+    perceptual, perceptual_name = build_perceptual(cfg.perceptual, dev) if cfg.lpips_lambda > 0 else (None, "none")
+    classifier = load_classifier(cfg.classifier).to(dev) if cfg.classifier else None
+    if cfg.attention_network == "classifier":
+        if classifier is None:
+            raise SystemExit("--attention_network classifier needs --classifier PATH")
+        attention = AttentionLoss.from_classifier(classifier, name=f"attribute classifier {cfg.classifier}")
+    else:
+        attention = AttentionLoss(seed=cfg.seed)
+    attention.to(dev)
+    if cfg.id_lambda > 0 and classifier is None:
+        raise SystemExit("--id_lambda > 0 needs --classifier PATH (its features are the identity embedding)")
+    accelerator.print(
+        f"losses: l2 {cfg.l2_lambda}, perceptual {cfg.lpips_lambda} [{perceptual_name}], identity {cfg.id_lambda}"
+        f" [{'attribute-classifier features (a proxy, not ArcFace)' if cfg.id_lambda > 0 else 'off'}], "
+        f"w-norm {cfg.w_norm_lambda}, attention {cfg.attention_lambda} [{attention.description}]"
+    )
+
+    # ---- data
+    pool, eval_pools = None, {}
+    if cfg.steps > step:
+        pool = render_pool(
+            make_dataset(cfg, res, cfg.sketch, cfg.start_seed, cfg.pool_size), cfg.num_workers, cfg.pool_max_minutes
+        )
+        if torch.cuda.is_available():
+            pool = {k: v.to(dev) for k, v in pool.items()}
+    if cfg.eval_samples > 0:
+        kinds = ["computed", "hand"] if cfg.dataset == "procedural" else [cfg.sketch]
+        for kind in kinds:
+            ds = make_dataset(cfg, res, kind, 10_000_000, cfg.eval_samples)
+            eval_pools[kind] = render_pool(ds, min(cfg.num_workers, 4), 1.0, desc=f"eval-{kind}")
+    gen_rng = torch.Generator().manual_seed(cfg.seed + 1 + accelerator.process_index)
+
+    encoder = accelerator.prepare(psp.encoder)
+    opt = accelerator.prepare(opt)
+    latent_avg = psp.latent_avg
+
+    def lr_at(progress: float) -> float:  # warmup, then cosine to 10% over steps or wall clock
+        warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+        return cfg.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+    def save_state():
+        if accelerator.is_main_process:
+            atomic_save({"psp": psp.state_dict(), "opt": opt.state_dict(), "step": step}, state_path)
+
+    fixed = None
+    if pool is not None:
+        idx = torch.arange(min(8, pool["image"].shape[0]))
+        fixed = {k: v[idx] for k, v in pool.items()}
+    pbar = tqdm(total=cfg.steps, initial=step, disable=not accelerator.is_local_main_process, desc="psp")
+    logs, stop_reason, reserve = {}, "steps", 30.0
+    while pool is not None and step < cfg.steps:
+        if deadline and time.time() > deadline - reserve:
+            stop_reason = "max_minutes"
+            break
+        progress = step / cfg.steps
+        if deadline:
+            progress = max(progress, (time.time() - t_start) / (deadline - reserve - t_start))
+        for group in opt.param_groups:
+            group["lr"] = lr_at(progress)
+        idx = torch.randint(0, pool["image"].shape[0], (cfg.batch_size,), generator=gen_rng)
+        y = pool["image"][idx].to(dev).float() / 127.5 - 1  # (B, 3, R, R) in [-1, 1]
+        s = pool["sketch"][idx].to(dev).float() / 255  # (B, 1, R, R) in [0, 1]
+        if cfg.xflip:
+            flip = (torch.rand(cfg.batch_size, generator=gen_rng) < 0.5).to(dev)
+            y = torch.where(flip.view(-1, 1, 1, 1), y.flip(-1), y)
+            s = torch.where(flip.view(-1, 1, 1, 1), s.flip(-1), s)
+        with accelerator.autocast():
+            w_plus = encoder(psp.prepare_input(s)) + latent_avg
+            y_hat = psp.decode(w_plus)
+            loss_l2 = F.mse_loss(y_hat.float(), y)
+            loss = cfg.l2_lambda * loss_l2
+            logs["l2"] = loss_l2.item() if step % cfg.log_every == 0 else logs.get("l2", 0)
+            if perceptual is not None and cfg.lpips_lambda > 0:
+                size = cfg.perceptual_size or res
+                a, b = y_hat, y
+                if size != res:
+                    a = F.interpolate(a, size=(size, size), mode="bilinear", align_corners=False)
+                    b = F.interpolate(b, size=(size, size), mode="bilinear", align_corners=False)
+                loss_p = perceptual(a.float(), b).mean()
+                loss = loss + cfg.lpips_lambda * loss_p
+            if cfg.id_lambda > 0:
+                fa = classifier.features((y_hat.float().clamp(-1, 1) + 1) / 2)
+                fb = classifier.features((y + 1) / 2).detach()
+                loss = loss + cfg.id_lambda * (1 - F.cosine_similarity(fa, fb, dim=1)).mean()
+            if cfg.w_norm_lambda > 0:
+                loss = loss + cfg.w_norm_lambda * w_norm_loss(w_plus.float(), latent_avg)
+            if cfg.attention_lambda > 0:
+                loss_att = attention(y, y_hat.float())
+                loss = loss + cfg.attention_lambda * loss_att
+        opt.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(psp.encoder.parameters(), 10.0)
+        opt.step()
+        step += 1
+        pbar.update(1)
+        if step % cfg.log_every == 0:
+            logs.update(loss=loss.item(), l2=loss_l2.item(), lr=opt.param_groups[0]["lr"])
+            if perceptual is not None and cfg.lpips_lambda > 0:
+                logs["perc"] = loss_p.item()
+            if cfg.attention_lambda > 0:
+                logs["att"] = loss_att.item()
+            pbar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
+        if accelerator.is_main_process and fixed is not None and (step % cfg.sample_every == 0 or step == 1):
+            with torch.no_grad():
+                s0 = fixed["sketch"].to(dev).float() / 255
+                y0 = fixed["image"].to(dev).float() / 255
+                save_grid([s0, (psp(s0)[0].clamp(-1, 1) + 1) / 2, y0], out / "samples" / f"{step:07d}.png")
+        if step % cfg.save_every == 0:
+            save_state()
+    pbar.close()
+    if pool is not None:
+        save_state()
+
+    psp.eval()
+    summary = {
+        "steps": step,
+        "stop_reason": stop_reason,
+        "perceptual": perceptual_name,
+        "attention_network": attention.description,
+        "attention_lambda": cfg.attention_lambda,
+    }
+    if accelerator.is_main_process:
+        if eval_pools:
+            summary["eval_held_out"] = evaluate(psp, eval_pools, perceptual)
+            for kind, pool_k in eval_pools.items():
+                s0 = pool_k["sketch"][:8].to(dev).float() / 255
+                y0 = pool_k["image"][:8].to(dev).float() / 255
+                with torch.no_grad():
+                    save_grid([s0, (psp(s0)[0].clamp(-1, 1) + 1) / 2, y0], out / "samples" / f"eval-{kind}.png")
+        if cfg.fit_directions:
+            if classifier is None:
+                raise SystemExit("--fit_directions needs --classifier PATH")
+            t0 = time.time()
+            fit = fit_attribute_directions(psp, classifier, num_samples=cfg.direction_samples)
+            from sketchface.attributes import ATTRIBUTES
+
+            summary["directions"] = {
+                name: {
+                    "balanced_accuracy": round(float(fit["accuracy"][i]), 3),
+                    "positive_rate": round(float(fit["positive_rate"][i]), 3),
+                }
+                for i, name in enumerate(ATTRIBUTES)
+            }
+            summary["directions_fitted"] = psp.editable_attributes
+            accelerator.print(f"fitted {len(psp.editable_attributes)} attribute directions in {time.time() - t0:.0f} s")
+        psp_cpu = psp.cpu()
+        if cfg.fp16_storage:
+            psp_cpu = psp_cpu.half()
+        psp_cpu.save_pretrained(save_dir)
+        psp.float()
+        summary["minutes"] = (time.time() - t_start) / 60
+        summary["checkpoint_mb"] = round(os.path.getsize(save_dir / "model.safetensors") / 1e6, 2)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        accelerator.print(json.dumps({k: v for k, v in summary.items() if k != "directions"}, indent=1))
+        if cfg.push_to_hub:
+            psp_cpu.push_to_hub(cfg.push_to_hub)
+    accelerator.wait_for_everyone()
+    return save_dir
+
+
+if __name__ == "__main__":
+    main(parse_args())
