@@ -369,3 +369,19 @@ def test_normalize_shaded_paper_photo_with_dust():
     assert abs(cx - 31.5) < 3 and abs(cy - 31.5) < 3  # cropped to the drawing, not to the dust or the shading
     assert x0 > 2 and y0 > 2 and x1 < 61 and y1 < 61
     assert np.median(out) == 255 and (out > 240).mean() > 0.8  # shaded paper became white
+
+
+def test_normalize_applies_exif_orientation(tmp_path):
+    img = Image.fromarray(_drawing(120, box=(10, 10, 110, 60)))  # wide ellipse
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    path = tmp_path / "phone.jpg"
+    img.save(path, exif=exif.tobytes())
+    out = normalize_user_sketch(path, size=64, margin=0.0)
+    _, _, x0, x1, y0, y1 = _centroid(out)
+    assert (y1 - y0) > 1.5 * (x1 - x0)  # displayed upright: now tall
+
+
+def test_sigma_figure_small():
+    fig = sk.sigma_figure(n=1, size=32, factors=(1.0,))
+    assert fig.size == (32 * 5, 18 + 32)

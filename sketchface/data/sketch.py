@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 if TYPE_CHECKING:  # the renderer is written in parallel; only its Stroke type is needed, for hints
     import torch
@@ -571,14 +571,17 @@ def _open_image(source: Any) -> Image.Image:
         if isinstance(source, (bytes, bytearray, memoryview)):
             if len(source) == 0:
                 raise SketchError("The uploaded file is empty. Please upload a PNG or JPEG image of your sketch.")
-            img = Image.open(io.BytesIO(bytes(source)))
+            fp: Any = io.BytesIO(bytes(source))
         else:
-            path = os.fspath(source)
-            if not os.path.isfile(path):
-                raise SketchError(f"No such file: {path!r}. Please choose an existing image file.")
-            img = Image.open(path)
+            fp = os.fspath(source)
+            if not os.path.isfile(fp):
+                raise SketchError(f"No such file: {fp!r}. Please choose an existing image file.")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
+            img = Image.open(fp)
         _check_size(*img.size)  # Image.open reads only the header: no pixels decoded yet
         img.load()
+        img = ImageOps.exif_transpose(img)  # phone photos of paper sketches
     except UnidentifiedImageError as e:
         raise SketchError(
             "This file is not an image that can be read. Please upload a PNG, JPEG or WebP image of your sketch."
