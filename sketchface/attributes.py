@@ -664,7 +664,8 @@ _STOP_WORDS = frozenset(
     approximately roughly maybe possibly probably perhaps definitely person someone somebody individual suspect
     people one features feature photo image picture portrait shot there here then longer anymore more most too so
     just only even still both either each all can could would should will may might must do does did got gets
-    get has let please i'm think saw seen remember remembered recall described describe description maybe
+    get has let please i'm think off into onto pair years year
+    saw seen remember remembered recall described describe description maybe
     s""".split()
 )
 # Tokens that end a pending negation (and, for instructions, the scope of an edit verb).
@@ -703,6 +704,8 @@ _DECADES = {
     "nineties": 95,
     **{f"{d}0s": d * 10 + 5 for d in range(2, 10)},
 }
+_YEARS = frozenset(("years", "year", "yrs", "yr", "yo"))
+_ABOUT = frozenset(("about", "around", "approximately", "roughly", "circa", "maybe", "perhaps"))
 #: Ages below this are read as ``Young`` (teens, twenties, thirties); from this age on, not ``Young``.
 YOUNG_BELOW_AGE = 40
 
@@ -790,10 +793,18 @@ class _Parser:
             age, end = _DECADES[w], i + 1
         elif w in ("aged", "age") and nxt.isdigit():
             age, end = int(nxt), i + 2
-        elif w.isdigit() and nxt in ("years", "year", "yrs", "yr", "yo"):
+        elif w.isdigit() and nxt in _YEARS:
             age, end = int(w), i + 2
             if end < n and toks[end].text == "old":
                 end += 1
+            elif end < n and toks[end].text in ("older", "younger"):  # "20 years older" is a change, not an age
+                return None
+        elif w in _ABOUT and nxt.isdigit() and 10 <= int(nxt) < 100:
+            after = toks[i + 2].text if i + 2 < n else "."
+            if after in _YEARS:  # "about 40 years old"
+                return self._age(i + 1)
+            if after in _DESCRIBE_BOUNDARIES or after in ("and", "with"):  # "a man, about 40, with …"
+                age, end = int(nxt), i + 2
         if age is None:
             return None
         return end, (_YOUNG if age < YOUNG_BELOW_AGE else _OLD)

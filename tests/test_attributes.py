@@ -61,6 +61,11 @@ DESCRIPTIONS: list[tuple[str, dict[str, bool]]] = [
     ("she is in her late 50s", {"Male": False, "Young": False}),
     ("25-year-old male", {"Young": True, "Male": True}),
     ("aged 62", {"Young": False}),
+    (
+        "a tall man, about 40, with short dark hair",
+        {"Male": True, "Young": False, "Blond_Hair": False, "Gray_Hair": False},
+    ),
+    ("about 25 years old", {"Young": True}),
     ("a teenage boy", {"Young": True, "Male": True}),
     # Glasses, hair.
     ("man wearing spectacles", {"Male": True, "Eyeglasses": True}),
@@ -342,6 +347,9 @@ INSTRUCTIONS: list[tuple[str, dict[str, bool]]] = [
     ("Remove the glasses. Add a hat.", {"Eyeglasses": False, "Wearing_Hat": True}),
     ("give him a receding hairline and sideburns", {"Receding_Hairline": True, "Sideburns": True}),
     ("shave off the mustache and add a goatee", {"Mustache": False, "Goatee": True}),
+    ("take the hat off", {"Wearing_Hat": False}),
+    ("turn her into a man", {"Male": True}),
+    ("make him look 20 years older", {"Young": False}),
     ("make the eyes blue", {}),
     ("add a tattoo", {}),
     ("", {}),
