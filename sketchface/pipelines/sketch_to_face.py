@@ -1,0 +1,189 @@
+"""SketchToFace: a sketch -> candidate faces with pSp + StyleGAN2 (paper 2, stage one).
+
+pipe = SketchToFace.from_pretrained("checkpoints/psp-procedural-64")
+faces = pipe(sketch, num_images=4, seed=0, mix_strength=0.5)   # candidate 0 = plain reconstruction
+w_plus = pipe.encode(faces[0])                                   # exact latent of a face it produced
+edited = pipe.edit(w_plus, {"Eyeglasses": True, "Gray_Hair": True}, strength=1.5)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..models.psp import PSP
+
+_CACHE_SIZE = 64
+
+
+def _to_pil_list(images: torch.Tensor) -> list[Image.Image]:
+    """(B, 3, H, W) in [-1, 1] -> list of RGB PIL images."""
+    arr = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return [Image.fromarray(a.permute(1, 2, 0).cpu().numpy(), mode="RGB") for a in arr]
+
+
+def _key(img: Image.Image) -> str:
+    rgb = img.convert("RGB")
+    return hashlib.sha1(rgb.tobytes() + str(rgb.size).encode()).hexdigest()
+
+
+def _is_grey(img: Image.Image) -> bool:
+    if img.mode in ("L", "LA", "1", "I", "F", "I;16"):
+        return True
+    a = np.asarray(img.convert("RGB"), dtype=np.int16)
+    return int(np.abs(a - a.mean(axis=2, keepdims=True)).max()) <= 12
+
+
+class SketchToFace:
+    """pSp sketch encoder + StyleGAN2 generator: PIL sketch in, PIL faces out, seeded.
+
+    Multimodal outputs (paper 2, fig. 5): candidate 0 is the plain reconstruction; candidates 1..K-1 blend
+    the fine (colour / texture) style layers of W+ with random styles from the mapping network by
+    ``mix_strength`` (0 = identical to candidate 0, 1 = fine layers fully replaced). Coarse and middle layers
+    (pose, face shape, features) always come from the sketch.
+    """
+
+    def __init__(self, psp: PSP, device: str | torch.device | None = None, truncation_psi: float = 0.7):
+        self.psp = psp.eval().requires_grad_(False)
+        self.truncation_psi = truncation_psi
+        self._latents: OrderedDict[str, torch.Tensor] = OrderedDict()
+        if device is not None:
+            self.to(device)
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str, device: str | torch.device | None = None, **kwargs) -> SketchToFace:
+        """Load a PSP checkpoint (local folder or Hub repo id) saved by train/psp.py."""
+        psp = PSP.from_pretrained(path_or_repo, strict=True).float()
+        return cls(psp, device=device, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return self.psp.latent_avg.device
+
+    def to(self, device: str | torch.device) -> SketchToFace:
+        self.psp.to(device)
+        return self
+
+    @property
+    def resolution(self) -> int:
+        return self.psp.resolution
+
+    @property
+    def editable_attributes(self) -> list[str]:
+        return self.psp.editable_attributes
+
+    # ----------------------------------------------------------------------------------- inputs
+    def prepare_sketch(self, sketch: Any, normalize: bool | None = None) -> torch.Tensor:
+        """Sketch (PIL, numpy array, path, bytes or image-editor dict) -> (1, 1, S, S) float in [0, 1].
+
+        ``normalize=None`` normalises with :func:`sketchface.data.sketch.normalize_user_sketch` (alpha to white,
+        inverted dark backgrounds, crop to content, pad square) unless the input is already a square mode-"L"
+        PIL image, which is taken as pre-normalised. Raises ``SketchError`` for unusable input.
+        """
+        size = self.psp.cfg.encoder_input_size
+        if isinstance(sketch, torch.Tensor):  # (1|3, H, W) or (B, C, H, W) in [0, 1]
+            x = sketch if sketch.ndim == 4 else sketch[None]
+            return x.float().to(self.device)
+        pre = isinstance(sketch, Image.Image) and sketch.mode == "L" and sketch.size[0] == sketch.size[1]
+        if normalize is None:
+            normalize = not pre
+        if normalize:
+            from ..data.sketch import normalize_user_sketch
+
+            img = normalize_user_sketch(sketch, size=max(size, 256))
+        else:
+            img = sketch if isinstance(sketch, Image.Image) else Image.fromarray(np.asarray(sketch))
+            img = img.convert("L")
+        if img.size != (size, size):
+            img = img.resize((size, size), Image.Resampling.LANCZOS)
+        arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+        return arr.view(1, 1, size, size).to(self.device)
+
+    @staticmethod
+    def sketch_from_photo(photo: Any, mask: Any = None) -> Image.Image:
+        """Paper 2's computed sketch of a face photo (colour dodge), for photo -> sketch -> face."""
+        from ..data.sketch import photo_to_sketch
+
+        return photo_to_sketch(photo, mask=mask)
+
+    # ------------------------------------------------------------------------------------ main API
+    @torch.inference_mode()
+    def __call__(
+        self,
+        sketch: Any,
+        num_images: int = 4,
+        seed: int = 0,
+        mix_strength: float = 0.5,
+        normalize: bool | None = None,
+    ) -> list[Image.Image]:
+        """Sketch -> ``num_images`` candidate faces (RGB PIL at the generator resolution)."""
+        if num_images < 1:
+            raise ValueError("num_images must be >= 1")
+        if not 0.0 <= mix_strength <= 1.0:
+            raise ValueError(f"mix_strength must be in [0, 1], got {mix_strength}")
+        w_plus = self.psp.encode(self.prepare_sketch(sketch, normalize))  # (1, n, D)
+        w_all = self.candidates(w_plus, num_images, seed, mix_strength)
+        return self.decode(w_all)
+
+    def candidates(self, w_plus: torch.Tensor, num_images: int, seed: int, mix_strength: float) -> torch.Tensor:
+        """(1, n, D) -> (num_images, n, D): row 0 unchanged, rows 1.. fine layers mixed with random styles."""
+        g = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(num_images, self.psp.cfg.style_dim, generator=g).to(self.device)
+        w_rand = self.psp.generator.map(z, truncation_psi=self.truncation_psi)
+        strength = torch.full((num_images, 1, 1), float(mix_strength), device=self.device)
+        strength[0] = 0.0
+        w = w_plus.expand(num_images, -1, -1)
+        return self.psp.mix_fine(w, w_rand, 1.0) * strength + w * (1 - strength)
+
+    @torch.inference_mode()
+    def encode(self, image: Any, normalize: bool | None = None) -> torch.Tensor:
+        """Sketch or face -> W+ (1, n_styles, style_dim).
+
+        A face this pipeline produced returns its exact latent (remembered for the last 64 outputs); any
+        other colour photo goes through the computed sketch (:meth:`sketch_from_photo`) first, since the
+        encoder reads sketches.
+        """
+        if isinstance(image, Image.Image):
+            hit = self._latents.get(_key(image))
+            if hit is not None:
+                return hit.clone().to(self.device)
+            if self.psp.cfg.in_channels == 1 and not _is_grey(image):
+                image = self.sketch_from_photo(image)
+                normalize = False if normalize is None else normalize
+                if image.size[0] != image.size[1]:
+                    normalize = True
+        return self.psp.encode(self.prepare_sketch(image, normalize))
+
+    @torch.inference_mode()
+    def decode(self, w_plus: torch.Tensor) -> list[Image.Image]:
+        """W+ (B, n_styles, style_dim) -> B RGB PIL images (their latents are remembered for encode)."""
+        if w_plus.ndim == 2:
+            w_plus = w_plus[None]
+        images = _to_pil_list(self.psp.decode(w_plus.to(self.device).float()))
+        for img, w in zip(images, w_plus):
+            self._remember(img, w[None])
+        return images
+
+    def edit_latent(self, w_plus: torch.Tensor, changes: Mapping[str, bool], strength: float = 1.0) -> torch.Tensor:
+        """Move W+ along the stored attribute directions (see :meth:`PSP.edit`)."""
+        return self.psp.edit(w_plus.to(self.device).float(), changes, strength)
+
+    @torch.inference_mode()
+    def edit(self, w_plus: torch.Tensor, changes: Mapping[str, bool], strength: float = 1.0) -> list[Image.Image]:
+        """Edit a latent by attribute changes (``{"Eyeglasses": True, "Smiling": False}``) -> PIL images.
+
+        ``strength`` is in standard deviations of the attribute's signed distance over generator samples.
+        Raises ``ValueError`` for an attribute without a fitted direction (see ``editable_attributes``).
+        """
+        return self.decode(self.edit_latent(w_plus, changes, strength))
+
+    def _remember(self, img: Image.Image, w: torch.Tensor) -> None:
+        self._latents[_key(img)] = w.detach().cpu()
+        while len(self._latents) > _CACHE_SIZE:
+            self._latents.popitem(last=False)
