@@ -1,0 +1,222 @@
+"""train/evaluate.py and train/benchmark.py end to end on tiny stand-in pipelines and an untrained classifier."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from sketchface.attributes import INDEX, Attributes
+from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = 32
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"train_{name}", ROOT / "train" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class StandInFaces(Dataset):
+    """Faces whose colour encodes two attributes, with a 'sketch' (grey version)."""
+
+    def __init__(self, n: int = 6, size: int = SIZE):
+        g = torch.Generator().manual_seed(0)
+        self.labels = (torch.rand(n, 40, generator=g) > 0.5).float()
+        self.images = torch.stack([_face(self.labels[i], i, size) for i in range(n)])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        img = self.images[i]
+        return {"image": img, "labels": self.labels[i], "sketch": img.mean(0, keepdim=True)}
+
+
+def _face(labels: torch.Tensor, seed: int, size: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    base = torch.tensor([0.3 + 0.5 * float(labels[INDEX["Blond_Hair"]]), 0.4, 0.3 + 0.5 * float(labels[INDEX["Male"]])])
+    return (base[:, None, None] + 0.1 * torch.rand(3, size, size, generator=g)).clamp(0, 1)
+
+
+class FakeAttributeToFace:
+    """Duck-typed AttributeToFace: colour from the attributes, noise from the seed."""
+
+    def __init__(self, size: int = 48):
+        self.size = size
+        self.device = torch.device("cpu")
+        self.calls = 0
+
+    def to(self, device):
+        self.device = torch.device(device)
+        return self
+
+    def __call__(self, attributes, *, num_images: int = 1, seed: int = 0) -> list[Image.Image]:
+        self.calls += 1
+        attrs = Attributes(attributes)
+        labels = torch.as_tensor((attrs.to_vector() > 0).astype(np.float32))
+        return [
+            Image.fromarray((_face(labels, seed * 100 + k, self.size) * 255).byte().permute(1, 2, 0).numpy())
+            for k in range(num_images)
+        ]
+
+
+class FakeSketchToFace:
+    """Duck-typed SketchToFace: the sketch tinted, plus seeded noise."""
+
+    device = torch.device("cpu")
+
+    def to(self, device):
+        return self
+
+    def __call__(self, sketch: Image.Image, *, num_images: int = 1, seed: int = 0) -> list[Image.Image]:
+        rng = np.random.default_rng(seed)
+        a = np.asarray(sketch.convert("RGB"), dtype=np.float32)
+        return [
+            Image.fromarray(np.clip(a * 0.9 + rng.uniform(0, 20, a.shape), 0, 255).astype(np.uint8))
+            for _ in range(num_images)
+        ]
+
+
+@pytest.fixture(scope="module")
+def evaluate():
+    return _load_script("evaluate")
+
+
+@pytest.fixture()
+def tiny_classifier(tmp_path):
+    torch.manual_seed(0)
+    clf = AttributeClassifier(ClassifierConfig(image_size=16, stem_width=4, widths=[8, 8]))
+    clf.save_pretrained(tmp_path / "clf")
+    return tmp_path / "clf"
+
+
+def _fake_checkpoint(path: Path, config: dict) -> Path:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(config))
+    return path
+
+
+def test_detect_kind_and_clear_errors(evaluate, tmp_path, tiny_classifier):
+    mvae = _fake_checkpoint(tmp_path / "mvae", {"config": {"latent_dim": 100, "attr_hidden": 512}})
+    psp = _fake_checkpoint(tmp_path / "psp", {"config": {"fpn_channels": 96, "generator": {"n_mlp": 8}}})
+    assert evaluate.detect_kind(mvae) == "attribute"
+    assert evaluate.detect_kind(psp) == "sketch"
+    with pytest.raises(evaluate.CheckpointError, match="not found"):
+        evaluate.detect_kind(tmp_path / "nowhere")
+    with pytest.raises(evaluate.CheckpointError, match="classifier"):
+        evaluate.detect_kind(tiny_classifier)
+    with pytest.raises(evaluate.CheckpointError, match="cannot tell"):
+        evaluate.detect_kind(_fake_checkpoint(tmp_path / "odd", {"foo": 1}))
+    with pytest.raises(evaluate.CheckpointError, match="no config.json"):
+        (tmp_path / "bare").mkdir()
+        evaluate.detect_kind(tmp_path / "bare")
+    # a real pipeline class that cannot read the folder gives a load error naming the path
+    with pytest.raises(evaluate.CheckpointError, match="odd"):
+        evaluate.load_pipeline(str(tmp_path / "odd"), kind="attribute")
+    with pytest.raises(evaluate.CheckpointError, match="classifier checkpoint not found"):
+        evaluate.load_classifier(str(tmp_path / "missing-clf"), torch.device("cpu"))
+
+
+def test_criminals_are_three_partial_descriptions(evaluate):
+    crims = evaluate.criminals()
+    assert len(crims) == 3
+    for _, text, attrs in crims:
+        assert text and 0 < len(attrs.known) < 40
+
+
+def test_evaluate_end_to_end(evaluate, tmp_path, tiny_classifier, monkeypatch):
+    fakes = {"attr-a": FakeAttributeToFace(), "attr-b": FakeAttributeToFace(24), "sketchy": FakeSketchToFace()}
+    kinds = {"attr-a": "attribute", "attr-b": "attribute", "sketchy": "sketch"}
+    monkeypatch.setattr(evaluate, "load_pipeline", lambda path, kind=None, device="cpu": (kinds[path], fakes[path]))
+    monkeypatch.setattr(evaluate, "build_dataset", lambda cfg, with_sketch: StandInFaces(6))
+    out = tmp_path / "eval"
+    cfg = evaluate.parse_args(
+        [
+            "--models",
+            *(f"{n}={n}" for n in fakes),
+            "--classifier",
+            str(tiny_classifier),
+            "--num_samples",
+            "5",
+            "--size",
+            str(SIZE),
+            "--candidates",
+            "3",
+            "--grid_candidates",
+            "2",
+            "--runtime_repeats",
+            "2",
+            "--out_dir",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
+    results = evaluate.main(cfg)
+
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["models"]) == set(fakes)
+    a, s = saved["models"]["attr-a"], saved["models"]["sketchy"]
+    assert a["kind"] == "attribute" and s["kind"] == "sketch"
+    for r in (a, s):
+        assert 0 <= r["mse"] < 1 and r["runtime_ms"]["p50_ms"] > 0
+        assert 0 <= r["attribute_fidelity"] <= 1 and r["diversity"] > 0 and r["fcd"] >= 0
+        assert -1 <= r["identity"] <= 1
+    assert 0 <= a["criminal_fidelity"] <= 1 and "Gray_Hair" in a["criminals"]["per_attribute"]
+    # the attribute stand-in reproduces the truth's colours from its labels; the sketch stand-in returns grey
+    assert a["mse"] < s["mse"]
+    assert results["meta"]["perceptual"] in ("LPIPS (alex)", "ST-LPIPS (alex)")
+
+    table = (out / "results.md").read_text()
+    assert "| Model | Runtime (ms) | MSE ↓ |" in table and "SFace cos ↑" in table and "Attr. fidelity ↑" in table
+    assert "### Sketch → face" in table and "| sketchy |" in table and "| attr-b |" in table
+
+    grid = Image.open(out / "criminals.png")
+    # rows: header + 2 attribute models; columns: label + 3 criminals × 2 candidates
+    assert grid.size[1] == 58 + 2 * 96 and grid.size[0] == 110 + 3 * (2 * 96 + 6)
+    assert fakes["attr-a"].calls > 5
+
+
+def test_benchmark_end_to_end(tmp_path, monkeypatch):
+    benchmark = _load_script("benchmark")
+    fake = FakeAttributeToFace()
+    monkeypatch.setattr(benchmark, "load_pipeline", lambda path, kind=None, device="cpu": ("attribute", fake))
+    out = tmp_path / "bench.json"
+    cfg = benchmark.parse_args(
+        [
+            "--models",
+            "fake=somewhere",
+            "--repeats",
+            "2",
+            "--train_steps",
+            "2",
+            "--train_models",
+            "classifier",
+            "--train_batch",
+            "8",
+            "--json",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
+    results = benchmark.main(cfg)
+    saved = json.loads(out.read_text())
+    lat = saved["pipelines"]["fake"]
+    assert set(lat["latency"]) == {"batch_1", "batch_8"}
+    assert lat["latency"]["batch_8"]["items_per_call"] == 8 and lat["latency"]["batch_1"]["p50_ms"] > 0
+    assert lat["peak_memory_mb"] > 0
+    assert "classifier" in saved["training"] and saved["training"]["classifier"]["steps_per_s"] > 0
+    assert results == saved

@@ -1,0 +1,326 @@
+"""Latency, throughput and memory of pipelines, and training speed of each trainable model.
+
+    python train/benchmark.py --models mvae=checkpoints/mvae-procedural-64 psp=checkpoints/psp-sketch-64 \\
+        --json results/benchmark.json
+
+For each pipeline: milliseconds per image at batch 1 and 8 (``num_images``; median and p95 after warm-up),
+images per second, and peak memory (CUDA: ``torch.cuda.max_memory_allocated``; CPU: the process's peak
+resident set size so far, ``ru_maxrss``). For each trainable model type at its default config (built from
+its config class, random data): optimiser steps per second. The numbers are figures to read, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import resource
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm.auto import tqdm
+
+from sketchface.attributes import Attributes
+from sketchface.metrics import time_callable
+
+
+def _load_evaluate():
+    # train/ is a folder of scripts, not a package: load the sibling by path (no sys.path edits).
+    spec = importlib.util.spec_from_file_location("sketchface_train_evaluate", Path(__file__).with_name("evaluate.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_evaluate = _load_evaluate()
+load_pipeline = _evaluate.load_pipeline
+CheckpointError = _evaluate.CheckpointError
+
+
+@dataclass
+class BenchConfig:
+    models: list[str] = field(default_factory=list)  # NAME=PATH
+    kinds: list[str] = field(default_factory=list)  # NAME=attribute|sketch overrides
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 8])
+    warmup: int = 2
+    repeats: int = 10
+    train_models: list[str] = field(default_factory=lambda: list(TRAINABLE))
+    train_steps: int = 10
+    train_batch: int | None = None  # None: each model's own default below
+    device: str = "auto"
+    seed: int = 0
+    json: str | None = None
+
+
+def parse_args(argv: list[str] | None = None) -> BenchConfig:
+    d = BenchConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="*", default=[], metavar="NAME=PATH")
+    p.add_argument("--kinds", nargs="*", default=[], metavar="NAME=KIND")
+    p.add_argument("--batch_sizes", type=int, nargs="+", default=d.batch_sizes)
+    p.add_argument("--warmup", type=int, default=d.warmup)
+    p.add_argument("--repeats", type=int, default=d.repeats)
+    p.add_argument("--train_models", nargs="*", default=d.train_models, help=f"subset of {list(TRAINABLE)}")
+    p.add_argument("--train_steps", type=int, default=d.train_steps)
+    p.add_argument("--train_batch", type=int, default=d.train_batch)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--json", default=d.json, metavar="PATH", help="also write the results as JSON")
+    cfg = BenchConfig(**vars(p.parse_args(argv)))
+    for spec in cfg.models + cfg.kinds:
+        if "=" not in spec:
+            p.error(f"expected NAME=VALUE, got {spec!r}")
+    unknown = set(cfg.train_models) - set(TRAINABLE)
+    if unknown:
+        p.error(f"unknown --train_models {sorted(unknown)}; choose from {list(TRAINABLE)}")
+    return cfg
+
+
+# ------------------------------------------------------------------------------------------------------ memory
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+# --------------------------------------------------------------------------------------------------- pipelines
+
+
+def _condition(kind: str) -> Any:
+    if kind == "attribute":
+        return Attributes(Male=True, Young=True, Black_Hair=True, Eyeglasses=True)
+    im = Image.new("L", (256, 256), 255)  # a blank page with an oval: enough for timing
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(im).ellipse([60, 40, 196, 216], outline=0, width=3)
+    return im
+
+
+def bench_pipeline(kind: str, pipe: Any, cfg: BenchConfig, device: torch.device) -> dict:
+    cond = _condition(kind)
+    out: dict[str, Any] = {"kind": kind, "latency": {}}
+    _reset_peak(device)
+    for b in cfg.batch_sizes:
+        out["latency"][f"batch_{b}"] = time_callable(
+            lambda b=b: pipe(cond, num_images=b, seed=cfg.seed),
+            items_per_call=b,
+            warmup=cfg.warmup,
+            repeats=cfg.repeats,
+            device=device,
+        )
+    out["peak_memory_mb"] = _peak_memory_mb(device)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- training steps
+
+
+def _classifier_step(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+    from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+
+    cfg = ClassifierConfig()
+    b = batch or 128
+    model = AttributeClassifier(cfg).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device)
+    y = (torch.rand(b, 40, device=device) > 0.5).float()
+
+    def step() -> None:
+        loss = F.binary_cross_entropy_with_logits(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step, {"batch": b, "config": asdict(cfg), "params": sum(p.numel() for p in model.parameters())}
+
+
+def _stylegan_step(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+    from sketchface.models.stylegan import Discriminator, Generator, StyleGANConfig
+
+    cfg = StyleGANConfig()
+    b = batch or 16
+    g, d = Generator(cfg).to(device).train(), Discriminator(cfg).to(device).train()
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-3, betas=(0, 0.99))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-3, betas=(0, 0.99))
+    real = torch.rand(b, 3, cfg.resolution, cfg.resolution, device=device) * 2 - 1
+
+    def step() -> None:  # one discriminator + one generator update (non-saturating loss, no regularisers)
+        z = torch.randn(b, cfg.style_dim, device=device)
+        loss_d = F.softplus(d(g(z).detach())).mean() + F.softplus(-d(real)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        loss_g = F.softplus(-d(g(torch.randn(b, cfg.style_dim, device=device)))).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+
+    params = sum(p.numel() for p in g.parameters()) + sum(p.numel() for p in d.parameters())
+    return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "G+D step, no regularisers"}
+
+
+def _psp_step(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+    from sketchface.models.psp import PSP, PSPConfig
+
+    cfg = PSPConfig()
+    b = batch or 8
+    model = PSP(cfg).to(device).train()
+    model.generator.requires_grad_(False)  # pSp trains the encoder into a frozen generator
+    opt = torch.optim.Adam(model.encoder.parameters(), lr=1e-4)
+    r = cfg.resolution
+    sketch = torch.rand(b, cfg.in_channels, r, r, device=device)
+    target = torch.rand(b, 3, r, r, device=device) * 2 - 1
+
+    def step() -> None:  # L2 only: LPIPS/ID/attention terms of train/psp.py add to this
+        image, w_plus = model(sketch)
+        loss = F.mse_loss(image, target) + 1e-3 * (w_plus - model.latent_avg).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    params = sum(p.numel() for p in model.encoder.parameters())
+    return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "encoder only, L2 + W-norm"}
+
+
+def _mvae_step(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+    import sketchface.models.mvae as mvae
+
+    config_cls = next((getattr(mvae, n) for n in ("MVAEConfig", "Config") if hasattr(mvae, n)), None)
+    model_cls = getattr(mvae, "MVAE", None)
+    if config_cls is None or model_cls is None:
+        raise ImportError("sketchface.models.mvae has no MVAE / MVAEConfig")
+    cfg = config_cls()
+    b = batch or 64
+    model = model_cls(cfg).to(device).train()
+    size = getattr(cfg, "image_size", 64)
+    x = torch.rand(b, 3, size, size, device=device)
+    y = (torch.rand(b, 40, device=device) > 0.5).float()
+    loss_fn = next(
+        (getattr(model, n) for n in ("loss", "training_loss", "elbo_loss", "compute_loss") if hasattr(model, n)), None
+    )
+    if loss_fn is None:
+        raise ImportError("MVAE exposes no loss method (loss / training_loss / elbo_loss / compute_loss)")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        out = loss_fn(x, y)
+        loss = out["loss"] if isinstance(out, dict) else out[0] if isinstance(out, tuple) else out
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    cfg_dict = asdict(cfg) if hasattr(cfg, "__dataclass_fields__") else {}
+    return step, {"batch": b, "config": cfg_dict, "params": sum(p.numel() for p in model.parameters())}
+
+
+TRAINABLE: dict[str, Callable[[torch.device, int | None], tuple[Callable[[], None], dict]]] = {
+    "classifier": _classifier_step,
+    "mvae": _mvae_step,
+    "stylegan": _stylegan_step,
+    "psp": _psp_step,
+}
+
+
+def bench_training(name: str, cfg: BenchConfig, device: torch.device) -> dict:
+    try:
+        step, info = TRAINABLE[name](device, cfg.train_batch)
+    except ImportError as e:
+        return {"skipped": str(e)}
+    _reset_peak(device)
+    timing = time_callable(step, items_per_call=1, warmup=1, repeats=max(1, cfg.train_steps), device=device)
+    return {
+        **info,
+        "steps_per_s": 1000.0 / timing["p50_ms"],
+        "step_ms": timing,
+        "images_per_s": info["batch"] * 1000.0 / timing["p50_ms"],
+        "peak_memory_mb": _peak_memory_mb(device),
+    }
+
+
+# ------------------------------------------------------------------------------------------------------- report
+
+
+def format_table(results: dict) -> str:
+    meta = results["meta"]
+    mem = "CUDA max allocated" if meta["device"].startswith("cuda") else "process peak RSS"
+    lines = [f"Device: {meta['device']}, torch {meta['torch']}", ""]
+    if results["pipelines"]:
+        bs = meta["batch_sizes"]
+        head = ["Pipeline", *(f"b={b} ms/img p50 (p95)" for b in bs), *(f"b={b} img/s" for b in bs), f"Peak MB ({mem})"]
+        lines += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+        for name, r in results["pipelines"].items():
+            lat = [r["latency"][f"batch_{b}"] for b in bs]
+            cells = [f"{t['p50_ms']:.1f} ({t['p95_ms']:.1f})" for t in lat] + [f"{t['items_per_s']:.1f}" for t in lat]
+            lines.append(f"| {name} ({r['kind']}) | " + " | ".join(cells) + f" | {r['peak_memory_mb']:.0f} |")
+        lines.append("")
+    if results["training"]:
+        lines += [
+            "| Model (default config) | Params | Batch | Steps/s | Images/s | Peak MB |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, r in results["training"].items():
+            if "skipped" in r:
+                lines.append(f"| {name} | – | – | skipped: {r['skipped']} | – | – |")
+            else:
+                lines.append(
+                    f"| {name} | {r['params'] / 1e6:.2f} M | {r['batch']} | {r['steps_per_s']:.2f} | "
+                    f"{r['images_per_s']:.0f} | {r['peak_memory_mb']:.0f} |"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(cfg: BenchConfig) -> dict:
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+    torch.manual_seed(cfg.seed)
+    overrides = dict(spec.split("=", 1) for spec in cfg.kinds)
+    name_dev = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    )
+    results: dict[str, Any] = {
+        "meta": {
+            "device": f"{device.type} ({name_dev}, {torch.get_num_threads()} threads, {os.cpu_count()} cores)",
+            "torch": torch.__version__,
+            "batch_sizes": cfg.batch_sizes,
+            "repeats": cfg.repeats,
+            "config": asdict(cfg),
+        },
+        "pipelines": {},
+        "training": {},
+    }
+    for spec in tqdm(cfg.models, desc="pipelines"):
+        name, path = spec.split("=", 1)
+        kind, pipe = load_pipeline(path, overrides.get(name), device)
+        with torch.inference_mode():
+            results["pipelines"][name] = bench_pipeline(kind, pipe, cfg, device)
+    for name in tqdm(cfg.train_models, desc="training steps"):
+        results["training"][name] = bench_training(name, cfg, device)
+    print(format_table(results))
+    if cfg.json:
+        path = Path(cfg.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(results, indent=2))
+        os.replace(tmp, path)
+    return results
+
+
+if __name__ == "__main__":
+    main(parse_args())

@@ -1,0 +1,565 @@
+"""Evaluate attribute→face and sketch→face checkpoints the way the papers did, on one test set.
+
+    python train/evaluate.py --models mvae=checkpoints/mvae-procedural-64 psp=checkpoints/psp-sketch-64 \\
+        --classifier checkpoints/classifier-procedural-64 --data procedural --num_samples 256 \\
+        --sketch computed --out_dir results/eval-procedural
+
+Writes ``results.json``, ``results.md`` (tables shaped like paper 2's Table 1, plus attribute fidelity,
+diversity and the Fréchet classifier distance) and ``criminals.png`` (paper 1's criminal sketch test:
+rows = attribute models, columns = the three described criminals × N candidates) into ``--out_dir``.
+
+The checkpoint type is read from its config.json: MVAE/CVAE checkpoints load as
+``sketchface.pipelines.attribute_to_face.AttributeToFace``, pSp checkpoints as
+``sketchface.pipelines.sketch_to_face.SketchToFace`` (override with ``--kinds NAME=attribute|sketch``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from sketchface import metrics as M
+from sketchface.attributes import Attributes
+
+HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds (training uses seeds from 0)
+KINDS = ("attribute", "sketch")
+PIPELINE_CLASSES = {
+    "attribute": ("sketchface.pipelines.attribute_to_face", "AttributeToFace"),
+    "sketch": ("sketchface.pipelines.sketch_to_face", "SketchToFace"),
+}
+# Paper 1's criminal sketch test, used when sketchface.attributes has no CRIMINALS yet.
+_PAPER_CRIMINALS = (
+    (
+        "Criminal 1",
+        "Man with gray hair, pale skin, and a mustache",
+        dict(Male=True, Gray_Hair=True, Pale_Skin=True, Mustache=True),
+    ),
+    (
+        "Criminal 2",
+        "Young woman with black hair, heavy makeup, wearing a hat",
+        dict(Male=False, Young=True, Black_Hair=True, Heavy_Makeup=True, Wearing_Hat=True),
+    ),
+    (
+        "Criminal 3",
+        "Chubby young man with glasses and bushy eyebrows",
+        dict(Chubby=True, Young=True, Male=True, Eyeglasses=True, Bushy_Eyebrows=True),
+    ),
+)
+
+
+# ------------------------------------------------------------------------------------------------- pipeline interface
+
+
+@runtime_checkable
+class AttributePipeline(Protocol):
+    """What evaluation needs from an attribute→face pipeline (AttributeToFace satisfies it)."""
+
+    device: Any
+
+    def __call__(self, attributes: Attributes, *, num_images: int, seed: int) -> list[Image.Image]: ...
+
+
+@runtime_checkable
+class SketchPipeline(Protocol):
+    """What evaluation needs from a sketch→face pipeline (SketchToFace satisfies it)."""
+
+    device: Any
+
+    def __call__(self, sketch: Image.Image, *, num_images: int, seed: int) -> list[Image.Image]: ...
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, of an unknown type, or failed to load."""
+
+
+def _config_keys(obj: Any, prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            keys.add(str(k).lower())
+            keys |= _config_keys(v)
+    elif isinstance(obj, str):
+        keys.add("=" + obj.lower())  # string values, e.g. a model_type field
+    return keys
+
+
+def detect_kind(path: str | Path) -> str:
+    """ "attribute" or "sketch" from the config.json files of a checkpoint folder (its root and subfolders)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path} (train it first, or check the path)")
+    configs = sorted(path.glob("config.json")) + sorted(path.glob("*/config.json")) if path.is_dir() else []
+    if not configs:
+        raise CheckpointError(f"{path} holds no config.json: not a SketchFace checkpoint folder")
+    keys: set[str] = set()
+    for c in configs:
+        try:
+            keys |= _config_keys(json.loads(c.read_text()))
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{c} is not valid JSON: {e}") from e
+    if "stem_width" in keys:
+        raise CheckpointError(f"{path} is an attribute classifier checkpoint; pass it with --classifier")
+    if keys & {"fpn_channels", "encoder_channels", "coarse_ind", "=psp"}:
+        return "sketch"
+    if any(k in keys for k in ("=mvae", "=cvae", "poe", "attr_hidden", "attribute_hidden", "kl_anneal_epochs")) or any(
+        "latent" in k for k in keys
+    ):
+        return "attribute"
+    if "n_mlp" in keys:
+        raise CheckpointError(f"{path} is a bare StyleGAN generator; sketch→face needs a pSp checkpoint")
+    raise CheckpointError(
+        f"cannot tell what {path} is (config keys: {sorted(k for k in keys if not k.startswith('='))[:20]}); "
+        "use --kinds NAME=attribute|sketch"
+    )
+
+
+def load_pipeline(path: str, kind: str | None = None, device: str | torch.device = "cpu") -> tuple[str, Any]:
+    """(kind, pipeline) for a checkpoint folder; imports the pipeline module only when needed."""
+    kind = kind or detect_kind(path)
+    if kind not in KINDS:
+        raise CheckpointError(f"kind must be one of {KINDS}, got {kind!r}")
+    module_name, class_name = PIPELINE_CLASSES[kind]
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as e:
+        raise CheckpointError(f"cannot load {path}: {module_name}.{class_name} is not available here ({e})") from e
+    try:
+        pipe = cls.from_pretrained(str(path))
+    except Exception as e:  # noqa: BLE001 - any load failure is reported with the path
+        raise CheckpointError(f"could not load {path} as {class_name} (incompatible checkpoint?): {e}") from e
+    if callable(getattr(pipe, "to", None)):
+        pipe = pipe.to(device) or pipe
+    return kind, pipe
+
+
+def criminals() -> list[tuple[str, str, Attributes]]:
+    """(label, description, attributes) for paper 1's three criminals."""
+    from sketchface import attributes as A
+
+    found = getattr(A, "CRIMINALS", None)
+    if found:
+        items = found.values() if isinstance(found, dict) else found
+        out = []
+        for i, c in enumerate(items):
+            attrs = getattr(c, "attributes", c)
+            text = getattr(c, "text", None) or (A.describe(attrs) if hasattr(A, "describe") else "")
+            out.append((getattr(c, "name", None) or f"Criminal {i + 1}", text, Attributes(attrs)))
+        return out
+    return [(name, text, Attributes(values)) for name, text, values in _PAPER_CRIMINALS]
+
+
+# ------------------------------------------------------------------------------------------------------------ config
+
+
+@dataclass
+class EvalConfig:
+    models: list[str] = field(default_factory=list)  # NAME=PATH
+    kinds: list[str] = field(default_factory=list)  # NAME=attribute|sketch overrides
+    classifier: str | None = "checkpoints/classifier-procedural-64"
+    data: str = "procedural"  # "procedural" | "celeba"
+    data_root: str | None = None
+    split: str = "test"
+    num_samples: int = 64
+    size: int = 64  # ground truth resolution; outputs are resized to it for pixel metrics
+    sketch: str = "computed"  # "computed" | "hand"
+    candidates: int = 4  # per description / sketch (diversity); the first one is scored against the truth
+    grid_candidates: int = 4
+    runtime_repeats: int = 10
+    perceptual: str = "auto"  # "auto" | "lpips" | "stlpips"
+    identity: bool = True
+    device: str = "auto"
+    seed: int = 0
+    out_dir: str = "results/eval"
+
+
+def parse_args(argv: list[str] | None = None) -> EvalConfig:
+    d = EvalConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", required=True, metavar="NAME=PATH")
+    p.add_argument("--kinds", nargs="*", default=[], metavar="NAME=KIND", help="override the detected type")
+    p.add_argument("--classifier", default=d.classifier, help="AttributeClassifier checkpoint ('' to skip)")
+    p.add_argument("--data", default=d.data, choices=["procedural", "celeba"])
+    p.add_argument("--data_root", default=d.data_root)
+    p.add_argument("--split", default=d.split, choices=["train", "valid", "test", "all"])
+    p.add_argument("--num_samples", type=int, default=d.num_samples)
+    p.add_argument("--size", type=int, default=d.size)
+    p.add_argument("--sketch", default=d.sketch, choices=["computed", "hand"])
+    p.add_argument("--candidates", type=int, default=d.candidates)
+    p.add_argument("--grid_candidates", type=int, default=d.grid_candidates)
+    p.add_argument("--runtime_repeats", type=int, default=d.runtime_repeats)
+    p.add_argument("--perceptual", default=d.perceptual, choices=["auto", "lpips", "stlpips"])
+    p.add_argument("--identity", action=argparse.BooleanOptionalAction, default=d.identity)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out_dir", default=d.out_dir)
+    cfg = EvalConfig(**vars(p.parse_args(argv)))
+    for spec in cfg.models + cfg.kinds:
+        if "=" not in spec:
+            p.error(f"expected NAME=VALUE, got {spec!r}")
+    if cfg.data == "celeba" and not cfg.data_root:
+        p.error("--data celeba needs --data_root")
+    return cfg
+
+
+def build_dataset(cfg: EvalConfig, with_sketch: bool) -> Dataset:
+    """The test set: dict items with "image" (3, S, S), "labels" (40,) {0, 1}, and "sketch" when asked."""
+    sketch = cfg.sketch if with_sketch else None
+    if cfg.data == "procedural":
+        from sketchface.data.procedural import ProceduralFaces
+
+        return ProceduralFaces(
+            size=cfg.size, length=cfg.num_samples, start_seed=HELD_OUT_SEED, mode="celeba", sketch=sketch
+        )
+    from sketchface.data.celeba import CelebA
+
+    return CelebA(cfg.data_root, split=cfg.split, size=cfg.size, sketch=sketch)
+
+
+# ---------------------------------------------------------------------------------------------------------- evaluation
+
+
+def _pil_sketch(t: torch.Tensor) -> Image.Image:
+    return Image.fromarray((t.squeeze(0).clamp(0, 1) * 255).round().byte().numpy(), mode="L")
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    v = [x for x in values if x is not None and not math.isnan(x)]
+    return float(np.mean(v)) if v else float("nan")
+
+
+class Evaluator:
+    """Scores pipelines on one test set with shared metric objects (loaded once)."""
+
+    def __init__(self, cfg: EvalConfig, classifier: torch.nn.Module | None, device: torch.device):
+        self.cfg = cfg
+        self.device = device
+        self.classifier = classifier
+        self.perceptual = M.PerceptualDistance(cfg.perceptual, device=device)
+        self.identity = M.IdentitySimilarity() if cfg.identity else None
+
+    @torch.inference_mode()
+    def _probs(self, images: torch.Tensor) -> torch.Tensor | None:
+        if self.classifier is None:
+            return None
+        return torch.cat(
+            [self.classifier.predict(images[i : i + 64].to(self.device)).cpu() for i in range(0, len(images), 64)]
+        )
+
+    def _generate(self, kind: str, pipe: Any, condition: Any, num_images: int, seed: int) -> torch.Tensor:
+        images = pipe(condition, num_images=num_images, seed=seed)
+        if len(images) != num_images:
+            raise RuntimeError(f"pipeline returned {len(images)} images for num_images={num_images}")
+        return M.to_tensor(list(images), size=self.cfg.size)  # (K, 3, S, S)
+
+    def evaluate(self, name: str, kind: str, pipe: Any, dataset: Dataset) -> dict:
+        cfg = self.cfg
+        n = min(cfg.num_samples, len(dataset))
+        k = max(1, cfg.candidates)
+        truths, firsts, all_fakes, requested, divs = [], [], [], [], []
+        first_condition = None
+        for i in tqdm(range(n), desc=f"{name} ({kind}→face)", leave=False):
+            item = dataset[i]
+            labels = torch.as_tensor(item["labels"]).float()
+            want = (labels * 2 - 1).to(torch.int8)  # {0, 1} → ±1, every attribute specified
+            if kind == "attribute":
+                condition = Attributes.from_vector(want.numpy())
+            else:
+                if "sketch" not in item:
+                    raise RuntimeError("the dataset gave no sketches; sketch→face evaluation needs them")
+                condition = _pil_sketch(torch.as_tensor(item["sketch"]))
+            first_condition = first_condition if first_condition is not None else condition
+            fakes = self._generate(kind, pipe, condition, k, seed=cfg.seed + i)
+            truths.append(torch.as_tensor(item["image"]).float())
+            firsts.append(fakes[0])
+            all_fakes.append(fakes)
+            requested.append(want[None].expand(k, -1))
+            if k > 1:
+                divs.append(self.perceptual.pairwise_mean(fakes))
+        truth, first = torch.stack(truths), torch.stack(firsts)
+        fakes, req = torch.cat(all_fakes), torch.cat(requested)
+
+        timing = M.time_callable(
+            lambda: pipe(first_condition, num_images=1, seed=cfg.seed),
+            warmup=2,
+            repeats=cfg.runtime_repeats,
+            device=self.device,
+        )
+        out: dict[str, Any] = {
+            "kind": kind,
+            "num_samples": n,
+            "candidates": k,
+            "runtime_ms": timing,
+            "mse": M.mse(first, truth),
+            "psnr": M.psnr(first, truth),
+            "ssim": M.ssim(first, truth),
+            "perceptual": float(self.perceptual(first, truth).mean()),
+            "diversity": _nanmean(divs),
+        }
+        if self.identity is not None:
+            self.identity.reset_counts()
+            out["identity"] = float(np.mean(self.identity(first, truth)))
+            out["identity_aligned"] = f"{self.identity.aligned}/{self.identity.total}"
+        probs = self._probs(fakes)
+        if probs is not None:
+            fid = M.attribute_fidelity(probs, req)
+            # for sketch→face this is agreement of the output's attributes with the ground truth face
+            out["attribute_fidelity"] = fid["mean_over_attributes"]
+            out["attribute_fidelity_present"] = fid["mean_over_present"]
+            out["attribute_fidelity_per_attribute"] = fid["per_attribute"]
+            if n >= 2:
+                out["fcd"] = M.frechet_classifier_distance(truth, first, self.classifier)
+        if M.inception_available() and n >= 2:
+            out["fid_torchvision_inception"] = M.inception_fid(truth, first, device=self.device)
+        if kind == "attribute" and probs is not None:
+            out["criminals"] = self.criminal_fidelity(pipe)
+            out["criminal_fidelity"] = out["criminals"]["mean_over_specified"]
+        return out
+
+    def criminal_fidelity(self, pipe: Any) -> dict:
+        """Fidelity on the partially specified criminal descriptions (unknown attributes excluded)."""
+        k = max(2, self.cfg.candidates)
+        images, requested = [], []
+        for j, (_, _, attrs) in enumerate(criminals()):
+            fakes = self._generate("attribute", pipe, attrs, k, seed=self.cfg.seed + j)
+            images.append(fakes)
+            requested.append(torch.as_tensor(attrs.to_vector())[None].expand(k, -1))
+        fid = M.attribute_fidelity(self._probs(torch.cat(images)), torch.cat(requested))
+        return {
+            key: fid[key]
+            for key in ("mean_over_specified", "mean_over_attributes", "mean_over_present", "per_attribute")
+        }
+
+    def reference(self, dataset: Dataset) -> dict:
+        """The classifier on the real faces: the ceiling any generator's fidelity can reach."""
+        n = min(self.cfg.num_samples, len(dataset))
+        items = [dataset[i] for i in range(n)]
+        truth = torch.stack([torch.as_tensor(it["image"]).float() for it in items])
+        labels = torch.stack([torch.as_tensor(it["labels"]).float() for it in items])
+        probs = self._probs(truth)
+        if probs is None:
+            return {}
+        fid = M.attribute_fidelity(probs, (labels * 2 - 1).to(torch.int8))
+        return {
+            "attribute_fidelity": fid["mean_over_attributes"],
+            "attribute_fidelity_present": fid["mean_over_present"],
+        }
+
+
+# ----------------------------------------------------------------------------------------------------------- reports
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def markdown_table(results: dict) -> str:
+    """Markdown tables shaped like paper 2's Table 1, one per task."""
+    meta = results["meta"]
+    pname = meta["perceptual"]
+    lines = []
+    for kind, title in (("attribute", "Attribute → face"), ("sketch", "Sketch → face")):
+        rows = {n: r for n, r in results["models"].items() if r["kind"] == kind}
+        if not rows:
+            continue
+        fid_col = "Attr. fidelity ↑" if kind == "attribute" else "Attr. agreement ↑"
+        head = ["Model", "Runtime (ms)", "MSE ↓", f"{pname} ↓", "SFace cos ↑", fid_col, "Diversity ↑", "FCD ↓"]
+        if kind == "attribute":
+            head.insert(6, "Criminals fidelity ↑")
+        condition = f"{meta['sketch']} sketches" if kind == "sketch" else "their attributes"
+        lines += [
+            f"### {title}: {meta['data']} {meta['split']}, {meta['num_samples']} faces from {condition}",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|---|" + "---:|" * (len(head) - 1),
+        ]
+        for n, r in rows.items():
+            rt = r["runtime_ms"]
+            cells = [
+                n,
+                f"{rt['p50_ms']:.1f} (p95 {rt['p95_ms']:.1f})",
+                _fmt(r["mse"]),
+                _fmt(r["perceptual"], 3),
+                _fmt(r.get("identity"), 3),
+                _fmt(r.get("attribute_fidelity"), 3),
+                _fmt(r["diversity"], 3),
+                _fmt(r.get("fcd"), 2),
+            ]
+            if kind == "attribute":
+                cells.insert(6, _fmt(r.get("criminal_fidelity"), 3))
+            lines.append("| " + " | ".join(cells) + " |")
+        ref = results.get("reference", {})
+        if kind == "attribute" and ref:
+            ceiling = _fmt(ref.get("attribute_fidelity"), 3)
+            lines.append(f"| real faces (classifier ceiling) | – | 0 | 0 | 1 | {ceiling} | – | – | 0 |")
+        lines.append("")
+    aligned = {n: r.get("identity_aligned") for n, r in results["models"].items() if r.get("identity_aligned")}
+    lines += [
+        f"Runtime: median (p95) milliseconds per image after warm-up, batch 1, on {meta['device']}. "
+        f"MSE on images in [0, 1] at {meta['size']}×{meta['size']} px (the first of {meta['candidates']} candidates "
+        f"against the ground-truth face). {pname}: learned perceptual distance. SFace cos: cosine similarity of "
+        "SFace embeddings (OpenCV; paper 2 used ArcFace), faces aligned by YuNet when detected, else centre-cropped "
+        f"(aligned: {', '.join(f'{n} {a}' for n, a in aligned.items()) or 'n/a'}). "
+        "Attr. fidelity: share of requested attributes the classifier finds, averaged over attributes; Criminals "
+        "fidelity: the same over the specified attributes of paper 1's three criminal descriptions; Attr. agreement: "
+        "classifier attributes of the output vs the ground truth labels. Diversity: mean pairwise "
+        f"{pname} between candidates. FCD: Fréchet distance in the classifier's feature space "
+        f"(classifier: {meta['classifier'] or 'none'}; comparable only under the same classifier).",
+        "",
+    ]
+    if not meta.get("fid"):
+        lines += ["FID: skipped (torchvision's Inception-v3 weights are not in the torch hub cache).", ""]
+    return "\n".join(lines)
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if draw.textlength(trial, font=font) <= width or not line:
+            line = trial
+        else:
+            lines.append(line)
+            line = word
+    return [*lines, line] if line else lines
+
+
+def criminal_grid(
+    rows: dict[str, list[list[Image.Image]]], labels: list[tuple[str, str]], cell: int = 96
+) -> Image.Image:
+    """rows: model → [criminal][candidate] images; labels: (name, description) per criminal."""
+    n_crim = len(labels)
+    n_cand = max(len(c) for r in rows.values() for c in r)
+    label_w, head_h, gap = 110, 58, 6
+    width = label_w + n_crim * (n_cand * cell + gap)
+    height = head_h + len(rows) * cell
+    grid = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(grid)
+    font, bold = _font(11), _font(13)
+    for j, (name, text) in enumerate(labels):
+        x0 = label_w + j * (n_cand * cell + gap)
+        draw.text((x0 + 4, 2), name, fill="black", font=bold)
+        for li, line in enumerate(_wrap(draw, text, font, n_cand * cell - 8)[:3]):
+            draw.text((x0 + 4, 18 + 13 * li), line, fill=(60, 60, 60), font=font)
+    for i, (model, crim_images) in enumerate(rows.items()):
+        y0 = head_h + i * cell
+        for li, line in enumerate(_wrap(draw, model, bold, label_w - 8)[:4]):
+            draw.text((4, y0 + cell // 2 - 8 + 15 * li), line, fill="black", font=bold)
+        for j, cands in enumerate(crim_images):
+            for c, im in enumerate(cands):
+                grid.paste(
+                    im.convert("RGB").resize((cell, cell), Image.Resampling.BICUBIC),
+                    (label_w + j * (n_cand * cell + gap) + c * cell, y0),
+                )
+    return grid
+
+
+def _atomic_write(path: Path, data: bytes | str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_classifier(path: str | None, device: torch.device) -> torch.nn.Module | None:
+    if not path:
+        return None
+    if not Path(path).is_dir():
+        raise CheckpointError(
+            f"classifier checkpoint not found: {path} (train it with train/classifier.py, or pass --classifier '')"
+        )
+    from sketchface.models.classifier import AttributeClassifier
+
+    try:
+        return AttributeClassifier.from_pretrained(path).eval().to(device)
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"could not load the attribute classifier from {path}: {e}") from e
+
+
+def main(cfg: EvalConfig) -> dict:
+    device = _device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    overrides = dict(spec.split("=", 1) for spec in cfg.kinds)
+    pipes: dict[str, tuple[str, Any]] = {}
+    for spec in cfg.models:
+        name, path = spec.split("=", 1)
+        pipes[name] = load_pipeline(path, overrides.get(name), device)
+    classifier = load_classifier(cfg.classifier, device)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    needs_sketch = any(kind == "sketch" for kind, _ in pipes.values())
+    dataset = build_dataset(cfg, with_sketch=needs_sketch)
+    ev = Evaluator(cfg, classifier, device)
+    hardware = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    )
+    results: dict[str, Any] = {
+        "meta": {
+            "data": cfg.data,
+            "split": "held-out seeds" if cfg.data == "procedural" else cfg.split,
+            "num_samples": min(cfg.num_samples, len(dataset)),
+            "size": cfg.size,
+            "sketch": cfg.sketch,
+            "candidates": cfg.candidates,
+            "perceptual": ev.perceptual.name,
+            "identity": M.IdentitySimilarity.name if cfg.identity else None,
+            "classifier": cfg.classifier,
+            "fid": M.inception_available(),
+            "device": f"{device.type} ({hardware}, {torch.get_num_threads()} threads)",
+            "config": asdict(cfg),
+        },
+        "models": {},
+        "reference": ev.reference(dataset),
+    }
+    for name, (kind, pipe) in tqdm(pipes.items(), desc="models"):
+        results["models"][name] = ev.evaluate(name, kind, pipe, dataset)
+
+    attribute_models = {n: p for n, (k, p) in pipes.items() if k == "attribute"}
+    if attribute_models:
+        crims = criminals()
+        rows = {
+            n: [pipe(attrs, num_images=cfg.grid_candidates, seed=cfg.seed + j) for j, (_, _, attrs) in enumerate(crims)]
+            for n, pipe in attribute_models.items()
+        }
+        grid = criminal_grid(rows, [(name, text) for name, text, _ in crims])
+        grid.save(out_dir / "criminals.png.tmp", format="PNG")
+        os.replace(out_dir / "criminals.png.tmp", out_dir / "criminals.png")
+        results["criminals_grid"] = str(out_dir / "criminals.png")
+
+    table = markdown_table(results)
+    _atomic_write(out_dir / "results.json", json.dumps(results, indent=2, default=float))
+    _atomic_write(out_dir / "results.md", table)
+    print(table)
+    return results
+
+
+if __name__ == "__main__":
+    main(parse_args())
