@@ -357,6 +357,7 @@ def _hand_chunks(
     """All strokes as an artist would draw them, vectorised over strokes (numpy call overhead dominates).
 
     Each stroke becomes a "virtual stroke": an arc-length interval [a, b] of its path, sampled every ``step`` px.
+    The whole drawing is first rotated, scaled and shifted a little.
     For open strokes, a < 0 or b > length overshoots along the end tangent and a > 0 or b < length falls
     short; a closed stroke starts anywhere (a in [0, L)) and ends with an overlap or a gap (b - a ≠ L). A low-
     frequency wobble (two sinusoids, wavelengths 0.15–0.6 × side) displaces samples along the normal, the whole
@@ -382,6 +383,11 @@ def _hand_chunks(
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     last = first + counts - 1
     P = np.concatenate(paths)  # (M, 2) all path points
+    # The whole drawing is a little off: rotation ±3°, scale ±3 %, shift ±2 % of the side, about the centre.
+    g = rng.random(4)
+    ang, zoom = math.radians(6 * g[0] - 3), 0.97 + 0.06 * g[1]
+    rot = zoom * np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])
+    P = (P - side / 2) @ rot.T + side / 2 + (g[2:4] - 0.5) * (0.04 * side)
     seg = np.hypot(*np.diff(P, axis=0).T)
     seg[first[1:] - 1] = 0.0  # no arc length between strokes
     cum = np.concatenate([[0.0], np.cumsum(seg)])
@@ -481,7 +487,7 @@ def _hand_chunks(
         at = vfirst[hs] + 1 + (q[:, 0] * (n[hs] - 2)).astype(np.int64)  # sample index (before gap removal)
         base = pos_all[at]
         nk = nrm[at]
-        centre = np.stack([paths[i].mean(0) for i in hair]).repeat(nf, axis=0)
+        centre = np.stack([P[first[i] : last[i] + 1].mean(0) for i in hair]).repeat(nf, axis=0)
         sign = np.sign(((centre - base) * nk).sum(1, keepdims=True) + 1e-9)
         # Strands run mostly along the hair line and inwards, all leaning one way per stroke.
         lean = np.where(R[hs, 11] < 0.5, -1.0, 1.0)[:, None] * (0.6 + 0.6 * q[:, 1:2])
