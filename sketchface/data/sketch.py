@@ -512,9 +512,10 @@ def strokes_to_sketch(
             renderer's :class:`~sketchface.data.procedural.Stroke` list.
         size: output side in pixels.
         seed: randomness of the hand style; the same (strokes, size, seed, style) gives identical bytes.
-        style: ``"hand"`` — jittered, low-frequency wobble, pen pressure (width and darkness vary along each
-            stroke), tapered ends, occasional gaps, overshoots and loops left open, a few sketchy double
-            strokes, hatching flicks on ``hair*`` strokes; ``"clean"`` — the strokes exactly, full black.
+        style: ``"hand"`` — the drawing slightly rotated/scaled/shifted as a whole, each stroke shifted and
+            wobbling at low frequency, pen pressure (width and darkness vary along each stroke), tapered ends,
+            occasional gaps, overshoots and loops left open, a few sketchy double strokes, hatching flicks on
+            ``hair*`` strokes; ``"clean"`` — the strokes exactly, full black.
         ink: darkness of a full-pressure line in (0, 1].
 
     Drawing is anti-aliased (cv2.LINE_AA with 1/16-px coordinates) on a 2× supersampled canvas up to 256 px.
