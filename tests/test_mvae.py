@@ -1,0 +1,292 @@
+"""MVAE / cross-modal VAE: product of experts, unknown-mask behaviour, shapes, losses, save/load, training scripts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from sketchface.losses import attribute_nll, gaussian_kl, gaussian_kl_between, image_nll
+from sketchface.models.mvae import (
+    MVAE,
+    CrossModalVAE,
+    CrossModalVAEConfig,
+    MVAEConfig,
+    annealing_factor,
+    load_vae,
+    poe,
+    prior_expert,
+    random_known_mask,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny(size: int = 16, **kw) -> MVAEConfig:
+    return MVAEConfig(image_size=size, latent_dim=8, widths=[4, 8, 8, 16], fc_dim=16, attr_hidden=32, **kw)
+
+
+def tiny_cvae(size: int = 16) -> CrossModalVAEConfig:
+    return CrossModalVAEConfig(image_size=size, latent_dim=8, widths=[4, 8, 8, 16], fc_dim=16, attr_hidden=32)
+
+
+# ------------------------------------------------------------------------------------------------ product of experts
+
+
+def test_poe_matches_closed_form_product_of_two_gaussians():
+    # N(1, 1) x N(3, 4): precision 1 + 1/4 = 1.25 -> var 0.8; mean = 0.8 * (1*1 + 3/4) = 1.4
+    mu = torch.tensor([[[1.0]], [[3.0]]])  # (M=2, B=1, D=1)
+    logvar = torch.log(torch.tensor([[[1.0]], [[4.0]]]))
+    pd_mu, pd_logvar = poe(mu, logvar)
+    assert pd_mu.item() == pytest.approx(1.4, abs=1e-5)
+    assert pd_logvar.exp().item() == pytest.approx(0.8, abs=1e-5)
+
+
+def test_poe_matches_numeric_product_of_densities():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(3, 1, 1), torch.randn(3, 1, 1) * 0.5
+    pd_mu, pd_logvar = poe(mu, logvar)
+    # product of the three densities on a grid, renormalised: compare its mean and variance
+    x = torch.linspace(-8, 8, 20001, dtype=torch.float64)
+    log_p = sum(-0.5 * (x - m) ** 2 / lv.exp() for m, lv in zip(mu.double().flatten(), logvar.double().flatten()))
+    p = torch.exp(log_p - log_p.max())
+    p = p / p.sum()
+    mean = (p * x).sum()
+    var = (p * (x - mean) ** 2).sum()
+    assert pd_mu.item() == pytest.approx(mean.item(), abs=1e-4)
+    assert pd_logvar.exp().item() == pytest.approx(var.item(), rel=1e-3)
+
+
+def test_poe_mask_ignores_absent_expert_per_sample():
+    torch.manual_seed(1)
+    mu, logvar = torch.randn(3, 2, 5), torch.randn(3, 2, 5)
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 1.0]])  # expert 1 absent for sample 1 only
+    pd_mu, pd_logvar = poe(mu, logvar, mask)
+    full_mu, full_logvar = poe(mu[:, :1], logvar[:, :1])
+    sub_mu, sub_logvar = poe(mu[[0, 2], 1:], logvar[[0, 2], 1:])
+    torch.testing.assert_close(pd_mu[:1], full_mu)
+    torch.testing.assert_close(pd_logvar[:1], full_logvar)
+    torch.testing.assert_close(pd_mu[1:], sub_mu)
+    torch.testing.assert_close(pd_logvar[1:], sub_logvar)
+    # and the absent expert really mattered where present
+    assert not torch.allclose(pd_mu[1:], poe(mu[:, 1:], logvar[:, 1:])[0])
+
+
+def test_prior_only_is_standard_normal():
+    mu, logvar = prior_expert(4, 8)
+    pd_mu, pd_logvar = poe(mu[None], logvar[None])
+    torch.testing.assert_close(pd_mu, torch.zeros(4, 8))
+    torch.testing.assert_close(pd_logvar, torch.zeros(4, 8), atol=1e-6, rtol=0)
+    model = MVAE(tiny()).eval()
+    m, lv = model.infer()
+    assert m.abs().max() == 0 and lv.abs().max() < 1e-6
+    # an all-unknown description must still give a proper posterior (finite, near the prior's scale)
+    m2, lv2 = model.infer(values=torch.zeros(2, 40), known=torch.zeros(2, 40))
+    assert torch.isfinite(m2).all() and torch.isfinite(lv2).all()
+
+
+# ------------------------------------------------------------------------------------------------------- attributes
+
+
+def test_unknown_values_do_not_change_the_attribute_expert():
+    torch.manual_seed(2)
+    model = MVAE(tiny()).eval()
+    known = (torch.rand(4, 40) < 0.5).float()
+    values = (torch.rand(4, 40) < 0.5).float()
+    flipped = torch.where(known > 0, values, 1 - values)  # change only the unknown entries
+    a = model.experts(values=values, known=known)["attributes"]
+    b = model.experts(values=flipped, known=known)["attributes"]
+    torch.testing.assert_close(a, b)
+    # while changing a known entry does change it
+    c = model.experts(values=torch.where(known > 0, 1 - values, values), known=known)["attributes"]
+    assert not torch.allclose(a[0], c[0])
+
+
+def test_random_known_mask_rates():
+    g = torch.Generator().manual_seed(0)
+    m = random_known_mask(4000, 40, 0.5, generator=g)
+    assert m.shape == (4000, 40) and set(m.unique().tolist()) <= {0.0, 1.0}
+    fully_known = (m.sum(1) == 40).float().mean().item()
+    fully_unknown = (m.sum(1) == 0).float().mean().item()
+    assert 0.45 < fully_known < 0.6  # the samples not hit (plus hits that dropped nothing)
+    assert 0.03 < fully_unknown < 0.08  # 10% of the 50% hit
+    assert random_known_mask(10, 40, 0.0).min() == 1
+
+
+# ------------------------------------------------------------------------------------------------------------ shapes
+
+
+@pytest.mark.parametrize("size", [16, 32])
+def test_mvae_shapes_and_loss(size):
+    torch.manual_seed(3)
+    model = MVAE(tiny(size))
+    x, s = torch.rand(4, 3, size, size), torch.rand(4, 1, size, size)
+    y = (torch.rand(4, 40) < 0.3).float()
+    img, attrs, mu, logvar = model(x, y, None, s)
+    assert img.shape == (4, 3, size, size) and attrs.shape == (4, 40) and mu.shape == logvar.shape == (4, 8)
+    assert model.decode(mu).min() >= 0 and model.decode(mu).max() <= 1
+    out = model.loss(x, y, random_known_mask(4, 40, 0.5), s, annealing_factor=0.5)
+    assert {"joint", "image", "attributes", "sketch", "sketch_attributes", "loss"} <= set(out)
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.sketch_encoder.parameters() if p.requires_grad)
+    # sketch subsets drop out of the loss for samples without a sketch
+    out0 = model.loss(x, y, None, s, sketch_present=torch.zeros(4))
+    assert out0["sketch"].item() == 0.0
+
+
+def test_mvae_without_sketch_expert():
+    model = MVAE(tiny(use_sketch=False))
+    assert model.sketch_encoder is None
+    with pytest.raises(ValueError, match="sketch"):
+        model.infer(sketch=torch.rand(1, 1, 16, 16))
+    out = model.loss(torch.rand(2, 3, 16, 16), torch.ones(2, 40), sketch=torch.rand(2, 1, 16, 16))
+    assert "sketch" not in out
+
+
+def test_cross_modal_vae_shapes_and_loss():
+    model = CrossModalVAE(tiny_cvae(32))
+    assert model.config.activation == "leaky_relu" and not hasattr(model, "image_encoder")
+    img, mu, logvar = model(torch.ones(3, 40))
+    assert img.shape == (3, 3, 32, 32) and mu.shape == (3, 8)
+    out = model.loss(torch.rand(3, 3, 32, 32), torch.ones(3, 40), annealing_factor=0.0)
+    out["loss"].backward()
+    assert out["loss"].item() == pytest.approx(out["recon"].item(), rel=1e-5)  # KL annealed away
+    with pytest.raises(ValueError, match="attributes only"):
+        model.infer(image=torch.rand(1, 3, 32, 32))
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="multiple of 16"):
+        MVAEConfig(image_size=40)
+    with pytest.raises(ValueError, match="activation"):
+        MVAEConfig(activation="tanh")
+    assert MVAEConfig(image_size=128).image_size == 128
+
+
+# ------------------------------------------------------------------------------------------------------------ losses
+
+
+def test_elbo_terms():
+    mu, logvar = torch.zeros(2, 3), torch.zeros(2, 3)
+    assert gaussian_kl(mu, logvar).abs().max() == 0
+    # KL(N(1, 1) || N(0, 1)) = 0.5 per dimension
+    assert gaussian_kl(torch.ones(1, 4), torch.zeros(1, 4)).item() == pytest.approx(2.0)
+    assert gaussian_kl_between(
+        torch.ones(1, 4), torch.zeros(1, 4), mu[:1, :1].expand(1, 4), torch.zeros(1, 4)
+    ).item() == (pytest.approx(2.0))
+    # KL(N(0, 4) || N(0, 1)) = 0.5 (4 - 1 - log 4)
+    assert gaussian_kl_between(
+        torch.zeros(1, 1), torch.log(torch.full((1, 1), 4.0)), torch.zeros(1, 1), torch.zeros(1, 1)
+    ).item() == pytest.approx(0.5 * (3 - math.log(4)), abs=1e-5)
+    logits = torch.tensor([[0.0, 0.0]])
+    assert attribute_nll(logits, torch.tensor([[1.0, 0.0]])).item() == pytest.approx(2 * math.log(2), abs=1e-6)
+    assert attribute_nll(logits, torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]])).item() == pytest.approx(
+        math.log(2), abs=1e-6
+    )
+    target = torch.full((1, 3, 2, 2), 0.5)
+    assert image_nll(torch.zeros(1, 3, 2, 2), target, "mse").item() == pytest.approx(0.0)
+    assert image_nll(torch.zeros(1, 3, 2, 2), target, "bce").item() == pytest.approx(12 * math.log(2), abs=1e-5)
+    assert (
+        annealing_factor(0, 10) == pytest.approx(0.1)
+        and annealing_factor(50, 10) == 1.0
+        and annealing_factor(3, 0) == 1.0
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------- save/load
+
+
+@pytest.mark.parametrize("cls,cfg", [(MVAE, tiny()), (CrossModalVAE, tiny_cvae())])
+def test_save_load_round_trip(tmp_path, cls, cfg):
+    torch.manual_seed(4)
+    model = cls(cfg)
+    model.train()
+    if cls is MVAE:
+        model(torch.rand(4, 3, 16, 16), torch.ones(4, 40), None, torch.rand(4, 1, 16, 16))  # move BN stats
+    else:
+        model(torch.rand(4, 40))
+    model.eval().save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["model_type"] == cfg.model_type
+    loaded = load_vae(str(tmp_path))
+    assert isinstance(loaded, cls) and loaded.config == model.config and not loaded.training
+    sd, sd2 = model.state_dict(), loaded.state_dict()
+    assert sd.keys() == sd2.keys()
+    for k in sd:
+        torch.testing.assert_close(sd[k], sd2[k])
+    z = torch.randn(2, 8)
+    torch.testing.assert_close(model.decode(z), loaded.decode(z))
+
+
+def test_load_vae_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_vae(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"config": {"model_type": "classifier"}}))
+    with pytest.raises(ValueError, match="model_type"):
+        load_vae(str(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------- training scripts
+
+
+class TinyFaces(Dataset):
+    """Stand-in for the procedural dataset (same item contract): random images, labels and sketches."""
+
+    def __init__(self, n: int, size: int = 16, sketch: bool = True, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.images = torch.rand(n, 3, size, size, generator=g)
+        self.labels = (torch.rand(n, 40, generator=g) < 0.3).float()
+        self.sketches = torch.rand(n, 1, size, size, generator=g) if sketch else None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict:
+        item = {"image": self.images[i], "labels": self.labels[i]}
+        if self.sketches is not None:
+            item["sketch"] = self.sketches[i]
+        return item
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"train_{name}", ROOT / "train" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TINY_ARGS = [
+    "--image_size", "16", "--latent_dim", "8", "--widths", "4", "8", "8", "16", "--fc_dim", "16",
+    "--attr_hidden", "32", "--batch_size", "4", "--num_workers", "0", "--eval_samples", "8",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("script", ["mvae", "cvae"])
+def test_training_script_two_steps(tmp_path, monkeypatch, script):
+    train = _load_script(script)
+    mvae_module = train if script == "mvae" else train.base
+    monkeypatch.setattr(mvae_module, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
+    out = tmp_path / "run"
+    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2"])
+    report = train.main(cfg)
+    assert report["steps"] == 2
+    assert (out / "config.json").is_file() and (out / "model.safetensors").is_file() and (out / "README.md").is_file()
+    assert (out / "checkpoint.pt").is_file() and not list(out.glob("*.tmp"))
+    model = load_vae(str(out))
+    assert model.config.model_type == script and model.config.image_size == 16
+    card = (out / "README.md").read_text()
+    assert "not measured" in card  # no --classifier given
+    # --resume continues from the saved training state
+    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "3", "--resume"])
+    assert train.main(cfg)["steps"] == 3
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sketchface.data.procedural") is None, reason="procedural faces missing")
+def test_mvae_script_on_procedural_faces(tmp_path):
+    train = _load_script("mvae")
+    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path), "--steps", "2", "--train_samples", "16"])
+    assert train.main(cfg)["steps"] == 2
