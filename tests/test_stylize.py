@@ -17,6 +17,7 @@ from PIL import Image
 from sketchface.attributes import HAIR_COLOURS, INDEX
 from sketchface.pipelines.stylize import (
     MAX_INSTRUCTION_CHARS,
+    AttributeNotEditable,
     BackendUnavailable,
     EditNotUnderstood,
     InstructPix2PixBackend,
@@ -477,3 +478,17 @@ def test_real_instruct_pix2pix_if_cached():
     face = _face((64, 64))
     result = backend.edit(face, "make the hair brown", seed=0)
     assert result.image.size == (64, 64) and result.params["working_size"] == 512
+
+
+def test_latent_editor_respects_editable_attributes():
+    class Directions(StandInModel):  # like SketchToFace: directions fitted for a few attributes only
+        editable_attributes = ["Brown_Hair", "Eyeglasses", "Smiling"]
+
+    model = Directions()
+    editor = LatentEditor(model, parser=stand_in_parser)
+    result = editor.edit(_face(), "make the hair brown and add a hat")
+    assert model.calls[-1]["changes"] == {"Brown_Hair": True}
+    assert set(result.params["not_editable"]) == {"Black_Hair", "Blond_Hair", "Gray_Hair", "Wearing_Hat"}
+    assert "cannot edit" in result.caption and "wearing hat" in result.caption
+    with pytest.raises(AttributeNotEditable, match="cannot edit wearing hat"):
+        editor.edit(_face(), "add a hat")

@@ -64,6 +64,18 @@ class EditNotUnderstood(ValueError):
         )
 
 
+class AttributeNotEditable(ValueError):
+    """The instruction maps to attributes, but the editing model has no direction for any of them."""
+
+    def __init__(self, names: Sequence[str], editable: Sequence[str]):
+        self.names = list(names)
+        self.editable = list(editable)
+        super().__init__(
+            f"This model cannot edit {', '.join(pretty(n) for n in self.names)}; it can edit: "
+            f"{', '.join(pretty(n) for n in self.editable) or 'nothing'}."
+        )
+
+
 @dataclass
 class StylizeResult:
     """An edited face and what was done to it.
@@ -281,6 +293,15 @@ class LatentEditor:
                 raise ValueError("No attribute changes given.")
         source = as_rgb_image(image)
         strength = self.strength if strength is None else float(strength)
+        # Models with per-attribute directions (SketchToFace) list what they can move; drop the rest.
+        editable = getattr(self.model, "editable_attributes", None)
+        not_editable: list[str] = []
+        if editable is not None:
+            editable = list(editable)
+            not_editable = [n for n in changes_ if n not in editable]
+            if len(not_editable) == len(changes_):
+                raise AttributeNotEditable(not_editable, editable)
+            changes_ = {n: v for n, v in changes_.items() if n in editable}
         if progress is not None:
             progress(0, 1)
         kwargs = _accepted_kwargs(self.model.edit, seed=int(seed), strength=strength)
@@ -294,6 +315,8 @@ class LatentEditor:
         caption = f"Latent editor: {_describe_changes(changes_)}"
         if unknown:
             caption += f". Not used: {', '.join(repr(w) for w in unknown)}"
+        if not_editable:
+            caption += f". This model cannot edit {', '.join(pretty(n) for n in not_editable)}"
         caption += f". Seed {int(seed)}."
         return StylizeResult(
             image=out,
@@ -306,6 +329,7 @@ class LatentEditor:
                 "strength": strength,
                 "model": type(self.model).__name__,
                 "model_size": list(model_size),
+                "not_editable": not_editable,
                 "size": list(source.size),
             },
             caption=caption,
@@ -701,6 +725,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_INSTRUCT_PIX2PIX",
     "MAX_INSTRUCTION_CHARS",
+    "AttributeNotEditable",
     "BackendUnavailable",
     "EditNotUnderstood",
     "InstructPix2PixBackend",
