@@ -336,8 +336,11 @@ def test_real_instruction_parser_if_present():
     assert editor.parse("make her smile")[0].get("Smiling") is True
     several, _ = editor.parse("add glasses and make the hair blond")
     assert several.get("Eyeglasses") is True and several.get("Blond_Hair") is True
-    with pytest.raises(EditNotUnderstood):
+    with pytest.raises(EditNotUnderstood) as info:
         editor.parse("blue eyes")
+    assert "blue" in info.value.unknown_words
+    partial, unknown = editor.parse("make the hair brown with blue eyes")
+    assert partial["Brown_Hair"] is True and "blue" in unknown
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,3 +495,34 @@ def test_latent_editor_respects_editable_attributes():
     assert "cannot edit" in result.caption and "wearing hat" in result.caption
     with pytest.raises(AttributeNotEditable, match="cannot edit wearing hat"):
         editor.edit(_face(), "add a hat")
+
+
+def test_latent_editor_with_tiny_sketch_to_face():
+    """Integration with the real SketchToFace (random tiny pSp; one fitted direction): encode → W+ edit → decode."""
+    from dataclasses import asdict
+
+    psp_mod = pytest.importorskip("sketchface.models.psp")
+    stylegan = pytest.importorskip("sketchface.models.stylegan")
+    s2f = pytest.importorskip("sketchface.pipelines.sketch_to_face")
+    torch.manual_seed(0)
+    cfg = psp_mod.PSPConfig(
+        encoder_channels=[4, 8, 8, 16],
+        blocks_per_stage=[1, 1, 1, 1],
+        fpn_channels=8,
+        generator=asdict(stylegan.StyleGANConfig(resolution=32, style_dim=16, n_mlp=2, max_channels=8)),
+    )
+    psp = psp_mod.PSP(cfg)
+    i = INDEX["Eyeglasses"]
+    psp.directions[i] = torch.nn.functional.normalize(torch.randn(16), dim=0)
+    psp.direction_scales[i] = 1.0
+    pipe = s2f.SketchToFace(psp)
+    face = pipe(Image.new("L", (32, 32), 255), num_images=1, seed=0)[0]  # a face it made: exact W+ on encode
+
+    editor = LatentEditor(pipe, parser=stand_in_parser, strength=3.0)
+    assert editor.encode_first
+    result = editor.edit(face, "add glasses", seed=0)
+    assert result.image.size == face.size and result.changes == {"Eyeglasses": True}
+    diff = np.abs(np.asarray(result.image, np.int16) - np.asarray(face, np.int16)).mean()
+    assert diff > 1.0, "moving W+ along the direction changes the face"
+    with pytest.raises(AttributeNotEditable):
+        editor.edit(face, "add a hat")
