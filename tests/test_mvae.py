@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -255,6 +256,7 @@ class TinyFaces(Dataset):
 def _load_script(name: str):
     spec = importlib.util.spec_from_file_location(f"train_{name}", ROOT / "train" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
     spec.loader.exec_module(module)
     return module
 

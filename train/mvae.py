@@ -1,0 +1,574 @@
+"""Train the MVAE (product of experts over image, attributes and sketch) or, with --model cvae, paper 1's
+cross-modal VAE. ``train/cvae.py`` is this script with ``--model cvae`` defaults.
+
+Procedural faces (default; offline, exact labels). Faces are rendered once into an in-memory pool by DataLoader
+workers, then batches are drawn from the pool on the training device::
+
+    python train/mvae.py --output_dir checkpoints/mvae-procedural-64 --num_workers 16 --mixed_precision bf16
+
+CelebA in the official layout (e.g. the 899-image CelebA-mini; its train split)::
+
+    python train/mvae.py --data celeba --data_root ../shared/data/celeba-mini \\
+        --output_dir checkpoints/mvae-celeba-mini-64
+
+KL annealing: the KL weight rises linearly over the first ``--anneal_epochs`` epochs (reference: 20), an
+epoch being one pass over the pool, but over at most half of the run so short runs end at weight 1.
+With ``--classifier PATH`` (an AttributeClassifier) the run ends with attribute fidelity, diversity and
+sketch figures on held-out data, written to eval.json and the model card README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from sketchface.models.mvae import (
+    MVAE,
+    CrossModalVAE,
+    CrossModalVAEConfig,
+    MVAEConfig,
+    annealing_factor,
+    count_parameters,
+    random_known_mask,
+)
+
+TRAIN_SEED = 0  # procedural training seeds start here
+HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen in training)
+RARE = ("Eyeglasses", "Mustache", "Wearing_Hat", "Gray_Hair", "Bald", "Pale_Skin")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "mvae"  # "mvae" | "cvae"
+    output_dir: str = "checkpoints/mvae-procedural-64"
+    data: str = "procedural"  # "procedural" | "celeba"
+    data_root: str | None = None
+    sampler: str = "celeba"  # procedural attribute sampler: "celeba" (CelebA marginals) | "balanced"
+    train_samples: int = 20_000  # procedural faces in the training pool (seeds 0 … N-1)
+    eval_samples: int = 512
+    cache: bool = True  # render the pool once into memory (uint8) and draw batches from it
+    sketch: bool = True  # train the sketch expert (MVAE only)
+    sketch_style: str = "mixed"  # "computed" | "hand" | "mixed"
+    # model
+    image_size: int = 64
+    latent_dim: int = 100
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
+    fc_dim: int = 256
+    attr_hidden: int = 512
+    dropout: float = 0.1
+    image_likelihood: str | None = None  # default: "bce" (MVAE, as the reference), "mse" (cvae, as paper 1)
+    attribute_weight: float = 10.0
+    align_weight: float = 1.0
+    cross_weight: float = 0.0
+    # optimisation
+    steps: int = 1_500
+    epochs: float | None = None  # if given, overrides --steps (epochs over the pool)
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    anneal_epochs: float = 20.0
+    attr_dropout: float = 0.5
+    rebalance: bool = False  # up-weight positives of rare attributes in the attribute likelihood
+    time_limit: float | None = None  # minutes; stop early (and still save) when exceeded
+    mixed_precision: str = "no"
+    num_workers: int = 2
+    seed: int = 0
+    save_dtype: str = "float16"  # weights in model.safetensors ("float16" halves the size)
+    classifier: str | None = None
+    # bookkeeping
+    log_every: int = 50
+    checkpoint_every: int = 500
+    resume: bool = False
+    push_to_hub: str | None = None
+
+    def model_config(self) -> MVAEConfig:
+        cls = CrossModalVAEConfig if self.model == "cvae" else MVAEConfig
+        kw = dict(
+            image_size=self.image_size,
+            latent_dim=self.latent_dim,
+            widths=list(self.widths),
+            fc_dim=self.fc_dim,
+            attr_hidden=self.attr_hidden,
+            dropout=self.dropout,
+            attribute_weight=self.attribute_weight,
+        )
+        if self.image_likelihood:
+            kw["image_likelihood"] = self.image_likelihood
+        if self.model == "mvae":
+            kw.update(use_sketch=self.sketch, align_weight=self.align_weight, cross_weight=self.cross_weight)
+        return cls(**kw)
+
+
+def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfig:
+    d = TrainConfig(model=model, output_dir=f"checkpoints/{model}-procedural-64")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=d.model, choices=["mvae", "cvae"])
+    p.add_argument("--output_dir", default=d.output_dir)
+    p.add_argument("--data", default=d.data, choices=["procedural", "celeba"])
+    p.add_argument("--data_root", default=d.data_root)
+    p.add_argument("--sampler", default=d.sampler, choices=["celeba", "balanced"])
+    p.add_argument("--train_samples", type=int, default=d.train_samples)
+    p.add_argument("--eval_samples", type=int, default=d.eval_samples)
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=d.cache)
+    p.add_argument("--sketch", action=argparse.BooleanOptionalAction, default=d.sketch)
+    p.add_argument("--sketch_style", default=d.sketch_style, choices=["computed", "hand", "mixed"])
+    p.add_argument("--image_size", type=int, default=d.image_size)
+    p.add_argument("--latent_dim", type=int, default=d.latent_dim)
+    p.add_argument("--widths", type=int, nargs=4, default=d.widths)
+    p.add_argument("--fc_dim", type=int, default=d.fc_dim)
+    p.add_argument("--attr_hidden", type=int, default=d.attr_hidden)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--image_likelihood", default=d.image_likelihood, choices=["bce", "mse"])
+    p.add_argument("--attribute_weight", type=float, default=d.attribute_weight, help="lambda_attrs")
+    p.add_argument("--align_weight", type=float, default=d.align_weight)
+    p.add_argument("--cross_weight", type=float, default=d.cross_weight)
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--epochs", type=float, default=d.epochs)
+    p.add_argument("--batch_size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--warmup_steps", type=int, default=d.warmup_steps)
+    p.add_argument("--anneal_epochs", type=float, default=d.anneal_epochs)
+    p.add_argument("--attr_dropout", type=float, default=d.attr_dropout)
+    p.add_argument("--rebalance", action=argparse.BooleanOptionalAction, default=d.rebalance)
+    p.add_argument("--time_limit", type=float, default=d.time_limit, help="minutes")
+    p.add_argument("--mixed_precision", default=d.mixed_precision, choices=["no", "fp16", "bf16"])
+    p.add_argument("--num_workers", type=int, default=d.num_workers)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--save_dtype", default=d.save_dtype, choices=["float16", "float32"])
+    p.add_argument("--classifier", default=d.classifier, help="AttributeClassifier checkpoint for the evaluation")
+    p.add_argument("--log_every", type=int, default=d.log_every)
+    p.add_argument("--checkpoint_every", type=int, default=d.checkpoint_every)
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=d.resume)
+    p.add_argument("--push_to_hub", default=d.push_to_hub, metavar="REPO_ID")
+    cfg = TrainConfig(**vars(p.parse_args(argv)))
+    if cfg.data == "celeba" and not cfg.data_root:
+        p.error("--data celeba needs --data_root")
+    if cfg.model == "cvae":
+        cfg.sketch = False
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------------------------- data
+
+
+def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
+    """(training set, held-out set); items follow the dataset contract ("image", "labels", optional "sketch")."""
+    sketch = cfg.sketch_style if cfg.sketch else None
+    if cfg.data == "procedural":
+        from sketchface.data.procedural import ProceduralFaces
+
+        s = cfg.image_size
+        train = ProceduralFaces(
+            size=s, length=cfg.train_samples, start_seed=TRAIN_SEED, mode=cfg.sampler, sketch=sketch
+        )
+        held = ProceduralFaces(size=s, length=cfg.eval_samples, start_seed=HELD_OUT_SEED, mode="celeba", sketch=sketch)
+        return train, held
+    from sketchface.data.celeba import CelebA
+
+    train = CelebA(cfg.data_root, split="train", size=cfg.image_size, sketch=sketch)
+    held = CelebA(cfg.data_root, split="valid", size=cfg.image_size, sketch=sketch)
+    return train, held
+
+
+def render_pool(dataset: Dataset, num_workers: int, desc: str = "render pool") -> dict[str, torch.Tensor]:
+    """Materialise a dataset as uint8 tensors: {"image" (N,3,S,S), "labels" (N,40), "sketch"? (N,1,S,S)}."""
+    loader = DataLoader(dataset, batch_size=256, shuffle=False, num_workers=num_workers)
+    parts: dict[str, list[torch.Tensor]] = {}
+    for batch in tqdm(loader, desc=desc, leave=False):
+        parts.setdefault("image", []).append((batch["image"] * 255).round().to(torch.uint8))
+        parts.setdefault("labels", []).append((batch["labels"] > 0.5).to(torch.uint8))
+        if "sketch" in batch:
+            parts.setdefault("sketch", []).append((batch["sketch"] * 255).round().to(torch.uint8))
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def pool_batch(pool: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    """float batch in the dataset contract from pool indices."""
+    out = {"image": pool["image"][idx].float() / 255, "labels": pool["labels"][idx].float()}
+    if "sketch" in pool:
+        out["sketch"] = pool["sketch"][idx].float() / 255
+    return out
+
+
+def positive_weight(labels: torch.Tensor, clip: float = 10.0) -> torch.Tensor:
+    """negatives / positives per attribute, clipped to [1, clip]: (N, 40) → (40,)."""
+    pos = labels.float().mean(0).clamp(1.0 / max(len(labels), 1), 1.0)
+    return ((1 - pos) / pos).clamp(1.0, clip)
+
+
+# ---------------------------------------------------------------------------------------------------------- evaluation
+
+
+@torch.inference_mode()
+def evaluate(model, pool: dict[str, torch.Tensor], classifier=None, seed: int = 0, num_candidates: int = 8) -> dict:
+    """Held-out figures. Without a classifier: reconstruction errors only; with one: fidelity and diversity.
+
+    * ``fidelity_full``: faces sampled from q(z | all 40 attributes) (temperature 1), classifier vs request.
+    * ``fidelity_partial`` / ``diversity_partial``: 8 known attributes per face, 8 candidates each;
+      diversity = mean pairwise RMS pixel distance between candidates (``diversity_full`` for comparison).
+    * ``sketch_attributes_fidelity`` / ``sketch_layout_rmse``: PoE(sketch, attributes) → face; RMS distance to
+      the face the sketch came from, beside the RMS distance between unrelated held-out faces.
+    """
+    from sketchface.metrics import attribute_fidelity
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    n = len(pool["labels"])
+    batch = pool_batch(pool, torch.arange(n))
+    x, y = batch["image"].to(device), batch["labels"].to(device)
+    out: dict = {"num_faces": n}
+
+    def sample(mu, logvar):
+        eps = torch.randn(mu.shape, generator=g).to(device)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode(z):
+        return torch.cat([model.decode(c) for c in z.split(256)])
+
+    mu, logvar = model.infer(values=y, known=torch.ones_like(y))
+    gen_full = decode(sample(mu, logvar))
+    out["attr_to_image_rmse"] = float((gen_full - x).pow(2).mean().sqrt())
+    if isinstance(model, MVAE):
+        mu_x, _ = model.infer(image=x)
+        out["reconstruction_rmse"] = float((decode(mu_x) - x).pow(2).mean().sqrt())
+    baseline = float((x - x.roll(1, 0)).pow(2).mean().sqrt())
+    out["unrelated_faces_rmse"] = baseline
+
+    # diversity: k candidates for the first m faces, full vs partial descriptions
+    m = min(n, 64)
+    known_partial = torch.zeros(m, y.shape[1], device=device)
+    for i in range(m):
+        known_partial[i, torch.randperm(y.shape[1], generator=g)[:8].to(device)] = 1.0
+
+    def candidates(known):
+        mu_, lv_ = model.infer(
+            values=y[:m].repeat_interleave(num_candidates, 0), known=known.repeat_interleave(num_candidates, 0)
+        )
+        return decode(sample(mu_, lv_)).view(m, num_candidates, *x.shape[1:])
+
+    def pairwise(c):  # (m, k, C, H, W) → mean RMS distance over pairs
+        f = c.flatten(2)
+        d = torch.cdist(f, f) / math.sqrt(f.shape[-1])
+        k = f.shape[1]
+        return float(d.sum() / (m * k * (k - 1)))
+
+    cand_full, cand_part = candidates(torch.ones(m, y.shape[1], device=device)), candidates(known_partial)
+    out["diversity_full"] = pairwise(cand_full)
+    out["diversity_partial"] = pairwise(cand_part)
+
+    sketch_gen = None
+    if isinstance(model, MVAE) and model.sketch_encoder is not None and "sketch" in batch:
+        s = batch["sketch"].to(device)
+        mu_s, lv_s = model.infer(values=y, known=torch.ones_like(y), sketch=s)
+        sketch_gen = decode(sample(mu_s, lv_s))
+        out["sketch_attributes_layout_rmse"] = float((sketch_gen - x).pow(2).mean().sqrt())
+        mu_o, lv_o = model.infer(sketch=s)
+        out["sketch_only_layout_rmse"] = float((decode(mu_o) - x).pow(2).mean().sqrt())
+
+    if classifier is not None:
+        classifier = classifier.to(device).eval()
+
+        def probs(images):
+            return torch.cat([classifier.predict(c.float()) for c in images.split(256)]).cpu()
+
+        requested = (y * 2 - 1).cpu()
+        fid = attribute_fidelity(probs(gen_full), requested)
+        out["fidelity_full"] = fid["mean_over_attributes"]
+        out["fidelity_full_specified"] = fid["mean_over_specified"]
+        out["fidelity_per_attribute"] = fid["per_attribute"]
+        out["fidelity_rare"] = {a: fid["per_attribute"][a] for a in RARE}
+        req_part = (requested[:m] * known_partial.cpu()).repeat_interleave(num_candidates, 0)
+        out["fidelity_partial"] = attribute_fidelity(probs(cand_part.flatten(0, 1)), req_part)["mean_over_specified"]
+        real = attribute_fidelity(probs(x), requested)
+        out["classifier_on_real_faces"] = real["mean_over_attributes"]
+        if sketch_gen is not None:
+            sf = attribute_fidelity(probs(sketch_gen), requested)
+            out["sketch_attributes_fidelity"] = sf["mean_over_attributes"]
+            out["sketch_attributes_fidelity_specified"] = sf["mean_over_specified"]
+    model.train(was_training)
+    return out
+
+
+def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
+    """README.md beside config.json / model.safetensors: data, steps, time, figures."""
+    ev = report.get("eval", {})
+    kind = "MVAE (product of experts: image, attributes" + (", sketch)" if cfg.sketch else ")")
+    if cfg.model == "cvae":
+        kind = "cross-modal VAE (paper 1, Approach 1: attributes → image)"
+    if cfg.data == "procedural":
+        data = (
+            f"{cfg.train_samples} procedural faces (`sketchface.data.procedural`, seeds {TRAIN_SEED}…"
+            f"{cfg.train_samples - 1}, `{cfg.sampler}` attribute sampling"
+            + (f", `{cfg.sketch_style}` sketches)" if cfg.sketch else ")")
+        )
+        held = f"{ev.get('num_faces', cfg.eval_samples)} procedural faces from seed {HELD_OUT_SEED} (CelebA marginals)"
+    else:
+        data = (
+            f"CelebA in the official layout at `{cfg.data_root}`, train split ({report.get('train_size', '?')} images)"
+        )
+        held = f"the valid split ({ev.get('num_faces', '?')} images)"
+        if report.get("train_size", 10**9) < 5000:
+            data += ": a very small set, so expect blurry, average-looking faces and weak attribute control"
+
+    def f(key, fmt="{:.3f}"):
+        v = ev.get(key)
+        return "not measured" if v is None else fmt.format(v)
+
+    lines = [
+        "---",
+        "library_name: sketchface",
+        "license: mit",
+        "tags: [sketchface, vae, celeba-attributes]",
+        "---",
+        "",
+        f"# SketchFace {kind}, {cfg.image_size} px",
+        "",
+        f"- Model: `sketchface.models.mvae.{'CrossModalVAE' if cfg.model == 'cvae' else 'MVAE'}`, "
+        f"{report['num_parameters'] / 1e6:.2f} M parameters, latent {cfg.latent_dim}, "
+        f"weights stored as {cfg.save_dtype}.",
+        f"- Trained on: {data}.",
+        f"- Steps: {report['steps']} × batch {cfg.batch_size} ({report['epochs']:.1f} epochs), Adam lr {cfg.lr}, "
+        f"KL annealing over {report['anneal_steps']} steps, attribute dropout {cfg.attr_dropout}, "
+        f"lambda_attrs {cfg.attribute_weight}, rebalance {cfg.rebalance}; "
+        f"{report['train_minutes']:.1f} min on {report['device']}.",
+        f"- Held out: {held}.",
+        "",
+        "```python",
+        "from sketchface.pipelines.attribute_to_face import AttributeToFace",
+        "pipe = AttributeToFace.from_pretrained(PATH)",
+        'faces = pipe({"Male": True, "Eyeglasses": True}, num_images=8, seed=0)',
+        "```",
+        "",
+        "## Held-out figures",
+        "",
+        "| Figure | Value |",
+        "|---|---:|",
+        f"| Attribute fidelity, full description (classifier, mean over 40) | {f('fidelity_full')} |",
+        f"| Attribute fidelity, 8 stated attributes | {f('fidelity_partial')} |",
+        f"| Diversity (pairwise RMS, 8 candidates), full description | {f('diversity_full')} |",
+        f"| Diversity, 8 stated attributes | {f('diversity_partial')} |",
+        f"| Sketch + attributes fidelity | {f('sketch_attributes_fidelity')} |",
+        f"| Sketch + attributes → RMS to the sketched face | {f('sketch_attributes_layout_rmse')} |",
+        f"| Sketch only → RMS to the sketched face | {f('sketch_only_layout_rmse')} |",
+        f"| Image reconstruction RMS (image expert) | {f('reconstruction_rmse')} |",
+        f"| Attributes → image RMS to the real face | {f('attr_to_image_rmse')} |",
+        f"| RMS between unrelated held-out faces (baseline) | {f('unrelated_faces_rmse')} |",
+        f"| Classifier accuracy on the real held-out faces | {f('classifier_on_real_faces')} |",
+        "",
+    ]
+    if "fidelity_rare" in ev:
+        lines += ["Rare attributes (fidelity):", "", "| " + " | ".join(RARE) + " |", "|" + "---:|" * len(RARE)]
+        lines.append(
+            "| "
+            + " | ".join("n/a" if ev["fidelity_rare"][a] is None else f"{ev['fidelity_rare'][a]:.3f}" for a in RARE)
+            + " |"
+        )
+        lines.append("")
+    else:
+        lines += ["Attribute fidelity: not measured (no `--classifier` given).", ""]
+    lines += ["Trained with:", "", "```", report["command"], "```", ""]
+    _atomic_write_text(path, "\n".join(lines))
+
+
+# ------------------------------------------------------------------------------------------------------------ training
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def _command(cfg: TrainConfig) -> str:
+    script = "cvae" if cfg.model == "cvae" else "mvae"
+    if sys.argv and sys.argv[0].endswith(f"{script}.py"):
+        return f"python train/{script}.py " + " ".join(sys.argv[1:])
+    defaults = asdict(parse_args([], model=cfg.model))
+    parts = []
+    for k, v in asdict(cfg).items():
+        if k in ("resume", "model") or v == defaults[k]:
+            continue
+        if isinstance(v, bool):
+            parts.append(f"--{k}" if v else f"--no-{k}")
+        elif isinstance(v, list):
+            parts.append(f"--{k} " + " ".join(map(str, v)))
+        else:
+            parts.append(f"--{k} {v}")
+    return f"python train/{script}.py " + " ".join(parts)
+
+
+def _batches(cfg: TrainConfig, train_set: Dataset, pool, device, step: int):
+    """Endless iterator of float batches on ``device``: from the in-memory pool, or a streaming DataLoader."""
+    if pool is not None:
+        g = torch.Generator().manual_seed(cfg.seed * 1000 + step + 1)  # a resumed run sees new batches
+        n = len(pool["labels"])
+        while True:
+            idx = torch.randint(0, n, (cfg.batch_size,), generator=g).to(pool["labels"].device)
+            yield {k: v.to(device, non_blocking=True) for k, v in pool_batch(pool, idx).items()}
+    loader = DataLoader(
+        train_set,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=len(train_set) >= cfg.batch_size,
+        num_workers=cfg.num_workers,
+        persistent_workers=cfg.num_workers > 0,
+        generator=torch.Generator().manual_seed(cfg.seed + step),
+    )
+    while True:
+        for batch in loader:
+            yield {
+                k: v.to(device, non_blocking=True).float()
+                for k, v in batch.items()
+                if k in ("image", "labels", "sketch")
+            }
+
+
+def main(cfg: TrainConfig) -> dict:
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    set_seed(cfg.seed)
+    t_start = time.perf_counter()
+    out_dir = Path(cfg.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "checkpoint.pt"
+    device = accelerator.device
+
+    train_set, held_set = build_datasets(cfg)
+    pool = render_pool(train_set, cfg.num_workers, "render training pool") if cfg.cache else None
+    if pool is not None:
+        pool = {k: v.to(device) for k, v in pool.items()}  # uint8 on the device: batches need no workers
+    train_size = len(train_set)
+    steps_per_epoch = max(1, train_size // cfg.batch_size)
+    total = int(round(cfg.epochs * steps_per_epoch)) if cfg.epochs else cfg.steps
+    anneal_steps = int(min(cfg.anneal_epochs * steps_per_epoch, total // 2))
+
+    model = (CrossModalVAE if cfg.model == "cvae" else MVAE)(cfg.model_config())
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step = 0
+    if cfg.resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        accelerator.print(f"resumed from {ckpt_path} at step {step}")
+    elif cfg.resume:
+        accelerator.print(f"--resume: no {ckpt_path} yet, starting from scratch")
+
+    pos_weight = None
+    if cfg.rebalance:
+        labels = (
+            pool["labels"]
+            if pool is not None
+            else torch.stack([train_set[i]["labels"] for i in range(min(train_size, 4096))])
+        )
+        pos_weight = positive_weight(labels).to(device)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    raw = accelerator.unwrap_model(model)
+    mask_gen = torch.Generator().manual_seed(cfg.seed + 7 + step)
+
+    def save_checkpoint() -> None:
+        if not accelerator.is_main_process:
+            return
+        state = {"model": raw.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "config": asdict(cfg)}
+        tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, ckpt_path)  # atomic: a crash never leaves a half-written checkpoint
+
+    model.train()
+    batches = _batches(cfg, train_set, pool, device, step)
+    bar = tqdm(total=total, initial=step, desc=cfg.model, disable=not accelerator.is_main_process)
+    t0 = time.perf_counter()
+    while step < total:
+        if cfg.time_limit and (time.perf_counter() - t_start) / 60 > cfg.time_limit:
+            accelerator.print(f"time limit of {cfg.time_limit} min reached at step {step}")
+            break
+        batch = next(batches)
+        x, y = batch["image"], batch["labels"]
+        known = random_known_mask(x.shape[0], y.shape[1], cfg.attr_dropout, mask_gen, device)
+        beta = annealing_factor(step, anneal_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(cfg, step, total)
+        with accelerator.autocast():
+            terms = raw.loss(x, y, known, sketch=batch.get("sketch"), annealing_factor=beta, pos_weight=pos_weight)
+        loss = terms["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 100.0)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == total:
+            rate = (step - bar.initial) * cfg.batch_size / (time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{loss.item():.1f}", beta=f"{beta:.2f}", img_s=f"{rate:.0f}")
+        if step % cfg.checkpoint_every == 0:
+            save_checkpoint()
+    bar.close()
+    save_checkpoint()
+    accelerator.wait_for_everyone()
+    train_minutes = (time.perf_counter() - t_start) / 60
+
+    report: dict = {}
+    if accelerator.is_main_process:
+        classifier = None
+        if cfg.classifier:
+            from sketchface.models.classifier import AttributeClassifier
+
+            classifier = AttributeClassifier.from_pretrained(cfg.classifier)
+        held_pool = {k: v.to(device) for k, v in render_pool(held_set, cfg.num_workers, "render held-out").items()}
+        ev = evaluate(raw, held_pool, classifier, seed=cfg.seed)
+        report = {
+            "steps": step,
+            "epochs": step / steps_per_epoch,
+            "anneal_steps": anneal_steps,
+            "train_size": train_size,
+            "train_minutes": train_minutes,
+            "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+            "num_parameters": count_parameters(raw),
+            "eval": ev,
+            "config": asdict(cfg),
+            "command": _command(cfg),
+        }
+        final = copy.deepcopy(raw).eval()
+        if cfg.save_dtype == "float16":
+            final = final.half()
+        final.save_pretrained(out_dir)
+        _atomic_write_text(out_dir / "eval.json", json.dumps(report, indent=2))
+        write_model_card(cfg, report, out_dir / "README.md")  # replaces the mixin's generic card
+        size_mb = (out_dir / "model.safetensors").stat().st_size / 1e6
+        accelerator.print(
+            f"saved {out_dir} ({size_mb:.1f} MB) after {step} steps, {train_minutes:.1f} min; "
+            + ", ".join(f"{k} {v:.3f}" for k, v in ev.items() if isinstance(v, float))
+        )
+        if cfg.push_to_hub:
+            from huggingface_hub import create_repo, upload_folder
+
+            create_repo(cfg.push_to_hub, exist_ok=True)
+            upload_folder(repo_id=cfg.push_to_hub, folder_path=out_dir, ignore_patterns=["checkpoint.pt", "*.tmp"])
+            accelerator.print(f"pushed to https://huggingface.co/{cfg.push_to_hub}")
+    return report
+
+
+if __name__ == "__main__":
+    main(parse_args())
