@@ -34,6 +34,7 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from sketchface.attributes import ATTRIBUTES
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig, fit_attribute_directions
 from sketchface.models.stylegan import Generator
 
@@ -209,6 +210,63 @@ def evaluate(psp: PSP, pools: dict, perceptual, batch: int = 64) -> dict:
             n += y.shape[0]
         res[kind] = {"mse": mse / max(n, 1), "perceptual": perc / max(n, 1) if perceptual else None, "n": n}
     return res
+
+
+def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
+    """Markdown card: data, architecture, losses, held-out figures (what train/psp.py measured)."""
+    g = psp.cfg.generator_config
+    if cfg.dataset == "procedural":
+        source = f"procedural faces rendered by sketchface.data.procedural, seeds from {cfg.start_seed}"
+    else:
+        source = str(cfg.data_root)
+    lines = [
+        "---",
+        "library_name: sketchface",
+        "tags: [sketchface, psp, stylegan2, sketch-to-face]",
+        "---",
+        f"# pSp sketch encoder + StyleGAN2 generator ({g.resolution} px)",
+        "",
+        "Paper 2 (sketch → realistic face), stage one, in pure PyTorch (runs on a CPU). Load with "
+        "`sketchface.pipelines.sketch_to_face.SketchToFace.from_pretrained(path)`.",
+        "",
+        "## Data",
+        f"- Dataset: `{cfg.dataset}` ({source}); sketches: `{cfg.sketch}` "
+        "(mixed = computed colour-dodge sketches and hand-drawn-style strokes).",
+        "- Generator: StyleGAN2 trained by `train/stylegan.py` (non-saturating loss, lazy R1, EMA, style mixing).",
+        "",
+        "## Architecture",
+        f"- Generator: style_dim {g.style_dim}, {g.n_mlp}-layer mapping, widths "
+        f"{[g.channels(2**i) for i in range(2, g.log_size + 1)]} (4 px → {g.resolution} px), "
+        f"{psp.n_styles} W+ styles.",
+        f"- Encoder: GradualStyleEncoder-like, stages {psp.cfg.encoder_channels}, FPN/heads "
+        f"{psp.cfg.fpn_channels} channels, {psp.cfg.in_channels}-channel input.",
+        f"- Stored in {'float16' if cfg.fp16_storage else 'float32'}: {summary.get('checkpoint_mb')} MB.",
+        "",
+        "## Training",
+        f"- Steps: {summary['steps']} (batch {cfg.batch_size}, stop: {summary['stop_reason']}, "
+        f"{summary.get('minutes', 0):.1f} min incl. data).",
+        f"- Loss: {cfg.l2_lambda}·L2 + {cfg.lpips_lambda}·{summary['perceptual']} + {cfg.id_lambda}·identity + "
+        f"{cfg.w_norm_lambda}·W-norm + {cfg.attention_lambda}·attention ({summary['attention_network']}).",
+        "",
+        "## Held-out figures (procedural seeds from 10,000,000)",
+        "",
+        "| sketches | n | MSE (images in [0, 1]) | " + summary["perceptual"] + " |",
+        "|---|---|---|---|",
+    ]
+    for kind, r in summary.get("eval_held_out", {}).items():
+        perc = f"{r['perceptual']:.4f}" if r["perceptual"] is not None else "–"
+        lines.append(f"| {kind} | {r['n']} | {r['mse']:.4f} | {perc} |")
+    if psp.editable_attributes:
+        acc = {n: float(psp.direction_accuracy[i]) for i, n in enumerate(ATTRIBUTES) if n in psp.editable_attributes}
+        lines += [
+            "",
+            f"## Attribute directions ({len(acc)} of 40 fitted, classifier `{cfg.classifier}`)",
+            "",
+            "Linear boundaries in W (logistic regression, InterFaceGAN-style) on classifier-labelled generator "
+            "samples; held-out balanced accuracy: "
+            + ", ".join(f"{n} {a:.2f}" for n, a in sorted(acc.items(), key=lambda kv: -kv[1])),
+        ]
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -398,8 +456,6 @@ def main(cfg: TrainConfig) -> Path:
                 raise SystemExit("--fit_directions needs --classifier PATH")
             t0 = time.time()
             fit = fit_attribute_directions(psp, classifier, num_samples=cfg.direction_samples)
-            from sketchface.attributes import ATTRIBUTES
-
             summary["directions"] = {
                 name: {
                     "balanced_accuracy": round(float(fit["accuracy"][i]), 3),
@@ -417,6 +473,14 @@ def main(cfg: TrainConfig) -> Path:
         summary["minutes"] = (time.time() - t_start) / 60
         summary["checkpoint_mb"] = round(os.path.getsize(save_dir / "model.safetensors") / 1e6, 2)
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        card = model_card(cfg, psp, summary)
+        old_card = Path(cfg.init_from or "") / "README.md"
+        if cfg.init_from and step == 0 and old_card.is_file() and "## Held-out" in old_card.read_text():
+            # directions-only run: keep the training card, replace its directions section
+            head = old_card.read_text().split("\n## Attribute directions")[0].rstrip("\n")
+            tail = card.split("\n## Attribute directions")
+            card = head + "\n" + ("\n## Attribute directions" + tail[1] if len(tail) > 1 else "")
+        (save_dir / "README.md").write_text(card)
         accelerator.print(json.dumps({k: v for k, v in summary.items() if k != "directions"}, indent=1))
         if cfg.push_to_hub:
             psp_cpu.push_to_hub(cfg.push_to_hub)
