@@ -1,0 +1,962 @@
+"""SketchFace web app: describe, sketch, stylize and compare forensic face composites.
+
+    python app.py                      # starter checkpoints from checkpoints/, http://127.0.0.1:7860
+    python app.py --mvae owner/repo --psp ./my-psp --host 0.0.0.0 --port 7860
+
+Models are chosen by CLI flags or environment variables (SKETCHFACE_MVAE, SKETCHFACE_CVAE, SKETCHFACE_PSP,
+SKETCHFACE_CLASSIFIER, SKETCHFACE_INSTRUCT_PIX2PIX) naming a local folder or a Hugging Face repo id; see the
+Models tab. UI only: one build_*_tab() per tab, events wired last in wire_events(); the models and all tensor
+work live in ``sketchface`` (which never imports gradio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+from PIL import Image, UnidentifiedImageError
+
+from sketchface.attributes import ATTRIBUTES, GROUPS, PRESETS, Attributes, describe, parse_description, pretty
+from sketchface.export import AI_LABEL, labelled_grid, save_png
+from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreement, has_sketch_input
+
+MAX_CANDIDATES = 16
+MAX_UPLOAD_MB = 20
+MAX_PIXELS = 40_000_000  # same limit as sketchface.data.sketch (checked before decoding)
+MAX_INSTRUCTION_CHARS = 500
+IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"]
+YES, NO, UNKNOWN = "yes", "no", "?"
+TRISTATE = [YES, NO, UNKNOWN]
+OUT_DIR = Path(os.environ.get("SKETCHFACE_OUTPUT_DIR", Path(tempfile.gettempdir()) / "sketchface-app"))
+METRICS_CANDIDATES = (
+    "docs/results.md",
+    "docs/results.json",
+    "results/eval-procedural/results.md",
+    "results/eval/results.md",
+)
+
+NOTICE = (
+    f"**Every picture here is an {AI_LABEL}.** Downloads are PNG files that carry the model, the attributes or "
+    "instruction and the seed as metadata, plus this label (and, with the box below ticked, a visible caption)."
+)
+
+CSS = """
+.tri .wrap { gap: 2px !important; }
+.tri label { padding: 2px 6px !important; font-size: 0.85em !important; }
+.tri { min-width: 150px !important; }
+#history .thumbnail-item { max-height: 90px; }
+"""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers (no tensor code: pipelines take and give PIL images)
+
+
+def _accepting(fn: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
+    """The keyword arguments ``fn`` accepts (pipelines differ in optional knobs such as temperature)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return kwargs
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def _images(out: Any) -> list[Image.Image]:
+    """A pipeline result (list of PIL, one PIL, or an object with .image/.images) → list of PIL images."""
+    if isinstance(out, Image.Image):
+        return [out]
+    if hasattr(out, "images"):
+        return list(out.images)
+    if hasattr(out, "image"):
+        return [out.image]
+    return list(out)
+
+
+def _file_path(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value.get("path") or value.get("name")
+    return getattr(value, "path", None) or getattr(value, "name", None) or str(value)
+
+
+def open_image(value: Any, what: str = "image") -> Image.Image:
+    """An uploaded file → decoded PIL image; gr.Error for non-images and images over the size limit."""
+    path = _file_path(value)
+    if not path:
+        raise gr.Error(f"Please upload an {what} first (PNG, JPEG or WebP).")
+    try:
+        size_mb = os.path.getsize(path) / 1e6
+        if size_mb > MAX_UPLOAD_MB:
+            raise gr.Error(
+                f"The file is {size_mb:.1f} MB, over the {MAX_UPLOAD_MB} MB limit. Please upload a smaller image."
+            )
+        img = Image.open(path)
+        w, h = img.size
+        if w * h > MAX_PIXELS:
+            raise gr.Error(
+                f"The image is {w}×{h} ({w * h / 1e6:.0f} megapixels), over the {MAX_PIXELS // 1_000_000}-megapixel "
+                "limit. Please resize it (about 1000 × 1000 pixels is plenty) and try again."
+            )
+        img.load()
+    except gr.Error:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as err:
+        name = Path(path).name
+        raise gr.Error(
+            f"'{name}' is not an image that can be read ({type(err).__name__}). "
+            f"Please upload a PNG, JPEG or WebP {what}."
+        ) from err
+    return img
+
+
+def _tristate_value(v: str | None) -> bool | None:
+    return True if v == YES else False if v == NO else None
+
+
+def _radio_value(v: bool | None) -> str:
+    return YES if v is True else NO if v is False else UNKNOWN
+
+
+def _export(images: list[Image.Image], meta: list[dict[str, Any]], caption: bool, prefix: str) -> list[str]:
+    folder = OUT_DIR / time.strftime("%Y%m%d") / uuid.uuid4().hex[:10]
+    return [
+        str(save_png(img, folder, f"{prefix}-{i + 1}", m, caption=caption))
+        for i, (img, m) in enumerate(zip(images, meta))
+    ]
+
+
+def _entry_or_error(registry: Registry, key: str | None, task: str, what: str):
+    entry = registry.get(key) if key else None
+    if entry is None:
+        loaded = registry.loaded(task)
+        entry = loaded[0] if loaded else None
+    if entry is None or not entry.ok:
+        reasons = "; ".join(f"{e.key}: {e.reason}" for e in registry.of_task(task)) or "none configured"
+        raise gr.Error(f"No {what} model is loaded ({reasons}). See the Models tab for how to load one.")
+    return entry
+
+
+def _availability_md(registry: Registry, task: str, what: str) -> str:
+    entries = registry.of_task(task)
+    if not entries:
+        kinds = [k for k in KINDS.values() if k.task == task]
+        how = ", ".join(f"`{k.flag}` / `{k.env}`" for k in kinds)
+        return f"⚠️ No {what} model is configured. Start the app with {how} naming a local folder or a Hub repo."
+    lines = []
+    for e in entries:
+        mark = "✅" if e.ok else "⚠️"
+        lines.append(f"{mark} `{e.key}` — {e.status}" + ("" if e.ok else f": {e.reason}"))
+    return "\n\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# handlers
+
+
+class Handlers:
+    """Every event's function; holds the registry (loaded models) and the lazily built InstructPix2Pix backend."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self._ip2p = None
+
+    # -- Describe ----------------------------------------------------------------------------------------------
+    def parse(self, text: str):
+        try:
+            result = parse_description(text or "")
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+        radios = [_radio_value(result.attributes[name]) for name in ATTRIBUTES]
+        return [*radios, self._parse_md(result)]
+
+    @staticmethod
+    def _parse_md(result: Any) -> str:
+        known = result.attributes.known
+        parts = [f"**Understood:** {describe(result.attributes)}" if known else "**Understood:** nothing yet."]
+        if result.unknown_words:
+            parts.append("**Not understood:** " + ", ".join(f"`{w}`" for w in result.unknown_words))
+        for note in getattr(result, "conflicts", ()):
+            parts.append(f"_{note}_")
+        return "\n\n".join(parts)
+
+    def preset(self, name: str):
+        preset = PRESETS.get(name)
+        if preset is None:
+            raise gr.Error(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+        return [preset.text, *self.parse(preset.text)]
+
+    def _attributes(self, text: str, radios: list[str]) -> Attributes:
+        try:
+            from_text = parse_description(text).attributes if (text or "").strip() else Attributes()
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+        chosen = {name: _tristate_value(v) for name, v in zip(ATTRIBUTES, radios) if _tristate_value(v) is not None}
+        attrs = from_text.merge(chosen)
+        if not attrs.known:
+            raise gr.Error(
+                "Nothing to go on: type a description (e.g. 'young man with glasses') or set at least one attribute "
+                "to yes or no, or pick a criminal preset."
+            )
+        return attrs
+
+    def _captions(self, images: list[Image.Image], attrs: Attributes | None) -> list[str]:
+        clf = self.registry.loaded("classifier")
+        caps = [f"#{i + 1}" for i in range(len(images))]
+        if clf and attrs is not None and attrs.known:
+            try:
+                agreement = attribute_agreement(clf[0].pipeline, images, attrs)
+            except Exception:  # noqa: BLE001 - the check is a bonus; never fail a generation over it
+                return caps
+            caps = [f"#{i + 1} · classifier sees {m}/{n}" for i, (m, n) in enumerate(agreement)]
+        return caps
+
+    def _new_round(self, state: dict, label: str, images, meta, caption: bool, attrs: Attributes | None, prefix: str):
+        paths = _export(images, meta, caption, prefix)
+        rnd = {
+            "label": label,
+            "images": images,
+            "paths": paths,
+            "meta": meta,
+            "captions": self._captions(images, attrs),
+        }
+        state = {"rounds": [*state.get("rounds", []), rnd], "current": len(state.get("rounds", []))}
+        return state
+
+    def _round_outputs(self, state: dict, status: str):
+        rnd = state["rounds"][state["current"]]
+        gallery = list(zip(rnd["paths"], rnd["captions"]))
+        history = [(r["paths"][0], f"Round {i + 1}: {r['label']}") for i, r in enumerate(state["rounds"])]
+        return gallery, history, state, status, None, None, "Pick a candidate (click it) to continue.", None
+
+    def generate(self, text, *args):
+        radios, (model, n, seed, caption, state) = list(args[: len(ATTRIBUTES)]), args[len(ATTRIBUTES) :]
+        attrs = self._attributes(text, radios)
+        entry = _entry_or_error(self.registry, model, "attributes", "attribute-to-face")
+        n, seed = int(n), int(seed)
+        t0 = time.perf_counter()
+        pipe = entry.pipeline
+        images = _images(pipe(attrs, **_accepting(pipe.__call__, num_images=n, seed=seed)))
+        ms = (time.perf_counter() - t0) * 1000
+        known = {k: bool(v) for k, v in attrs.known.items()}
+        meta = [
+            {
+                "model": entry.key,
+                "source": entry.source,
+                "action": "describe",
+                "attributes": known,
+                "description": text,
+                "seed": seed,
+                "candidate": i + 1,
+            }
+            for i in range(len(images))
+        ]
+        state = self._new_round(state or {}, describe(attrs)[:60], images, meta, caption, attrs, "candidate")
+        status = f"{len(images)} candidates from `{entry.key}` (seed {seed}) in {ms:.0f} ms: {describe(attrs)}"
+        return self._round_outputs(state, status)
+
+    def select(self, state: dict, a: float | None, evt: gr.SelectData):
+        b = a
+        a = int(evt.index) + 1
+        return a, b, self._selection_md(state, a, b), self._selected_path(state, a)
+
+    @staticmethod
+    def _selected_path(state: dict, idx: int | None) -> str | None:
+        if not state or not state.get("rounds") or not idx:
+            return None
+        paths = state["rounds"][state["current"]]["paths"]
+        return paths[int(idx) - 1] if 1 <= int(idx) <= len(paths) else None
+
+    @staticmethod
+    def _selection_md(state: dict, a: int | None, b: int | None) -> str:
+        if not a:
+            return "Pick a candidate (click it) to continue."
+        text = f"**Selected: #{int(a)}.** More like this makes variations of it; Send to Stylize edits it."
+        if b and int(b) != int(a):
+            text += f" Cross with… blends #{int(a)} with your previous pick #{int(b)}."
+        else:
+            text += " To cross two faces, click a second candidate."
+        return text
+
+    def _pick(self, state: dict, idx: Any, what: str = "candidate") -> tuple[Image.Image, dict]:
+        if not state or not state.get("rounds"):
+            raise gr.Error("There are no candidates yet: generate some first.")
+        rnd = state["rounds"][state["current"]]
+        try:
+            i = int(idx)
+        except (TypeError, ValueError):
+            raise gr.Error(f"Pick a {what} first (click one in the gallery).") from None
+        if not 1 <= i <= len(rnd["images"]):
+            raise gr.Error(f"There is no candidate #{i}: this round has {len(rnd['images'])}.")
+        return rnd["images"][i - 1], rnd["meta"][i - 1]
+
+    def more_like_this(self, a, strength, n, seed, model, caption, state):
+        image, parent = self._pick(state, a)
+        entry = _entry_or_error(self.registry, model, "attributes", "attribute-to-face")
+        pipe = entry.pipeline
+        if not callable(getattr(pipe, "variations", None)):
+            raise gr.Error(f"{entry.key} cannot make variations (its pipeline has no variations()).")
+        n, seed = int(n), int(seed)
+        kwargs = _accepting(pipe.variations, num_images=n, seed=seed, strength=float(strength))
+        images = _images(pipe.variations(image, **kwargs))
+        attrs_known = parent.get("attributes") or {}
+        meta = [
+            {
+                "model": entry.key,
+                "source": entry.source,
+                "action": "variations",
+                "parent": parent,
+                "strength": float(strength),
+                "attributes": attrs_known,
+                "seed": seed,
+                "candidate": i + 1,
+            }
+            for i in range(len(images))
+        ]
+        label = f"like #{int(a)} of round {state['current'] + 1}"
+        state = self._new_round(state, label, images, meta, caption, Attributes(attrs_known), "variation")
+        return self._round_outputs(
+            state, f"{len(images)} variations of #{int(a)} (strength {float(strength):.2f}, seed {seed})."
+        )
+
+    def cross(self, a, b, n, seed, model, caption, state):
+        img_a, meta_a = self._pick(state, a)
+        if b is None or (a is not None and int(b) == int(a)):
+            raise gr.Error("Cross with… needs two different picks: click one candidate, then another.")
+        img_b, meta_b = self._pick(state, b)
+        entry = _entry_or_error(self.registry, model, "attributes", "attribute-to-face")
+        pipe = entry.pipeline
+        if not callable(getattr(pipe, "cross", None)):
+            raise gr.Error(f"{entry.key} cannot cross two faces (its pipeline has no cross()).")
+        n, seed = int(n), int(seed)
+        images = _images(pipe.cross(img_a, img_b, **_accepting(pipe.cross, num_images=n, seed=seed)))
+        meta = [
+            {
+                "model": entry.key,
+                "source": entry.source,
+                "action": "cross",
+                "parents": [meta_a, meta_b],
+                "seed": seed,
+                "candidate": i + 1,
+            }
+            for i in range(len(images))
+        ]
+        state = self._new_round(state, f"#{int(a)} × #{int(b)}", images, meta, caption, None, "cross")
+        return self._round_outputs(state, f"{len(images)} blends of #{int(a)} and #{int(b)} (seed {seed}).")
+
+    def restore_round(self, round_no, state):
+        if not state or not state.get("rounds"):
+            raise gr.Error("There is no history yet: generate some candidates first.")
+        i = int(round_no or 0) - 1
+        if not 0 <= i < len(state["rounds"]):
+            raise gr.Error(f"There is no round {int(round_no or 0)}; rounds go from 1 to {len(state['rounds'])}.")
+        state = {**state, "current": i}
+        return self._round_outputs(state, f"Back to round {i + 1}: {state['rounds'][i]['label']}.")
+
+    def history_select(self, evt: gr.SelectData):
+        return int(evt.index) + 1
+
+    def send_to_stylize(self, a, state):
+        self._pick(state, a)
+        path = self._selected_path(state, a)
+        return path, path, gr.Tabs(selected="stylize")
+
+    # -- Sketch ------------------------------------------------------------------------------------------------
+    def _sketch_input(self, canvas: Any, upload: Any, kind: str) -> tuple[Image.Image, str]:
+        from sketchface.data.sketch import SketchError, normalize_user_sketch, photo_to_sketch
+
+        try:
+            if upload is not None:
+                img = open_image(upload, "sketch or photo")
+                if kind == "photo":
+                    return normalize_user_sketch(photo_to_sketch(img)), "photo → sketch (paper 2 preprocessing)"
+                return normalize_user_sketch(img), "uploaded sketch"
+            if canvas is None:
+                raise gr.Error("The canvas is blank and nothing was uploaded. Please draw a face or upload a sketch.")
+            return normalize_user_sketch(canvas), "drawn sketch"
+        except SketchError as err:
+            raise gr.Error(str(err)) from err
+
+    def sketch_preview(self, canvas, upload, kind):
+        sketch, how = self._sketch_input(canvas, upload, kind)
+        return sketch, f"What the model sees ({how}, {sketch.width}×{sketch.height})."
+
+    def sketch_generate(self, canvas, upload, kind, model, text, n, seed, mix, caption):
+        sketch, how = self._sketch_input(canvas, upload, kind)
+        entry = self.registry.get(model) if model else None
+        if entry is None:
+            options = self.sketch_models()
+            entry = self.registry.get(options[0]) if options else None
+        if entry is None or not entry.ok:
+            reasons = "; ".join(f"{e.key}: {e.reason}" for e in self.registry.of_task("sketch")) or "none configured"
+            raise gr.Error(f"No sketch model is loaded ({reasons}). See the Models tab.")
+        try:
+            attrs = parse_description(text).attributes if (text or "").strip() else Attributes()
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+        n, seed, pipe = int(n), int(seed), entry.pipeline
+        t0 = time.perf_counter()
+        if entry.task == "sketch":
+            images = _images(
+                pipe(sketch, **_accepting(pipe.__call__, num_images=n, seed=seed, mix_strength=float(mix)))
+            )
+            if attrs.known and callable(getattr(pipe, "edit", None)):
+                changes = {k: bool(v) for k, v in attrs.known.items()}
+                images = [_images(pipe.edit(pipe.encode(img), changes))[0] for img in images]
+        else:  # an MVAE with a sketch expert: attributes ⊗ sketch
+            images = _images(pipe(attrs, **_accepting(pipe.__call__, sketch=sketch, num_images=n, seed=seed)))
+        ms = (time.perf_counter() - t0) * 1000
+        meta = [
+            {
+                "model": entry.key,
+                "source": entry.source,
+                "action": "sketch",
+                "sketch": how,
+                "attributes": {k: bool(v) for k, v in attrs.known.items()},
+                "seed": seed,
+                "mix_strength": float(mix),
+                "candidate": i + 1,
+            }
+            for i in range(len(images))
+        ]
+        paths = _export(images, meta, caption, "sketch-candidate")
+        gallery = list(zip(paths, self._captions(images, attrs if attrs.known else None)))
+        status = f"{len(images)} faces from the {how} with `{entry.key}` (seed {seed}) in {ms:.0f} ms."
+        return gallery, paths, sketch, status, None
+
+    def sketch_models(self) -> list[str]:
+        keys = [e.key for e in self.registry.loaded("sketch")]
+        keys += [e.key for e in self.registry.loaded("attributes") if has_sketch_input(e.pipeline)]
+        return keys
+
+    def sketch_select(self, paths, evt: gr.SelectData):
+        i = int(evt.index) + 1
+        return i, (paths or [None])[i - 1] if paths and i <= len(paths) else None
+
+    def sketch_send(self, idx, paths):
+        if not paths:
+            raise gr.Error("There are no faces yet: generate some from a sketch first.")
+        try:
+            i = int(idx)
+        except (TypeError, ValueError):
+            raise gr.Error("Pick a face first (click one in the gallery).") from None
+        if not 1 <= i <= len(paths):
+            raise gr.Error(f"There is no face #{i}: this gallery has {len(paths)}.")
+        return paths[i - 1], paths[i - 1], gr.Tabs(selected="stylize")
+
+    # -- Stylize -----------------------------------------------------------------------------------------------
+    def _ip2p_backend(self):
+        if self._ip2p is None:
+            entry = self.registry.first("instruct_pix2pix")
+            if entry is None:
+                return None
+            from sketchface.pipelines.stylize import InstructPix2PixBackend
+
+            self._ip2p = InstructPix2PixBackend(entry.source)
+        return self._ip2p
+
+    def editor_models(self) -> list[str]:
+        return [
+            e.key
+            for e in self.registry.loaded()
+            if e.task in ("attributes", "sketch") and callable(getattr(e.pipeline, "edit", None))
+        ]
+
+    def backends_md(self) -> str:
+        lines = []
+        editors = self.editor_models()
+        lines.append(
+            f"✅ **latent** — ready, edits the 40 CelebA attributes with {', '.join(f'`{k}`' for k in editors)}"
+            if editors
+            else "⚠️ **latent** — unavailable: no loaded model has an edit() method (see the Models tab)."
+        )
+        backend = self._ip2p_backend()
+        if backend is None:
+            lines.append(
+                "⚠️ **instruct-pix2pix** — not configured (`--instruct-pix2pix` / `SKETCHFACE_INSTRUCT_PIX2PIX`)."
+            )
+        else:
+            try:
+                ok, why = backend.available()
+            except Exception as err:  # noqa: BLE001 - availability must never break the page
+                ok, why = False, f"{type(err).__name__}: {err}"
+            lines.append(f"{'✅' if ok else '⚠️'} **instruct-pix2pix** — {'available' if ok else 'unavailable'}: {why}")
+        return "\n\n".join(lines)
+
+    def stylize_load(self, upload):
+        if upload is None:
+            return None
+        img = open_image(upload, "face image")
+        return img.convert("RGB")
+
+    def stylize(
+        self,
+        upload,
+        instruction,
+        backend,
+        editor,
+        strength,
+        steps,
+        guidance,
+        image_guidance,
+        seed,
+        caption,
+        progress=gr.Progress(),  # noqa: B008 - gradio injects progress through this default
+    ):
+        from sketchface.pipelines.stylize import BackendUnavailable, EditNotUnderstood, LatentEditor, Stylizer
+
+        text = (instruction or "").strip()
+        if not text:
+            raise gr.Error("Please type an instruction, e.g. 'make the hair brown' or 'add glasses'.")
+        if len(text) > MAX_INSTRUCTION_CHARS:
+            raise gr.Error(
+                f"The instruction is {len(text)} characters long; the limit is {MAX_INSTRUCTION_CHARS}. "
+                "Please shorten it."
+            )
+        image = open_image(upload, "face image").convert("RGB")
+        latent = None
+        if backend == "latent":
+            keys = self.editor_models()
+            entry = self.registry.get(editor) if editor in keys else (self.registry.get(keys[0]) if keys else None)
+            if entry is None:
+                raise gr.Error(
+                    "The latent editor needs a loaded model with an edit() method; none is loaded (see Models)."
+                )
+            latent = LatentEditor(entry.pipeline)
+        stylizer = Stylizer(latent, self._ip2p_backend())
+        if backend == "instruct-pix2pix":
+            progress(0, desc="Loading InstructPix2Pix (first use can take a while)…")
+            params = {
+                "steps": int(steps),
+                "guidance_scale": float(guidance),
+                "image_guidance_scale": float(image_guidance),
+            }
+        else:
+            params = {"strength": float(strength)}
+
+        def report(i: int, total: int) -> None:
+            progress((i, total), desc="Editing")
+
+        try:
+            result = stylizer(image, text, backend=backend, seed=int(seed), progress=report, **params)
+        except (BackendUnavailable, EditNotUnderstood, ValueError) as err:
+            raise gr.Error(str(err)) from err
+        meta = {
+            "action": "stylize",
+            "model": (latent.model.__class__.__name__ if latent else backend),
+            "editor": editor if backend == "latent" else None,
+            **result.to_metadata(),
+        }
+        path = _export([result.image], [meta], caption, "stylized")[0]
+        return path, f"{result.caption}", path
+
+    # -- Compare -----------------------------------------------------------------------------------------------
+    def compare(self, custom: str, seed, caption):
+        columns = [(p.name, p.attributes, p.text) for p in PRESETS.values()]
+        for line in (custom or "").splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                parsed = parse_description(line)
+            except ValueError as err:
+                raise gr.Error(str(err)) from err
+            if not parsed.attributes.known:
+                raise gr.Error(f"Nothing in {line!r} was understood as an attribute; rephrase it (or remove the line).")
+            columns.append((line[:40], parsed.attributes, line))
+        models = self.registry.loaded("attributes")
+        if not models:
+            raise gr.Error(_availability_md(self.registry, "attributes", "attribute-to-face").replace("⚠️ ", ""))
+        seed = int(seed)
+        cells = []
+        for entry in models:
+            pipe = entry.pipeline
+            row = []
+            for _name, attrs, _text in columns:
+                row.append(_images(pipe(attrs, **_accepting(pipe.__call__, num_images=1, seed=seed)))[0])
+            cells.append(row)
+        grid = labelled_grid(cells, [e.key for e in models], [c[0] for c in columns], cell=128, footer=AI_LABEL)
+        meta = {
+            "action": "criminal sketch test",
+            "models": [e.key for e in models],
+            "seed": seed,
+            "columns": [{"name": c[0], "description": c[2], "attributes": c[1].known} for c in columns],
+        }
+        path = _export([grid], [meta], False, "criminal-sketch-test")[0]
+        missing = [e for e in self.registry.of_task("attributes") if not e.ok]
+        note = "".join(f"\n\nNot in the grid: `{e.key}` ({e.reason})." for e in missing)
+        return path, f"{len(models)} model(s) × {len(columns)} description(s), seed {seed}.{note}"
+
+    def metrics(self, path: str):
+        candidates = [path.strip()] if (path or "").strip() else list(METRICS_CANDIDATES)
+        for cand in candidates:
+            p = Path(cand)
+            p = p if p.is_absolute() else Path(__file__).resolve().parent / p
+            if p.is_dir():
+                p = p / "results.md" if (p / "results.md").is_file() else p / "results.json"
+            if p.is_file():
+                if p.suffix == ".json":
+                    import json
+
+                    md_sibling = p.with_suffix(".md")
+                    if md_sibling.is_file():
+                        return f"From `{md_sibling}`:\n\n" + md_sibling.read_text(encoding="utf-8")
+                    try:
+                        data = json.loads(p.read_text(encoding="utf-8"))
+                    except ValueError as err:
+                        raise gr.Error(f"{p} is not valid JSON: {err}") from err
+                    return f"From `{p}`:\n\n```json\n{json.dumps(data, indent=1)[:8000]}\n```"
+                return f"From `{p}`:\n\n" + p.read_text(encoding="utf-8")
+        if (path or "").strip():
+            raise gr.Error(
+                f"No results file at {path!r}. Give the folder or the results.md/results.json "
+                "that the evaluate command wrote."
+            )
+        return (
+            "No evaluation results found yet (looked for "
+            + ", ".join(f"`{c}`" for c in METRICS_CANDIDATES)
+            + "). Produce "
+            "them with `python -m train.evaluate --out_dir results/eval-procedural ...` and load the folder here."
+        )
+
+    # -- Models ------------------------------------------------------------------------------------------------
+    def models_md(self) -> str:
+        rows = ["| model | kind | source | from | status |", "|---|---|---|---|---|"]
+        for e in self.registry.entries:
+            status = e.status + (f" ({e.load_seconds:.1f} s)" if e.load_seconds else "")
+            if not e.ok:
+                status += f": {e.reason}"
+            rows.append(f"| `{e.key}` | {e.kind} | `{e.source}` | {e.origin} | {status} |")
+        missing = self.registry.missing_kinds()
+        if missing:
+            rows.append("")
+            rows.append("Not available: " + "; ".join(f"**{k.name}** ({k.help})" for k in missing) + ".")
+        return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tabs
+
+
+def build_describe_tab(h: Handlers) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    models = [e.key for e in h.registry.loaded("attributes")]
+    ui.availability = gr.Markdown(
+        "" if models else _availability_md(h.registry, "attributes", "attribute-to-face"),
+        elem_id="describe-availability",
+    )
+    with gr.Row():
+        with gr.Column(scale=2):
+            ui.text = gr.Textbox(
+                label="Describe the face in plain words",
+                placeholder="e.g. Chubby young man with glasses and bushy eyebrows",
+                lines=2,
+                elem_id="description",
+            )
+            with gr.Row():
+                ui.parse_btn = gr.Button("Understand the text", size="sm")
+                ui.preset = gr.Radio(list(PRESETS), label="Criminal sketch test presets", elem_id="presets")
+            ui.parsed = gr.Markdown("Type a description and press Enter, or set the attributes below.")
+            ui.radios = {}
+            with gr.Group():
+                for group, names in GROUPS.items():
+                    with gr.Accordion(f"{group} ({len(names)})", open=group in ("Hair", "Demographics")):
+                        with gr.Row(equal_height=True):
+                            for name in names:
+                                ui.radios[name] = gr.Radio(
+                                    TRISTATE, value=UNKNOWN, label=pretty(name), elem_classes=["tri"], min_width=150
+                                )
+        with gr.Column(scale=3):
+            with gr.Row():
+                ui.model = gr.Dropdown(models, value=models[0] if models else None, label="Model", scale=3)
+                ui.n = gr.Slider(1, MAX_CANDIDATES, value=8, step=1, label="Candidates", scale=2)
+                ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0, scale=1)
+            ui.generate = gr.Button("Generate candidates", variant="primary", elem_id="generate")
+            ui.status = gr.Markdown("")
+            ui.gallery = gr.Gallery(
+                label="Candidates (click one)",
+                columns=4,
+                height=420,
+                object_fit="contain",
+                elem_id="candidates",
+                buttons=["download", "fullscreen"],
+            )
+            ui.selection = gr.Markdown("Pick a candidate (click it) to continue.", elem_id="selection")
+            with gr.Row():
+                ui.a = gr.Number(None, precision=0, label="Selected #", minimum=1, scale=1, elem_id="pick-a")
+                ui.b = gr.Number(None, precision=0, label="Previous pick #", minimum=1, scale=1, elem_id="pick-b")
+                ui.strength = gr.Slider(0.05, 1.0, value=0.3, step=0.05, label="Variation strength", scale=2)
+            with gr.Row():
+                ui.more = gr.Button("More like this", elem_id="more")
+                ui.cross = gr.Button("Cross with… (last two picks)", elem_id="cross")
+                ui.send = gr.Button("Send to Stylize", elem_id="send-describe")
+            ui.download = gr.File(label="Download the selected candidate (PNG with metadata)", interactive=False)
+            ui.history = gr.Gallery(
+                label="History (click a round to go back)",
+                columns=8,
+                height=130,
+                allow_preview=False,
+                elem_id="history",
+            )
+            ui.round_no = gr.Number(None, precision=0, visible=False)
+    ui.state = gr.State({"rounds": [], "current": 0})
+    return ui
+
+
+def build_sketch_tab(h: Handlers) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    models = h.sketch_models()
+    ui.availability = gr.Markdown("" if models else _availability_md(h.registry, "sketch", "sketch-to-face"))
+    with gr.Row():
+        with gr.Column():
+            ui.canvas = gr.Sketchpad(
+                label="Draw a face (dark lines on white)",
+                type="pil",
+                canvas_size=(512, 512),
+                height=420,
+                image_mode="RGBA",
+                elem_id="canvas",
+            )
+            ui.upload = gr.File(label="…or upload a sketch or a photo", file_types=IMAGE_TYPES, elem_id="sketch-upload")
+            ui.kind = gr.Radio(
+                [("a sketch", "sketch"), ("a photo: convert it to a sketch (paper 2's preprocessing)", "photo")],
+                value="sketch",
+                label="The upload is",
+            )
+            ui.preview_btn = gr.Button("Preview what the model sees", size="sm")
+        with gr.Column():
+            ui.preview = gr.Image(label="Normalised sketch", type="pil", height=256, interactive=False)
+            with gr.Row():
+                ui.model = gr.Dropdown(models, value=models[0] if models else None, label="Model", scale=3)
+                ui.n = gr.Slider(1, MAX_CANDIDATES, value=4, step=1, label="Variations", scale=2)
+                ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0, scale=1)
+            ui.text = gr.Textbox(label="Optional attributes in words (e.g. 'gray hair, glasses')", lines=1)
+            ui.mix = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Variety (style-mixing strength)")
+            ui.generate = gr.Button("Generate from the sketch", variant="primary", elem_id="sketch-generate")
+            ui.status = gr.Markdown("")
+            ui.gallery = gr.Gallery(label="Faces (click one)", columns=4, height=300, elem_id="sketch-gallery")
+            with gr.Row():
+                ui.pick = gr.Number(None, precision=0, label="Selected #", minimum=1)
+                ui.send = gr.Button("Send to Stylize", elem_id="send-sketch")
+            ui.download = gr.File(label="Download the selected face", interactive=False)
+    ui.paths = gr.State([])
+    return ui
+
+
+def build_stylize_tab(h: Handlers) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    editors = h.editor_models()
+    with gr.Row():
+        with gr.Column():
+            ui.upload = gr.File(
+                label="Face to edit (sent from another tab, or upload)",
+                file_types=IMAGE_TYPES,
+                elem_id="stylize-upload",
+            )
+            ui.instruction = gr.Textbox(
+                label=f"Instruction (at most {MAX_INSTRUCTION_CHARS} characters)",
+                placeholder="make the hair brown and add glasses",
+                elem_id="instruction",
+            )
+            ui.backend = gr.Radio(["latent", "instruct-pix2pix"], value="latent", label="Backend")
+            ui.backends = gr.Markdown("Checking backends…", elem_id="backends")
+            ui.editor = gr.Dropdown(editors, value=editors[0] if editors else None, label="Latent editor model")
+            with gr.Accordion("Parameters", open=False):
+                ui.strength = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="Edit strength (latent)")
+                ui.steps = gr.Slider(1, 100, value=20, step=1, label="Steps (InstructPix2Pix)")
+                ui.guidance = gr.Slider(1.0, 15.0, value=7.5, step=0.5, label="Text guidance (InstructPix2Pix)")
+                ui.image_guidance = gr.Slider(1.0, 3.0, value=1.5, step=0.1, label="Image guidance (InstructPix2Pix)")
+                ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0)
+            ui.run = gr.Button("Apply the instruction", variant="primary", elem_id="stylize")
+        with gr.Column():
+            with gr.Row():
+                ui.before = gr.Image(label="Before", type="pil", interactive=False, height=300, elem_id="before")
+                ui.after = gr.Image(label="After", type="filepath", interactive=False, height=300, elem_id="after")
+            ui.caption = gr.Markdown("", elem_id="stylize-caption")
+            ui.download = gr.File(label="Download the edited face", interactive=False)
+    return ui
+
+
+def build_compare_tab(h: Handlers) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    gr.Markdown(
+        "The **criminal sketch test** of paper 1: the three described suspects (plus your own descriptions, one per "
+        "line) generated by every loaded attribute model with the same seed."
+    )
+    with gr.Row():
+        ui.custom = gr.Textbox(label="Extra descriptions (one per line → extra columns)", lines=3, scale=3)
+        ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0, scale=1)
+    ui.run = gr.Button("Run the criminal sketch test", variant="primary", elem_id="compare")
+    ui.status = gr.Markdown("")
+    ui.grid = gr.Image(label="Grid (rows: models, columns: descriptions)", type="filepath", interactive=False)
+    gr.Markdown("### Metrics from the evaluation command")
+    with gr.Row():
+        ui.metrics_path = gr.Textbox(label="Results folder or file (results.md / results.json)", scale=4)
+        ui.metrics_btn = gr.Button("Load metrics", scale=1)
+    ui.metrics = gr.Markdown(h.metrics(""))
+    return ui
+
+
+def build_models_tab(h: Handlers) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    ui.table = gr.Markdown(h.models_md(), elem_id="models-table")
+    for e in h.registry.entries:
+        if e.card:
+            with gr.Accordion(f"Model card: {e.key}", open=False):
+                gr.Markdown(e.card)
+    flags = "\n".join(f"    {k.flag} PATH_OR_REPO    # or {k.env}=...   {k.help}" for k in KINDS.values())
+    gr.Markdown(
+        "### Loading other models\n\nStart the app with a flag or an environment variable naming a local folder "
+        "(config.json + model.safetensors) or a Hugging Face repo id; several may be comma-separated:\n\n"
+        f"```\npython app.py \\\n{flags}\n```\n\nOffline, a Hub id works only if it is already in the local "
+        "Hugging Face cache; otherwise it is listed above as unavailable with the reason, and the app carries on "
+        "without it."
+    )
+    ui.refresh = gr.Button("Refresh", size="sm")
+    return ui
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# events
+
+
+def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Checkbox, d, s, st, c, m) -> None:
+    """Every event, with its api_name (gradio_client endpoints) and concurrency group."""
+    radios = [d.radios[n] for n in ATTRIBUTES]
+    round_out = [d.gallery, d.history, d.state, d.status, d.a, d.b, d.selection, d.download]
+    gen = {"concurrency_limit": 2, "concurrency_id": "gpu"}
+
+    d.parse_btn.click(h.parse, [d.text], [*radios, d.parsed], api_name="parse")
+    d.text.submit(h.parse, [d.text], [*radios, d.parsed], api_visibility="private")
+    d.preset.input(h.preset, [d.preset], [d.text, *radios, d.parsed], api_name="preset")
+    d.generate.click(
+        h.generate, [d.text, *radios, d.model, d.n, d.seed, caption_box, d.state], round_out, api_name="describe", **gen
+    )
+    d.gallery.select(h.select, [d.state, d.a], [d.a, d.b, d.selection, d.download], api_visibility="private")
+    d.more.click(
+        h.more_like_this,
+        [d.a, d.strength, d.n, d.seed, d.model, caption_box, d.state],
+        round_out,
+        api_name="more_like_this",
+        **gen,
+    )
+    d.cross.click(h.cross, [d.a, d.b, d.n, d.seed, d.model, caption_box, d.state], round_out, api_name="cross", **gen)
+    d.history.select(h.history_select, None, [d.round_no], api_visibility="private").then(
+        h.restore_round, [d.round_no, d.state], round_out, api_name="restore_round"
+    )
+    d.send.click(h.send_to_stylize, [d.a, d.state], [st.upload, st.before, tabs], api_name="send_to_stylize")
+
+    s.preview_btn.click(
+        h.sketch_preview, [s.canvas, s.upload, s.kind], [s.preview, s.status], api_name="sketch_preview"
+    )
+    s.generate.click(
+        h.sketch_generate,
+        [s.canvas, s.upload, s.kind, s.model, s.text, s.n, s.seed, s.mix, caption_box],
+        [s.gallery, s.paths, s.preview, s.status, s.pick],
+        api_name="sketch",
+        **gen,
+    )
+    s.gallery.select(h.sketch_select, [s.paths], [s.pick, s.download], api_visibility="private")
+    s.send.click(h.sketch_send, [s.pick, s.paths], [st.upload, st.before, tabs], api_name="sketch_send_to_stylize")
+
+    st.upload.upload(h.stylize_load, [st.upload], [st.before], api_name="stylize_load")
+    st.run.click(
+        h.stylize,
+        [
+            st.upload,
+            st.instruction,
+            st.backend,
+            st.editor,
+            st.strength,
+            st.steps,
+            st.guidance,
+            st.image_guidance,
+            st.seed,
+            caption_box,
+        ],
+        [st.after, st.caption, st.download],
+        api_name="stylize",
+        concurrency_limit=1,
+        concurrency_id="stylize",
+    )
+    demo.load(h.backends_md, None, [st.backends], api_name="backends")
+
+    c.run.click(h.compare, [c.custom, c.seed, caption_box], [c.grid, c.status], api_name="compare", **gen)
+    c.metrics_btn.click(h.metrics, [c.metrics_path], [c.metrics], api_name="metrics")
+    m.refresh.click(h.models_md, None, [m.table], api_name="models")
+
+
+def build_demo(registry: Registry | None = None) -> gr.Blocks:
+    """The whole app as gr.Blocks (not launched). ``registry`` defaults to discovery from env vars + starters."""
+    if registry is None:
+        registry = Registry.discover().load()
+    h = Handlers(registry)
+    with gr.Blocks(title="SketchFace: forensic face composites") as demo:
+        gr.Markdown("# SketchFace\nForensic face composites from words, attributes or a sketch, refined by text.")
+        gr.Markdown(NOTICE, elem_id="ai-notice")
+        caption_box = gr.Checkbox(True, label="Add a visible 'AI-generated composite' caption strip to every image")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Describe", id="describe"):
+                d = build_describe_tab(h)
+            with gr.Tab("Sketch", id="sketch"):
+                s = build_sketch_tab(h)
+            with gr.Tab("Stylize", id="stylize"):
+                st = build_stylize_tab(h)
+            with gr.Tab("Compare", id="compare"):
+                c = build_compare_tab(h)
+            with gr.Tab("Models", id="models"):
+                m = build_models_tab(h)
+        wire_events(demo, h, tabs, caption_box, d, s, st, c, m)
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.handlers = h  # for tests and scripts
+    return demo
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Keyword arguments for demo.launch() shared by main(), the tests and the benchmark."""
+    return {"css": CSS, "max_file_size": f"{MAX_UPLOAD_MB}mb", "show_error": True}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="interface to listen on (0.0.0.0 for all; default $GRADIO_SERVER_NAME or 127.0.0.1)",
+    )
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument(
+        "--share",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="create a public gradio.live link (off by default)",
+    )
+    p.add_argument("--device", default=None, help="torch device for the models (default: CPU)")
+    add_cli_flags(p)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    registry = Registry.discover({k: getattr(args, k) for k in KINDS}).load(device=args.device)
+    demo = build_demo(registry)
+    for e in registry.entries:
+        print(f"[sketchface] {e.key}: {e.status}{'' if e.ok else ' — ' + e.reason}", flush=True)
+    print(f"[sketchface] models loaded and UI built in {time.perf_counter() - t0:.1f} s", flush=True)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The Gradio Blocks build without launching; handlers, the registry and PNG export work on tiny models."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import pytest
+from PIL import Image
+
+import app
+from sketchface.attributes import ATTRIBUTES, PRESETS
+from sketchface.export import AI_LABEL, add_caption, labelled_grid, read_metadata, save_png
+from sketchface.registry import KINDS, Registry, split_sources
+
+API_NAMES = {
+    "parse",
+    "preset",
+    "describe",
+    "more_like_this",
+    "cross",
+    "restore_round",
+    "send_to_stylize",
+    "sketch_preview",
+    "sketch",
+    "sketch_send_to_stylize",
+    "stylize_load",
+    "stylize",
+    "backends",
+    "compare",
+    "metrics",
+    "models",
+}
+
+
+@pytest.fixture(scope="module")
+def demo(app_registry):
+    return app.build_demo(app_registry)
+
+
+def test_blocks_build_with_every_tab_and_endpoint(demo):
+    assert isinstance(demo, gr.Blocks)
+    names = {fn.api_name for fn in demo.fns.values() if fn.api_name}
+    assert API_NAMES <= names, f"missing endpoints: {API_NAMES - names}"
+    tabs = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
+    assert tabs == ["Describe", "Sketch", "Stylize", "Compare", "Models"]
+    radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio) and "tri" in (b.elem_classes or [])]
+    assert len(radios) == len(ATTRIBUTES)
+    assert demo.fns[next(k for k, f in demo.fns.items() if f.api_name == "stylize")].concurrency_limit == 1
+
+
+def test_build_without_any_model_says_what_is_missing():
+    empty = Registry.discover({}, env={}, root="/nonexistent", defaults=False)
+    demo = app.build_demo(empty)
+    text = " ".join(str(b.value) for b in demo.blocks.values() if isinstance(b, gr.Markdown))
+    assert "No attribute-to-face model is configured" in text
+    assert "No sketch-to-face model is configured" in text
+    with pytest.raises(gr.Error, match="No attribute-to-face model is loaded"):
+        demo.handlers.generate("young man", *["?"] * 40, None, 4, 0, False, {})
+
+
+def test_parse_updates_controls_and_lists_unknown_words(demo):
+    out = demo.handlers.parse("young man with glasses and a flibbertigibbet")
+    radios, md = out[:-1], out[-1]
+    values = dict(zip(ATTRIBUTES, radios))
+    assert values["Male"] == "yes" and values["Eyeglasses"] == "yes" and values["Young"] == "yes"
+    assert values["Bald"] == "?"
+    assert "flibbertigibbet" in md and "Not understood" in md
+    text, *rest = demo.handlers.preset("Criminal 1")
+    assert text == PRESETS["Criminal 1"].text and dict(zip(ATTRIBUTES, rest[:-1]))["Mustache"] == "yes"
+
+
+def test_generate_variations_cross_and_history(demo):
+    h = demo.handlers
+    radios = ["?"] * len(ATTRIBUTES)
+    with pytest.raises(gr.Error, match="Nothing to go on"):
+        h.generate("", *radios, None, 4, 0, False, {})
+    gallery, history, state, status, *_ = h.generate("gray hair", *radios, None, 4, 3, True, {})
+    assert len(gallery) == 4 and len(history) == 1 and "4 candidates" in status
+    meta = read_metadata(gallery[0][0])
+    assert meta["seed"] == 3 and meta["attributes"]["Gray_Hair"] is True and meta["label"] == AI_LABEL
+    with Image.open(gallery[0][0]) as img:
+        assert img.text["Description"] == AI_LABEL and img.height > img.width  # caption strip below
+    gallery, history, state, *_ = h.more_like_this(2, 0.3, 3, 0, None, False, state)
+    assert len(gallery) == 3 and len(history) == 2 and read_metadata(gallery[0][0])["parent"]["candidate"] == 2
+    with pytest.raises(gr.Error, match="two different picks"):
+        h.cross(1, 1, 2, 0, None, False, state)
+    gallery, history, state, *_ = h.cross(1, 3, 2, 0, None, False, state)
+    assert len(gallery) == 2 and len(history) == 3
+    gallery, history, state, *_ = h.restore_round(1, state)
+    assert state["current"] == 0 and len(gallery) == 4
+    with pytest.raises(gr.Error, match="no round 9"):
+        h.restore_round(9, state)
+    with pytest.raises(gr.Error, match="no candidate #9"):
+        h.more_like_this(9, 0.3, 2, 0, None, False, state)
+
+
+def test_export_png_metadata_caption_and_grid(tmp_path):
+    img = Image.new("RGB", (64, 64), (200, 10, 10))
+    path = save_png(img, tmp_path, "x", {"model": "m", "seed": 5, "instruction": "add glasses"}, caption=False)
+    meta = read_metadata(path)
+    assert meta["model_size"] == [64, 64] and meta["instruction"] == "add glasses" and meta["seed"] == 5
+    with Image.open(path) as out:
+        assert out.size == (256, 256) and out.text["seed"] == "5" and out.text["Software"] == "SketchFace"
+    captioned = add_caption(img.resize((256, 256)))
+    assert captioned.width == 256 and captioned.height > 256
+    strip = captioned.crop((0, 256, 256, captioned.height)).convert("L")
+    assert min(strip.getdata()) < 100, "the caption strip has dark text"
+    grid = labelled_grid([[img, None], [img, img]], ["a", "b"], ["c1", "c2"], cell=64)
+    assert grid.width > 128 and grid.height > 128
+    with pytest.raises(ValueError):
+        labelled_grid([[img]], ["a", "b"], ["c"])
+    assert json.loads(Image.open(path).text["sketchface"])["label"] == AI_LABEL
+
+
+def test_registry_discovery_flags_env_and_unavailable(tmp_path):
+    assert split_sources(["a, b", "c"]) == ["a", "b", "c"] and split_sources(None) == []
+    (tmp_path / "checkpoints" / "mvae-procedural-64").mkdir(parents=True)
+    reg = Registry.discover({}, env={"SKETCHFACE_PSP": "does/not-exist-offline"}, root=tmp_path)
+    by_kind = {e.kind: e for e in reg.entries}
+    assert by_kind["mvae"].origin == "local folder" and by_kind["mvae"].from_default
+    assert by_kind["psp"].origin == "Hugging Face Hub" and not by_kind["psp"].from_default
+    assert "cvae" not in by_kind and by_kind["instruct_pix2pix"].status == "lazy"
+    reg = Registry.discover({"mvae": ["./no/such/folder"]}, env={}, root=tmp_path, defaults=False)
+    assert reg.entries[0].status == "unavailable" and "neither a local folder" in reg.entries[0].reason
+    reg.load()
+    assert reg.loaded() == [] and {k.name for k in reg.missing_kinds()} == set(KINDS)
+    # An empty folder: loading fails with the reason recorded, never raised.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    reg = Registry.discover({"psp": [str(empty)]}, env={}, root=tmp_path, defaults=False).load()
+    assert reg.entries[0].status == "unavailable" and reg.entries[0].reason
+
+
+def test_cli_flags_parse():
+    args = app.parse_args(["--mvae", "a", "--mvae", "b,c", "--psp", "owner/repo", "--port", "7999"])
+    assert args.mvae == ["a", "b,c"] and args.psp == ["owner/repo"] and args.port == 7999 and args.share is False
+    assert args.instruct_pix2pix is None
