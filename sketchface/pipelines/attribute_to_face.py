@@ -1,0 +1,303 @@
+"""Attributes (and/or a sketch) → candidate faces, with "more like this", crossing and attribute edits.
+
+>>> pipe = AttributeToFace.from_pretrained("checkpoints/mvae-procedural-64")      # doctest: +SKIP
+>>> faces = pipe({"Male": True, "Eyeglasses": True}, num_images=8, seed=0)        # doctest: +SKIP
+>>> more = pipe.variations(faces[3], num_images=8, seed=1, strength=0.5)         # doctest: +SKIP
+
+A description is tri-state (:class:`sketchface.attributes.Attributes`): stated-present, stated-absent or
+unknown. Unknown attributes are left to the model's posterior, so the candidates differ in what the witness
+did not say and keep what they did. With an MVAE checkpoint, a sketch joins the description in the product of
+experts (``sketch + "he wore glasses"``); the cross-modal VAE (paper 1, Approach 1) takes attributes only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..attributes import NUM_ATTRIBUTES, Attributes, check_name
+from ..models.mvae import MVAE, CrossModalVAE, load_vae
+
+AttributesLike = Attributes | str | Mapping[str, "bool | None"] | Sequence[float] | np.ndarray | torch.Tensor | None
+
+
+def _to_attributes(attributes: AttributesLike) -> Attributes:
+    """Attributes | text | {name: bool|None} | ±1/0 vector of length 40 | None (nothing known) → Attributes."""
+    if attributes is None:
+        return Attributes()
+    if isinstance(attributes, Attributes):
+        return attributes
+    if isinstance(attributes, str):
+        from .. import attributes as attrs_module
+
+        parse = getattr(attrs_module, "parse_description", None)
+        if parse is None:
+            raise TypeError("Text descriptions need sketchface.attributes.parse_description; pass Attributes instead.")
+        return parse(attributes).attributes
+    if isinstance(attributes, Mapping):
+        return Attributes(dict(attributes))  # raises UnknownAttributeError naming a bad key
+    if torch.is_tensor(attributes):
+        attributes = attributes.detach().cpu().numpy()
+    arr = np.asarray(attributes)
+    if arr.ndim != 1 or arr.shape[0] != NUM_ATTRIBUTES:
+        raise ValueError(
+            f"An attribute vector must have {NUM_ATTRIBUTES} values (±1 or 0 for unknown) in CelebA order; "
+            f"got shape {arr.shape}."
+        )
+    return Attributes.from_vector(arr)
+
+
+def _to_pil(images: torch.Tensor) -> list[Image.Image]:
+    """(B, 3, H, W) in [0, 1] → list of RGB PIL images."""
+    arr = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a, "RGB") for a in arr]
+
+
+def _image_tensor(image: Any, size: int, channels: int) -> torch.Tensor:
+    """PIL / ndarray (H, W[, C]) uint8 / tensor (C, H, W) in [0, 1] → (1, channels, size, size) float in [0, 1].
+
+    Transparent pixels become white (the sketch background); images are resized to the model's size.
+    """
+    if torch.is_tensor(image):
+        t = image.detach().float().cpu()
+        if t.ndim == 4:
+            t = t[0]
+        if t.ndim == 2:
+            t = t[None]
+        if t.shape[0] not in (1, 3):
+            raise ValueError(f"expected an image tensor (C, H, W) with 1 or 3 channels, got {tuple(image.shape)}")
+        if channels == 1 and t.shape[0] == 3:
+            t = (0.299 * t[0] + 0.587 * t[1] + 0.114 * t[2])[None]
+        elif channels == 3 and t.shape[0] == 1:
+            t = t.expand(3, -1, -1)
+        t = t[None]
+        if t.shape[-2:] != (size, size):
+            t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", antialias=True)
+        return t.clamp(0, 1)
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"expected a PIL image, an array or a tensor; got {type(image).__name__}")
+    if image.mode in ("RGBA", "LA", "P"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BICUBIC)
+    arr = np.asarray(image, dtype=np.float32) / 255.0
+    t = torch.from_numpy(arr)
+    t = t[None] if channels == 1 else t.permute(2, 0, 1)
+    return t[None]
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latents a, b (D,) at fractions t (N,) → (N, D); linear if nearly parallel."""
+    a_n, b_n = a / a.norm().clamp_min(1e-8), b / b.norm().clamp_min(1e-8)
+    omega = torch.arccos((a_n * b_n).sum().clamp(-1 + 1e-6, 1 - 1e-6))
+    t = t[:, None]
+    if omega.abs() < 1e-3:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+class AttributeToFace:
+    """Tri-state attributes (and/or a sketch) → N candidate faces from an MVAE or cross-modal VAE."""
+
+    def __init__(self, model: MVAE | CrossModalVAE):
+        if not isinstance(model, (MVAE, CrossModalVAE)):
+            raise TypeError(f"AttributeToFace needs an MVAE or CrossModalVAE, got {type(model).__name__}")
+        self.model = model.float().eval()
+
+    # --------------------------------------------------------------------------------------------- plumbing
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str, **kwargs: Any) -> AttributeToFace:
+        """Load a checkpoint folder or Hub repo (config.json + model.safetensors) of an MVAE or cross-modal VAE.
+
+        Raises FileNotFoundError for a missing checkpoint and ValueError for one of another model type.
+        """
+        return cls(load_vae(str(path_or_repo), **kwargs))
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def to(self, device: str | torch.device) -> AttributeToFace:
+        self.model.to(device)
+        return self
+
+    @property
+    def image_size(self) -> int:
+        return self.model.config.image_size
+
+    @property
+    def has_image_encoder(self) -> bool:
+        return isinstance(self.model, MVAE)
+
+    @property
+    def has_sketch_encoder(self) -> bool:
+        return isinstance(self.model, MVAE) and self.model.sketch_encoder is not None
+
+    def _generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(device="cpu").manual_seed(int(seed))
+
+    def _randn(self, shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
+        return torch.randn(shape, generator=g).to(self.device)  # drawn on the CPU: same faces on any device
+
+    def _attribute_input(self, attributes: Attributes, n: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        values, known = attributes.to_model_input()
+        v = torch.from_numpy(values).to(self.device)[None].expand(n, -1)
+        k = torch.from_numpy(known).to(self.device)[None].expand(n, -1)
+        return v, k
+
+    def _check_num(self, num_images: int) -> int:
+        if int(num_images) < 1:
+            raise ValueError(f"num_images must be at least 1, got {num_images}")
+        return int(num_images)
+
+    # ------------------------------------------------------------------------------------------- posterior
+    @torch.inference_mode()
+    def posterior(self, attributes: AttributesLike = None, sketch: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | description, sketch) as (mu, logvar), each (1, latent_dim)."""
+        attrs = _to_attributes(attributes)
+        if sketch is not None and not self.has_sketch_encoder:
+            raise ValueError("This checkpoint has no sketch expert: use an MVAE trained with --sketch.")
+        if isinstance(self.model, CrossModalVAE):
+            v, k = self._attribute_input(attrs)
+            return self.model.infer(values=v, known=k)
+        s = _image_tensor(sketch, self.image_size, 1).to(self.device) if sketch is not None else None
+        if attrs.is_empty and s is None:
+            return self.model.infer()
+        v, k = self._attribute_input(attrs) if not attrs.is_empty else (None, None)
+        return self.model.infer(values=v, known=k, sketch=s)
+
+    # --------------------------------------------------------------------------------------------- generate
+    @torch.inference_mode()
+    def generate(
+        self,
+        attributes: AttributesLike = None,
+        sketch: Any = None,
+        num_images: int = 8,
+        seed: int = 0,
+        temperature: float = 1.0,
+    ) -> tuple[list[Image.Image], torch.Tensor]:
+        """(candidates, latents (N, latent_dim)): z = mu + temperature · sigma · eps, decoded in one batch."""
+        n = self._check_num(num_images)
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        mu, logvar = self.posterior(attributes, sketch)
+        eps = self._randn((n, mu.shape[1]), self._generator(seed))
+        z = mu + float(temperature) * torch.exp(0.5 * logvar) * eps  # (N, D)
+        return _to_pil(self.model.decode(z)), z.cpu()
+
+    def __call__(
+        self,
+        attributes: AttributesLike = None,
+        sketch: Any = None,
+        num_images: int = 8,
+        seed: int = 0,
+        temperature: float = 1.0,
+    ) -> list[Image.Image]:
+        """N candidate faces (PIL RGB, model size) for a description and/or a sketch; same seed → same faces."""
+        return self.generate(attributes, sketch, num_images, seed, temperature)[0]
+
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor) -> list[Image.Image]:
+        """Latents (N, D) or (D,) → faces."""
+        z = torch.as_tensor(latents, dtype=torch.float32).to(self.device)
+        return _to_pil(self.model.decode(z.reshape(-1, z.shape[-1])))
+
+    # ------------------------------------------------------------------------------------ latents of images
+    @torch.inference_mode()
+    def encode_image(self, image: Any) -> torch.Tensor:
+        """Image → latent (latent_dim,): the mean of q(z | image) = PoE(prior, image expert). MVAE only."""
+        mu, _ = self._image_posterior(image)
+        return mu[0].cpu()
+
+    encode = encode_image
+
+    def _image_posterior(self, image: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.has_image_encoder:
+            raise ValueError("The cross-modal VAE has no image encoder: pass a latent (from generate()) instead.")
+        x = _image_tensor(image, self.image_size, 3).to(self.device)
+        return self.model.infer(image=x)
+
+    def _as_latent(self, image_or_latent: Any) -> torch.Tensor:
+        if torch.is_tensor(image_or_latent) and image_or_latent.ndim == 1:
+            if image_or_latent.shape[0] != self.model.config.latent_dim:
+                raise ValueError(
+                    f"a latent must have {self.model.config.latent_dim} values, got {image_or_latent.shape[0]}"
+                )
+            return image_or_latent.float().to(self.device)
+        if isinstance(image_or_latent, np.ndarray) and image_or_latent.ndim == 1:
+            return self._as_latent(torch.from_numpy(image_or_latent))
+        return self.encode_image(image_or_latent).to(self.device)
+
+    # ---------------------------------------------------------------------------------- breeding the faces
+    @torch.inference_mode()
+    def variations(
+        self, latent_or_image: Any, num_images: int = 8, seed: int = 0, strength: float = 0.5
+    ) -> list[Image.Image]:
+        """ "More like this": N faces near a chosen one, z_i = sqrt(1 - s²) · z + s · eps_i (s = strength in [0, 1]).
+
+        The mix keeps the prior's scale, so strength 0 returns the face itself and 1 a fresh prior sample.
+        """
+        n = self._check_num(num_images)
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        z0 = self._as_latent(latent_or_image)
+        eps = self._randn((n, z0.shape[0]), self._generator(seed))
+        z = (1 - strength**2) ** 0.5 * z0[None] + strength * eps
+        return _to_pil(self.model.decode(z))
+
+    @torch.inference_mode()
+    def cross(self, latent_a: Any, latent_b: Any, num_images: int = 5, spherical: bool = True) -> list[Image.Image]:
+        """Cross two candidates: N faces along the path from a to b (both ends included)."""
+        n = self._check_num(num_images)
+        a, b = self._as_latent(latent_a), self._as_latent(latent_b)
+        t = torch.linspace(0, 1, n, device=self.device)
+        z = slerp(a, b, t) if spherical else (1 - t[:, None]) * a + t[:, None] * b
+        return _to_pil(self.model.decode(z))
+
+    # -------------------------------------------------------------------------------------------------- edit
+    @torch.inference_mode()
+    def edit(
+        self, image_or_latent: Any, changes: Mapping[str, bool], seed: int = 0, strength: float = 1.0
+    ) -> Image.Image:
+        """Change some attributes of a face: PoE(prior, image expert, attribute expert(changes)), decoded.
+
+        MVAE: the image expert's precision is scaled by ``1 - 0.98 · strength`` so the stated changes can win
+        where they conflict with the picture (strength 0 = reconstruction). A latent input is decoded and
+        re-encoded first. Cross-modal VAE (no image expert): latent arithmetic
+        ``z + strength · (mu(changes) - mu(opposite changes))``. Deterministic (posterior means); ``seed`` is
+        accepted for interface compatibility.
+        """
+        if not changes:
+            raise ValueError("No attribute changes given.")
+        for name, value in changes.items():
+            check_name(name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"Change for {name} must be True or False, got {value!r}.")
+        target = Attributes({k: bool(v) for k, v in changes.items()})
+        v, k = self._attribute_input(target)
+        if isinstance(self.model, CrossModalVAE):
+            z = self._as_latent(image_or_latent)
+            opposite = Attributes({n: not bool(x) for n, x in changes.items()})
+            v2, k2 = self._attribute_input(opposite)
+            delta = self.model.infer(values=v, known=k)[0] - self.model.infer(values=v2, known=k2)[0]
+            return _to_pil(self.model.decode(z[None] + float(strength) * delta))[0]
+        if torch.is_tensor(image_or_latent) or isinstance(image_or_latent, np.ndarray):
+            if np.ndim(image_or_latent) == 1:
+                image_or_latent = self.model.decode(self._as_latent(image_or_latent)[None])[0]
+        x = _image_tensor(image_or_latent, self.image_size, 3).to(self.device)
+        ex = self.model.experts(image=x, values=v, known=k)
+        mu_x, logvar_x = ex["image"]
+        weight = max(1.0 - 0.98 * float(strength), 1e-3)
+        logvar_x = logvar_x - float(np.log(weight))  # precision · weight
+        mu, _ = self.model.combine([(mu_x, logvar_x), ex["attributes"]])
+        return _to_pil(self.model.decode(mu))[0]
+
+
+__all__ = ["AttributeToFace", "slerp"]

@@ -1,0 +1,179 @@
+"""AttributeToFace: determinism per seed, tri-state input, sketch, variations/cross/edit, validation errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sketchface.attributes import Attributes, UnknownAttributeError
+from sketchface.models.mvae import MVAE, CrossModalVAE, CrossModalVAEConfig, MVAEConfig
+from sketchface.pipelines.attribute_to_face import AttributeToFace, slerp
+
+SIZE = 16
+
+
+def _tiny_model(cls=MVAE):
+    torch.manual_seed(0)
+    cfg_cls = CrossModalVAEConfig if cls is CrossModalVAE else MVAEConfig
+    model = cls(cfg_cls(image_size=SIZE, latent_dim=8, widths=[4, 8, 8, 16], fc_dim=16, attr_hidden=32))
+    # one training-mode pass so BatchNorm running statistics are not the identity defaults
+    model.train()
+    if cls is MVAE:
+        model(torch.rand(8, 3, SIZE, SIZE), torch.rand(8, 40).round(), None, torch.rand(8, 1, SIZE, SIZE))
+    else:
+        model(torch.rand(8, 40).round())
+    with torch.no_grad():  # an untrained decoder is nearly constant: amplify so uint8 images tell latents apart
+        model.image_decoder.deconv[-1].weight.mul_(30)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return AttributeToFace(_tiny_model())
+
+
+@pytest.fixture(scope="module")
+def cvae_pipe():
+    return AttributeToFace(_tiny_model(CrossModalVAE))
+
+
+def _arr(images):
+    return np.stack([np.asarray(im, dtype=np.int16) for im in images])
+
+
+def test_candidates_are_seeded(pipe):
+    attrs = Attributes(Male=True, Eyeglasses=True)
+    a = pipe(attrs, num_images=4, seed=3)
+    assert len(a) == 4 and all(isinstance(im, Image.Image) and im.size == (SIZE, SIZE) for im in a)
+    assert np.array_equal(_arr(a), _arr(pipe(attrs, num_images=4, seed=3)))
+    assert not np.array_equal(_arr(a), _arr(pipe(attrs, num_images=4, seed=4)))
+    # the candidates differ from each other, and temperature 0 collapses them to the posterior mean
+    assert np.abs(_arr(a)[0] - _arr(a)[1]).max() > 0
+    same = _arr(pipe(attrs, num_images=3, seed=3, temperature=0.0))
+    assert np.array_equal(same[0], same[1])
+
+
+def test_input_forms_agree(pipe):
+    attrs = Attributes(Male=True, Smiling=False)
+    ref = _arr(pipe(attrs, num_images=2, seed=1))
+    vector = attrs.to_vector()
+    assert np.array_equal(ref, _arr(pipe(vector, num_images=2, seed=1)))
+    assert np.array_equal(ref, _arr(pipe(list(vector.tolist()), num_images=2, seed=1)))
+    assert np.array_equal(ref, _arr(pipe({"Male": True, "Smiling": False}, num_images=2, seed=1)))
+    assert np.array_equal(ref, _arr(pipe(torch.tensor(vector), num_images=2, seed=1)))
+    # a different description gives different faces
+    assert not np.array_equal(ref, _arr(pipe(Attributes(Male=False, Smiling=True), num_images=2, seed=1)))
+    # nothing known: prior samples
+    assert len(pipe(None, num_images=2)) == 2
+
+
+def test_text_description(pipe):
+    from sketchface import attributes
+
+    if not hasattr(attributes, "parse_description"):
+        with pytest.raises(TypeError, match="parse_description"):
+            pipe("man with glasses")
+        return
+    parsed = attributes.parse_description("man with glasses").attributes
+    assert np.array_equal(_arr(pipe("man with glasses", num_images=2)), _arr(pipe(parsed, num_images=2)))
+
+
+def test_validation_errors(pipe):
+    with pytest.raises(UnknownAttributeError, match="Eyeglases"):
+        pipe({"Eyeglases": True})
+    with pytest.raises(ValueError, match="40 values"):
+        pipe(np.ones(39))
+    with pytest.raises(ValueError, match="expected 1"):
+        pipe(np.full(40, 2))
+    with pytest.raises(ValueError, match="num_images"):
+        pipe(Attributes(), num_images=0)
+    with pytest.raises(ValueError, match="strength"):
+        pipe.variations(torch.zeros(8), strength=1.5)
+    with pytest.raises(ValueError, match="8 values"):
+        pipe.variations(torch.zeros(5))
+    with pytest.raises(UnknownAttributeError):
+        pipe.edit(torch.zeros(8), {"Glasses": True})
+    with pytest.raises(ValueError, match="True or False"):
+        pipe.edit(torch.zeros(8), {"Eyeglasses": 1})
+    with pytest.raises(ValueError, match="No attribute changes"):
+        pipe.edit(torch.zeros(8), {})
+
+
+def test_sketch_joins_the_description(pipe, cvae_pipe):
+    sketch = Image.new("L", (64, 64), 255)
+    sketch.paste(0, (20, 10, 44, 54))
+    attrs = Attributes(Eyeglasses=True)
+    with_sketch = _arr(pipe(attrs, sketch=sketch, num_images=2, seed=0))
+    assert not np.array_equal(with_sketch, _arr(pipe(attrs, num_images=2, seed=0)))
+    assert len(pipe(None, sketch=sketch.convert("RGBA"), num_images=2)) == 2  # sketch alone, alpha → white
+    with pytest.raises(ValueError, match="sketch expert"):
+        cvae_pipe(attrs, sketch=sketch)
+
+
+def test_generate_variations_cross(pipe):
+    images, latents = pipe.generate(Attributes(Male=True), num_images=3, seed=0)
+    assert latents.shape == (3, 8)
+    assert np.array_equal(_arr(images), _arr(pipe.decode(latents)))
+    # strength 0 reproduces the face; more strength moves further away
+    z = latents[0]
+    same = _arr(pipe.variations(z, num_images=2, seed=0, strength=0.0))
+    assert np.array_equal(same[0], _arr(images[:1])[0])
+    near = _arr(pipe.variations(z, num_images=4, seed=0, strength=0.2))
+    far = _arr(pipe.variations(z, num_images=4, seed=0, strength=0.9))
+    d = lambda v: np.abs(v - _arr(images[:1])).mean()  # noqa: E731
+    assert d(near) < d(far)
+    assert np.array_equal(near, _arr(pipe.variations(z, num_images=4, seed=0, strength=0.2)))
+    # crossing: both ends included
+    path = pipe.cross(latents[0], latents[1], num_images=5)
+    assert len(path) == 5
+    assert np.array_equal(_arr(path[:1]), _arr(images[:1])) and np.array_equal(_arr(path[-1:]), _arr(images[1:2]))
+    assert len(pipe.cross(latents[0], latents[1], num_images=3, spherical=False)) == 3
+    # images work wherever latents do (through the image expert)
+    assert pipe.encode_image(images[0]).shape == (8,)
+    assert len(pipe.variations(images[0], num_images=2)) == 2
+
+
+def test_slerp_endpoints_and_norm():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    z = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
+    torch.testing.assert_close(z[0], a)
+    torch.testing.assert_close(z[2], b)
+    assert z[1].norm().item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_edit(pipe, cvae_pipe):
+    face = pipe(Attributes(Male=True), num_images=1)[0]
+    out = pipe.edit(face, {"Eyeglasses": True})
+    assert isinstance(out, Image.Image) and out.size == face.size
+    assert np.array_equal(np.asarray(out), np.asarray(pipe.edit(face, {"Eyeglasses": True})))
+    weak, strong = (
+        pipe.edit(face, {"Eyeglasses": True}, strength=0.0),
+        pipe.edit(face, {"Eyeglasses": True}, strength=1.0),
+    )
+    assert not np.array_equal(np.asarray(weak), np.asarray(strong))
+    assert pipe.edit(torch.zeros(8), {"Smiling": True}).size == (SIZE, SIZE)  # a latent works too
+    _, z = cvae_pipe.generate(Attributes(Male=True), num_images=1)
+    assert cvae_pipe.edit(z[0], {"Eyeglasses": True}).size == (SIZE, SIZE)
+    with pytest.raises(ValueError, match="no image encoder"):
+        cvae_pipe.encode_image(face)
+
+
+def test_from_pretrained(tmp_path, pipe):
+    pipe.model.save_pretrained(tmp_path / "mvae")
+    loaded = AttributeToFace.from_pretrained(str(tmp_path / "mvae"))
+    assert np.array_equal(
+        _arr(loaded(Attributes(Male=True), num_images=2)), _arr(pipe(Attributes(Male=True), num_images=2))
+    )
+    assert loaded.device.type == "cpu" and loaded.to("cpu") is loaded
+    with pytest.raises(FileNotFoundError):
+        AttributeToFace.from_pretrained(str(tmp_path / "missing"))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"config": {"image_size": 64, "widths": [8]}}))
+    with pytest.raises(ValueError, match="model_type"):
+        AttributeToFace.from_pretrained(str(tmp_path / "other"))
+    with pytest.raises(TypeError, match="MVAE"):
+        AttributeToFace(torch.nn.Linear(2, 2))
