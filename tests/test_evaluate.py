@@ -220,3 +220,32 @@ def test_benchmark_end_to_end(tmp_path, monkeypatch):
     assert lat["peak_memory_mb"] > 0
     assert "classifier" in saved["training"] and saved["training"]["classifier"]["steps_per_s"] > 0
     assert results == saved
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("sketchface.pipelines.sketch_to_face") is None, reason="SketchToFace not available"
+)
+def test_evaluate_real_untrained_psp_checkpoint(evaluate, tmp_path, tiny_classifier, monkeypatch):
+    """A tiny untrained pSp checkpoint goes through detection, SketchToFace.from_pretrained and every metric."""
+    from dataclasses import asdict
+
+    from sketchface.models.psp import PSP, PSPConfig
+    from sketchface.models.stylegan import StyleGANConfig
+
+    torch.manual_seed(0)
+    gen = StyleGANConfig(resolution=16, style_dim=16, n_mlp=2, max_channels=8)
+    cfg = PSPConfig(
+        encoder_channels=[4, 8, 8, 16], blocks_per_stage=[1, 1, 1, 1], fpn_channels=8, generator=asdict(gen)
+    )
+    PSP(cfg).save_pretrained(tmp_path / "psp")
+    assert evaluate.detect_kind(tmp_path / "psp") == "sketch"
+    kind, pipe = evaluate.load_pipeline(str(tmp_path / "psp"))
+    assert kind == "sketch" and isinstance(pipe, evaluate.SketchPipeline)
+
+    monkeypatch.setattr(evaluate, "build_dataset", lambda cfg, with_sketch: StandInFaces(3))
+    args = ["--models", f"psp={tmp_path / 'psp'}", "--classifier", str(tiny_classifier), "--num_samples", "3"]
+    args += ["--size", str(SIZE), "--candidates", "2", "--runtime_repeats", "1", "--out_dir", str(tmp_path / "out")]
+    results = evaluate.main(evaluate.parse_args(args))
+    r = results["models"]["psp"]
+    assert r["kind"] == "sketch" and 0 < r["mse"] < 1 and r["runtime_ms"]["p50_ms"] > 0
+    assert not (tmp_path / "out" / "criminals.png").exists()  # no attribute model, no grid

@@ -157,8 +157,8 @@ def _stylegan_step(device: torch.device, batch: int | None) -> tuple[Callable[[]
     cfg = StyleGANConfig()
     b = batch or 16
     g, d = Generator(cfg).to(device).train(), Discriminator(cfg).to(device).train()
-    opt_g = torch.optim.Adam(g.parameters(), lr=2e-3, betas=(0, 0.99))
-    opt_d = torch.optim.Adam(d.parameters(), lr=2e-3, betas=(0, 0.99))
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-3, betas=(0.0, 0.99))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-3, betas=(0.0, 0.99))
     real = torch.rand(b, 3, cfg.resolution, cfg.resolution, device=device) * 2 - 1
 
     def step() -> None:  # one discriminator + one generator update (non-saturating loss, no regularisers)
@@ -199,40 +199,39 @@ def _psp_step(device: torch.device, batch: int | None) -> tuple[Callable[[], Non
     return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "encoder only, L2 + W-norm"}
 
 
-def _mvae_step(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
-    import sketchface.models.mvae as mvae
+def _vae_step(
+    model_name: str, config_name: str
+) -> Callable[[torch.device, int | None], tuple[Callable[[], None], dict]]:
+    def build(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+        import sketchface.models.mvae as mvae
 
-    config_cls = next((getattr(mvae, n) for n in ("MVAEConfig", "Config") if hasattr(mvae, n)), None)
-    model_cls = getattr(mvae, "MVAE", None)
-    if config_cls is None or model_cls is None:
-        raise ImportError("sketchface.models.mvae has no MVAE / MVAEConfig")
-    cfg = config_cls()
-    b = batch or 64
-    model = model_cls(cfg).to(device).train()
-    size = getattr(cfg, "image_size", 64)
-    x = torch.rand(b, 3, size, size, device=device)
-    y = (torch.rand(b, 40, device=device) > 0.5).float()
-    loss_fn = next(
-        (getattr(model, n) for n in ("loss", "training_loss", "elbo_loss", "compute_loss") if hasattr(model, n)), None
-    )
-    if loss_fn is None:
-        raise ImportError("MVAE exposes no loss method (loss / training_loss / elbo_loss / compute_loss)")
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        if not hasattr(mvae, model_name) or not hasattr(mvae, config_name):
+            raise ImportError(f"sketchface.models.mvae has no {model_name} / {config_name}")
+        cfg = getattr(mvae, config_name)()
+        b = batch or 64
+        model = getattr(mvae, model_name)(cfg).to(device).train()
+        s = cfg.image_size
+        x = torch.rand(b, 3, s, s, device=device)
+        y = (torch.rand(b, cfg.num_attributes, device=device) > 0.5).float()
+        extra = {"sketch": torch.rand(b, 1, s, s, device=device)} if getattr(cfg, "use_sketch", False) else {}
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    def step() -> None:
-        out = loss_fn(x, y)
-        loss = out["loss"] if isinstance(out, dict) else out[0] if isinstance(out, tuple) else out
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        def step() -> None:  # the model's own training loss (all sub-sampled ELBOs for the MVAE)
+            loss = model.loss(x, y, **extra)["loss"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
 
-    cfg_dict = asdict(cfg) if hasattr(cfg, "__dataclass_fields__") else {}
-    return step, {"batch": b, "config": cfg_dict, "params": sum(p.numel() for p in model.parameters())}
+        params = sum(p.numel() for p in model.parameters())
+        return step, {"batch": b, "config": asdict(cfg), "params": params}
+
+    return build
 
 
 TRAINABLE: dict[str, Callable[[torch.device, int | None], tuple[Callable[[], None], dict]]] = {
     "classifier": _classifier_step,
-    "mvae": _mvae_step,
+    "mvae": _vae_step("MVAE", "MVAEConfig"),
+    "cvae": _vae_step("CrossModalVAE", "CrossModalVAEConfig"),
     "stylegan": _stylegan_step,
     "psp": _psp_step,
 }
@@ -241,8 +240,11 @@ TRAINABLE: dict[str, Callable[[torch.device, int | None], tuple[Callable[[], Non
 def bench_training(name: str, cfg: BenchConfig, device: torch.device) -> dict:
     try:
         step, info = TRAINABLE[name](device, cfg.train_batch)
-    except ImportError as e:
+    except ImportError as e:  # that model's module is not in this install
         return {"skipped": str(e)}
+    except Exception as e:  # noqa: BLE001 - a broken default config must not stop the other figures
+        print(f"warning: {name} could not be built: {type(e).__name__}: {e}", file=sys.stderr)
+        return {"skipped": f"{type(e).__name__}: {e}"}
     _reset_peak(device)
     timing = time_callable(step, items_per_call=1, warmup=1, repeats=max(1, cfg.train_steps), device=device)
     return {
