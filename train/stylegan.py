@@ -40,7 +40,7 @@ class TrainConfig:
     data_root: str | None = None  # CelebA root for dataset=celeba
     resolution: int = 64
     style_dim: int = 256
-    n_mlp: int = 8
+    n_mlp: int = 4  # StyleGAN2-ADA uses 2 for short/small runs, 8 for FFHQ; 4 is between
     channel_multiplier: float = 0.5
     max_channels: int = 256
     pool_size: int = 50_000
@@ -49,11 +49,11 @@ class TrainConfig:
     batch_size: int = 64
     steps: int = 100_000
     max_minutes: float | None = None  # wall clock limit incl. data; saves and stops in time
-    lr: float = 0.002
-    r1_gamma: float = 0.1
+    lr: float = 0.0025  # StyleGAN2-ADA "auto" config
+    r1_gamma: float = -1.0  # -1: ADA's heuristic 0.0002 * resolution^2 / batch (64 px, batch 64: 0.0128)
     d_reg_every: int = 16
     mixing_prob: float = 0.9
-    ema_kimg: float = 10.0  # EMA half-life in thousands of images
+    ema_kimg: float = -1.0  # EMA half-life in thousands of images; -1: batch * 10 / 32 (ADA)
     ema_rampup: float = 0.05
     diffaugment: str = ""  # e.g. "translation,color,cutout" (comma separated)
     xflip: bool = True
@@ -229,6 +229,10 @@ def sample_batch(pool: torch.Tensor, batch: int, device, xflip: bool, gen: torch
 def main(cfg: TrainConfig) -> Path:
     t_start = time.time()
     deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes else None
+    if cfg.r1_gamma < 0:
+        cfg.r1_gamma = 0.0002 * cfg.resolution**2 / cfg.batch_size
+    if cfg.ema_kimg < 0:
+        cfg.ema_kimg = cfg.batch_size * 10 / 32
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     dev = accelerator.device
     if torch.cuda.is_available():
@@ -261,6 +265,7 @@ def main(cfg: TrainConfig) -> Path:
     G_ema.to(dev)
     g_raw = accelerator.unwrap_model(G)
     n_latent, sd = mcfg.n_latent, mcfg.style_dim
+    accelerator.print(f"r1_gamma {cfg.r1_gamma:.4g}, ema half-life {cfg.ema_kimg:.3g} kimg, lr {cfg.lr}")
     accelerator.print(
         f"G {sum(p.numel() for p in g_raw.parameters()) / 1e6:.2f} M params, "
         f"D {sum(p.numel() for p in accelerator.unwrap_model(D).parameters()) / 1e6:.2f} M, "
