@@ -175,6 +175,10 @@ def test_strokes_to_sketch_edge_cases():
     assert strokes_to_sketch([line], 300).size == (300, 300)
     with pytest.raises(ValueError):
         strokes_to_sketch([line], 32, style="crayon")
+    with pytest.raises(ValueError):
+        strokes_to_sketch([line], 32, ink=1.5)
+    light = np.asarray(strokes_to_sketch([line], 32, ink=0.3, style="clean"))
+    assert 255 - light.min() < 0.35 * 255  # ink scales darkness
 
 
 def test_strokes_to_sketch_speed():

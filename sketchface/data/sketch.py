@@ -526,6 +526,8 @@ def strokes_to_sketch(
     size = int(size)
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
+    if not 0.0 < ink <= 1.0:
+        raise ValueError(f"ink must be in (0, 1], got {ink}")
     ss = 2 if size <= 256 else 1  # supersampling keeps sub-pixel widths visible at 64 px
     side = float(size * ss)
     scale = side * (1 << _SHIFT)
