@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -380,7 +381,13 @@ class Handlers:
             if upload is not None:
                 img = open_image(upload, "sketch or photo")
                 if kind == "photo":
-                    return normalize_user_sketch(photo_to_sketch(img)), "photo → sketch (paper 2 preprocessing)"
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        sketch = normalize_user_sketch(photo_to_sketch(img))
+                    how = "photo → sketch (paper 2 preprocessing)"
+                    if any("no face found" in str(w.message) for w in caught):
+                        how += "; no face was detected, so the whole photo was sketched"
+                    return sketch, how
                 return normalize_user_sketch(img), "uploaded sketch"
             if canvas is None:
                 raise gr.Error("The canvas is blank and nothing was uploaded. Please draw a face or upload a sketch.")
@@ -467,11 +474,11 @@ class Handlers:
         return self._ip2p
 
     def editor_models(self) -> list[str]:
-        return [
-            e.key
-            for e in self.registry.loaded()
-            if e.task in ("attributes", "sketch") and callable(getattr(e.pipeline, "edit", None))
-        ]
+        """Loaded models with an edit() method: attribute models first (MVAE edits any face), then sketch ones."""
+        keys = []
+        for task in ("attributes", "sketch"):
+            keys += [e.key for e in self.registry.loaded(task) if callable(getattr(e.pipeline, "edit", None))]
+        return keys
 
     def backends_md(self) -> str:
         lines = []

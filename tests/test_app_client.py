@@ -1,0 +1,185 @@
+"""Every endpoint through gradio_client against the app served on localhost (started once for the module)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from PIL import Image, ImageDraw
+
+import app
+from sketchface.attributes import ATTRIBUTES
+from sketchface.export import AI_LABEL, read_metadata
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+UNK = ["?"] * len(ATTRIBUTES)
+
+
+@pytest.fixture(scope="module")
+def server(app_registry, free_port):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the InstructPix2Pix probe answers at once
+    demo = app.build_demo(app_registry)
+    demo.launch(
+        server_name="127.0.0.1", server_port=free_port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs()
+    )
+    yield f"http://127.0.0.1:{free_port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    sketch = Image.new("RGB", (200, 200), "white")
+    draw = ImageDraw.Draw(sketch)
+    draw.ellipse((40, 30, 160, 180), outline="black", width=4)
+    draw.line((80, 80, 95, 80), fill="black", width=4)
+    draw.line((110, 80, 125, 80), fill="black", width=4)
+    draw.arc((75, 120, 125, 150), 20, 160, fill="black", width=4)
+    sketch.save(d / "sketch.png")
+    Image.new("RGB", (200, 200), "white").save(d / "blank.png")
+    from sketchface.data.procedural import render
+
+    Image.fromarray(render({"Male": True, "Eyeglasses": False}, seed=3, size=128).image).save(d / "face.png")
+    (d / "notes.txt").write_text("this is not an image")
+    (d / "fake.png").write_bytes(b"not really a png at all")
+    Image.new("L", (8000, 6000), 255).save(d / "huge.png")  # 48 MP, small file: over the pixel limit
+    return d
+
+
+def _gallery_paths(gallery):
+    return [item["image"]["path"] if isinstance(item.get("image"), dict) else item["image"] for item in gallery]
+
+
+def test_parse_and_preset(client):
+    out = client.predict("bald old man with a goatee and a zorblax", api_name="/parse")
+    values = dict(zip(ATTRIBUTES, out[:-1]))
+    assert values["Bald"] == "yes" and values["Goatee"] == "yes" and values["Young"] == "no"
+    assert "zorblax" in out[-1]
+    out = client.predict("Criminal 3", api_name="/preset")
+    assert "glasses" in out[0] and dict(zip(ATTRIBUTES, out[1:-1]))["Eyeglasses"] == "yes"
+    with pytest.raises(AppError, match="not in the list of choices|Unknown preset"):
+        client.predict("Criminal 9", api_name="/preset")
+
+
+def test_describe_variations_cross_history_send(client):
+    with pytest.raises(AppError, match="Nothing to go on"):
+        client.predict("", *UNK, None, 8, 0, True, api_name="/describe")
+    gallery, history, status, a, b, selection, download = client.predict(
+        "young woman with black hair", *UNK, None, 8, 1, True, api_name="/describe"
+    )
+    paths = _gallery_paths(gallery)
+    assert len(paths) == 8 and len(history) == 1 and "8 candidates" in status
+    meta = read_metadata(paths[0])
+    assert meta["label"] == AI_LABEL and meta["seed"] == 1 and meta["attributes"]["Black_Hair"] is True
+    with pytest.raises(AppError, match="Pick a candidate"):
+        client.predict(None, 0.3, 4, 0, None, True, api_name="/more_like_this")
+    gallery, history, *_ = client.predict(2, 0.3, 4, 0, None, True, api_name="/more_like_this")
+    assert len(_gallery_paths(gallery)) == 4 and len(history) == 2
+    with pytest.raises(AppError, match="two different picks"):
+        client.predict(1, None, 2, 0, None, True, api_name="/cross")
+    gallery, history, *_ = client.predict(1, 2, 2, 0, None, True, api_name="/cross")
+    assert len(_gallery_paths(gallery)) == 2 and len(history) == 3
+    gallery, history, status, *_ = client.predict(1, api_name="/restore_round")
+    assert len(_gallery_paths(gallery)) == 8 and "round 1" in status
+    with pytest.raises(AppError, match="no round 7"):
+        client.predict(7, api_name="/restore_round")
+    upload, _before = client.predict(3, api_name="/send_to_stylize")
+    assert read_metadata(upload)["candidate"] == 3
+
+
+def test_sketch_endpoints_and_bad_inputs(client, files):
+    def canvas(path):
+        f = handle_file(str(path))
+        return {"background": f, "layers": [], "composite": f}
+
+    preview, status = client.predict(canvas(files / "sketch.png"), None, "sketch", api_name="/sketch_preview")
+    assert Image.open(preview).size == (256, 256) and "drawn sketch" in status
+    preview, status = client.predict(None, handle_file(str(files / "face.png")), "photo", api_name="/sketch_preview")
+    assert "photo" in status
+    with pytest.raises(AppError, match="blank"):
+        client.predict(canvas(files / "blank.png"), None, "sketch", api_name="/sketch_preview")
+    with pytest.raises(AppError, match="canvas is blank and nothing was uploaded"):
+        client.predict(None, None, "sketch", api_name="/sketch_preview")
+    with pytest.raises(AppError, match="Invalid file type|not an image"):
+        client.predict(None, handle_file(str(files / "notes.txt")), "sketch", api_name="/sketch_preview")
+    with pytest.raises(AppError, match="not an image that can be read"):
+        client.predict(None, handle_file(str(files / "fake.png")), "sketch", api_name="/sketch_preview")
+    with pytest.raises(AppError, match="megapixel"):
+        client.predict(None, handle_file(str(files / "huge.png")), "sketch", api_name="/sketch_preview")
+
+    gallery, preview, status, pick = client.predict(
+        None, handle_file(str(files / "sketch.png")), "sketch", None, "", 3, 0, 0.5, False, api_name="/sketch"
+    )
+    paths = _gallery_paths(gallery)
+    assert len(paths) == 3 and read_metadata(paths[0])["action"] == "sketch" and "3 faces" in status
+    upload, _before = client.predict(2, api_name="/sketch_send_to_stylize")
+    assert read_metadata(upload)["candidate"] == 2
+    with pytest.raises(AppError, match="no face #5"):
+        client.predict(5, api_name="/sketch_send_to_stylize")
+
+
+def test_stylize_and_bad_inputs(client, files):
+    face = handle_file(str(files / "face.png"))
+    before = client.predict(face, api_name="/stylize_load")
+    assert Image.open(before).size == (128, 128)
+    after, caption, download = client.predict(
+        face, "add glasses and make the hair brown", "latent", None, 1.0, 20, 7.5, 1.5, 0, True, api_name="/stylize"
+    )
+    meta = read_metadata(after)
+    assert meta["instruction"] == "add glasses and make the hair brown" and meta["changes"]["Eyeglasses"] is True
+    assert meta["label"] == AI_LABEL and "Latent editor" in caption
+    with pytest.raises(AppError, match="limit is 500"):
+        client.predict(face, "x" * 501, "latent", None, 1.0, 20, 7.5, 1.5, 0, True, api_name="/stylize")
+    with pytest.raises(AppError, match="type an instruction"):
+        client.predict(face, "  ", "latent", None, 1.0, 20, 7.5, 1.5, 0, True, api_name="/stylize")
+    with pytest.raises(AppError, match="upload a face image first|Please upload"):
+        client.predict(None, "add glasses", "latent", None, 1.0, 20, 7.5, 1.5, 0, True, api_name="/stylize")
+    with pytest.raises(AppError, match="not an image that can be read"):
+        client.predict(
+            handle_file(str(files / "fake.png")),
+            "add glasses",
+            "latent",
+            None,
+            1,
+            20,
+            7.5,
+            1.5,
+            0,
+            True,
+            api_name="/stylize",
+        )
+    with pytest.raises(AppError, match="megapixel"):
+        client.predict(handle_file(str(files / "huge.png")), api_name="/stylize_load")
+    with pytest.raises(AppError, match="Could not use|only changes the 40"):
+        client.predict(
+            face, "make it look like a painting", "latent", None, 1, 20, 7.5, 1.5, 0, True, api_name="/stylize"
+        )
+    with pytest.raises(AppError, match="[Uu]navailable|offline|cache|reach"):
+        client.predict(
+            face, "make it a painting", "instruct-pix2pix", None, 1, 2, 7.5, 1.5, 0, True, api_name="/stylize"
+        )
+    md = client.predict(api_name="/backends")
+    assert "latent" in md and "instruct-pix2pix" in md and "unavailable" in md
+
+
+def test_compare_metrics_models(client, tmp_path):
+    grid, status = client.predict("bald man with a beard", 0, True, api_name="/compare")
+    meta = read_metadata(grid)
+    assert [c["name"] for c in meta["columns"]][:3] == ["Criminal 1", "Criminal 2", "Criminal 3"]
+    assert len(meta["columns"]) == 4 and "1 model(s) × 4" in status
+    with pytest.raises(AppError, match="understood"):
+        client.predict("qwertyuiop", 0, True, api_name="/compare")
+    (tmp_path / "results.md").write_text("| model | MSE |\n|---|---|\n| mvae | 0.01 |\n")
+    assert "0.01" in client.predict(str(tmp_path), api_name="/metrics")
+    with pytest.raises(AppError, match="No results file"):
+        client.predict(str(tmp_path / "nope"), api_name="/metrics")
+    table = client.predict(api_name="/models")
+    assert "tiny-psp" in table and "test-stand-in" in table and "classifier" in table
