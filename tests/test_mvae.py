@@ -135,6 +135,11 @@ def test_mvae_shapes_and_loss(size):
     assert {"joint", "image", "attributes", "sketch", "sketch_attributes", "loss"} <= set(out)
     out["loss"].backward()
     assert all(p.grad is not None for p in model.sketch_encoder.parameters() if p.requires_grad)
+    # one subset per sample: the same terms, every subset still trained over a batch
+    torch.manual_seed(5)
+    sampled = model.loss(x.repeat(8, 1, 1, 1), y.repeat(8, 1), None, s.repeat(8, 1, 1, 1), sample_subsets=True)
+    assert sampled.keys() == out.keys() and all(sampled[k] > 0 for k in ("joint", "image", "sketch"))
+    sampled["loss"].backward()
     # sketch subsets drop out of the loss for samples without a sketch
     out0 = model.loss(x, y, None, s, sketch_present=torch.zeros(4))
     assert out0["sketch"].item() == 0.0

@@ -81,6 +81,7 @@ class TrainConfig:
     warmup_steps: int = 100
     anneal_epochs: float = 20.0
     attr_dropout: float = 0.5
+    sample_subsets: bool = False  # one ELBO subset per sample instead of all (much cheaper; for CPU runs)
     rebalance: bool = False  # up-weight positives of rare attributes in the attribute likelihood
     time_limit: float | None = None  # minutes; stop early (and still save) when exceeded
     mixed_precision: str = "no"
@@ -142,6 +143,7 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     p.add_argument("--warmup_steps", type=int, default=d.warmup_steps)
     p.add_argument("--anneal_epochs", type=float, default=d.anneal_epochs)
     p.add_argument("--attr_dropout", type=float, default=d.attr_dropout)
+    p.add_argument("--sample_subsets", action=argparse.BooleanOptionalAction, default=d.sample_subsets)
     p.add_argument("--rebalance", action=argparse.BooleanOptionalAction, default=d.rebalance)
     p.add_argument("--time_limit", type=float, default=d.time_limit, help="minutes")
     p.add_argument("--mixed_precision", default=d.mixed_precision, choices=["no", "fp16", "bf16"])
@@ -178,6 +180,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
         return train, held
     from sketchface.data.celeba import CelebA
 
+    sketch = "computed" if sketch else None  # real photos: paper 2's computed sketch only (no strokes)
     train = CelebA(cfg.data_root, split="train", size=cfg.image_size, sketch=sketch)
     held = CelebA(cfg.data_root, split="valid", size=cfg.image_size, sketch=sketch)
     return train, held
@@ -446,6 +449,17 @@ def _batches(cfg: TrainConfig, train_set: Dataset, pool, device, step: int):
             }
 
 
+class _LossModule(torch.nn.Module):
+    """forward(...) = model.loss(...), so Accelerate/DDP see the loss computation as the forward pass."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs) -> dict[str, torch.Tensor]:
+        return self.model.loss(*args, **kwargs)
+
+
 def main(cfg: TrainConfig) -> dict:
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     set_seed(cfg.seed)
@@ -484,8 +498,9 @@ def main(cfg: TrainConfig) -> dict:
             else torch.stack([train_set[i]["labels"] for i in range(min(train_size, 4096))])
         )
         pos_weight = positive_weight(labels).to(device)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    raw = accelerator.unwrap_model(model)
+    raw = model
+    # DDP only synchronises gradients of calls through the wrapper's forward: wrap the loss as a module.
+    model, optimizer = accelerator.prepare(_LossModule(model), optimizer)
     mask_gen = torch.Generator().manual_seed(cfg.seed + 7 + step)
 
     def save_checkpoint() -> None:
@@ -511,7 +526,15 @@ def main(cfg: TrainConfig) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(cfg, step, total)
         with accelerator.autocast():
-            terms = raw.loss(x, y, known, sketch=batch.get("sketch"), annealing_factor=beta, pos_weight=pos_weight)
+            terms = model(
+                x,
+                y,
+                known,
+                sketch=batch.get("sketch"),
+                annealing_factor=beta,
+                pos_weight=pos_weight,
+                sample_subsets=cfg.sample_subsets,
+            )
         loss = terms["loss"]
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)

@@ -425,6 +425,7 @@ class MVAE(
         annealing_factor: float = 1.0,
         pos_weight: torch.Tensor | None = None,
         sketch_present: torch.Tensor | None = None,
+        sample_subsets: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Sum of sub-sampled ELBOs (batch means) and the alignment terms: {"loss", per-subset terms}.
 
@@ -436,6 +437,8 @@ class MVAE(
         sketch expert must learn the face) and the known labels. ``align_weight`` adds
         ``KL(stop_grad q(z|image, attributes) || q(z|subset))`` for the subsets without the image, which makes
         q(z|attributes) cover all faces that fit the description (diverse samples that keep what was said).
+        ``sample_subsets``: instead of decoding every subset for every sample, each sample draws one subset
+        (a stochastic estimate of the same sum, ~S times cheaper in the decoder: for CPU training).
         """
         cfg = self.config
         b = image.shape[0]
@@ -457,9 +460,20 @@ class MVAE(
 
         post = {name: self.combine([ex[m] for m in mods]) for name, (mods, _) in subsets.items()}
         names = list(subsets)
-        z = torch.cat([reparameterize(*post[n]) for n in names])  # (S·B, D): one decoder pass for all subsets
-        img_logits = self.decode_logits(z).split(b)
-        attr_logits = self.decode_attributes(z).split(b)
+        if sample_subsets:
+            # one subset per sample (uniform over the subsets available to it): one decoder pass of B images
+            avail = torch.stack([w for _, w in subsets.values()], 1)  # (B, S)
+            choice = torch.multinomial(avail + 1e-12 * (avail.sum(1, keepdim=True) == 0), 1)[:, 0]  # (B,)
+            onehot = nn.functional.one_hot(choice, len(names)).float()  # (B, S)
+            subsets = {n: (mods, onehot[:, j]) for j, (n, (mods, _)) in enumerate(subsets.items())}
+            z_all = torch.stack([reparameterize(*post[n]) for n in names], 1)  # (B, S, D)
+            z = z_all[torch.arange(b, device=z_all.device), choice]
+            img_logits = [self.decode_logits(z)] * len(names)
+            attr_logits = [self.decode_attributes(z)] * len(names)
+        else:
+            z = torch.cat([reparameterize(*post[n]) for n in names])  # (S·B, D): one decoder pass for all subsets
+            img_logits = self.decode_logits(z).split(b)
+            attr_logits = self.decode_attributes(z).split(b)
 
         terms: dict[str, torch.Tensor] = {}
         total = image.new_zeros((), dtype=torch.float32)
