@@ -162,8 +162,31 @@ def test_strokes_to_sketch_hand_follows_strokes():
     for seed in range(5):
         hand = np.asarray(strokes_to_sketch(st, 128, seed=seed)) < 200
         assert hand.sum() > 0.4 * clean.sum()
-        assert hand[near].sum() / hand.sum() > 0.9  # jitter stays close to the intended line
+        assert hand[near].sum() / hand.sum() > 0.99  # jitter stays close to the intended line
         assert (hand & ~clean).sum() > 0.1 * hand.sum()  # but is not the exact line
+
+
+def _all_strokes():
+    sets = [face_strokes()]
+    try:
+        from sketchface.data.procedural import render
+    except ImportError:
+        return sets
+    return sets + [render({}, seed=s, size=128).strokes for s in range(3)]
+
+
+def test_hand_chunks_are_continuous_pieces():
+    # Every drawn chunk is a short run of neighbouring samples: no segment jumps across the drawing.
+    side = 256.0
+    for strokes in _all_strokes():
+        for seed in range(3):
+            lines, width, pressure = sk._hand_chunks(strokes, np.random.default_rng(seed), side)
+            assert len(lines) == len(width) == len(pressure) > len(strokes)
+            assert ((pressure > 0) & (pressure <= 1)).all() and (width > 0).all()
+            for line in lines:
+                assert len(line) >= 2
+                seg = np.hypot(*np.diff(line.astype(np.float64) / (1 << sk._SHIFT), axis=0).T)
+                assert seg.max() < 0.06 * side
 
 
 def test_strokes_to_sketch_edge_cases():

@@ -477,7 +477,7 @@ def _hand_chunks(
     cp = np.concatenate([[0.0], np.cumsum(pressure)])
     mp = (cp[ce + 1] - cp[cs]) / (ce - cs + 1)
     fixed = (pos * (1 << _SHIFT)).astype(np.int32)
-    lines = [fixed[i : j + 1] for i, j in zip(cs.tolist(), (ce + 1).tolist())]
+    lines = [fixed[i:j] for i, j in zip(cs.tolist(), (ce + 1).tolist())]
     widths, pressures = [thick_f[cs]], [mp]
     # Hair: short hatching flicks hanging off the hair line, towards the side of the stroke's centroid.
     hair = [i for i in range(k) if kinds[i][0].startswith("hair") and R[i, 15] < 0.7 and n[i] > 8]
