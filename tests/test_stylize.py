@@ -48,7 +48,7 @@ def tiny_ip2p(tmp_path_factory):
     transformers = pytest.importorskip("transformers")
     root = tmp_path_factory.mktemp("tiny-ip2p")
     _write_tiny_tokenizer(root / "tokenizer-src")
-    tokenizer = transformers.CLIPTokenizer.from_pretrained(root / "tokenizer-src", model_max_length=16)
+    tokenizer = transformers.CLIPTokenizer.from_pretrained(root / "tokenizer-src", model_max_length=32)
 
     torch.manual_seed(0)
     # InstructPix2Pix's UNet sees the noisy latents (4 ch) and the encoded input image (4 ch): in_channels=8.
@@ -81,7 +81,7 @@ def tiny_ip2p(tmp_path_factory):
             intermediate_size=32,
             num_hidden_layers=2,
             num_attention_heads=2,
-            max_position_embeddings=16,
+            max_position_embeddings=32,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
@@ -526,3 +526,36 @@ def test_latent_editor_with_tiny_sketch_to_face():
     assert diff > 1.0, "moving W+ along the direction changes the face"
     with pytest.raises(AttributeNotEditable):
         editor.edit(face, "add a hat")
+
+
+def test_latent_editor_with_tiny_attribute_to_face(tmp_path):
+    """Integration with the real AttributeToFace (random tiny MVAE) and main() of evaluate_edits on checkpoints."""
+    mvae = pytest.importorskip("sketchface.models.mvae")
+    a2f = pytest.importorskip("sketchface.pipelines.attribute_to_face")
+    torch.manual_seed(0)
+    cfg = mvae.MVAEConfig(image_size=16, latent_dim=8, widths=[4, 8, 8, 16], fc_dim=16, attr_hidden=32)
+    pipe = a2f.AttributeToFace(mvae.MVAE(cfg))
+    editor = LatentEditor(pipe, parser=stand_in_parser)
+    assert not editor.encode_first
+    face = _face((48, 48))
+    weak = editor.edit(face, "make the hair blond", strength=0.0)
+    strong = editor.edit(face, "make the hair blond", strength=1.0)
+    assert strong.image.size == (48, 48) and strong.params["model_size"] == [16, 16]
+    assert strong.changes["Blond_Hair"] is True and strong.params["strength"] == 1.0
+    assert not np.array_equal(np.asarray(weak.image), np.asarray(strong.image)), "strength reaches the model"
+
+    # The evaluation command end to end on saved (untrained) checkpoints, procedural faces and the real parser.
+    procedural = pytest.importorskip("sketchface.data.procedural")
+    classifier_mod = pytest.importorskip("sketchface.models.classifier")
+    if not hasattr(procedural, "render"):
+        pytest.skip("procedural.render not available")
+    pipe.model.save_pretrained(tmp_path / "mvae")
+    clf = classifier_mod.AttributeClassifier(classifier_mod.ClassifierConfig(image_size=16, stem_width=4, widths=[8]))
+    clf.save_pretrained(tmp_path / "clf")
+    ev = _load_evaluate_edits()
+    argv = ["--editor", str(tmp_path / "mvae"), "--classifier", str(tmp_path / "clf"), "--out_dir", str(tmp_path)]
+    argv += ["--faces_per_instruction", "1", "--size", "32", "--latency_repeats", "2", "--no-identity"]
+    report = ev.main(ev.parse_args(argv))
+    assert report["n_edits"] == len(ev.INSTRUCTIONS) and report["parser_agreement"] == 1.0
+    assert 0.0 <= report["change_seen"] <= 1.0 and report["identity_edited"] is None
+    assert (tmp_path / "edits.md").is_file() and (tmp_path / "edits_grid.png").is_file()

@@ -206,7 +206,8 @@ class LatentEditor:
     ``model`` is anything with ``edit(image_or_latent, changes, ...)`` returning an image (PIL, a list of
     PIL images, or a (3, H, W) tensor in [0, 1]): ``AttributeToFace`` (MVAE: image expert ⊗ attribute
     expert with the changed attributes) or ``SketchToFace`` (pSp inversion + stored W+ directions).
-    ``seed`` and ``strength`` are passed on when the model's ``edit`` accepts them. When ``edit``'s first
+    ``seed`` and ``strength`` are passed on when the model's ``edit`` accepts them (``strength=None``: the
+    model's default, since its scale is the model's: MVAE 0..1, pSp standard deviations). When ``edit``'s first
     parameter is a latent (``w_plus``, ``latent``, ...), the image goes through ``model.encode`` first.
     ``parser`` defaults to :func:`sketchface.attributes.parse_instruction` and must return an object with
     ``changes`` (dict name → bool) and ``unknown_words``.
@@ -219,14 +220,14 @@ class LatentEditor:
         model: Any,
         *,
         parser: Callable[[str], Any] | None = None,
-        strength: float = 1.0,
+        strength: float | None = None,
         encode_first: bool | None = None,
     ):
         if not callable(getattr(model, "edit", None)):
             raise TypeError(f"{type(model).__name__} has no edit(image_or_latent, changes) method.")
         self.model = model
         self._parser = parser
-        self.strength = float(strength)
+        self.strength = None if strength is None else float(strength)
         if encode_first is None:
             # A model whose edit() takes a latent (e.g. ``edit(w_plus, changes)``) gets ``encode(image)`` first.
             first = next(iter(inspect.signature(model.edit).parameters), "")
@@ -304,7 +305,9 @@ class LatentEditor:
             changes_ = {n: v for n, v in changes_.items() if n in editable}
         if progress is not None:
             progress(0, 1)
-        kwargs = _accepted_kwargs(self.model.edit, seed=int(seed), strength=strength)
+        # strength None = the model's own default (its scale differs: MVAE 0..1, pSp standard deviations).
+        extra = {"seed": int(seed)} if strength is None else {"seed": int(seed), "strength": strength}
+        kwargs = _accepted_kwargs(self.model.edit, **extra)
         subject = self.model.encode(source) if self.encode_first else source
         out = as_rgb_image(self.model.edit(subject, dict(changes_), **kwargs))
         model_size = out.size
