@@ -177,3 +177,14 @@ def test_from_pretrained(tmp_path, pipe):
         AttributeToFace.from_pretrained(str(tmp_path / "other"))
     with pytest.raises(TypeError, match="MVAE"):
         AttributeToFace(torch.nn.Linear(2, 2))
+
+
+def test_criminal_sketch_grid(pipe, cvae_pipe):
+    from sketchface import attributes
+
+    if not hasattr(attributes, "CRIMINALS"):
+        pytest.skip("sketchface.attributes.CRIMINALS not available yet")
+    from sketchface.pipelines.attribute_to_face import criminal_sketch_grid
+
+    grid, labels = criminal_sketch_grid({"mvae": pipe, "cvae": cvae_pipe}, num_images=4, cell=16)
+    assert grid.size == (4 * 16, 6 * 16) and len(labels) == 6 and labels[0][0] == "mvae"

@@ -300,4 +300,28 @@ class AttributeToFace:
         return _to_pil(self.model.decode(mu))[0]
 
 
-__all__ = ["AttributeToFace", "slerp"]
+def criminal_sketch_grid(
+    pipelines: Mapping[str, AttributeToFace], num_images: int = 8, seed: int = 0, cell: int = 64
+) -> tuple[Image.Image, list[tuple[str, str]]]:
+    """Paper 1's "criminal sketch test": one row per (model, criminal), ``num_images`` candidates per row.
+
+    ``pipelines``: {row label: pipeline}. Uses :data:`sketchface.attributes.CRIMINALS` (three described
+    suspects). Returns (grid image, row labels as (model, criminal text)) so a caller can caption the rows.
+    """
+    from ..attributes import CRIMINALS
+
+    rows: list[list[Image.Image]] = []
+    labels: list[tuple[str, str]] = []
+    for name, pipe in pipelines.items():
+        for criminal in CRIMINALS:
+            faces = pipe(criminal.attributes, num_images=num_images, seed=seed)
+            rows.append([f.resize((cell, cell), Image.BICUBIC) for f in faces])
+            labels.append((name, f"{criminal.name}: {criminal.text}"))
+    grid = Image.new("RGB", (cell * num_images, cell * len(rows)), "white")
+    for r, row in enumerate(rows):
+        for c, face in enumerate(row):
+            grid.paste(face, (c * cell, r * cell))
+    return grid, labels
+
+
+__all__ = ["AttributeToFace", "criminal_sketch_grid", "slerp"]
