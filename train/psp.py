@@ -348,7 +348,8 @@ def main(cfg: TrainConfig) -> Path:
         if torch.cuda.is_available():
             pool = {k: v.to(dev) for k, v in pool.items()}
     if cfg.eval_samples > 0:
-        kinds = ["computed", "hand"] if cfg.dataset == "procedural" else [cfg.sketch]
+        # procedural faces have both kinds; CelebA only has computed sketches (no strokes to draw)
+        kinds = ["computed", "hand"] if cfg.dataset != "celeba" else ["computed"]
         for kind in kinds:
             ds = make_dataset(cfg, res, kind, 10_000_000, cfg.eval_samples)
             eval_pools[kind] = render_pool(ds, min(cfg.num_workers, 4), 1.0, desc=f"eval-{kind}")
