@@ -27,6 +27,7 @@ import os
 import sys
 import time
 import types
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -475,10 +476,13 @@ def frechet_distance(
         raise ValueError("need at least two samples in each set")
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
-    if not np.isfinite(covmean).all():  # singular product: nudge the diagonals
-        offset = np.eye(s_a.shape[0]) * eps
-        covmean = linalg.sqrtm((s_a + offset) @ (s_b + offset))
+    with warnings.catch_warnings():
+        # fewer samples than dimensions give singular covariances: expected, handled below
+        warnings.simplefilter("ignore")
+        covmean = linalg.sqrtm(s_a @ s_b)
+        if not np.isfinite(covmean).all():  # singular product: nudge the diagonals
+            offset = np.eye(s_a.shape[0]) * eps
+            covmean = linalg.sqrtm((s_a + offset) @ (s_b + offset))
     covmean = covmean.real
     diff = mu_a - mu_b
     return float(max(diff @ diff + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean), 0.0))

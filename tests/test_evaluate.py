@@ -249,3 +249,32 @@ def test_evaluate_real_untrained_psp_checkpoint(evaluate, tmp_path, tiny_classif
     r = results["models"]["psp"]
     assert r["kind"] == "sketch" and 0 < r["mse"] < 1 and r["runtime_ms"]["p50_ms"] > 0
     assert not (tmp_path / "out" / "criminals.png").exists()  # no attribute model, no grid
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("sketchface.pipelines.attribute_to_face") is None, reason="AttributeToFace not available"
+)
+def test_evaluate_and_benchmark_real_untrained_mvae_checkpoint(evaluate, tmp_path, tiny_classifier, monkeypatch):
+    """A tiny untrained MVAE checkpoint: detected as an attribute model, evaluated, gridded and benchmarked."""
+    from sketchface.models.mvae import MVAE, MVAEConfig
+
+    torch.manual_seed(0)
+    MVAE(MVAEConfig(image_size=32, latent_dim=8, widths=[4, 8, 8, 8], fc_dim=16, attr_hidden=16)).save_pretrained(
+        tmp_path / "mvae"
+    )
+    assert evaluate.detect_kind(tmp_path / "mvae") == "attribute"
+    monkeypatch.setattr(evaluate, "build_dataset", lambda cfg, with_sketch: StandInFaces(3))
+    args = ["--models", f"mvae={tmp_path / 'mvae'}", "--classifier", str(tiny_classifier), "--num_samples", "3"]
+    args += ["--size", str(SIZE), "--candidates", "2", "--grid_candidates", "1", "--runtime_repeats", "1"]
+    results = evaluate.main(evaluate.parse_args([*args, "--out_dir", str(tmp_path / "out")]))
+    r = results["models"]["mvae"]
+    assert r["kind"] == "attribute" and 0 < r["mse"] < 1 and 0 <= r["criminal_fidelity"] <= 1
+    assert Image.open(tmp_path / "out" / "criminals.png").size == (110 + 3 * (96 + 6), 58 + 96)
+
+    benchmark = _load_script("benchmark")
+    bench = benchmark.main(
+        benchmark.parse_args(
+            ["--models", f"mvae={tmp_path / 'mvae'}", "--repeats", "1", "--train_models", "--device", "cpu"]
+        )
+    )
+    assert bench["pipelines"]["mvae"]["latency"]["batch_8"]["p50_ms"] > 0 and bench["training"] == {}
