@@ -278,7 +278,9 @@ def test_training_script_two_steps(tmp_path, monkeypatch, script):
     mvae_module = train if script == "mvae" else train.base
     monkeypatch.setattr(mvae_module, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
     out = tmp_path / "run"
-    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2"])
+    # cover the other data path and options: streaming DataLoader (cvae), rebalancing + subset sampling (mvae)
+    extra = ["--no-cache"] if script == "cvae" else ["--rebalance", "--sample_subsets"]
+    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2", *extra])
     report = train.main(cfg)
     assert report["steps"] == 2
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file() and (out / "README.md").is_file()
