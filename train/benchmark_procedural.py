@@ -1,7 +1,7 @@
 """Speed benchmark and contact sheets for the procedural face renderer (one CPU core).
 
-    python train/benchmark_procedural.py                     # faces/s at 64 and 128 px
-    python train/benchmark_procedural.py --sheets docs/images  # also write the two contact sheets
+python train/benchmark_procedural.py                     # faces/s at 64 and 128 px
+python train/benchmark_procedural.py --sheets docs/images  # also write the two contact sheets
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ def main(cfg: BenchConfig) -> None:
         out.mkdir(parents=True, exist_ok=True)
         from PIL import Image
 
-        Image.fromarray(np.concatenate([faces_sheet(64)[:, :, :], np.full((faces_sheet(64).shape[0], 6, 3), 255, np.uint8)], 1)).save(out / "procedural_faces_64.png")
+        Image.fromarray(
+            np.concatenate([faces_sheet(64)[:, :, :], np.full((faces_sheet(64).shape[0], 6, 3), 255, np.uint8)], 1)
+        ).save(out / "procedural_faces_64.png")
         Image.fromarray(faces_sheet(128)).save(out / "procedural_faces.png", optimize=True)
         Image.fromarray(attributes_sheet(96)).save(out / "procedural_attributes.png", optimize=True)
         Image.fromarray(attributes_sheet(64)).save(out / "procedural_attributes_64.png", optimize=True)

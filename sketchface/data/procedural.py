@@ -45,7 +45,7 @@ Mustache              hair shape over the upper lip
 Narrow_Eyes           eye opening 0.42x as high (the iris shows as a slit)
 No_Beard              absent: a beard; a full jaw beard unless the beard is only a mustache and/or goatee
 Oval_Face             long (height/width ~ 1.45), smooth oval outline with a narrow chin
-Pale_Skin             the skin tone blended 55 % towards a cool near-white
+Pale_Skin             the skin tone blended 62 % towards a cool near-white
 Pointy_Nose           sharp V-shaped tip with a bright point highlight (absent: round bulb)
 Receding_Hairline     hair pulled back at both temples (M-shaped hairline, high forehead corners)
 Rosy_Cheeks           round saturated pink-red patches on both cheeks
@@ -114,6 +114,11 @@ MASK_CLASSES: tuple[str, ...] = (
     "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
 )  # fmt: skip
 _C = {name: i for i, name in enumerate(MASK_CLASSES)}
+# mask class → weight of the soft paint (skin-like classes) / of the shading (everything but background)
+_SOFT_LUT = np.zeros(256, np.float32)
+_SOFT_LUT[[_C["skin"], _C["neck"], _C["l_ear"], _C["r_ear"]]] = 1.0
+_FIG_LUT = np.ones(256, np.float32)
+_FIG_LUT[0] = 0.0
 
 
 @dataclass
@@ -143,24 +148,236 @@ class Face:
 
 _CELEBA_N = 899
 #: Marginal frequency of each attribute in CelebA-mini (899 official CelebA labels), official order.
-CELEBA_MARGINALS = np.array([0.1246, 0.2859, 0.5261, 0.2202, 0.0178, 0.1446, 0.2581, 0.2503, 0.2625, 0.1424, 0.0489, 0.2002, 0.1580, 0.0656, 0.0434, 0.0601, 0.0612, 0.0523, 0.3826, 0.4650, 0.4305, 0.5106, 0.0300, 0.1257, 0.8287, 0.2558, 0.0445, 0.2803, 0.0723, 0.0734, 0.0556, 0.5106, 0.2247, 0.2881, 0.2102, 0.0467, 0.4605, 0.1268, 0.0779, 0.7553])
+CELEBA_MARGINALS = np.array(
+    [
+        0.1246,
+        0.2859,
+        0.5261,
+        0.2202,
+        0.0178,
+        0.1446,
+        0.2581,
+        0.2503,
+        0.2625,
+        0.1424,
+        0.0489,
+        0.2002,
+        0.1580,
+        0.0656,
+        0.0434,
+        0.0601,
+        0.0612,
+        0.0523,
+        0.3826,
+        0.4650,
+        0.4305,
+        0.5106,
+        0.0300,
+        0.1257,
+        0.8287,
+        0.2558,
+        0.0445,
+        0.2803,
+        0.0723,
+        0.0734,
+        0.0556,
+        0.5106,
+        0.2247,
+        0.2881,
+        0.2102,
+        0.0467,
+        0.4605,
+        0.1268,
+        0.0779,
+        0.7553,
+    ]
+)
 _P_MALE = 0.4305
 _P_YOUNG_GIVEN_MALE = (0.8613, 0.6150)  # (female, male)
 # P(attribute | Male, Young), cells (female old, female young, male old, male young); smoothed toward
 # the marginal (2 pseudo-counts). Columns follow ATTRIBUTES.
-_P_COND = np.array([
-    [0.003, 0.432, 0.439, 0.225, 0.000, 0.292, 0.199, 0.253, 0.103, 0.346, 0.125, 0.156, 0.032, 0.015, 0.015, 0.029, 0.002, 0.097, 0.545, 0.780, 0.012, 0.726, 0.001, 0.154, 0.995, 0.226, 0.056, 0.309, 0.057, 0.180, 0.002, 0.809, 0.088, 0.446, 0.513, 0.001, 0.766, 0.291, 0.002, 0.021],
-    [0.001, 0.471, 0.750, 0.080, 0.000, 0.170, 0.353, 0.098, 0.227, 0.215, 0.036, 0.245, 0.093, 0.014, 0.002, 0.025, 0.000, 0.002, 0.686, 0.526, 0.002, 0.540, 0.000, 0.113, 0.999, 0.310, 0.063, 0.360, 0.048, 0.118, 0.000, 0.531, 0.218, 0.428, 0.333, 0.030, 0.806, 0.201, 0.000, 0.999],
-    [0.174, 0.010, 0.106, 0.460, 0.080, 0.042, 0.103, 0.560, 0.189, 0.015, 0.060, 0.109, 0.168, 0.213, 0.179, 0.193, 0.153, 0.246, 0.012, 0.337, 0.992, 0.404, 0.120, 0.141, 0.660, 0.156, 0.007, 0.156, 0.180, 0.008, 0.140, 0.437, 0.235, 0.116, 0.003, 0.087, 0.013, 0.002, 0.266, 0.010],
-    [0.359, 0.073, 0.404, 0.327, 0.017, 0.118, 0.198, 0.335, 0.423, 0.026, 0.042, 0.189, 0.310, 0.084, 0.042, 0.051, 0.134, 0.009, 0.007, 0.337, 0.995, 0.458, 0.038, 0.130, 0.569, 0.227, 0.030, 0.202, 0.055, 0.001, 0.121, 0.429, 0.273, 0.090, 0.023, 0.067, 0.012, 0.018, 0.126, 0.998],
-])
-# P(hair colour | cell) over (Black, Blond, Brown, Gray, other); multi-colour rows resolved gray > blond > black > brown.
-_P_HAIR = np.array([
-    [0.102, 0.306, 0.143, 0.102, 0.347],
-    [0.227, 0.213, 0.238, 0.003, 0.319],
-    [0.188, 0.010, 0.109, 0.248, 0.446],
-    [0.418, 0.027, 0.164, 0.010, 0.380],
-])
+_P_COND = np.array(
+    [
+        [
+            0.003,
+            0.432,
+            0.439,
+            0.225,
+            0.000,
+            0.292,
+            0.199,
+            0.253,
+            0.103,
+            0.346,
+            0.125,
+            0.156,
+            0.032,
+            0.015,
+            0.015,
+            0.029,
+            0.002,
+            0.097,
+            0.545,
+            0.780,
+            0.012,
+            0.726,
+            0.001,
+            0.154,
+            0.995,
+            0.226,
+            0.056,
+            0.309,
+            0.057,
+            0.180,
+            0.002,
+            0.809,
+            0.088,
+            0.446,
+            0.513,
+            0.001,
+            0.766,
+            0.291,
+            0.002,
+            0.021,
+        ],
+        [
+            0.001,
+            0.471,
+            0.750,
+            0.080,
+            0.000,
+            0.170,
+            0.353,
+            0.098,
+            0.227,
+            0.215,
+            0.036,
+            0.245,
+            0.093,
+            0.014,
+            0.002,
+            0.025,
+            0.000,
+            0.002,
+            0.686,
+            0.526,
+            0.002,
+            0.540,
+            0.000,
+            0.113,
+            0.999,
+            0.310,
+            0.063,
+            0.360,
+            0.048,
+            0.118,
+            0.000,
+            0.531,
+            0.218,
+            0.428,
+            0.333,
+            0.030,
+            0.806,
+            0.201,
+            0.000,
+            0.999,
+        ],
+        [
+            0.174,
+            0.010,
+            0.106,
+            0.460,
+            0.080,
+            0.042,
+            0.103,
+            0.560,
+            0.189,
+            0.015,
+            0.060,
+            0.109,
+            0.168,
+            0.213,
+            0.179,
+            0.193,
+            0.153,
+            0.246,
+            0.012,
+            0.337,
+            0.992,
+            0.404,
+            0.120,
+            0.141,
+            0.660,
+            0.156,
+            0.007,
+            0.156,
+            0.180,
+            0.008,
+            0.140,
+            0.437,
+            0.235,
+            0.116,
+            0.003,
+            0.087,
+            0.013,
+            0.002,
+            0.266,
+            0.010,
+        ],
+        [
+            0.359,
+            0.073,
+            0.404,
+            0.327,
+            0.017,
+            0.118,
+            0.198,
+            0.335,
+            0.423,
+            0.026,
+            0.042,
+            0.189,
+            0.310,
+            0.084,
+            0.042,
+            0.051,
+            0.134,
+            0.009,
+            0.007,
+            0.337,
+            0.995,
+            0.458,
+            0.038,
+            0.130,
+            0.569,
+            0.227,
+            0.030,
+            0.202,
+            0.055,
+            0.001,
+            0.121,
+            0.429,
+            0.273,
+            0.090,
+            0.023,
+            0.067,
+            0.012,
+            0.018,
+            0.126,
+            0.998,
+        ],
+    ]
+)
+# P(hair colour | cell) over (Black, Blond, Brown, Gray, other); rows with several colours counted once
+# (gray > blond > black > brown).
+_P_HAIR = np.array(
+    [
+        [0.102, 0.306, 0.143, 0.102, 0.347],
+        [0.227, 0.213, 0.238, 0.003, 0.319],
+        [0.188, 0.010, 0.109, 0.248, 0.446],
+        [0.418, 0.027, 0.164, 0.010, 0.380],
+    ]
+)
 
 
 _HAIR_IDX = np.array([INDEX[n] for n in ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")])
@@ -220,9 +437,7 @@ class AttributeSampler:
             raise ValueError(f"mode must be 'celeba' or 'balanced', got {mode!r}")
         self.mode = mode
 
-    def sample(
-        self, rng: np.random.Generator, n: int = 1, fixed: np.ndarray | None = None
-    ) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, n: int = 1, fixed: np.ndarray | None = None) -> np.ndarray:
         """(n, 40) int8 ±1 vectors. ``fixed`` (40,) ±1/0: known values to keep (the rest is conditioned on them)."""
         fixed = np.zeros(NUM_ATTRIBUTES, np.int8) if fixed is None else np.asarray(fixed, np.int8).reshape(-1)
         u = rng.random((n, NUM_ATTRIBUTES + 2))
@@ -239,7 +454,7 @@ class AttributeSampler:
             young = u[:, young_i] < 0.5 if fixed[young_i] == 0 else np.full(n, fixed[young_i] > 0)
             p = np.full((n, NUM_ATTRIBUTES), 0.5)
             p[:, _I["Bangs"]] = 0.65  # compensates for bald faces (no bangs)
-            p[:, _I["Bald"]] = 0.3
+            p[:, _I["Bald"]] = 0.36
             for name, q in (("Mustache", 0.5), ("Goatee", 0.5), ("Sideburns", 0.6), ("5_o_Clock_Shadow", 0.6)):
                 p[:, _I[name]] = np.where(male, q, 0.0)
             p[:, _I["No_Beard"]] = np.where(male, 0.6, 1.0)
@@ -247,6 +462,13 @@ class AttributeSampler:
         v = np.where(u[:, :NUM_ATTRIBUTES] < p, 1, -1).astype(np.int8)
         v[:, male_i] = np.where(male, 1, -1)
         v[:, young_i] = np.where(young, 1, -1)
+        if self.mode == "celeba":
+            # mustache / goatee are drawn among bearded faces (CelebA labels them as beards), keeping marginals
+            beard = v[:, _I["No_Beard"]] < 0
+            p_beard = np.maximum(1.0 - p[:, _I["No_Beard"]], 1e-3)
+            for name in ("Mustache", "Goatee"):
+                j = _I[name]
+                v[:, j] = np.where(beard & (u[:, j] < p[:, j] / p_beard), 1, -1)
         # hair colour: one categorical draw
         cum = np.cumsum(ph, axis=1)
         k = (u[:, -1:] * cum[:, -1:] > cum).sum(1)  # 0..4, 4 = other colour
@@ -274,10 +496,19 @@ class AttributeSampler:
 # Palettes (RGB)
 # ------------------------------------------------------------------------------------------------------------
 _SKIN = np.array(
-    [[250, 222, 198], [240, 200, 166], [226, 178, 140], [204, 150, 110],
-     [176, 122, 84], [142, 94, 62], [106, 68, 45], [74, 48, 34]], np.float64,
-)  # fmt: skip
-_PALE = np.array([252, 244, 242], np.float64)
+    [
+        [244, 210, 182],
+        [240, 200, 166],
+        [226, 178, 140],
+        [204, 150, 110],
+        [176, 122, 84],
+        [142, 94, 62],
+        [106, 68, 45],
+        [74, 48, 34],
+    ],
+    np.float64,
+)
+_PALE = np.array([250, 244, 250], np.float64)  # cool porcelain
 _HAIR = {  # base colours; jittered per seed
     "black": [[24, 21, 24], [36, 30, 30], [18, 18, 26]],
     "blond": [[228, 196, 122], [214, 176, 100], [238, 214, 150]],
@@ -286,13 +517,17 @@ _HAIR = {  # base colours; jittered per seed
     "other": [[150, 52, 30], [190, 84, 36], [214, 128, 92], [110, 50, 140], [50, 90, 170]],
 }
 _IRIS = np.array([[92, 56, 30], [50, 34, 22], [70, 120, 175], [80, 125, 70], [135, 105, 50], [110, 122, 135]])
-_LIPSTICK = np.array([[200, 20, 40], [222, 48, 96], [150, 20, 62], [232, 80, 70], [120, 10, 36]])
+_LIPSTICK = np.array([[215, 15, 40], [235, 40, 110], [175, 15, 70], [245, 70, 60], [200, 0, 20]])
 _SHADOW = np.array([[130, 70, 160], [60, 100, 180], [150, 100, 50], [70, 70, 80], [200, 90, 150]])
 _METAL = np.array([[232, 190, 60], [215, 215, 225], [245, 240, 228], [200, 40, 80], [40, 150, 200]])
-_FRAMES = np.array([[20, 20, 20], [90, 50, 25], [200, 170, 60], [170, 30, 40], [30, 60, 150], [60, 60, 70]])
+_FRAMES = np.array([[15, 15, 15], [70, 35, 15], [160, 20, 30], [20, 40, 140], [40, 40, 48], [20, 90, 60]])
 
-_CIRCLE = {n: np.stack([np.cos(np.linspace(0, 2 * np.pi, n, endpoint=False)),
-                        np.sin(np.linspace(0, 2 * np.pi, n, endpoint=False))], 1) for n in (12, 16, 24, 48)}  # fmt: skip
+_CIRCLE = {
+    n: np.stack(
+        [np.cos(np.linspace(0, 2 * np.pi, n, endpoint=False)), np.sin(np.linspace(0, 2 * np.pi, n, endpoint=False))], 1
+    )
+    for n in (12, 16, 24, 48)
+}
 _T = {n: np.linspace(0.0, 1.0, n) for n in (6, 8, 10, 12, 16, 20, 24)}
 
 
@@ -301,8 +536,8 @@ def _ell(cx: float, cy: float, rx: float, ry: float, n: int = 24) -> np.ndarray:
 
 
 def _col(c) -> tuple[float, float, float]:
-    c = np.clip(c, 0, 255)
-    return (float(c[0]), float(c[1]), float(c[2]))
+    # cv2 saturates out-of-range colour values itself
+    return c.tolist() if isinstance(c, np.ndarray) else c
 
 
 def _mix(a, b, t: float) -> np.ndarray:
@@ -327,43 +562,57 @@ class _Canvas:
         self.k = size * 16.0  # fixed point, shift=4
         self.img = bg
         self.mask = np.zeros((size, size), np.uint8)
-        self.soft = np.zeros((size, size, 3), np.float32)
+        # soft paint is blurred anyway: draw it at half resolution
+        self.s2 = max(16, size // 2)
+        self.k2 = self.s2 * 16.0
+        self.soft = np.zeros((self.s2, self.s2, 3), np.float32)
         self.strokes: list[Stroke] = []
+        self._M, self._b = A[:, :2].T.copy(), A[:, 2].copy()
+        self._Mf, self._bf = self._M * self.k, self._b * self.k - 8
+
+    def _f(self, pts: np.ndarray) -> np.ndarray:
+        """Fixed-point pixel coords (shift 4) for cv2; -8: pixel centres sit at (i + 0.5) / size."""
+        return (pts @ self._Mf + self._bf).astype(np.int32)
+
+    def _p(self, pts: np.ndarray) -> np.ndarray:
+        """Normalised image coords after the pose transform (for strokes)."""
+        return (pts @ self._M + self._b).astype(np.float32)
 
     def _fx(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = pts @ self.A[:, :2].T + self.A[:, 2]
-        return p, ((p * self.k) - 8).astype(np.int32)  # -8: pixel centres at (i + 0.5) / size
+        return self._p(pts), self._f(pts)
 
     def px(self, w: float) -> int:
         return max(1, int(round(w * self.s)))
 
     def fill(self, pts, color, cls: int | None = None, kind: str | None = None, width: float = 0.006):
-        p, f = self._fx(pts)
+        f = self._f(pts)
         cv2.fillPoly(self.img, [f], _col(color), cv2.LINE_AA, 4)
         if cls is not None:
             cv2.fillPoly(self.mask, [f], cls, cv2.LINE_8, 4)
         if kind is not None:
-            self.strokes.append(Stroke(kind, p.astype(np.float32), True, width))
+            self.strokes.append(Stroke(kind, self._p(pts), True, width))
 
     def line(self, pts, color, width: float, cls: int | None = None, kind: str | None = None, closed=False):
-        p, f = self._fx(pts)
+        f = self._f(pts)
         t = self.px(width)
         cv2.polylines(self.img, [f], closed, _col(color), t, cv2.LINE_AA, 4)
         if cls is not None:
             cv2.polylines(self.mask, [f], closed, cls, t, cv2.LINE_8, 4)
         if kind is not None:
-            self.strokes.append(Stroke(kind, p.astype(np.float32), closed, width))
+            self.strokes.append(Stroke(kind, self._p(pts), closed, width))
 
     def lines(self, plist, color, width: float):
-        fs = [self._fx(p)[1] for p in plist]
+        fs = [self._f(p) for p in plist]
         cv2.polylines(self.img, fs, False, _col(color), self.px(width), cv2.LINE_AA, 4)
 
     def stroke(self, kind: str, pts, closed=False, width: float = 0.006):
-        self.strokes.append(Stroke(kind, self._fx(pts)[0].astype(np.float32), closed, width))
+        self.strokes.append(Stroke(kind, self._p(pts), closed, width))
 
     def tint(self, pts, delta):
         """Soft paint (signed RGB offset), blurred and added over the skin later."""
-        cv2.fillPoly(self.soft, [self._fx(pts)[1]], (float(delta[0]), float(delta[1]), float(delta[2])), cv2.LINE_8, 4)
+        p = pts @ self.A[:, :2].T + self.A[:, 2]
+        f = (p * self.k2 - 8).astype(np.int32)
+        cv2.fillPoly(self.soft, [f], (float(delta[0]), float(delta[1]), float(delta[2])), cv2.LINE_8, 4)
 
 
 def _coerce(attributes) -> np.ndarray:
@@ -412,30 +661,40 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     ne = (2.7 if male else 2.25) + u(2, -0.2, 0.25)  # superellipse exponent of the jaw (squareness)
     taper = (0.12 if male else 0.26) + u(3, -0.05, 0.06)
     if a["Oval_Face"]:
-        W *= 0.93
-        H = max(H, W * 1.45)
+        W *= 0.9
+        H = max(H, W * 1.5)
         ne, taper = 2.0, 0.34
     else:
-        H = min(H, W * 1.3)
+        H = min(H, W * 1.25)
+        ne = max(ne, 2.5)
     if a["Chubby"]:
-        W *= 1.13
-        ne += 0.35
+        W *= 1.2
+        ne += 0.4
         taper -= 0.08
     tone = _SKIN[min(int(u(4) * 8), 7)] + u(5, -8, 8)
     if a["Pale_Skin"]:
-        tone = _mix(tone, _PALE, 0.55)
+        tone = _mix(tone, _PALE, 0.62)
     skin = tone
     dark_skin = skin * 0.62
     hair_kind = (
-        "black" if a["Black_Hair"] else "blond" if a["Blond_Hair"] else "brown" if a["Brown_Hair"]
-        else "gray" if a["Gray_Hair"] else "other"
-    )  # fmt: skip
+        "black"
+        if a["Black_Hair"]
+        else "blond"
+        if a["Blond_Hair"]
+        else "brown"
+        if a["Brown_Hair"]
+        else "gray"
+        if a["Gray_Hair"]
+        else "other"
+    )
     hair_col = np.array(pick(6, _HAIR[hair_kind]), np.float64) + u(7, -10, 10)
     hair_dark = hair_col * 0.6
     hair_light = _mix(hair_col, (255, 250, 235), 0.35 if hair_kind != "black" else 0.22)
     brow_col = _mix(hair_col, (25, 20, 20), 0.45 if hair_kind in ("blond", "gray") else 0.25)
     length = (
-        pick(8, ["short"] * 6 + ["medium"] * 2 + ["long"]) if male else pick(9, ["long"] * 6 + ["medium"] * 3 + ["short"])
+        pick(8, ["short"] * 6 + ["medium"] * 2 + ["long"])
+        if male
+        else pick(9, ["long"] * 6 + ["medium"] * 3 + ["short"])
     )
     vol = u(10, 0.015, 0.05)
     part = u(11, -0.5, 0.5)
@@ -444,18 +703,18 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     ye = cy - 0.02 + u(14, -0.01, 0.01)
     ex = W * u(15, 0.41, 0.47)
     ew = u(16, 0.042, 0.05) * W / 0.21 * (1.05 if not male else 1.0)
-    eh = u(17, 0.021, 0.026) * (0.42 if a["Narrow_Eyes"] else 1.0)
+    eh = u(17, 0.021, 0.026) * (0.35 if a["Narrow_Eyes"] else 1.0)
     tilt = u(18, -0.004, 0.007)
-    yn = cy + u(19, 0.085, 0.1) * (1.2 if a["Big_Nose"] else 1.0)
-    nw = u(20, 0.03, 0.038) * (1.5 if a["Big_Nose"] else 1.0)
+    yn = cy + u(19, 0.085, 0.1) * (1.25 if a["Big_Nose"] else 1.0)
+    nw = u(20, 0.03, 0.038) * (1.7 if a["Big_Nose"] else 1.0)
     ym = cy + u(21, 0.155, 0.17) + (0.012 if a["Big_Nose"] else 0.0)
-    mw = u(22, 0.058, 0.07) * (1.15 if a["Smiling"] else 1.0)
-    ut = u(23, 0.009, 0.012) * (1.8 if a["Big_Lips"] else 1.0) * (1.0 if male else 1.2)
-    lt = u(24, 0.012, 0.016) * (1.8 if a["Big_Lips"] else 1.0) * (1.0 if male else 1.2)
+    mw = u(22, 0.068, 0.08) * (1.22 if a["Smiling"] else 1.0)
+    ut = u(23, 0.011, 0.014) * (2.0 if a["Big_Lips"] else 1.0) * (1.0 if male else 1.2)
+    lt = u(24, 0.014, 0.018) * (2.0 if a["Big_Lips"] else 1.0) * (1.0 if male else 1.2)
     chin = cy + H
     # pose and light
     ang = np.deg2rad(u(25, -7, 7))
-    sc = u(26, 0.94, 1.06)
+    sc = u(26, 1.04, 1.16)
     ca, sa = np.cos(ang) * sc, np.sin(ang) * sc
     tx, ty = u(27, -0.03, 0.03), u(28, -0.03, 0.03)
     A = np.array([[ca, -sa, cx - ca * cx + sa * cy + tx], [sa, ca, cy - sa * cx - ca * cy + ty]])
@@ -463,13 +722,14 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     light = (np.cos(la), np.sin(la))
     lside = -1.0 if light[0] < 0 else 1.0
     # background gradient
-    X, Y = _grid(S)
     h1 = u(30, 0, 180)
     c1 = cv2.cvtColor(np.uint8([[[h1, u(31, 40, 140), u(32, 150, 235)]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
     c2 = c1 * u(33, 0.55, 0.85)
     gd = u(34, 0, 6.283)
-    t = np.clip(0.5 + (X - 0.5) * np.cos(gd) + (Y - 0.5) * np.sin(gd), 0, 1)[..., None]
-    bg = (c1 * (1 - t) + c2 * t).astype(np.uint8)
+    # linear gradient: a 2x2 corner image resized bilinearly (exactly linear in between, and cheap)
+    tc = np.clip(0.5 + np.array([[-0.5, 0.5], [-0.5, 0.5]]) * np.cos(gd) + np.array([[-0.5], [0.5]]) * np.sin(gd), 0, 1)
+    corners = (c1[None, None] * (1 - tc[..., None]) + c2[None, None] * tc[..., None]).astype(np.float32)
+    bg = cv2.resize(corners, (S, S), interpolation=cv2.INTER_LINEAR).astype(np.uint8)
     cv = _Canvas(S, A, bg)
     C = _C
 
@@ -491,12 +751,18 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     # ---- back hair (behind everything) -----------------------------------------------------------------
     bald, hat = a["Bald"], a["Wearing_Hat"]
     wavy, straight = a["Wavy_Hair"], a["Straight_Hair"]
-    hair_bottom = {"short": ye - 0.03, "medium": ym + 0.02, "long": 0.98}[length]
+    hair_bottom = {"short": ye - 0.03, "medium": ym + 0.02, "long": 1.0}[length]
     if bald:
         for sgn in (-1, 1):
             xo = cx + sgn * W
-            fr = np.array([[xo - sgn * 0.02, ye - 0.07], [xo + sgn * 0.022, ye - 0.06],
-                           [xo + sgn * 0.028, ye + 0.02], [xo - sgn * 0.01, ye + 0.05]])  # fmt: skip
+            fr = np.array(
+                [
+                    [xo - sgn * 0.02, ye - 0.07],
+                    [xo + sgn * 0.022, ye - 0.06],
+                    [xo + sgn * 0.028, ye + 0.02],
+                    [xo - sgn * 0.01, ye + 0.05],
+                ]
+            )
             cv.fill(fr, hair_col, C["hair"], "hair_fringe")
     else:
         hw = W * 1.08 + vol
@@ -512,7 +778,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             # inner edge so the neck/face gap shows background: hair parts at the shoulders
             bottom = np.array([[cx + W * 0.75, yb], [cx - W * 0.75, yb]])
             mass = np.concatenate([cap, right, bottom[:1], bottom[1:], left])
-        if wavy or not straight:
+        if wavy:
             d = mass - mass.mean(0)
             d /= np.hypot(d[:, 0], d[:, 1])[:, None] + 1e-9
             # resample along the path so the waves are regular
@@ -522,22 +788,33 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             q = np.linspace(0, cum[-1], m)
             mass = np.stack([np.interp(q, cum, mass[:, 0]), np.interp(q, cum, mass[:, 1])], 1)
             d = np.stack([np.interp(q, cum, d[:, 0]), np.interp(q, cum, d[:, 1])], 1)
-            amp, per = (0.013, 0.09) if wavy else (0.007, 0.03)
+            amp, per = 0.014, 0.09
             mass = mass + d * (amp * np.sin(q / per * 2 * np.pi + u(35, 0, 6)))[:, None]
         cv.fill(mass, hair_col, C["hair"], "hair")
 
     # ---- clothes, neck, necklace, tie --------------------------------------------------------------------
     neck_w = W * (0.5 if not male else 0.58) * (1.2 if a["Chubby"] or a["Double_Chin"] else 1.0)
-    ny0, ny1 = chin - 0.1, 0.88
-    neck = np.array([[cx - neck_w, ny0], [cx + neck_w, ny0], [cx + neck_w * 1.05, ny1 + 0.02],
-                     [cx - neck_w * 1.05, ny1 + 0.02]])  # fmt: skip
+    ny0, ny1 = chin - 0.1, min(chin + 0.11, 0.9)
+    neck = np.array(
+        [[cx - neck_w, ny0], [cx + neck_w, ny0], [cx + neck_w * 1.05, ny1 + 0.02], [cx - neck_w * 1.05, ny1 + 0.02]]
+    )
     cv.fill(neck, skin * 0.9, C["neck"], "neck")
     cloth_col = cv2.cvtColor(np.uint8([[[u(36, 0, 180), u(37, 30, 220), u(38, 50, 220)]]]), cv2.COLOR_HSV2RGB)[0, 0]
     sh = u(39, 0.36, 0.44) * (1.1 if male else 1.0)
     vdepth = pick(40, [0.0, 0.0, 0.05])
-    shoulders = np.array([[cx - sh - 0.1, 1.1], [cx - sh, ny1 + 0.03], [cx - sh * 0.6, ny1 - 0.01],
-                          [cx - neck_w * 1.1, ny1], [cx, ny1 + 0.02 + vdepth], [cx + neck_w * 1.1, ny1],
-                          [cx + sh * 0.6, ny1 - 0.01], [cx + sh, ny1 + 0.03], [cx + sh + 0.1, 1.1]])  # fmt: skip
+    shoulders = np.array(
+        [
+            [cx - sh - 0.1, 1.1],
+            [cx - sh, ny1 + 0.03],
+            [cx - sh * 0.6, ny1 - 0.01],
+            [cx - neck_w * 1.1, ny1],
+            [cx, ny1 + 0.02 + vdepth],
+            [cx + neck_w * 1.1, ny1],
+            [cx + sh * 0.6, ny1 - 0.01],
+            [cx + sh, ny1 + 0.03],
+            [cx + sh + 0.1, 1.1],
+        ]
+    )
     cv.fill(shoulders, cloth_col, C["cloth"], "shoulders")
     if a["Wearing_Necktie"]:
         shirt = _mix(pick(41, [(245, 245, 245), (200, 220, 245), (240, 235, 220)]), (0, 0, 0), 0.0)
@@ -546,12 +823,15 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
                 [[cx, ny1 + 0.05], [cx + sgn * neck_w * 1.2, ny1 - 0.025], [cx + sgn * neck_w * 1.5, ny1 + 0.06]]
             )
             cv.fill(col, shirt, C["cloth"], "collar")
-        tie_col = _METAL[3:5][int(u(42) * 2)] if u(43) < 0.3 else cv2.cvtColor(
-            np.uint8([[[u(44, 0, 180), 220, u(45, 90, 200)]]]), cv2.COLOR_HSV2RGB)[0, 0]  # fmt: skip
-        knot = np.array(
-            [[cx - 0.022, ny1 + 0.0], [cx + 0.022, ny1 + 0.0], [cx + 0.014, ny1 + 0.04], [cx - 0.014, ny1 + 0.04]]
+        tie_col = (
+            _METAL[3:5][int(u(42) * 2)]
+            if u(43) < 0.3
+            else cv2.cvtColor(np.uint8([[[u(44, 0, 180), 220, u(45, 90, 200)]]]), cv2.COLOR_HSV2RGB)[0, 0]
         )
-        blade = np.array([[cx - 0.014, ny1 + 0.04], [cx + 0.014, ny1 + 0.04], [cx + 0.03, 1.02], [cx - 0.03, 1.02]])
+        knot = np.array(
+            [[cx - 0.03, ny1 - 0.01], [cx + 0.03, ny1 - 0.01], [cx + 0.02, ny1 + 0.04], [cx - 0.02, ny1 + 0.04]]
+        )
+        blade = np.array([[cx - 0.02, ny1 + 0.04], [cx + 0.02, ny1 + 0.04], [cx + 0.045, 1.05], [cx - 0.045, 1.05]])
         cv.fill(blade, tie_col, C["cloth"], "necktie")
         cv.fill(knot, np.asarray(tie_col) * 0.8, C["cloth"], "necktie")
         cv.line(np.array([[cx - 0.02, 0.95], [cx + 0.025, 0.92]]), np.asarray(tie_col) * 0.6, 0.008)
@@ -571,51 +851,97 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         cv.fill(ear, skin * 0.93, cls, kind)
         cv.line(_ell(ecx + sgn * 0.004, ye + 0.02, 0.012, 0.03, 12)[[10, 11, 0, 1, 2, 3, 4, 5]], dark_skin, 0.008)
     if a["Double_Chin"]:
-        dc = np.stack([cx + face_x(chin - 0.06) * 0.85 * np.cos(_T[12] * np.pi),
-                       chin - 0.05 + 0.085 * np.sin(_T[12] * np.pi)], 1)  # fmt: skip
+        dc = np.stack(
+            [cx + face_x(chin - 0.06) * 0.85 * np.cos(_T[12] * np.pi), chin - 0.05 + 0.085 * np.sin(_T[12] * np.pi)], 1
+        )
         cv.fill(dc, skin * 0.95, C["skin"])
-        cv.stroke("chin", dc[1:-1], width=0.008)
+        dc_line = dc[1:-1]
     cv.fill(outline, skin, C["skin"], "face", 0.008)
-
+    if a["Double_Chin"]:
+        cv.line(dc_line, _mix(skin, (40, 20, 10), 0.45), 0.011, kind="chin")
+        cv.line(dc_line[2:-2] - (0, 0.045), _mix(skin, (40, 20, 10), 0.3), 0.008)
 
     # ---- soft paint (blurred): shading, blush, stubble, hollows -------------------------------------------
     cv.tint(_ell(cx - lside * W * 0.75, cy + 0.05, W * 0.35, H * 0.8, 16), (-22, -24, -20))  # shadow side
     cv.tint(_ell(cx + lside * 0.02, top + 0.09, 0.07, 0.035, 12), (22, 22, 20))  # forehead highlight
-    cv.tint(np.array([[cx - neck_w, chin - 0.02], [cx + neck_w, chin - 0.02], [cx + neck_w, chin + 0.04],
-                      [cx - neck_w, chin + 0.04]]), (-45, -45, -38))  # fmt: skip  # under-chin shadow
+    cv.tint(
+        np.array(
+            [
+                [cx - neck_w, chin - 0.02],
+                [cx + neck_w, chin - 0.02],
+                [cx + neck_w, chin + 0.04],
+                [cx - neck_w, chin + 0.04],
+            ]
+        ),
+        (-45, -45, -38),
+    )  # under-chin shadow
     if a["Double_Chin"]:
         cv.tint(_ell(cx, chin + 0.03, face_x(chin - 0.06) * 0.7, 0.012, 12), (-55, -55, -45))
     if a["5_o_Clock_Shadow"]:
-        jaw = np.array([[cx - face_x(yn) * 0.98, yn - 0.01], [cx - nw * 1.3, yn + 0.005], [cx + nw * 1.3, yn + 0.005],
-                        [cx + face_x(yn) * 0.98, yn - 0.01], [cx + face_x(chin - 0.05), chin - 0.05],
-                        [cx, chin + 0.01], [cx - face_x(chin - 0.05), chin - 0.05]])  # fmt: skip
+        jaw = np.array(
+            [
+                [cx - face_x(yn) * 0.98, yn - 0.01],
+                [cx - nw * 1.3, yn + 0.005],
+                [cx + nw * 1.3, yn + 0.005],
+                [cx + face_x(yn) * 0.98, yn - 0.01],
+                [cx + face_x(chin - 0.05), chin - 0.05],
+                [cx, chin + 0.01],
+                [cx - face_x(chin - 0.05), chin - 0.05],
+            ]
+        )
         cv.tint(jaw, (-60, -52, -36))
     if a["Rosy_Cheeks"]:
         for sgn in (-1, 1):
             cv.tint(_ell(cx + sgn * W * 0.55, ym - 0.045, 0.045, 0.035, 16), (45, -45, -35))
+    if a["Chubby"]:  # puffy cheeks: a round highlight low on each cheek and a shadowed jowl line
+        for sgn in (-1, 1):
+            cv.tint(_ell(cx + sgn * W * 0.58, ym - 0.02, 0.06, 0.05, 16), (30, 26, 22))
+            cv.tint(_ell(cx + sgn * W * 0.7, ym + 0.05, 0.05, 0.015, 12), (-45, -45, -38))
     if a["High_Cheekbones"]:
         for sgn in (-1, 1):
             cv.tint(_ell(cx + sgn * W * 0.6, ye + 0.05, 0.04, 0.018, 12), (42, 40, 36))
-            hol = np.array([[cx + sgn * W * 0.92, ye + 0.07], [cx + sgn * W * 0.5, ym - 0.03],
-                            [cx + sgn * W * 0.55, ym - 0.005], [cx + sgn * W * 0.95, ye + 0.1]])  # fmt: skip
+            hol = np.array(
+                [
+                    [cx + sgn * W * 0.92, ye + 0.07],
+                    [cx + sgn * W * 0.5, ym - 0.03],
+                    [cx + sgn * W * 0.55, ym - 0.005],
+                    [cx + sgn * W * 0.95, ye + 0.1],
+                ]
+            )
             cv.tint(hol, (-60, -58, -50))
             cv.stroke("cheekbone", hol[:2], width=0.004)
     if a["Heavy_Makeup"]:
         for sgn in (-1, 1):
-            st = np.array([[cx + sgn * W * 0.85, ye + 0.045], [cx + sgn * W * 0.45, ye + 0.085],
-                           [cx + sgn * W * 0.45, ye + 0.11], [cx + sgn * W * 0.85, ye + 0.075]])  # fmt: skip
+            st = np.array(
+                [
+                    [cx + sgn * W * 0.85, ye + 0.045],
+                    [cx + sgn * W * 0.45, ye + 0.085],
+                    [cx + sgn * W * 0.45, ye + 0.11],
+                    [cx + sgn * W * 0.85, ye + 0.075],
+                ]
+            )
             cv.tint(st, (40, -10, 5))
     if a["Bags_Under_Eyes"]:
         for sgn in (-1, 1):
-            cv.tint(_ell(cx + sgn * ex, ye + eh * 0.8 + 0.016, ew * 0.9, 0.014, 12), (-60, -68, -40))
+            cv.tint(_ell(cx + sgn * ex, ye + eh * 0.8 + 0.016, ew * 0.9, 0.014, 12), (-80, -90, -50))
     # nose side shadow
-    cv.tint(np.array([[cx - lside * 0.012, ye + 0.01], [cx - lside * nw * 0.9, yn - 0.01], [cx - lside * nw * 0.3, yn],
-                      [cx - lside * 0.002, ye + 0.01]]), (-30, -32, -28))  # fmt: skip
-    sig = 0.015 * S
-    soft = cv2.GaussianBlur(cv.soft, (0, 0), sig)
-    region = ((cv.mask == C["skin"]) | (cv.mask == C["neck"]) | (cv.mask == C["l_ear"]) | (cv.mask == C["r_ear"]))
+    cv.tint(
+        np.array(
+            [
+                [cx - lside * 0.012, ye + 0.01],
+                [cx - lside * nw * 0.9, yn - 0.01],
+                [cx - lside * nw * 0.3, yn],
+                [cx - lside * 0.002, ye + 0.01],
+            ]
+        ),
+        (-30, -32, -28),
+    )
+    soft = cv2.GaussianBlur(cv.soft, (0, 0), 0.015 * cv.s2)
+    soft = cv2.resize(soft, (S, S), interpolation=cv2.INTER_LINEAR)
+    region = _SOFT_LUT[cv.mask]
     img = cv.img.astype(np.float32)
     img += soft * region[..., None]
+    region = region > 0
     if a["5_o_Clock_Shadow"]:
         # stipple: dark dots in the jaw region (vectorised)
         m = np.zeros((S, S), np.uint8)
@@ -628,7 +954,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
 
     # ---- facial lines (old), blemishes --------------------------------------------------------------------
     if not young:
-        wl = 0.009
+        wl = 0.012
         fl = []
         for k in range(3):
             yy = ye - 0.085 - 0.022 * k
@@ -639,9 +965,12 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             fl.append(np.array([[x0, yn - 0.012], [x0 + sgn * 0.02, ym - 0.01], [cx + sgn * (mw + 0.014), ym + 0.015]]))
             fl.append(np.array([[cx + sgn * (mw + 0.004), ym + 0.018], [cx + sgn * (mw + 0.0), chin - 0.04]]))
             for k in (-1, 0, 1):
-                fl.append(np.array([[cx + sgn * (ex + ew + 0.006), ye + 0.008 * k],
-                                    [cx + sgn * (ex + ew + 0.03), ye + 0.018 * k]]))  # fmt: skip
-        cv.lines(fl, _mix(skin, (60, 30, 20), 0.35), wl)
+                fl.append(
+                    np.array(
+                        [[cx + sgn * (ex + ew + 0.006), ye + 0.008 * k], [cx + sgn * (ex + ew + 0.03), ye + 0.018 * k]]
+                    )
+                )
+        cv.lines(fl, _mix(skin, (40, 20, 10), 0.5), wl)
         for p in fl:
             cv.stroke("wrinkle", p, width=0.005)
     if not attractive:
@@ -654,14 +983,22 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
 
     # ---- beard ------------------------------------------------------------------------------------------------
     beard_col = hair_dark * 1.1 if hair_kind != "blond" else hair_col * 0.8
-    full_beard = not a["No_Beard"] and ((not a["Mustache"] and not a["Goatee"]) or u(50) < 0.4)
+    full_beard = not a["No_Beard"] and ((not a["Mustache"] and not a["Goatee"]) or u(50) < 0.3)
     if full_beard:
         ys_ = np.linspace(ye + 0.07, chin, 9)
         outer_r = np.array([[cx + face_x(y) + 0.008, y] for y in ys_])
         outer = np.concatenate([outer_r, [[cx, chin + 0.03]], (outer_r * (-1, 1) + (2 * cx, 0))[::-1]])
-        inner = np.array([[cx - face_x(ye + 0.07) * 0.85, ye + 0.07], [cx - W * 0.5, ym - 0.02],
-                          [cx - mw * 1.1, ym + 0.03], [cx, ym + lt + 0.02], [cx + mw * 1.1, ym + 0.03],
-                          [cx + W * 0.5, ym - 0.02], [cx + face_x(ye + 0.07) * 0.85, ye + 0.07]])  # fmt: skip
+        inner = np.array(
+            [
+                [cx - face_x(ye + 0.07) * 0.85, ye + 0.07],
+                [cx - W * 0.5, ym - 0.02],
+                [cx - mw * 1.1, ym + 0.03],
+                [cx, ym + lt + 0.02],
+                [cx + mw * 1.1, ym + 0.03],
+                [cx + W * 0.5, ym - 0.02],
+                [cx + face_x(ye + 0.07) * 0.85, ye + 0.07],
+            ]
+        )
         beard = np.concatenate([outer, inner[::-1]])
         cv.fill(beard, beard_col, C["skin"], "beard")
         hatch = [np.array([[x, y], [x + 0.004, y + 0.02]]) for x, y in outer[1:-1:2] * (0.96, 0.985) + (cx * 0.04, 0)]
@@ -669,10 +1006,15 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     if a["Sideburns"]:
         for sgn in (-1, 1):
             xe = cx + sgn * face_x(ye)
-            sb = np.array([[xe, ye - 0.06], [xe - sgn * 0.03, ye - 0.06], [xe - sgn * 0.028, ye + 0.07],
-                           [cx + sgn * face_x(ye + 0.08), ye + 0.08]])  # fmt: skip
-            cv.fill(sb, hair_col if not bald else beard_col, C["hair"], "sideburn")
-
+            sb = np.array(
+                [
+                    [xe + sgn * 0.01, ye - 0.06],
+                    [xe - sgn * 0.04, ye - 0.06],
+                    [xe - sgn * 0.036, ye + 0.08],
+                    [cx + sgn * face_x(ye + 0.08), ye + 0.08],
+                ]
+            )
+            cv.fill(sb, beard_col, C["hair"], "sideburn")
 
     # ---- eyes ---------------------------------------------------------------------------------------------
     iris_col = _IRIS[int(u(51) * len(_IRIS))]
@@ -702,8 +1044,10 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         cv.strokes.append(Stroke(f"iris_{side}", cv._fx(circ)[0].astype(np.float32), True, 0.004))
         pup = _ell(icx, ecy, ir * 0.45, min(ir * 0.45, eh * 0.8), 12)
         cv.fill(pup, (15, 12, 12), cls)
-        cv.fill(_ell(icx + light[0] * ir * 0.4, ecy + light[1] * ir * 0.4, ir * 0.22, min(ir * 0.22, eh * 0.5), 12),
-                (255, 255, 255))  # fmt: skip
+        cv.fill(
+            _ell(icx + light[0] * ir * 0.4, ecy + light[1] * ir * 0.4, ir * 0.22, min(ir * 0.22, eh * 0.5), 12),
+            (255, 255, 255),
+        )
         lash_w = 0.011 if not male else 0.008
         if a["Heavy_Makeup"]:
             lash_w = 0.016
@@ -713,21 +1057,30 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         cv.line(lower[2:-2], _mix(skin, (40, 20, 20), 0.45), 0.005)
         if not male:
             o = upper[-1] if sgn > 0 else upper[0]
-            cv.lines([np.array([o, o + (sgn * 0.012, -0.008)]), np.array([o - (sgn * 0.01, 0.003), o + (sgn * 0.006, -0.014)])],
-                     (25, 15, 15), 0.006)  # fmt: skip
+            cv.lines(
+                [
+                    np.array([o, o + (sgn * 0.012, -0.008)]),
+                    np.array([o - (sgn * 0.01, 0.003), o + (sgn * 0.006, -0.014)]),
+                ],
+                (25, 15, 15),
+                0.006,
+            )
         if a["Bags_Under_Eyes"]:
             bag = np.stack([xs_[2:-2], ecy + eh * 0.8 * lo_prof[2:-2] + 0.016 - tl[2:-2]], 1)
-            cv.line(bag, _mix(skin, (60, 30, 50), 0.5), 0.007, kind="bags")
+            cv.line(bag, _mix(skin, (50, 20, 40), 0.6), 0.009, kind="bags")
 
     # ---- brows --------------------------------------------------------------------------------------------
-    bt = (0.013 if male else 0.009) * (2.1 if a["Bushy_Eyebrows"] else 1.0)
-    arch = 0.026 if a["Arched_Eyebrows"] else 0.006
-    yb = ye - (0.05 if male else 0.058) - (eh if not a["Narrow_Eyes"] else eh / 0.42) * 0.3
+    bt = (0.013 if male else 0.009) * (2.4 if a["Bushy_Eyebrows"] else 1.0)
+    arch = 0.036 if a["Arched_Eyebrows"] else 0.004
+    yb = ye - (0.05 if male else 0.058) - (eh if not a["Narrow_Eyes"] else eh / 0.35) * 0.3
     tb = _T[10]
     for sgn, cls, side in ((-1, C["l_brow"], "l"), (1, C["r_brow"], "r")):
         x_in, x_out = cx + sgn * (ex - ew * 0.95), cx + sgn * (ex + ew * 1.25)
-        peak = np.where(tb < 0.65, np.sin(tb / 0.65 * np.pi / 2) ** (1.3 if a["Arched_Eyebrows"] else 1),
-                        1 - (tb - 0.65) / 0.35 * 0.9)  # fmt: skip
+        peak = np.where(
+            tb < 0.65,
+            np.sin(tb / 0.65 * np.pi / 2) ** (1.3 if a["Arched_Eyebrows"] else 1),
+            1 - (tb - 0.65) / 0.35 * 0.9,
+        )
         by = yb + (asym * 1.2 if sgn > 0 else 0.0) - arch * peak
         bx = x_in + (x_out - x_in) * tb
         thick = bt * (1.0 - 0.55 * tb)
@@ -740,34 +1093,55 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
 
     # ---- nose ---------------------------------------------------------------------------------------------
     ncx = cx + (0.006 if not attractive else 0.0)
-    bridge = np.array([[ncx - 0.012, ye + 0.005], [ncx + 0.012, ye + 0.005], [ncx + nw * 0.75, yn - 0.02],
-                       [ncx + nw, yn - 0.002], [ncx + nw * 0.6, yn + 0.012], [ncx - nw * 0.6, yn + 0.012],
-                       [ncx - nw, yn - 0.002], [ncx - nw * 0.75, yn - 0.02]])  # fmt: skip
+    bridge = np.array(
+        [
+            [ncx - 0.012, ye + 0.005],
+            [ncx + 0.012, ye + 0.005],
+            [ncx + nw * 0.75, yn - 0.02],
+            [ncx + nw, yn - 0.002],
+            [ncx + nw * 0.6, yn + 0.012],
+            [ncx - nw * 0.6, yn + 0.012],
+            [ncx - nw, yn - 0.002],
+            [ncx - nw * 0.75, yn - 0.02],
+        ]
+    )
     cv.fill(bridge, _mix(skin, (255, 255, 255), 0.03), C["nose"])
     side_line = np.array([[ncx - lside * 0.01, ye + 0.01], [ncx - lside * nw * 0.55, yn - 0.022]])
     cv.line(side_line, _mix(skin, (60, 30, 20), 0.25), 0.006)
     wings = []
     for sgn in (-1, 1):
-        wings.append(np.array([[ncx + sgn * nw * 0.7, yn - 0.022], [ncx + sgn * nw, yn - 0.006],
-                               [ncx + sgn * nw * 0.85, yn + 0.008], [ncx + sgn * nw * 0.45, yn + 0.008]]))  # fmt: skip
+        wings.append(
+            np.array(
+                [
+                    [ncx + sgn * nw * 0.7, yn - 0.022],
+                    [ncx + sgn * nw, yn - 0.006],
+                    [ncx + sgn * nw * 0.85, yn + 0.008],
+                    [ncx + sgn * nw * 0.45, yn + 0.008],
+                ]
+            )
+        )
         nr = nw * (0.3 if a["Big_Nose"] else 0.24)
-        cv.fill(_ell(ncx + sgn * nw * 0.42, yn + 0.003, nr, nr * 0.5, 12), _mix(skin, (20, 5, 5), 0.6))
-    cv.lines(wings, _mix(skin, (50, 20, 10), 0.45), 0.007)
+        cv.fill(_ell(ncx + sgn * nw * 0.42, yn + 0.003, nr, nr * 0.55, 12), _mix(skin, (20, 5, 5), 0.75))
+    cv.lines(wings, _mix(skin, (50, 20, 10), 0.55), 0.009)
     if a["Pointy_Nose"]:
-        tip = np.array([[ncx - nw * 0.35, yn - 0.012], [ncx, yn + 0.012], [ncx + nw * 0.35, yn - 0.012]])
-        cv.line(tip, _mix(skin, (40, 15, 10), 0.55), 0.008)
-        cv.fill(np.array([[ncx - 0.006, yn - 0.02], [ncx + 0.006, yn - 0.02], [ncx, yn - 0.002]]),
-                _mix(skin, (255, 255, 255), 0.6))  # fmt: skip
+        tip = np.array([[ncx - nw * 0.4, yn - 0.016], [ncx, yn + 0.014], [ncx + nw * 0.4, yn - 0.016]])
+        cv.line(tip, _mix(skin, (40, 15, 10), 0.65), 0.01)
+        cv.line(np.array([[ncx, ye + 0.02], [ncx, yn - 0.004]]), _mix(skin, (255, 255, 255), 0.55), 0.009)
+        cv.fill(
+            np.array([[ncx - 0.008, yn - 0.016], [ncx + 0.008, yn - 0.016], [ncx, yn + 0.004]]),
+            _mix(skin, (255, 255, 255), 0.7),
+        )
     else:
         cv.fill(_ell(ncx, yn - 0.006, nw * 0.38, nw * 0.3, 12), _mix(skin, (255, 255, 255), 0.12))
-        cv.line(_ell(ncx, yn - 0.006, nw * 0.38, nw * 0.3, 24)[2:11], _mix(skin, (40, 15, 10), 0.4), 0.006)
+        cv.line(_ell(ncx, yn - 0.006, nw * 0.42, nw * 0.34, 24)[1:12], _mix(skin, (40, 15, 10), 0.5), 0.008)
     cv.stroke("nose", np.concatenate([wings[0][::-1], wings[1]]), width=0.006)
     cv.stroke("nose", side_line, width=0.005)
 
     # ---- mouth --------------------------------------------------------------------------------------------
     mt = np.deg2rad(0.0 if attractive else 5.0 * np.sign(asym))
-    smile = 0.022 if a["Smiling"] else -0.002
-    gap = (0.02 if a["Smiling"] else 0.014) if a["Mouth_Slightly_Open"] else 0.0
+    smile = 0.03 if a["Smiling"] else -0.003
+    # open mouth: at least ~2.5 px so the interior survives rasterisation at small sizes
+    gap = max(0.026 if a["Smiling"] else 0.02, 2.5 / S) if a["Mouth_Slightly_Open"] else 0.0
     xm = np.linspace(-1, 1, 12)
     mid = ym - smile * (xm**2) + 0.008 * smile / 0.022 * (1 - xm**2) * 0  # centre line
     bow = 1 - 0.35 * np.exp(-((xm * 6) ** 2))
@@ -779,23 +1153,43 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
 
     def rot(p: np.ndarray) -> np.ndarray:
         d = p - (cx, ym)
-        return np.stack([d[:, 0] * np.cos(mt) - d[:, 1] * np.sin(mt), d[:, 0] * np.sin(mt) + d[:, 1] * np.cos(mt)], 1) + (cx, ym)
+        return np.stack(
+            [d[:, 0] * np.cos(mt) - d[:, 1] * np.sin(mt), d[:, 0] * np.sin(mt) + d[:, 1] * np.cos(mt)], 1
+        ) + (cx, ym)
 
-    lip_col = (_LIPSTICK[int(u(54) * len(_LIPSTICK))] if a["Wearing_Lipstick"]
-               else _mix(skin, (150, 60, 60), 0.3) * 0.85)  # fmt: skip
-    if gap > 0:
-        inner = rot(np.concatenate([np.stack([X_, up_bot], 1), np.stack([X_, lo_top], 1)[::-1]]))
-        cv.fill(inner, (70, 20, 28), C["mouth"], "mouth")
-        if a["Smiling"]:
-            teeth = rot(np.concatenate([np.stack([X_[2:-2], up_bot[2:-2]], 1),
-                                        np.stack([X_[2:-2], up_bot[2:-2] + gap * 0.45], 1)[::-1]]))  # fmt: skip
-            cv.fill(teeth, (248, 246, 236), C["mouth"])
+    lip_col = _LIPSTICK[int(u(54) * len(_LIPSTICK))] if a["Wearing_Lipstick"] else _mix(skin, (150, 60, 60), 0.3) * 0.85
     upper_lip = rot(np.concatenate([np.stack([X_, up_top], 1), np.stack([X_, up_bot], 1)[::-1]]))
     lower_lip = rot(np.concatenate([np.stack([X_, lo_top], 1), np.stack([X_, lo_bot], 1)[::-1]]))
     cv.fill(upper_lip, np.asarray(lip_col) * 0.9, C["u_lip"], "lip_upper")
     cv.fill(lower_lip, lip_col, C["l_lip"], "lip_lower")
+    if gap > 0:
+        inner = rot(np.concatenate([np.stack([X_, up_bot], 1), np.stack([X_, lo_top], 1)[::-1]]))
+        cv.fill(inner, (70, 20, 28), C["mouth"], "mouth")
+        if a["Smiling"]:
+            teeth = rot(
+                np.concatenate(
+                    [np.stack([X_[2:-2], up_bot[2:-2]], 1), np.stack([X_[2:-2], up_bot[2:-2] + gap * 0.45], 1)[::-1]]
+                )
+            )
+            cv.fill(teeth, (248, 246, 236), C["mouth"])
     cv.fill(rot(_ell(cx, ym + gap / 2 + lt * 0.45, mw * 0.3, lt * 0.18, 12)), _mix(lip_col, (255, 255, 255), 0.3))
     cv.line(rot(np.stack([X_, (up_bot + lo_top) / 2], 1)), np.asarray(lip_col) * 0.45, 0.006, kind="mouth_line")
+    if a["Smiling"]:  # dimple creases at the raised corners
+        creases = [
+            rot(
+                np.array(
+                    [
+                        [cx + sgn * (mw + 0.004), ym - smile - 0.012],
+                        [cx + sgn * (mw + 0.014), ym - smile + 0.004],
+                        [cx + sgn * (mw + 0.008), ym - smile + 0.016],
+                    ]
+                )
+            )
+            for sgn in (-1, 1)
+        ]
+        cv.lines(creases, _mix(skin, (50, 20, 10), 0.5), 0.008)
+        for p in creases:
+            cv.stroke("smile_line", p, width=0.005)
 
     # ---- mustache, goatee ---------------------------------------------------------------------------------
     if a["Mustache"]:
@@ -805,21 +1199,36 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         mbot = base - ut * 0.35 + 0.012 * np.maximum(np.abs(xq2) - 0.7, 0) * 4
         must = rot(np.concatenate([np.stack([cx + xq2 * mw, mtop], 1), np.stack([cx + xq2 * mw, mbot], 1)[::-1]]))
         cv.fill(must, beard_col, C["skin"], "mustache")
+        if gap > 0:  # the open mouth stays visible under a drooping mustache
+            cv.fill(inner, (70, 20, 28), C["mouth"])
+            if a["Smiling"]:
+                cv.fill(teeth, (248, 246, 236), C["mouth"])
     if a["Goatee"]:
         gw = mw * 0.55
         gt = ym + gap / 2 + lt + 0.006
-        goat = np.array([[cx - gw, gt], [cx + gw, gt], [cx + gw * 0.9, chin - 0.005], [cx, chin + 0.012],
-                         [cx - gw * 0.9, chin - 0.005]])  # fmt: skip
+        goat = np.array(
+            [
+                [cx - gw, gt],
+                [cx + gw, gt],
+                [cx + gw * 0.9, chin - 0.005],
+                [cx, chin + 0.012],
+                [cx - gw * 0.9, chin - 0.005],
+            ]
+        )
         cv.fill(goat, beard_col, C["skin"], "goatee")
         if a["Mustache"]:
             for sgn in (-1, 1):
-                cv.line(rot(np.array([[cx + sgn * mw * 1.1, ym - 0.006], [cx + sgn * mw * 1.05, gt + 0.02]])),
-                        beard_col, 0.012)  # fmt: skip
-
+                cv.line(
+                    rot(np.array([[cx + sgn * mw * 1.1, ym - 0.006], [cx + sgn * mw * 1.05, gt + 0.02]])),
+                    beard_col,
+                    0.012,
+                )
 
     # ---- front hair (crown, hairline, bangs) ----------------------------------------------------------------
     if male and not a["Mustache"] and not full_beard:
-        cv.line(np.array([[cx - 0.006, chin + 0.055], [cx, chin + 0.062], [cx + 0.006, chin + 0.055]]), dark_skin, 0.006)
+        cv.line(
+            np.array([[cx - 0.006, chin + 0.055], [cx, chin + 0.062], [cx + 0.006, chin + 0.055]]), dark_skin, 0.006
+        )
     yhl = top + u(55, 0.06, 0.075)
     hx = np.linspace(-1.0, 1.0, 13)
     hline_y = yhl + (ye - 0.045 - yhl) * np.abs(hx) ** 3 + 0.01 * part * hx
@@ -830,8 +1239,8 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         hw = W * 1.08 + vol
         tt = np.linspace(np.pi, 2 * np.pi, 24)
         cap = np.stack([cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol) * np.sin(tt)], 1)
-        if wavy or not straight:
-            amp, per = (0.013, 0.09) if wavy else (0.007, 0.03)
+        if wavy:
+            amp, per = 0.014, 0.09
             seg = np.hypot(*np.diff(cap, axis=0).T)
             cum = np.concatenate([[0], np.cumsum(seg)])
             q = np.linspace(0, cum[-1], int(cum[-1] / 0.008) + 2)
@@ -854,7 +1263,9 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
                     for k in range(3):
                         x0 = cx + sgn * (W * 1.02 + 0.008 + k * 0.012)
                         strands.append(np.array([[x0, ye - 0.02], [x0 + sgn * 0.004, hair_bottom - 0.03]]))
-            sheen = np.stack([cx + hw * 0.75 * np.cos(tt[4:-4]), cy - 0.02 + (H * 0.95 + vol) * 0.8 * np.sin(tt[4:-4])], 1)
+            sheen = np.stack(
+                [cx + hw * 0.75 * np.cos(tt[4:-4]), cy - 0.02 + (H * 0.95 + vol) * 0.8 * np.sin(tt[4:-4])], 1
+            )
             cv.line(sheen, hair_light, 0.014)
         elif wavy:
             ts = _T[10]
@@ -869,10 +1280,17 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
                         x0 = cx + sgn * (W * 1.02 + 0.01 + k * 0.013)
                         strands.append(np.stack([x0 + 0.01 * np.sin((yy - ye) / 0.09 * 2 * np.pi + k), yy], 1))
         else:  # neither: short curls
-            for e in list(cap[2:-2:4]) + list(ends):
-                c0 = (e * 0.8 + (cx, cy - 0.1) * np.array(0.2))
-                strands.append(_ell(c0[0], c0[1], 0.008, 0.008, 12)[2:10])
-        cv.lines(strands, hair_dark if hair_kind != "black" else hair_light, 0.007)
+            hub = np.array([cx, cy - 0.05])
+            spots = [e * f + hub * (1 - f) for e in cap[2:-2:3] for f in (0.9, 0.75)]
+            if length != "short":
+                yy = np.arange(ye, hair_bottom - 0.03, 0.04)
+                spots += [np.array([cx + sgn * (W * 1.04 + 0.014), y]) for sgn in (-1, 1) for y in yy]
+            strands += [
+                _ell(c0[0], c0[1], 0.011, 0.011, 12)[1:9]
+                for c0 in spots
+                if c0[1] < hline[6, 1] - 0.01 or abs(c0[0] - cx) > W
+            ]
+        cv.lines(strands, hair_dark if hair_kind != "black" and (straight or wavy) else hair_light, 0.007)
         for p in strands:
             cv.stroke("hair_strand", p, width=0.004)
         cv.stroke("hair", cap, width=0.008)
@@ -880,11 +1298,15 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             bx = np.linspace(-0.95, 0.95, 19)
             b_bot = yb - bt - 0.012 - (0.012 * (np.arange(19) % 2)) - 0.02 * part * bx
             b_top = hline[:, 1].min() - 0.01
-            bangs = np.concatenate([[[cx - W * 1.0, b_top], [cx + W * 1.0, b_top]],
-                                    np.stack([cx + bx * W, b_bot], 1)[::-1]])  # fmt: skip
+            bangs = np.concatenate(
+                [[[cx - W * 1.0, b_top], [cx + W * 1.0, b_top]], np.stack([cx + bx * W, b_bot], 1)[::-1]]
+            )
             cv.fill(bangs, hair_col, C["hair"], "hair_bangs")
-            cv.lines([np.array([[cx + x * W, b_top + 0.02], [cx + x * W * 1.02, yb - bt - 0.02]]) for x in bx[1:-1:3]],
-                     hair_dark if hair_kind != "black" else hair_light, 0.006)  # fmt: skip
+            cv.lines(
+                [np.array([[cx + x * W, b_top + 0.02], [cx + x * W * 1.02, yb - bt - 0.02]]) for x in bx[1:-1:3]],
+                hair_dark if hair_kind != "black" else hair_light,
+                0.006,
+            )
     else:
         cv.fill(_ell(cx + lside * 0.05, top + 0.05, 0.05, 0.025, 12), _mix(skin, (255, 255, 255), 0.35))
         cv.stroke("hairline", np.array([[cx - W, ye - 0.06], [cx - W * 1.02, ye - 0.02]]))
@@ -892,33 +1314,65 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
 
     # ---- hat ------------------------------------------------------------------------------------------------
     if hat:
-        hat_col = cv2.cvtColor(np.uint8([[[u(57, 0, 180), u(58, 60, 230), u(59, 60, 210)]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(float)
+        hat_col = cv2.cvtColor(np.uint8([[[u(57, 0, 180), u(58, 60, 230), u(59, 60, 210)]]]), cv2.COLOR_HSV2RGB)[
+            0, 0
+        ].astype(float)
         hwid = W * 1.12 + vol + 0.012
         hb = yhl + 0.02
         htop = top - vol - 0.035
         kind_ = pick(60, ["beanie", "cap", "fedora"])
         tt = np.linspace(np.pi, 2 * np.pi, 20)
         if kind_ == "fedora":
-            crown = np.array([[cx - hwid * 0.85, hb], [cx - hwid * 0.75, htop - 0.02], [cx, htop - 0.005],
-                              [cx + hwid * 0.75, htop - 0.02], [cx + hwid * 0.85, hb]])  # fmt: skip
+            crown = np.array(
+                [
+                    [cx - hwid * 0.85, hb],
+                    [cx - hwid * 0.75, htop - 0.02],
+                    [cx, htop - 0.005],
+                    [cx + hwid * 0.75, htop - 0.02],
+                    [cx + hwid * 0.85, hb],
+                ]
+            )
             cv.fill(crown, hat_col, C["hat"], "hat")
-            cv.fill(np.array([[cx - hwid * 0.85, hb - 0.035], [cx + hwid * 0.85, hb - 0.035],
-                              [cx + hwid * 0.85, hb - 0.005], [cx - hwid * 0.85, hb - 0.005]]), hat_col * 0.35, C["hat"])  # fmt: skip
+            cv.fill(
+                np.array(
+                    [
+                        [cx - hwid * 0.85, hb - 0.035],
+                        [cx + hwid * 0.85, hb - 0.035],
+                        [cx + hwid * 0.85, hb - 0.005],
+                        [cx - hwid * 0.85, hb - 0.005],
+                    ]
+                ),
+                hat_col * 0.35,
+                C["hat"],
+            )
             brim = _ell(cx, hb, hwid * 1.5, 0.03, 24)
             cv.fill(brim, hat_col * 0.8, C["hat"], "hat")
         else:
             dome = np.stack([cx + hwid * np.cos(tt), hb + (hb - htop) * np.sin(tt)], 1)
             cv.fill(dome, hat_col, C["hat"], "hat")
             if kind_ == "beanie":
-                band = np.array([[cx - hwid * 1.02, hb - 0.055], [cx + hwid * 1.02, hb - 0.055],
-                                 [cx + hwid * 1.02, hb + 0.005], [cx - hwid * 1.02, hb + 0.005]])  # fmt: skip
+                band = np.array(
+                    [
+                        [cx - hwid * 1.02, hb - 0.055],
+                        [cx + hwid * 1.02, hb - 0.055],
+                        [cx + hwid * 1.02, hb + 0.005],
+                        [cx - hwid * 1.02, hb + 0.005],
+                    ]
+                )
                 cv.fill(band, hat_col * 0.75, C["hat"], "hat")
-                cv.lines([np.array([[cx + k * hwid / 6, hb - 0.05], [cx + k * hwid / 6, hb]]) for k in range(-5, 6)],
-                         hat_col * 0.55, 0.006)  # fmt: skip
+                cv.lines(
+                    [np.array([[cx + k * hwid / 6, hb - 0.05], [cx + k * hwid / 6, hb]]) for k in range(-5, 6)],
+                    hat_col * 0.55,
+                    0.006,
+                )
                 cv.fill(_ell(cx, htop, 0.03, 0.025, 12), hat_col * 0.9, C["hat"])
             else:
-                visor = np.concatenate([np.stack([cx + hwid * 0.9 * np.cos(tt), hb - 0.005 + 0.0 * tt], 1),
-                                        np.stack([cx + hwid * 0.9 * np.cos(tt[::-1]), hb - 0.005 - 0.05 * np.sin(tt[::-1])], 1)])  # fmt: skip
+                visor = np.concatenate(
+                    [
+                        np.stack([cx + hwid * 0.9 * np.cos(tt), hb - 0.005 + 0.0 * tt], 1),
+                        np.stack([cx + hwid * 0.9 * np.cos(tt[::-1]), hb - 0.005 - 0.05 * np.sin(tt[::-1])], 1),
+                    ]
+                )
                 cv.fill(visor, hat_col * 0.7, C["hat"], "hat")
                 cv.line(np.array([[cx, htop + 0.01], [cx, hb - 0.01]]), hat_col * 0.6, 0.006)
 
@@ -926,7 +1380,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     if a["Eyeglasses"]:
         fc = _FRAMES[int(u(61) * len(_FRAMES))]
         round_ = u(62) < 0.4
-        gw, gh = ew * 1.45, max(eh / (0.42 if a["Narrow_Eyes"] else 1.0), 0.022) * 1.55
+        gw, gh = ew * 1.45, max(eh / (0.35 if a["Narrow_Eyes"] else 1.0), 0.022) * 1.55
         frames = []
         for sgn in (-1, 1):
             gcx, gcy = cx + sgn * ex, ye + (asym if sgn > 0 else 0.0) + 0.002
@@ -935,11 +1389,18 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             else:
                 c24 = _CIRCLE[24]
                 fr = np.sign(c24) * np.abs(c24) ** 0.5 * (gw, gh) + (gcx, gcy)
-            cv.line(fr, fc, 0.014, C["eye_g"], "glasses", closed=True)
-            cv.line(np.array([[gcx - gw * 0.5, gcy - gh * 0.2], [gcx - gw * 0.1, gcy - gh * 0.6]]), (250, 250, 255), 0.006)
+            cv.line(fr, fc, 0.018, C["eye_g"], "glasses", closed=True)
+            cv.line(
+                np.array([[gcx - gw * 0.5, gcy - gh * 0.2], [gcx - gw * 0.1, gcy - gh * 0.6]]), (250, 250, 255), 0.006
+            )
             frames.append(fr)
-            cv.line(np.array([[gcx + sgn * gw, gcy - gh * 0.4], [cx + sgn * (W * 0.98), ye - 0.01]]), fc, 0.012,
-                    C["eye_g"], "glasses")  # fmt: skip
+            cv.line(
+                np.array([[gcx + sgn * gw, gcy - gh * 0.4], [cx + sgn * (W * 0.98), ye - 0.01]]),
+                fc,
+                0.012,
+                C["eye_g"],
+                "glasses",
+            )
         bridge_ = np.array([[cx - ex + gw, ye - 0.004], [cx, ye - 0.012], [cx + ex - gw, ye - 0.004]])
         cv.line(bridge_, fc, 0.012, C["eye_g"], "glasses")
     if a["Wearing_Earrings"]:
@@ -948,26 +1409,26 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         for sgn in (-1, 1):
             lx, ly = cx + sgn * (W * 0.97 + 0.014), ye + 0.072
             if hoop:
-                cv.line(_ell(lx, ly + 0.02, 0.017, 0.02, 16), ec, 0.009, C["ear_r"], "earring", closed=True)
+                cv.line(_ell(lx, ly + 0.026, 0.024, 0.026, 16), ec, 0.013, C["ear_r"], "earring", closed=True)
             else:
-                cv.fill(_ell(lx, ly, 0.008, 0.008, 12), ec, C["ear_r"], "earring")
-                cv.fill(_ell(lx, ly + 0.028, 0.012, 0.016, 12), ec, C["ear_r"], "earring")
-                cv.line(np.array([[lx, ly], [lx, ly + 0.015]]), ec, 0.005, C["ear_r"])
+                cv.fill(_ell(lx, ly, 0.011, 0.011, 12), ec, C["ear_r"], "earring")
+                cv.fill(_ell(lx, ly + 0.032, 0.016, 0.02, 12), ec, C["ear_r"], "earring")
+                cv.line(np.array([[lx, ly], [lx, ly + 0.02]]), ec, 0.008, C["ear_r"])
 
     # ---- lighting, blur -------------------------------------------------------------------------------------
+    # smooth shading field computed on a 16x16 grid and upsampled (it has no detail finer than that)
     c0 = A[:, :2] @ (cx, cy) + A[:, 2]
+    X, Y = _grid(16)
     dxy = (X - c0[0]) * light[0] + (Y - c0[1]) * light[1]
     r2 = ((X - c0[0]) ** 2 + (Y - c0[1] - 0.02) ** 2) / (W * 1.3) ** 2
     k = u(65, 0.45, 0.8)
-    shade = 1.0 + k * dxy - 0.1 * np.minimum(r2, 2.0)
+    shade = cv2.resize(k * dxy - 0.1 * np.minimum(r2, 2.0), (S, S), interpolation=cv2.INTER_LINEAR)
     img = cv.img.astype(np.float32)
-    fig = cv.mask > 0
-    img[fig] *= shade[fig][:, None]
+    img *= (1.0 + shade * _FIG_LUT[cv.mask])[..., None]
     if a["Blurry"]:
         img = cv2.GaussianBlur(img, (0, 0), 0.02 * S)
     img = np.clip(img + 0.5, 0, 255).astype(np.uint8)
     return img, cv.mask, cv.strokes
-
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -995,7 +1456,13 @@ class ProceduralFaces(Dataset):
     ):
         if sketch not in (None, "computed", "hand", "mixed"):
             raise ValueError(f"sketch must be None, 'computed', 'hand' or 'mixed', got {sketch!r}")
-        self.size, self.length, self.start_seed, self.sketch, self.with_mask = size, length, start_seed, sketch, with_mask
+        self.size, self.length, self.start_seed, self.sketch, self.with_mask = (
+            size,
+            length,
+            start_seed,
+            sketch,
+            with_mask,
+        )
         self.sampler = AttributeSampler(mode)
 
     def __len__(self) -> int:
@@ -1021,7 +1488,9 @@ class ProceduralFaces(Dataset):
             try:
                 from sketchface.data import sketch as sk
             except ImportError as e:  # written in parallel; say what is missing
-                raise ImportError(f"sketch={self.sketch!r} needs sketchface.data.sketch, which failed to import: {e}") from e
+                raise ImportError(
+                    f"sketch={self.sketch!r} needs sketchface.data.sketch, which failed to import: {e}"
+                ) from e
             kind = self.sketch
             if kind == "mixed":
                 kind = "hand" if np.random.default_rng([seed, 2]).random() < 0.5 else "computed"
@@ -1036,7 +1505,9 @@ class ProceduralFaces(Dataset):
         return item
 
 
-def write_celeba_layout(root: str | os.PathLike, n: int, start_seed: int = 0, size: int = 128, mode: str = "celeba") -> Path:
+def write_celeba_layout(
+    root: str | os.PathLike, n: int, start_seed: int = 0, size: int = 128, mode: str = "celeba"
+) -> Path:
     """Write ``n`` procedural faces in CelebA's layout under ``root``: ``img_align_celeba/000001.png`` …,
     ``list_attr_celeba.txt`` (count line, names line, ±1 rows padded like the original) and
     ``list_eval_partition.txt`` (8:1:1 train/valid/test, in file order). Returns ``root``."""
