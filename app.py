@@ -51,9 +51,10 @@ NOTICE = (
 )
 
 CSS = """
-.tri .wrap { gap: 2px !important; }
+.tri .wrap { gap: 2px !important; flex-wrap: nowrap !important; }
 .tri label { padding: 2px 6px !important; font-size: 0.85em !important; }
-.tri { min-width: 150px !important; }
+.tri { min-width: 170px !important; }
+.dl { max-height: 110px; }
 #history .thumbnail-item { max-height: 90px; }
 """
 
@@ -82,6 +83,14 @@ def _images(out: Any) -> list[Image.Image]:
     if hasattr(out, "image"):
         return [out.image]
     return list(out)
+
+
+def run_pipeline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Image.Image]:
+    """Call a pipeline method with the keyword arguments it accepts; its ValueErrors become gr.Error."""
+    try:
+        return _images(fn(*args, **_accepting(fn, **kwargs)))
+    except (ValueError, KeyError, TypeError) as err:
+        raise gr.Error(f"The model could not do this: {err}") from err
 
 
 def _file_path(value: Any) -> str | None:
@@ -239,7 +248,7 @@ class Handlers:
         rnd = state["rounds"][state["current"]]
         gallery = list(zip(rnd["paths"], rnd["captions"]))
         history = [(r["paths"][0], f"Round {i + 1}: {r['label']}") for i, r in enumerate(state["rounds"])]
-        return gallery, history, state, status, None, None, "Pick a candidate (click it) to continue.", None
+        return gallery, history, state, status, 0, 0, "Pick a candidate (click it) to continue.", None
 
     def generate(self, text, *args):
         radios, (model, n, seed, caption, state) = list(args[: len(ATTRIBUTES)]), args[len(ATTRIBUTES) :]
@@ -248,7 +257,7 @@ class Handlers:
         n, seed = int(n), int(seed)
         t0 = time.perf_counter()
         pipe = entry.pipeline
-        images = _images(pipe(attrs, **_accepting(pipe.__call__, num_images=n, seed=seed)))
+        images = run_pipeline(pipe, attrs, num_images=n, seed=seed)
         ms = (time.perf_counter() - t0) * 1000
         known = {k: bool(v) for k, v in attrs.known.items()}
         meta = [
@@ -297,7 +306,9 @@ class Handlers:
         try:
             i = int(idx)
         except (TypeError, ValueError):
-            raise gr.Error(f"Pick a {what} first (click one in the gallery).") from None
+            i = 0
+        if i == 0:
+            raise gr.Error(f"Pick a {what} first (click one in the gallery).")
         if not 1 <= i <= len(rnd["images"]):
             raise gr.Error(f"There is no candidate #{i}: this round has {len(rnd['images'])}.")
         return rnd["images"][i - 1], rnd["meta"][i - 1]
@@ -309,8 +320,8 @@ class Handlers:
         if not callable(getattr(pipe, "variations", None)):
             raise gr.Error(f"{entry.key} cannot make variations (its pipeline has no variations()).")
         n, seed = int(n), int(seed)
-        kwargs = _accepting(pipe.variations, num_images=n, seed=seed, strength=float(strength))
-        images = _images(pipe.variations(image, **kwargs))
+        kwargs = {"num_images": n, "seed": seed, "strength": float(strength)}
+        images = run_pipeline(pipe.variations, image, **kwargs)
         attrs_known = parent.get("attributes") or {}
         meta = [
             {
@@ -333,7 +344,7 @@ class Handlers:
 
     def cross(self, a, b, n, seed, model, caption, state):
         img_a, meta_a = self._pick(state, a)
-        if b is None or (a is not None and int(b) == int(a)):
+        if not b or (a is not None and int(b) == int(a)):
             raise gr.Error("Cross with… needs two different picks: click one candidate, then another.")
         img_b, meta_b = self._pick(state, b)
         entry = _entry_or_error(self.registry, model, "attributes", "attribute-to-face")
@@ -341,7 +352,7 @@ class Handlers:
         if not callable(getattr(pipe, "cross", None)):
             raise gr.Error(f"{entry.key} cannot cross two faces (its pipeline has no cross()).")
         n, seed = int(n), int(seed)
-        images = _images(pipe.cross(img_a, img_b, **_accepting(pipe.cross, num_images=n, seed=seed)))
+        images = run_pipeline(pipe.cross, img_a, img_b, num_images=n, seed=seed)
         meta = [
             {
                 "model": entry.key,
@@ -415,14 +426,12 @@ class Handlers:
         n, seed, pipe = int(n), int(seed), entry.pipeline
         t0 = time.perf_counter()
         if entry.task == "sketch":
-            images = _images(
-                pipe(sketch, **_accepting(pipe.__call__, num_images=n, seed=seed, mix_strength=float(mix)))
-            )
+            images = _images(run_pipeline(pipe, sketch, num_images=n, seed=seed, mix_strength=float(mix)))
             if attrs.known and callable(getattr(pipe, "edit", None)):
                 changes = {k: bool(v) for k, v in attrs.known.items()}
-                images = [_images(pipe.edit(pipe.encode(img), changes))[0] for img in images]
+                images = [run_pipeline(pipe.edit, pipe.encode(img), changes)[0] for img in images]
         else:  # an MVAE with a sketch expert: attributes ⊗ sketch
-            images = _images(pipe(attrs, **_accepting(pipe.__call__, sketch=sketch, num_images=n, seed=seed)))
+            images = run_pipeline(pipe, attrs, sketch=sketch, num_images=n, seed=seed)
         ms = (time.perf_counter() - t0) * 1000
         meta = [
             {
@@ -440,7 +449,7 @@ class Handlers:
         paths = _export(images, meta, caption, "sketch-candidate")
         gallery = list(zip(paths, self._captions(images, attrs if attrs.known else None)))
         status = f"{len(images)} faces from the {how} with `{entry.key}` (seed {seed}) in {ms:.0f} ms."
-        return gallery, paths, sketch, status, None
+        return gallery, paths, sketch, status, 0
 
     def sketch_models(self) -> list[str]:
         keys = [e.key for e in self.registry.loaded("sketch")]
@@ -457,7 +466,9 @@ class Handlers:
         try:
             i = int(idx)
         except (TypeError, ValueError):
-            raise gr.Error("Pick a face first (click one in the gallery).") from None
+            i = 0
+        if i == 0:
+            raise gr.Error("Pick a face first (click one in the gallery).")
         if not 1 <= i <= len(paths):
             raise gr.Error(f"There is no face #{i}: this gallery has {len(paths)}.")
         return paths[i - 1], paths[i - 1], gr.Tabs(selected="stylize")
@@ -591,7 +602,7 @@ class Handlers:
             pipe = entry.pipeline
             row = []
             for _name, attrs, _text in columns:
-                row.append(_images(pipe(attrs, **_accepting(pipe.__call__, num_images=1, seed=seed)))[0])
+                row.append(run_pipeline(pipe, attrs, num_images=1, seed=seed)[0])
             cells.append(row)
         grid = labelled_grid(cells, [e.key for e in models], [c[0] for c in columns], cell=128, footer=AI_LABEL)
         meta = {
@@ -701,14 +712,19 @@ def build_describe_tab(h: Handlers) -> SimpleNamespace:
             )
             ui.selection = gr.Markdown("Pick a candidate (click it) to continue.", elem_id="selection")
             with gr.Row():
-                ui.a = gr.Number(None, precision=0, label="Selected #", minimum=1, scale=1, elem_id="pick-a")
-                ui.b = gr.Number(None, precision=0, label="Previous pick #", minimum=1, scale=1, elem_id="pick-b")
+                ui.a = gr.Number(0, precision=0, label="Selected # (0: none)", scale=1, elem_id="pick-a")
+                ui.b = gr.Number(0, precision=0, label="Previous pick #", scale=1, elem_id="pick-b")
                 ui.strength = gr.Slider(0.05, 1.0, value=0.3, step=0.05, label="Variation strength", scale=2)
             with gr.Row():
                 ui.more = gr.Button("More like this", elem_id="more")
                 ui.cross = gr.Button("Cross with… (last two picks)", elem_id="cross")
                 ui.send = gr.Button("Send to Stylize", elem_id="send-describe")
-            ui.download = gr.File(label="Download the selected candidate (PNG with metadata)", interactive=False)
+            ui.download = gr.File(
+                label="Download the selected candidate (PNG with metadata)",
+                interactive=False,
+                height=90,
+                elem_classes=["dl"],
+            )
             ui.history = gr.Gallery(
                 label="History (click a round to go back)",
                 columns=8,
@@ -754,9 +770,9 @@ def build_sketch_tab(h: Handlers) -> SimpleNamespace:
             ui.status = gr.Markdown("")
             ui.gallery = gr.Gallery(label="Faces (click one)", columns=4, height=300, elem_id="sketch-gallery")
             with gr.Row():
-                ui.pick = gr.Number(None, precision=0, label="Selected #", minimum=1)
+                ui.pick = gr.Number(0, precision=0, label="Selected # (0: none)")
                 ui.send = gr.Button("Send to Stylize", elem_id="send-sketch")
-            ui.download = gr.File(label="Download the selected face", interactive=False)
+            ui.download = gr.File(label="Download the selected face", interactive=False, height=90)
     ui.paths = gr.State([])
     return ui
 
@@ -791,7 +807,7 @@ def build_stylize_tab(h: Handlers) -> SimpleNamespace:
                 ui.before = gr.Image(label="Before", type="pil", interactive=False, height=300, elem_id="before")
                 ui.after = gr.Image(label="After", type="filepath", interactive=False, height=300, elem_id="after")
             ui.caption = gr.Markdown("", elem_id="stylize-caption")
-            ui.download = gr.File(label="Download the edited face", interactive=False)
+            ui.download = gr.File(label="Download the edited face", interactive=False, height=90)
     return ui
 
 

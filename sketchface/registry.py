@@ -306,7 +306,7 @@ class Registry:
 
 def has_sketch_input(pipeline: Any) -> bool:
     """Whether an attribute pipeline accepts a sketch (an MVAE with a sketch expert)."""
-    probe = getattr(pipeline, "accepts_sketch", None) or getattr(pipeline, "has_sketch", None)
+    probe = getattr(pipeline, "has_sketch_encoder", None)
     if probe is not None:
         return bool(probe() if callable(probe) else probe)
     model = getattr(pipeline, "model", None)

@@ -182,4 +182,4 @@ def test_compare_metrics_models(client, tmp_path):
     with pytest.raises(AppError, match="No results file"):
         client.predict(str(tmp_path / "nope"), api_name="/metrics")
     table = client.predict(api_name="/models")
-    assert "tiny-psp" in table and "test-stand-in" in table and "classifier" in table
+    assert "tiny-psp" in table and "tiny-mvae" in table and "classifier" in table

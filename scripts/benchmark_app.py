@@ -1,0 +1,133 @@
+"""Start the app on localhost, then measure start-up time, resident memory and the describe round trip.
+
+    python scripts/benchmark_app.py                          # starter checkpoints (or SKETCHFACE_* variables)
+    python scripts/benchmark_app.py --runs 50 -- --mvae PATH  # flags after -- go to app.py
+
+Start-up: from launching ``python app.py`` to the first HTTP 200 from the server. Memory: VmRSS (and the peak,
+VmHWM) of the app process from /proc. Round trip: ``gradio_client.Client.predict`` of the ``/describe``
+endpoint (8 candidates by default) through the queue, with and without downloading the 8 PNG files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+N_ATTRIBUTES = 40
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _proc_mem_mb(pid: int) -> dict[str, float]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with code {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"no answer from {url} within {timeout} s")
+
+
+def _percentiles(ms: list[float]) -> dict[str, float]:
+    ms = sorted(ms)
+    return {
+        "p50_ms": round(statistics.median(ms), 1),
+        "p90_ms": round(ms[min(len(ms) - 1, int(0.9 * len(ms)))], 1),
+        "min_ms": round(ms[0], 1),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--candidates", type=int, default=8)
+    p.add_argument("--description", default="Chubby young man with glasses and bushy eyebrows")
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.add_argument("app_args", nargs="*", help="arguments for app.py (after --)")
+    args = p.parse_args()
+
+    from gradio_client import Client
+
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    cmd = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), *args.app_args]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_http(url, proc, timeout=120)
+        startup_s = time.perf_counter() - t0
+        mem_start = _proc_mem_mb(proc.pid)
+
+        client = Client(url, verbose=False)
+        unknown = ["?"] * N_ATTRIBUTES
+        n = args.candidates
+
+        def describe(c: Client, seed: int) -> float:
+            t = time.perf_counter()
+            gallery = c.predict(args.description, *unknown, None, n, seed, True, api_name="/describe")[0]
+            dt = (time.perf_counter() - t) * 1000
+            if len(gallery) != n:
+                raise RuntimeError(f"expected {n} candidates, got {len(gallery)}")
+            return dt
+
+        describe(client, 0)  # warm-up (first call builds caches)
+        with_download = [describe(client, i) for i in range(args.runs)]
+        light = Client(url, verbose=False, download_files=False)
+        describe(light, 0)
+        without_download = [describe(light, i) for i in range(args.runs)]
+        mem_end = _proc_mem_mb(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            log, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            log, _ = proc.communicate()
+
+    models = [line for line in log.splitlines() if line.startswith("[sketchface]")]
+    result = {
+        "startup_s": round(startup_s, 2),
+        "rss_mb_after_startup": round(mem_start.get("VmRSS", float("nan")), 1),
+        "rss_mb_after_benchmark": round(mem_end.get("VmRSS", float("nan")), 1),
+        "peak_rss_mb": round(mem_end.get("VmHWM", float("nan")), 1),
+        "describe_candidates": n,
+        "runs": args.runs,
+        "describe_roundtrip_with_png_download": _percentiles(with_download),
+        "describe_roundtrip_without_download": _percentiles(without_download),
+        "cpu_count": os.cpu_count(),
+        "models": models,
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
