@@ -143,7 +143,7 @@ def test_training_smoke(tmp_path):
     cfg = mod.parse_args(
         f"--output_dir {tmp_path / 'run'} --dataset synthetic --resolution 16 --max_channels 8 --style_dim 16 "
         "--n_mlp 2 --batch_size 4 --pool_size 16 --steps 2 --num_workers 0 --d_reg_every 1 "
-        "--diffaugment translation,color,cutout".split()
+        "--diffaugment translation,color,cutout --sample_count 4".split()
     )
     final = mod.main(cfg)
     g = Generator.from_pretrained(final, strict=True)

@@ -60,6 +60,7 @@ class TrainConfig:
     mixed_precision: str = "no"  # no | bf16 | fp16 (R1 in low precision is risky: default no, TF32 on)
     num_workers: int = 8
     sample_every: int = 500
+    sample_count: int = 32  # images per sample grid
     save_every: int = 1000
     log_every: int = 50
     seed: int = 0
@@ -277,7 +278,7 @@ def main(cfg: TrainConfig) -> Path:
     if torch.cuda.is_available():
         pool = pool.to(dev)  # 50k x 3 x 64 x 64 uint8 = 0.6 GB
     gen = torch.Generator().manual_seed(cfg.seed + 1 + accelerator.process_index)
-    fixed_z = torch.randn(32, sd, generator=torch.Generator().manual_seed(cfg.seed)).to(dev)
+    fixed_z = torch.randn(cfg.sample_count, sd, generator=torch.Generator().manual_seed(cfg.seed)).to(dev)
 
     def make_fake(b):
         """G(z) with style mixing (prob mixing_prob, per-sample crossover) and random noise."""
