@@ -73,6 +73,16 @@ def test_save_load_round_trip(tmp_path):
     assert torch.allclose(loaded(x), model(x), atol=1e-6)
 
 
+def test_data_argument_forms():
+    train = _load_script("classifier")
+    cfg = train.parse_args(["--data", "celeba:/some/root"])
+    assert (cfg.data, cfg.data_root) == ("celeba", "/some/root")
+    assert train.parse_args(["--data", "celeba", "--data_root", "/r"]).data_root == "/r"
+    for bad in (["--data", "celeba"], ["--data", "imagenet"]):
+        with pytest.raises(SystemExit):
+            train.parse_args(bad)
+
+
 def test_config_rejects_nonsense():
     with pytest.raises(ValueError):
         ClassifierConfig(image_size=8)
@@ -137,3 +147,16 @@ def test_training_script_on_procedural_faces(tmp_path):
     train.main(cfg)
     report = json.loads((tmp_path / "proc" / "eval.json").read_text())
     assert set(report["sets"]) == {"procedural-celeba", "procedural-balanced"}
+
+
+CELEBA_MINI = ROOT / ".." / "shared" / "data" / "celeba-mini"
+
+
+@pytest.mark.skipif(not (CELEBA_MINI / "list_attr_celeba.txt").is_file(), reason="CelebA-mini not present")
+def test_training_script_on_celeba_mini(tmp_path):
+    train = _load_script("classifier")
+    args = [*_tiny_args(tmp_path / "celeba"), "--data", f"celeba:{CELEBA_MINI}", "--no-cache", "--pos_weight"]
+    train.main(train.parse_args(args))
+    report = json.loads((tmp_path / "celeba" / "eval.json").read_text())
+    assert set(report["sets"]) == {"celeba-valid", "celeba-test"}
+    assert report["sets"]["celeba-test"]["num_samples"] > 50

@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     d = TrainConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output_dir", default=d.output_dir)
-    p.add_argument("--data", default=d.data, choices=["procedural", "celeba"])
+    p.add_argument("--data", default=d.data, help="procedural | celeba (with --data_root) | celeba:PATH")
     p.add_argument("--data_root", default=d.data_root, help="CelebA root for --data celeba")
     p.add_argument("--mode", default=d.mode, choices=["balanced", "celeba"], help="procedural training sampler")
     p.add_argument("--train_samples", type=int, default=d.train_samples)
@@ -107,6 +107,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=d.resume)
     p.add_argument("--push_to_hub", default=d.push_to_hub, metavar="REPO_ID")
     cfg = TrainConfig(**vars(p.parse_args(argv)))
+    if cfg.data.startswith("celeba:"):
+        cfg.data, cfg.data_root = "celeba", cfg.data.split(":", 1)[1]
+    if cfg.data not in ("procedural", "celeba"):
+        p.error(f"--data must be procedural, celeba or celeba:PATH, got {cfg.data!r}")
     if cfg.data == "celeba" and not cfg.data_root:
         p.error("--data celeba needs --data_root")
     return cfg
