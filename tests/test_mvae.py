@@ -279,7 +279,7 @@ def test_training_script_two_steps(tmp_path, monkeypatch, script):
     monkeypatch.setattr(mvae_module, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
     out = tmp_path / "run"
     # cover the other data path and options: streaming DataLoader (cvae), rebalancing + subset sampling (mvae)
-    extra = ["--no-cache"] if script == "cvae" else ["--rebalance", "--sample_subsets"]
+    extra = ["--no-cache"] if script == "cvae" else ["--rebalance", "--sample_subsets", "--time_limit", "30"]
     cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2", *extra])
     report = train.main(cfg)
     assert report["steps"] == 2

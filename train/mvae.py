@@ -85,7 +85,7 @@ class TrainConfig:
     attr_dropout: float = 0.5
     sample_subsets: bool = False  # one ELBO subset per sample instead of all (much cheaper; for CPU runs)
     rebalance: bool = False  # up-weight positives of rare attributes in the attribute likelihood
-    time_limit: float | None = None  # minutes; stop early (and still save) when exceeded
+    time_limit: float | None = None  # minutes (pool rendering included); stop and save when exceeded
     mixed_precision: str = "no"
     num_workers: int = 2
     seed: int = 0
@@ -546,15 +546,25 @@ def main(cfg: TrainConfig) -> dict:
     bar = tqdm(total=total, initial=step, desc=cfg.model, disable=not accelerator.is_main_process)
     t0 = time.perf_counter()
     while step < total:
-        if cfg.time_limit and (time.perf_counter() - t_start) / 60 > cfg.time_limit:
+        # with --time_limit, schedules follow whichever runs out first, steps or time, so a run cut by the
+        # clock still finishes its KL annealing and learning-rate decay
+        eff, stop = step, False
+        if cfg.time_limit:
+            budget = max(cfg.time_limit * 60 - (t0 - t_start), 1.0)
+            eff = max(step, int(total * (time.perf_counter() - t0) / budget))
+            stop = (time.perf_counter() - t_start) / 60 > cfg.time_limit
+            if accelerator.num_processes > 1:  # every rank must take the same lr and stop at the same step
+                flags = accelerator.reduce(torch.tensor([eff, int(stop)], device=device), reduction="sum")
+                eff, stop = int(flags[0]) // accelerator.num_processes, bool(flags[1] > 0)
+        if stop:
             accelerator.print(f"time limit of {cfg.time_limit} min reached at step {step}")
             break
         batch = next(batches)
         x, y = batch["image"], batch["labels"]
         known = random_known_mask(x.shape[0], y.shape[1], cfg.attr_dropout, mask_gen, device)
-        beta = annealing_factor(step, anneal_steps)
+        beta = annealing_factor(eff, anneal_steps)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(cfg, step, total)
+            group["lr"] = lr_at(cfg, eff, total)
         with accelerator.autocast():
             terms = model(
                 x,
