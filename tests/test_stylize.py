@@ -555,7 +555,25 @@ def test_latent_editor_with_tiny_attribute_to_face(tmp_path):
     ev = _load_evaluate_edits()
     argv = ["--editor", str(tmp_path / "mvae"), "--classifier", str(tmp_path / "clf"), "--out_dir", str(tmp_path)]
     argv += ["--faces_per_instruction", "1", "--size", "32", "--latency_repeats", "2", "--no-identity"]
-    report = ev.main(ev.parse_args(argv))
-    assert report["n_edits"] == len(ev.INSTRUCTIONS) and report["parser_agreement"] == 1.0
+    report = ev.main(ev.parse_args([*argv, "--max_instructions", "8"]))
+    assert report["n_edits"] == 8 and report["parser_agreement"] == 1.0
     assert 0.0 <= report["change_seen"] <= 1.0 and report["identity_edited"] is None
     assert (tmp_path / "edits.md").is_file() and (tmp_path / "edits_grid.png").is_file()
+
+
+def test_evaluate_edits_with_instruct_pix2pix(tiny_ip2p, tmp_path):
+    """The evaluation runs InstructPix2Pix too (tiny random pipeline, three instructions, cell-world judge)."""
+    ev = _load_evaluate_edits()
+    cfg = ev.EvalEditsConfig(faces_per_instruction=1, latency_repeats=1, ip2p_steps=1, size=64)
+    backend = InstructPix2PixBackend(tiny_ip2p, device="cpu")
+    short = ev.INSTRUCTIONS[:2]
+    report, befores, afters = ev.run_evaluation(
+        cfg, backend, CellClassifier(), pixel_identity, face_source=cell_face, instructions=short
+    )
+    assert report["backend"] == "instruct-pix2pix" and report["n_edits"] == 2
+    assert report["parser_agreement"] is None and all(r["changes"] == {} for r in report["records"])
+    assert all(a.size == (64, 64) for a in afters)
+    md = ev.to_markdown(report)
+    assert md.startswith("InstructPix2Pix") and "parser" not in md
+    ev.write_outputs(report, befores, afters, tmp_path, grid_faces=1)
+    assert (tmp_path / "edits_grid.png").is_file()
