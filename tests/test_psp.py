@@ -206,7 +206,7 @@ def test_training_smoke(tmp_path):
     cfg = mod.parse_args(
         f"--generator {tmp_path / 'gen'} --output_dir {tmp_path / 'run'} --dataset synthetic --pool_size 16 "
         "--batch_size 4 --steps 2 --num_workers 0 --encoder_channels 4,8,8,16 --blocks_per_stage 1,1,1,1 "
-        "--fpn_channels 8 --perceptual none --eval_samples 4 --warmup_steps 1".split()
+        "--fpn_channels 8 --perceptual none --eval_samples 4 --warmup_steps 1 --no-eval_identity".split()
     )
     final = mod.main(cfg)
     psp = PSP.from_pretrained(final, strict=True)
