@@ -58,6 +58,7 @@ class TrainConfig:
     batch_size: int = 64
     steps: int = 100_000
     max_minutes: float | None = None
+    reserve_seconds: float = 75.0  # kept from max_minutes for evaluation, direction fitting and saving
     lr: float = 5e-4
     warmup_steps: int = 200
     l2_lambda: float = 1.0
@@ -424,14 +425,14 @@ def main(cfg: TrainConfig) -> Path:
         idx = torch.arange(min(8, pool["image"].shape[0]))
         fixed = {k: v[idx] for k, v in pool.items()}
     pbar = tqdm(total=cfg.steps, initial=step, disable=not accelerator.is_local_main_process, desc="psp")
-    logs, stop_reason, reserve = {}, "steps", 30.0
+    logs, stop_reason, reserve = {}, "steps", cfg.reserve_seconds
     while pool is not None and step < cfg.steps:
         if deadline and time.time() > deadline - reserve:
             stop_reason = "max_minutes"
             break
         progress = step / cfg.steps
         if deadline:
-            progress = max(progress, (time.time() - t_start) / (deadline - reserve - t_start))
+            progress = max(progress, (time.time() - t_start) / max(deadline - reserve - t_start, 1.0))
         for group in opt.param_groups:
             group["lr"] = lr_at(progress)
         idx = torch.randint(0, pool["image"].shape[0], (cfg.batch_size,), generator=gen_rng)
