@@ -19,6 +19,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,7 +28,7 @@ import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
 from sketchface.attributes import ATTRIBUTES, GROUPS, PRESETS, Attributes, describe, parse_description, pretty
-from sketchface.export import AI_LABEL, labelled_grid, save_png
+from sketchface.export import AI_LABEL, labelled_grid, remove_caption, save_png
 from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreement, has_sketch_input
 
 MAX_CANDIDATES = 16
@@ -139,12 +140,16 @@ def _radio_value(v: bool | None) -> str:
     return YES if v is True else NO if v is False else UNKNOWN
 
 
+_EXPORT_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="png-export")  # PIL encodes without the GIL
+
+
 def _export(images: list[Image.Image], meta: list[dict[str, Any]], caption: bool, prefix: str) -> list[str]:
     folder = OUT_DIR / time.strftime("%Y%m%d") / uuid.uuid4().hex[:10]
-    return [
-        str(save_png(img, folder, f"{prefix}-{i + 1}", m, caption=caption))
+    jobs = [
+        _EXPORT_POOL.submit(save_png, img, folder, f"{prefix}-{i + 1}", m, caption=caption)
         for i, (img, m) in enumerate(zip(images, meta))
     ]
+    return [str(job.result()) for job in jobs]
 
 
 def _entry_or_error(registry: Registry, key: str | None, task: str, what: str):
@@ -163,10 +168,10 @@ def _availability_md(registry: Registry, task: str, what: str) -> str:
     if not entries:
         kinds = [k for k in KINDS.values() if k.task == task]
         how = ", ".join(f"`{k.flag}` / `{k.env}`" for k in kinds)
-        return f"⚠️ No {what} model is configured. Start the app with {how} naming a local folder or a Hub repo."
+        return f"⚠ No {what} model is configured. Start the app with {how} naming a local folder or a Hub repo."
     lines = []
     for e in entries:
-        mark = "✅" if e.ok else "⚠️"
+        mark = "✓" if e.ok else "⚠"
         lines.append(f"{mark} `{e.key}` — {e.status}" + ("" if e.ok else f": {e.reason}"))
     return "\n\n".join(lines)
 
@@ -382,7 +387,7 @@ class Handlers:
     def send_to_stylize(self, a, state):
         self._pick(state, a)
         path = self._selected_path(state, a)
-        return path, path, gr.Tabs(selected="stylize")
+        return path, self.stylize_load(path), gr.Tabs(selected="stylize")
 
     # -- Sketch ------------------------------------------------------------------------------------------------
     def _sketch_input(self, canvas: Any, upload: Any, kind: str) -> tuple[Image.Image, str]:
@@ -471,7 +476,7 @@ class Handlers:
             raise gr.Error("Pick a face first (click one in the gallery).")
         if not 1 <= i <= len(paths):
             raise gr.Error(f"There is no face #{i}: this gallery has {len(paths)}.")
-        return paths[i - 1], paths[i - 1], gr.Tabs(selected="stylize")
+        return paths[i - 1], self.stylize_load(paths[i - 1]), gr.Tabs(selected="stylize")
 
     # -- Stylize -----------------------------------------------------------------------------------------------
     def _ip2p_backend(self):
@@ -495,28 +500,27 @@ class Handlers:
         lines = []
         editors = self.editor_models()
         lines.append(
-            f"✅ **latent** — ready, edits the 40 CelebA attributes with {', '.join(f'`{k}`' for k in editors)}"
+            f"✓ **latent** — ready, edits the 40 CelebA attributes with {', '.join(f'`{k}`' for k in editors)}"
             if editors
-            else "⚠️ **latent** — unavailable: no loaded model has an edit() method (see the Models tab)."
+            else "⚠ **latent** — unavailable: no loaded model has an edit() method (see the Models tab)."
         )
         backend = self._ip2p_backend()
         if backend is None:
             lines.append(
-                "⚠️ **instruct-pix2pix** — not configured (`--instruct-pix2pix` / `SKETCHFACE_INSTRUCT_PIX2PIX`)."
+                "⚠ **instruct-pix2pix** — not configured (`--instruct-pix2pix` / `SKETCHFACE_INSTRUCT_PIX2PIX`)."
             )
         else:
             try:
                 ok, why = backend.available()
             except Exception as err:  # noqa: BLE001 - availability must never break the page
                 ok, why = False, f"{type(err).__name__}: {err}"
-            lines.append(f"{'✅' if ok else '⚠️'} **instruct-pix2pix** — {'available' if ok else 'unavailable'}: {why}")
+            lines.append(f"{'✓' if ok else '⚠'} **instruct-pix2pix** — {'available' if ok else 'unavailable'}: {why}")
         return "\n\n".join(lines)
 
     def stylize_load(self, upload):
         if upload is None:
             return None
-        img = open_image(upload, "face image")
-        return img.convert("RGB")
+        return remove_caption(open_image(upload, "face image")).convert("RGB")
 
     def stylize(
         self,
@@ -542,7 +546,7 @@ class Handlers:
                 f"The instruction is {len(text)} characters long; the limit is {MAX_INSTRUCTION_CHARS}. "
                 "Please shorten it."
             )
-        image = open_image(upload, "face image").convert("RGB")
+        image = remove_caption(open_image(upload, "face image")).convert("RGB")
         latent = None
         if backend == "latent":
             keys = self.editor_models()
@@ -595,7 +599,7 @@ class Handlers:
             columns.append((line[:40], parsed.attributes, line))
         models = self.registry.loaded("attributes")
         if not models:
-            raise gr.Error(_availability_md(self.registry, "attributes", "attribute-to-face").replace("⚠️ ", ""))
+            raise gr.Error(_availability_md(self.registry, "attributes", "attribute-to-face").replace("⚠ ", ""))
         seed = int(seed)
         cells = []
         for entry in models:

@@ -10,7 +10,7 @@ from PIL import Image
 
 import app
 from sketchface.attributes import ATTRIBUTES, PRESETS
-from sketchface.export import AI_LABEL, add_caption, labelled_grid, read_metadata, save_png
+from sketchface.export import AI_LABEL, add_caption, labelled_grid, read_metadata, remove_caption, save_png
 from sketchface.registry import KINDS, Registry, split_sources
 
 API_NAMES = {
@@ -111,6 +111,10 @@ def test_export_png_metadata_caption_and_grid(tmp_path):
     with pytest.raises(ValueError):
         labelled_grid([[img]], ["a", "b"], ["c"])
     assert json.loads(Image.open(path).text["sketchface"])["label"] == AI_LABEL
+    strip_path = save_png(img, tmp_path, "y", {"seed": 1}, caption=True)
+    with Image.open(strip_path) as captioned_file:
+        assert captioned_file.height > 256 and remove_caption(captioned_file).size == (256, 256)
+    assert remove_caption(img) is img
 
 
 def test_registry_discovery_flags_env_and_unavailable(tmp_path):

@@ -91,8 +91,10 @@ def test_describe_variations_cross_history_send(client):
     assert len(_gallery_paths(gallery)) == 8 and "round 1" in status
     with pytest.raises(AppError, match="no round 7"):
         client.predict(7, api_name="/restore_round")
-    upload, _before = client.predict(3, api_name="/send_to_stylize")
-    assert read_metadata(upload)["candidate"] == 3
+    upload, before = client.predict(3, api_name="/send_to_stylize")
+    assert read_metadata(upload)["candidate"] == 3 and read_metadata(upload)["caption_strip_px"] > 0
+    assert Image.open(upload).height > Image.open(upload).width
+    assert Image.open(before).width == Image.open(before).height, "the caption strip is not sent to the editor"
 
 
 def test_sketch_endpoints_and_bad_inputs(client, files):
