@@ -577,3 +577,21 @@ def test_evaluate_edits_with_instruct_pix2pix(tiny_ip2p, tmp_path):
     assert md.startswith("InstructPix2Pix") and "parser" not in md
     ev.write_outputs(report, befores, afters, tmp_path, grid_faces=1)
     assert (tmp_path / "edits_grid.png").is_file()
+
+
+def test_cached_hub_id_works_offline(tiny_ip2p, tmp_path, monkeypatch):
+    """A Hub id whose snapshot is in the Hugging Face cache loads with HF_HUB_OFFLINE=1 (the deployed path)."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--sketchface-tests--tiny-ip2p"
+    shutil.copytree(tiny_ip2p, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    backend = InstructPix2PixBackend("sketchface-tests/tiny-ip2p", cache_dir=tmp_path / "hub", device="cpu", steps=1)
+    ok, reason = backend.available()
+    assert ok and "found locally" in reason, reason
+    assert backend.edit(_face((32, 32)), "add a hat").image.size == (32, 32)
+    ok, reason = InstructPix2PixBackend("sketchface-tests/other", cache_dir=tmp_path / "hub").available()
+    assert not ok and "not in the local cache" in reason

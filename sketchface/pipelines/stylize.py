@@ -427,8 +427,10 @@ class InstructPix2PixBackend:
         allow_download: bool = True,
         hub_timeout: float = 2.0,
         safety_checker: bool = False,
+        cache_dir: str | os.PathLike | None = None,
     ):
         self.model = str(model)
+        self.cache_dir = None if cache_dir is None else str(cache_dir)  # None: the Hugging Face cache
         self._device = torch.device(device) if device is not None else None
         self._dtype = dtype
         self.steps = int(steps)
@@ -478,7 +480,7 @@ class InstructPix2PixBackend:
         from huggingface_hub.errors import LocalEntryNotFoundError
 
         try:
-            snapshot = Path(snapshot_download(self.model, local_files_only=True))
+            snapshot = Path(snapshot_download(self.model, local_files_only=True, cache_dir=self.cache_dir))
             if (snapshot / "model_index.json").is_file() and not _incomplete_components(snapshot):
                 return self.model, True
             cached = "only partly in the local cache"
@@ -542,7 +544,7 @@ class InstructPix2PixBackend:
         )
         try:
             pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
-                where, local_files_only=local_only, **{dtype_kw: self.dtype}, **extra
+                where, local_files_only=local_only, cache_dir=self.cache_dir, **{dtype_kw: self.dtype}, **extra
             )
         except (OSError, ValueError) as err:
             raise BackendUnavailable(f"Could not load InstructPix2Pix from {self.model!r}: {err}") from err
