@@ -9,7 +9,7 @@ Two backends behind one front object, :class:`Stylizer`:
   CelebA attributes can be edited, and words it could not use are reported.
 * :class:`InstructPix2PixBackend` (``"instruct-pix2pix"``): diffusers'
   ``StableDiffusionInstructPix2PixPipeline`` (paper 2's second stage), loaded lazily from a Hub id or a
-  local folder. Any instruction, but it needs the weights (~1 GB in fp16) in the local cache or a
+  local folder. Any instruction, but it needs the weights (several GB) in the local cache or a
   reachable Hub, and a GPU to be quick. When the weights cannot be had it raises
   :class:`BackendUnavailable` within seconds instead of hanging.
 
