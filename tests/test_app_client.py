@@ -122,6 +122,26 @@ def test_sketch_endpoints_and_bad_inputs(client, files):
     )
     paths = _gallery_paths(gallery)
     assert len(paths) == 3 and read_metadata(paths[0])["action"] == "sketch" and "3 faces" in status
+    # The MVAE's sketch expert with words: sketch ⊗ attributes in the product of experts.
+    gallery, preview, status, pick = client.predict(
+        canvas(files / "sketch.png"),
+        None,
+        "sketch",
+        "mvae · tiny-mvae",
+        "gray hair",
+        2,
+        0,
+        0.5,
+        False,
+        api_name="/sketch",
+    )
+    assert len(_gallery_paths(gallery)) == 2 and "mvae" in status
+    assert read_metadata(_gallery_paths(gallery)[0])["attributes"]["Gray_Hair"] is True
+    # The tiny pSp has no fitted attribute directions: asking for attributes is refused with the reason.
+    with pytest.raises(AppError, match="could not do this: no attribute direction"):
+        client.predict(
+            canvas(files / "sketch.png"), None, "sketch", "psp · tiny-psp", "bald", 1, 0, 0.5, False, api_name="/sketch"
+        )
     upload, _before = client.predict(2, api_name="/sketch_send_to_stylize")
     assert read_metadata(upload)["candidate"] == 2
     with pytest.raises(AppError, match="no face #5"):
