@@ -368,6 +368,10 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
+def _fmt_sig(v: Any) -> str:
+    return _fmt(v) if v is None or math.isnan(v) else f"{v:.3g}"
+
+
 def markdown_table(results: dict) -> str:
     """Markdown tables shaped like paper 2's Table 1, one per task."""
     meta = results["meta"]
@@ -398,7 +402,7 @@ def markdown_table(results: dict) -> str:
                 _fmt(r.get("identity"), 3),
                 _fmt(r.get("attribute_fidelity"), 3),
                 _fmt(r["diversity"], 3),
-                _fmt(r.get("fcd"), 2),
+                _fmt_sig(r.get("fcd")),
             ]
             if kind == "attribute":
                 cells.insert(6, _fmt(r.get("criminal_fidelity"), 3))
