@@ -136,7 +136,7 @@ def _classifier_step(device: torch.device, batch: int | None) -> tuple[Callable[
     from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 
     cfg = ClassifierConfig()
-    b = batch or 128
+    b = batch or 256  # train/classifier.py default
     model = AttributeClassifier(cfg).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device)
