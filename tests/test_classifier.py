@@ -131,8 +131,11 @@ def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
     model = AttributeClassifier.from_pretrained(out)
     assert model.config.image_size == 16
 
-    # --resume continues from the saved training state instead of starting again
+    # a finished run ships without its training state unless asked to keep it
+    assert not (out / "checkpoint.pt").exists()
+    train.main(train.parse_args([*_tiny_args(out), "--keep_checkpoint"]))
     assert (out / "checkpoint.pt").is_file()
+    # --resume continues from the saved training state instead of starting again
     cfg = train.parse_args([*_tiny_args(out), "--max_steps", "3", "--resume"])
     train.main(cfg)
     assert json.loads((out / "eval.json").read_text())["steps"] == 3

@@ -71,6 +71,9 @@ class TrainConfig:
     log_every: int = 100
     checkpoint_every: int = 1_000
     resume: bool = False
+    keep_checkpoint: bool = (
+        False  # keep checkpoint.pt (optimizer state) after a finished run; off: the folder ships as is
+    )
     push_to_hub: str | None = None
 
     def model_config(self) -> ClassifierConfig:
@@ -106,6 +109,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--log_every", type=int, default=d.log_every)
     p.add_argument("--checkpoint_every", type=int, default=d.checkpoint_every)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=d.resume)
+    p.add_argument("--keep_checkpoint", action=argparse.BooleanOptionalAction, default=d.keep_checkpoint)
     p.add_argument("--push_to_hub", default=d.push_to_hub, metavar="REPO_ID")
     cfg = TrainConfig(**vars(p.parse_args(argv)))
     if cfg.data.startswith("celeba:"):
@@ -423,6 +427,8 @@ def main(cfg: TrainConfig) -> dict:
         final.eval().save_pretrained(out_dir)
         _atomic_write_text(out_dir / "eval.json", json.dumps(report, indent=2))
         write_model_card(cfg, report, out_dir / "README.md")  # replaces the mixin's generic card
+        if not cfg.keep_checkpoint:
+            ckpt_path.unlink(missing_ok=True)  # the finished folder is config + weights + card + eval.json
         for name, s in sets.items():
             accelerator.print(
                 f"{name}: mean accuracy {s['mean_accuracy']:.4f}, mean balanced accuracy "
@@ -441,7 +447,7 @@ def _args_from_config(cfg: TrainConfig) -> str:
     defaults = asdict(TrainConfig())
     parts = []
     for k, v in asdict(cfg).items():
-        if k == "resume" or v == defaults[k]:
+        if k in ("resume", "keep_checkpoint") or v == defaults[k]:
             continue
         if isinstance(v, bool):
             parts.append(f"--{k}" if v else f"--no-{k}")
