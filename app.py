@@ -28,7 +28,7 @@ import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
 from sketchface.attributes import ATTRIBUTES, GROUPS, PRESETS, Attributes, describe, parse_description, pretty
-from sketchface.export import AI_LABEL, labelled_grid, remove_caption, save_png
+from sketchface.export import AI_LABEL, labelled_grid, read_metadata, remove_caption, save_png
 from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreement, has_sketch_input
 
 MAX_CANDIDATES = 16
@@ -143,13 +143,35 @@ def _radio_value(v: bool | None) -> str:
 _EXPORT_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="png-export")  # PIL encodes without the GIL
 
 
-def _export(images: list[Image.Image], meta: list[dict[str, Any]], caption: bool, prefix: str) -> list[str]:
+def _export(
+    images: list[Image.Image], meta: list[dict[str, Any]], caption: bool, prefix: str, *, full: bool = True
+) -> list[str]:
+    """PNG files with metadata. ``full=False`` (galleries): the model's own size, no strip, small and fast to
+    serve; ``full=True`` (downloads): enlarged to 256 px, with the visible caption strip when ``caption``."""
     folder = OUT_DIR / time.strftime("%Y%m%d") / uuid.uuid4().hex[:10]
+    kwargs = {"caption": caption} if full else {"caption": False, "min_side": 0}
     jobs = [
-        _EXPORT_POOL.submit(save_png, img, folder, f"{prefix}-{i + 1}", m, caption=caption)
+        _EXPORT_POOL.submit(save_png, img, folder, f"{prefix}-{i + 1}", m, **kwargs)
         for i, (img, m) in enumerate(zip(images, meta))
     ]
     return [str(job.result()) for job in jobs]
+
+
+def download_copy(path: str | None, caption: bool) -> str | None:
+    """A gallery file re-exported for download: enlarged, same metadata, caption strip if asked."""
+    if not path:
+        return None
+    with Image.open(path) as img:
+        img.load()
+    meta = {k: v for k, v in read_metadata(path).items() if k not in ("label", "model_size", "caption_strip_px")}
+    return _export([img], [meta], caption, Path(path).stem)[0]
+
+
+HISTORY_SHOWN = 12  # rounds in the history strip (older ones stay restorable through the API)
+
+
+def _history_offset(state: dict) -> int:
+    return max(0, len(state.get("rounds", [])) - HISTORY_SHOWN)
 
 
 def _entry_or_error(registry: Registry, key: str | None, task: str, what: str):
@@ -238,7 +260,7 @@ class Handlers:
         return caps
 
     def _new_round(self, state: dict, label: str, images, meta, caption: bool, attrs: Attributes | None, prefix: str):
-        paths = _export(images, meta, caption, prefix)
+        paths = _export(images, meta, caption, prefix, full=False)
         rnd = {
             "label": label,
             "images": images,
@@ -250,10 +272,17 @@ class Handlers:
         return state
 
     def _round_outputs(self, state: dict, status: str):
+        """Outputs of a round: the history strip is refreshed by a chained event (see history_view), so an API
+        call returns (and a client downloads) only this round's candidates."""
         rnd = state["rounds"][state["current"]]
         gallery = list(zip(rnd["paths"], rnd["captions"]))
-        history = [(r["paths"][0], f"Round {i + 1}: {r['label']}") for i, r in enumerate(state["rounds"])]
-        return gallery, history, state, status, 0, 0, "Pick a candidate (click it) to continue.", None
+        status = f"**Round {state['current'] + 1}** · {status}"
+        return gallery, state, status, 0, 0, "Pick a candidate (click it) to continue.", None
+
+    def history_view(self, state: dict):
+        first = _history_offset(state)
+        rounds = state.get("rounds", [])[first:]
+        return [(r["paths"][0], f"Round {first + i + 1}: {r['label']}") for i, r in enumerate(rounds)]
 
     def generate(self, text, *args):
         radios, (model, n, seed, caption, state) = list(args[: len(ATTRIBUTES)]), args[len(ATTRIBUTES) :]
@@ -281,10 +310,10 @@ class Handlers:
         status = f"{len(images)} candidates from `{entry.key}` (seed {seed}) in {ms:.0f} ms: {describe(attrs)}"
         return self._round_outputs(state, status)
 
-    def select(self, state: dict, a: float | None, evt: gr.SelectData):
+    def select(self, state: dict, a: float | None, caption: bool, evt: gr.SelectData):
         b = a
         a = int(evt.index) + 1
-        return a, b, self._selection_md(state, a, b), self._selected_path(state, a)
+        return a, b, self._selection_md(state, a, b), download_copy(self._selected_path(state, a), caption)
 
     @staticmethod
     def _selected_path(state: dict, idx: int | None) -> str | None:
@@ -381,8 +410,8 @@ class Handlers:
         state = {**state, "current": i}
         return self._round_outputs(state, f"Back to round {i + 1}: {state['rounds'][i]['label']}.")
 
-    def history_select(self, evt: gr.SelectData):
-        return int(evt.index) + 1
+    def history_select(self, state: dict, evt: gr.SelectData):
+        return _history_offset(state) + int(evt.index) + 1
 
     def send_to_stylize(self, a, state):
         self._pick(state, a)
@@ -451,7 +480,7 @@ class Handlers:
             }
             for i in range(len(images))
         ]
-        paths = _export(images, meta, caption, "sketch-candidate")
+        paths = _export(images, meta, caption, "sketch-candidate", full=False)
         gallery = list(zip(paths, self._captions(images, attrs if attrs.known else None)))
         status = f"{len(images)} faces from the {how} with `{entry.key}` (seed {seed}) in {ms:.0f} ms."
         return gallery, paths, sketch, status, 0
@@ -461,9 +490,9 @@ class Handlers:
         keys += [e.key for e in self.registry.loaded("attributes") if has_sketch_input(e.pipeline)]
         return keys
 
-    def sketch_select(self, paths, evt: gr.SelectData):
+    def sketch_select(self, paths, caption: bool, evt: gr.SelectData):
         i = int(evt.index) + 1
-        return i, (paths or [None])[i - 1] if paths and i <= len(paths) else None
+        return i, download_copy(paths[i - 1] if paths and i <= len(paths) else None, caption)
 
     def sketch_send(self, idx, paths):
         if not paths:
@@ -724,7 +753,7 @@ def build_describe_tab(h: Handlers) -> SimpleNamespace:
                 ui.cross = gr.Button("Cross with… (last two picks)", elem_id="cross")
                 ui.send = gr.Button("Send to Stylize", elem_id="send-describe")
             ui.download = gr.File(
-                label="Download the selected candidate (PNG with metadata)",
+                label="Download the selected candidate (PNG with metadata, 256 px)",
                 interactive=False,
                 height=90,
                 elem_classes=["dl"],
@@ -861,7 +890,8 @@ def build_models_tab(h: Handlers) -> SimpleNamespace:
 def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Checkbox, d, s, st, c, m) -> None:
     """Every event, with its api_name (gradio_client endpoints) and concurrency group."""
     radios = [d.radios[n] for n in ATTRIBUTES]
-    round_out = [d.gallery, d.history, d.state, d.status, d.a, d.b, d.selection, d.download]
+    round_out = [d.gallery, d.state, d.status, d.a, d.b, d.selection, d.download]
+    history = {"fn": h.history_view, "inputs": [d.state], "outputs": [d.history], "api_visibility": "private"}
     gen = {"concurrency_limit": 2, "concurrency_id": "gpu"}
 
     d.parse_btn.click(h.parse, [d.text], [*radios, d.parsed], api_name="parse")
@@ -869,19 +899,23 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     d.preset.input(h.preset, [d.preset], [d.text, *radios, d.parsed], api_name="preset")
     d.generate.click(
         h.generate, [d.text, *radios, d.model, d.n, d.seed, caption_box, d.state], round_out, api_name="describe", **gen
+    ).then(**history)
+    d.gallery.select(
+        h.select, [d.state, d.a, caption_box], [d.a, d.b, d.selection, d.download], api_visibility="private"
     )
-    d.gallery.select(h.select, [d.state, d.a], [d.a, d.b, d.selection, d.download], api_visibility="private")
     d.more.click(
         h.more_like_this,
         [d.a, d.strength, d.n, d.seed, d.model, caption_box, d.state],
         round_out,
         api_name="more_like_this",
         **gen,
-    )
-    d.cross.click(h.cross, [d.a, d.b, d.n, d.seed, d.model, caption_box, d.state], round_out, api_name="cross", **gen)
-    d.history.select(h.history_select, None, [d.round_no], api_visibility="private").then(
+    ).then(**history)
+    d.cross.click(
+        h.cross, [d.a, d.b, d.n, d.seed, d.model, caption_box, d.state], round_out, api_name="cross", **gen
+    ).then(**history)
+    d.history.select(h.history_select, [d.state], [d.round_no], api_visibility="private").then(
         h.restore_round, [d.round_no, d.state], round_out, api_name="restore_round"
-    )
+    ).then(**history)
     d.send.click(h.send_to_stylize, [d.a, d.state], [st.upload, st.before, tabs], api_name="send_to_stylize")
 
     s.preview_btn.click(
@@ -894,7 +928,7 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
         api_name="sketch",
         **gen,
     )
-    s.gallery.select(h.sketch_select, [s.paths], [s.pick, s.download], api_visibility="private")
+    s.gallery.select(h.sketch_select, [s.paths, caption_box], [s.pick, s.download], api_visibility="private")
     s.send.click(h.sketch_send, [s.pick, s.paths], [st.upload, st.before, tabs], api_name="sketch_send_to_stylize")
 
     st.upload.upload(h.stylize_load, [st.upload], [st.before], api_name="stylize_load")

@@ -75,19 +75,25 @@ def test_generate_variations_cross_and_history(demo):
     radios = ["?"] * len(ATTRIBUTES)
     with pytest.raises(gr.Error, match="Nothing to go on"):
         h.generate("", *radios, None, 4, 0, False, {})
-    gallery, history, state, status, *_ = h.generate("gray hair", *radios, None, 4, 3, True, {})
-    assert len(gallery) == 4 and len(history) == 1 and "4 candidates" in status
+    gallery, state, status, *_ = h.generate("gray hair", *radios, None, 4, 3, True, {})
+    assert len(gallery) == 4 and len(h.history_view(state)) == 1 and "4 candidates" in status
     meta = read_metadata(gallery[0][0])
     assert meta["seed"] == 3 and meta["attributes"]["Gray_Hair"] is True and meta["label"] == AI_LABEL
-    with Image.open(gallery[0][0]) as img:
-        assert img.text["Description"] == AI_LABEL and img.height > img.width  # caption strip below
-    gallery, history, state, *_ = h.more_like_this(2, 0.3, 3, 0, None, False, state)
-    assert len(gallery) == 3 and len(history) == 2 and read_metadata(gallery[0][0])["parent"]["candidate"] == 2
+    with Image.open(gallery[0][0]) as img:  # gallery files: the model's size, label in the text chunks
+        assert img.text["Description"] == AI_LABEL and img.size == (32, 32)
+    with Image.open(app.download_copy(gallery[0][0], caption=True)) as img:  # download: enlarged, strip below
+        assert img.width == 256 and img.height > 256 and read_metadata(img.filename)["seed"] == 3
+    gallery, state, *_ = h.more_like_this(2, 0.3, 3, 0, None, False, state)
+    assert (
+        len(gallery) == 3
+        and len(h.history_view(state)) == 2
+        and read_metadata(gallery[0][0])["parent"]["candidate"] == 2
+    )
     with pytest.raises(gr.Error, match="two different picks"):
         h.cross(1, 1, 2, 0, None, False, state)
-    gallery, history, state, *_ = h.cross(1, 3, 2, 0, None, False, state)
-    assert len(gallery) == 2 and len(history) == 3
-    gallery, history, state, *_ = h.restore_round(1, state)
+    gallery, state, *_ = h.cross(1, 3, 2, 0, None, False, state)
+    assert len(gallery) == 2 and [label for _, label in h.history_view(state)][2].startswith("Round 3: #1 × #3")
+    gallery, state, *_ = h.restore_round(1, state)
     assert state["current"] == 0 and len(gallery) == 4
     with pytest.raises(gr.Error, match="no round 9"):
         h.restore_round(9, state)
