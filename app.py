@@ -205,8 +205,9 @@ def _availability_md(registry: Registry, task: str, what: str) -> str:
 class Handlers:
     """Every event's function; holds the registry (loaded models) and the lazily built InstructPix2Pix backend."""
 
-    def __init__(self, registry: Registry):
+    def __init__(self, registry: Registry, results: str | None = None):
         self.registry = registry
+        self.results = results or os.environ.get("SKETCHFACE_RESULTS")
         self._ip2p = None
 
     # -- Describe ----------------------------------------------------------------------------------------------
@@ -650,7 +651,8 @@ class Handlers:
         return path, f"{len(models)} model(s) × {len(columns)} description(s), seed {seed}.{note}"
 
     def metrics(self, path: str):
-        candidates = [path.strip()] if (path or "").strip() else list(METRICS_CANDIDATES)
+        defaults = [self.results] if self.results else []
+        candidates = [path.strip()] if (path or "").strip() else [*defaults, *METRICS_CANDIDATES]
         for cand in candidates:
             p = Path(cand)
             p = p if p.is_absolute() else Path(__file__).resolve().parent / p
@@ -678,7 +680,8 @@ class Handlers:
             "No evaluation results found yet (looked for "
             + ", ".join(f"`{c}`" for c in METRICS_CANDIDATES)
             + "). Produce "
-            "them with `python -m train.evaluate --out_dir results/eval-procedural ...` and load the folder here."
+            "them with `python train/evaluate.py --models mvae=checkpoints/mvae-procedural-64 ... --out_dir "
+            "results/eval-procedural` and load the folder here (or start the app with `--results FOLDER`)."
         )
 
     # -- Models ------------------------------------------------------------------------------------------------
@@ -958,11 +961,12 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     m.refresh.click(h.models_md, None, [m.table], api_name="models")
 
 
-def build_demo(registry: Registry | None = None) -> gr.Blocks:
-    """The whole app as gr.Blocks (not launched). ``registry`` defaults to discovery from env vars + starters."""
+def build_demo(registry: Registry | None = None, results: str | None = None) -> gr.Blocks:
+    """The whole app as gr.Blocks (not launched). ``registry`` defaults to discovery from env vars + starters;
+    ``results``: the evaluation folder or file the Compare tab shows first (default $SKETCHFACE_RESULTS)."""
     if registry is None:
         registry = Registry.discover().load()
-    h = Handlers(registry)
+    h = Handlers(registry, results)
     with gr.Blocks(title="SketchFace: forensic face composites") as demo:
         gr.Markdown("# SketchFace\nForensic face composites from words, attributes or a sketch, refined by text.")
         gr.Markdown(NOTICE, elem_id="ai-notice")
@@ -1004,6 +1008,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="create a public gradio.live link (off by default)",
     )
     p.add_argument("--device", default=None, help="torch device for the models (default: CPU)")
+    p.add_argument("--results", default=None, help="evaluation results (folder or results.md/json) for the Compare tab")
     add_cli_flags(p)
     return p.parse_args(argv)
 
@@ -1012,7 +1017,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     t0 = time.perf_counter()
     registry = Registry.discover({k: getattr(args, k) for k in KINDS}).load(device=args.device)
-    demo = build_demo(registry)
+    demo = build_demo(registry, results=args.results)
     for e in registry.entries:
         print(f"[sketchface] {e.key}: {e.status}{'' if e.ok else ' — ' + e.reason}", flush=True)
     print(f"[sketchface] models loaded and UI built in {time.perf_counter() - t0:.1f} s", flush=True)
