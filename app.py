@@ -722,6 +722,7 @@ def build_describe_tab(h: Handlers) -> SimpleNamespace:
                 ui.parse_btn = gr.Button("Understand the text", size="sm")
                 ui.preset = gr.Radio(list(PRESETS), label="Criminal sketch test presets", elem_id="presets")
             ui.parsed = gr.Markdown("Type a description and press Enter, or set the attributes below.")
+            gr.Markdown("Each attribute: **yes**, **no** or **?** = don't know (left to the model).")
             ui.radios = {}
             with gr.Group():
                 for group, names in GROUPS.items():

@@ -146,3 +146,25 @@ def test_cli_flags_parse():
     args = app.parse_args(["--mvae", "a", "--mvae", "b,c", "--psp", "owner/repo", "--port", "7999"])
     assert args.mvae == ["a", "b,c"] and args.psp == ["owner/repo"] and args.port == 7999 and args.share is False
     assert args.instruct_pix2pix is None
+
+
+def test_attribute_agreement_counts_met_requests():
+    import torch
+
+    from sketchface.attributes import INDEX
+    from sketchface.registry import attribute_agreement
+
+    class Fixed(torch.nn.Module):  # predicts Male present, Eyeglasses absent, for every image
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def predict(self, x):
+            p = torch.full((x.shape[0], len(ATTRIBUTES)), 0.2)
+            p[:, INDEX["Male"]] = 0.9
+            return p
+
+    faces = [Image.new("RGB", (32, 32))] * 2
+    got = attribute_agreement(Fixed(), faces, {"Male": True, "Eyeglasses": True, "Bald": False, "Young": None})
+    assert got == [(2, 3), (2, 3)]
+    assert attribute_agreement(Fixed(), faces, {}) == [(0, 0), (0, 0)]

@@ -82,9 +82,8 @@ def _shot(page, name: str) -> None:
     path = DOCS / f"app_{name}.png"
     page.screenshot(path=str(path), full_page=False)
     with Image.open(path) as img:  # keep the committed screenshots small
-        img.convert("RGB").resize((img.width * 2 // 3, img.height * 2 // 3), Image.Resampling.LANCZOS).save(
-            path, optimize=True
-        )
+        small = img.convert("RGB").resize((img.width * 2 // 3, img.height * 2 // 3), Image.Resampling.LANCZOS)
+        small.quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 def _tab(page, name: str) -> None:
