@@ -1,1 +1,31 @@
-"""Pipelines between models and UI: PIL in, PIL out, seeded."""
+"""Pipelines between models and UI: PIL in, PIL out, seeded.
+
+Each pipeline lives in its own module and is imported on first access, so that importing one does not
+load the others' dependencies (diffusers is only needed by the InstructPix2Pix backend).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AttributeToFace": "attribute_to_face",
+    "SketchToFace": "sketch_to_face",
+    "Stylizer": "stylize",
+    "StylizeResult": "stylize",
+    "LatentEditor": "stylize",
+    "InstructPix2PixBackend": "stylize",
+    "BackendUnavailable": "stylize",
+    "EditNotUnderstood": "stylize",
+    "AttributeNotEditable": "stylize",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = list(_EXPORTS)
