@@ -531,6 +531,14 @@ _CIRCLE = {
 _T = {n: np.linspace(0.0, 1.0, n) for n in (6, 8, 10, 12, 16, 20, 24)}
 
 
+def _xy(x, y) -> np.ndarray:
+    """(N, 2) points from x and y arrays (cheaper than np.stack for the many small arrays here)."""
+    out = np.empty((len(x), 2))
+    out[:, 0] = x
+    out[:, 1] = y
+    return out
+
+
 def _ell(cx: float, cy: float, rx: float, ry: float, n: int = 24) -> np.ndarray:
     return _CIRCLE[n] * (rx, ry) + (cx, cy)
 
@@ -741,7 +749,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     xs = np.where(lower, np.sign(c) * np.abs(c) ** pe, c)
     ysn = np.where(lower, np.abs(s) ** pe, s)
     xs = xs * np.where(lower, 1 - taper * ysn**2, 1.0)
-    outline = np.stack([cx + W * xs, cy + np.where(lower, H, H * 0.95) * ysn], 1)
+    outline = _xy(cx + W * xs, cy + np.where(lower, H, H * 0.95) * ysn)
     top = cy - H * 0.95
 
     def face_x(y: float) -> float:  # half-width of the outline at height y (approximate, lower half)
@@ -768,7 +776,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         hw = W * 1.08 + vol
         n = 40
         tt = np.linspace(np.pi, 2 * np.pi, n)  # upper arc, left to right
-        cap = np.stack([cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol + 0.02 - 0.02) * np.sin(tt)], 1)
+        cap = _xy(cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol + 0.02 - 0.02) * np.sin(tt))
         sides_w = hw if length == "short" else hw + (0.03 if length == "long" else 0.015)
         yb = hair_bottom
         right = np.array([[cx + sides_w, cy], [cx + sides_w * 0.98, yb]]) if yb > cy else np.zeros((0, 2))
@@ -786,8 +794,8 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             cum = np.concatenate([[0], np.cumsum(seg)])
             m = int(cum[-1] / 0.008) + 2
             q = np.linspace(0, cum[-1], m)
-            mass = np.stack([np.interp(q, cum, mass[:, 0]), np.interp(q, cum, mass[:, 1])], 1)
-            d = np.stack([np.interp(q, cum, d[:, 0]), np.interp(q, cum, d[:, 1])], 1)
+            mass = _xy(np.interp(q, cum, mass[:, 0]), np.interp(q, cum, mass[:, 1]))
+            d = _xy(np.interp(q, cum, d[:, 0]), np.interp(q, cum, d[:, 1]))
             amp, per = 0.014, 0.09
             mass = mass + d * (amp * np.sin(q / per * 2 * np.pi + u(35, 0, 6)))[:, None]
         cv.fill(mass, hair_col, C["hair"], "hair")
@@ -839,7 +847,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         nc = _METAL[int(u(46) * 3)]
         tt = _T[16]
         yy = ny1 - 0.035 + 0.045 * np.sin(tt * np.pi)
-        chain = np.stack([cx - neck_w * 1.05 + 2.1 * neck_w * tt, yy], 1)
+        chain = _xy(cx - neck_w * 1.05 + 2.1 * neck_w * tt, yy)
         cv.line(chain, nc, 0.016, C["neck_l"], "necklace")
         cv.fill(_ell(cx, ny1 + 0.022, 0.016, 0.02, 12), nc, C["neck_l"], "necklace")
         cv.fill(_ell(cx - 0.005, ny1 + 0.017, 0.005, 0.006, 12), _mix(nc, (255, 255, 255), 0.6))
@@ -959,7 +967,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         for k in range(3):
             yy = ye - 0.085 - 0.022 * k
             xx = cx + np.linspace(-0.35, 0.35, 8) * W * 2 * (0.9 - 0.1 * k)
-            fl.append(np.stack([xx, yy + 0.01 * np.cos((xx - cx) / W * 2.5)], 1))
+            fl.append(_xy(xx, yy + 0.01 * np.cos((xx - cx) / W * 2.5)))
         for sgn in (-1, 1):
             x0 = cx + sgn * nw * 1.15
             fl.append(np.array([[x0, yn - 0.012], [x0 + sgn * 0.02, ym - 0.01], [cx + sgn * (mw + 0.014), ym + 0.015]]))
@@ -1026,12 +1034,12 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         ecy = ye + (asym if sgn > 0 else 0.0)
         xs_ = ecx + xq * ew
         tl = tilt * xq * sgn  # outer corner higher
-        upper = np.stack([xs_, ecy - eh * up_prof - tl], 1)
-        lower = np.stack([xs_, ecy + eh * 0.8 * lo_prof - tl], 1)
+        upper = _xy(xs_, ecy - eh * up_prof - tl)
+        lower = _xy(xs_, ecy + eh * 0.8 * lo_prof - tl)
         eye = np.concatenate([upper, lower[::-1][1:-1]])
         if a["Heavy_Makeup"]:
             shadow_c = _mix(skin, _SHADOW[int(u(52) * len(_SHADOW))], 0.7)
-            lid = np.concatenate([upper, np.stack([xs_[::-1] * 1.0 + sgn * 0.004, ecy - eh - 0.03 + 0.012 * xq**2], 1)])
+            lid = np.concatenate([upper, _xy(xs_[::-1] * 1.0 + sgn * 0.004, ecy - eh - 0.03 + 0.012 * xq**2)])
             cv.fill(lid, shadow_c)
         cv.fill(eye, (245, 243, 238), cls, f"eye_{side}")
         ir = 0.021 * ew / 0.046
@@ -1039,7 +1047,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         circ = _ell(icx, ecy, ir, ir, 16)
         top_y = np.interp(circ[:, 0], xs_, upper[:, 1])
         bot_y = np.interp(circ[:, 0], xs_, lower[:, 1])
-        iris = np.stack([circ[:, 0], np.clip(circ[:, 1], top_y, bot_y)], 1)
+        iris = _xy(circ[:, 0], np.clip(circ[:, 1], top_y, bot_y))
         cv.fill(iris, iris_col, cls)
         cv.strokes.append(Stroke(f"iris_{side}", cv._fx(circ)[0].astype(np.float32), True, 0.004))
         pup = _ell(icx, ecy, ir * 0.45, min(ir * 0.45, eh * 0.8), 12)
@@ -1066,7 +1074,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
                 0.006,
             )
         if a["Bags_Under_Eyes"]:
-            bag = np.stack([xs_[2:-2], ecy + eh * 0.8 * lo_prof[2:-2] + 0.016 - tl[2:-2]], 1)
+            bag = _xy(xs_[2:-2], ecy + eh * 0.8 * lo_prof[2:-2] + 0.016 - tl[2:-2])
             cv.line(bag, _mix(skin, (50, 20, 40), 0.6), 0.009, kind="bags")
 
     # ---- brows --------------------------------------------------------------------------------------------
@@ -1084,12 +1092,12 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         by = yb + (asym * 1.2 if sgn > 0 else 0.0) - arch * peak
         bx = x_in + (x_out - x_in) * tb
         thick = bt * (1.0 - 0.55 * tb)
-        top_ = np.stack([bx, by - thick * 0.6], 1)
-        bot_ = np.stack([bx, by + thick * 0.6], 1)
+        top_ = _xy(bx, by - thick * 0.6)
+        bot_ = _xy(bx, by + thick * 0.6)
         if a["Bushy_Eyebrows"]:
             top_[1::2, 1] -= 0.006
         cv.fill(np.concatenate([top_, bot_[::-1]]), brow_col, cls)
-        cv.stroke(f"brow_{side}", np.stack([bx, by], 1), width=float(bt))
+        cv.stroke(f"brow_{side}", _xy(bx, by), width=float(bt))
 
     # ---- nose ---------------------------------------------------------------------------------------------
     ncx = cx + (0.006 if not attractive else 0.0)
@@ -1158,22 +1166,18 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         ) + (cx, ym)
 
     lip_col = _LIPSTICK[int(u(54) * len(_LIPSTICK))] if a["Wearing_Lipstick"] else _mix(skin, (150, 60, 60), 0.3) * 0.85
-    upper_lip = rot(np.concatenate([np.stack([X_, up_top], 1), np.stack([X_, up_bot], 1)[::-1]]))
-    lower_lip = rot(np.concatenate([np.stack([X_, lo_top], 1), np.stack([X_, lo_bot], 1)[::-1]]))
+    upper_lip = rot(np.concatenate([_xy(X_, up_top), _xy(X_, up_bot)[::-1]]))
+    lower_lip = rot(np.concatenate([_xy(X_, lo_top), _xy(X_, lo_bot)[::-1]]))
     cv.fill(upper_lip, np.asarray(lip_col) * 0.9, C["u_lip"], "lip_upper")
     cv.fill(lower_lip, lip_col, C["l_lip"], "lip_lower")
     if gap > 0:
-        inner = rot(np.concatenate([np.stack([X_, up_bot], 1), np.stack([X_, lo_top], 1)[::-1]]))
+        inner = rot(np.concatenate([_xy(X_, up_bot), _xy(X_, lo_top)[::-1]]))
         cv.fill(inner, (70, 20, 28), C["mouth"], "mouth")
         if a["Smiling"]:
-            teeth = rot(
-                np.concatenate(
-                    [np.stack([X_[2:-2], up_bot[2:-2]], 1), np.stack([X_[2:-2], up_bot[2:-2] + gap * 0.45], 1)[::-1]]
-                )
-            )
+            teeth = rot(np.concatenate([_xy(X_[2:-2], up_bot[2:-2]), _xy(X_[2:-2], up_bot[2:-2] + gap * 0.45)[::-1]]))
             cv.fill(teeth, (248, 246, 236), C["mouth"])
     cv.fill(rot(_ell(cx, ym + gap / 2 + lt * 0.45, mw * 0.3, lt * 0.18, 12)), _mix(lip_col, (255, 255, 255), 0.3))
-    cv.line(rot(np.stack([X_, (up_bot + lo_top) / 2], 1)), np.asarray(lip_col) * 0.45, 0.006, kind="mouth_line")
+    cv.line(rot(_xy(X_, (up_bot + lo_top) / 2)), np.asarray(lip_col) * 0.45, 0.006, kind="mouth_line")
     if a["Smiling"]:  # dimple creases at the raised corners
         creases = [
             rot(
@@ -1197,7 +1201,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         base = ym - smile * np.minimum(xq2**2, 1) - gap / 2 - 0.002 * 0
         mtop = base - ut * 0.6 - 0.026 * (1 - 0.45 * xq2**2)
         mbot = base - ut * 0.35 + 0.012 * np.maximum(np.abs(xq2) - 0.7, 0) * 4
-        must = rot(np.concatenate([np.stack([cx + xq2 * mw, mtop], 1), np.stack([cx + xq2 * mw, mbot], 1)[::-1]]))
+        must = rot(np.concatenate([_xy(cx + xq2 * mw, mtop), _xy(cx + xq2 * mw, mbot)[::-1]]))
         cv.fill(must, beard_col, C["skin"], "mustache")
         if gap > 0:  # the open mouth stays visible under a drooping mustache
             cv.fill(inner, (70, 20, 28), C["mouth"])
@@ -1234,17 +1238,17 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     hline_y = yhl + (ye - 0.045 - yhl) * np.abs(hx) ** 3 + 0.01 * part * hx
     if a["Receding_Hairline"]:
         hline_y = hline_y - 0.075 * np.exp(-(((np.abs(hx) - 0.55) / 0.25) ** 2))
-    hline = np.stack([cx + hx * W * 1.0, hline_y], 1)
+    hline = _xy(cx + hx * W * 1.0, hline_y)
     if not bald:
         hw = W * 1.08 + vol
         tt = np.linspace(np.pi, 2 * np.pi, 24)
-        cap = np.stack([cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol) * np.sin(tt)], 1)
+        cap = _xy(cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol) * np.sin(tt))
         if wavy:
             amp, per = 0.014, 0.09
             seg = np.hypot(*np.diff(cap, axis=0).T)
             cum = np.concatenate([[0], np.cumsum(seg)])
             q = np.linspace(0, cum[-1], int(cum[-1] / 0.008) + 2)
-            cap = np.stack([np.interp(q, cum, cap[:, 0]), np.interp(q, cum, cap[:, 1])], 1)
+            cap = _xy(np.interp(q, cum, cap[:, 0]), np.interp(q, cum, cap[:, 1]))
             d = cap - (cx, cy)
             d /= np.hypot(d[:, 0], d[:, 1])[:, None]
             cap = cap + d * (amp * np.sin(q / per * 2 * np.pi + u(56, 0, 6)))[:, None]
@@ -1270,7 +1274,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         elif wavy:
             ts = _T[10]
             for e in ends:
-                p = np.stack([px_ + (e[0] - px_) * ts, py_ + (e[1] - py_) * ts], 1)
+                p = _xy(px_ + (e[0] - px_) * ts, py_ + (e[1] - py_) * ts)
                 p[:, 0] += 0.008 * np.sin(ts * 3 * np.pi)
                 strands.append(p)
             if length != "short":
@@ -1278,7 +1282,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
                 for sgn in (-1, 1):
                     for k in range(3):
                         x0 = cx + sgn * (W * 1.02 + 0.01 + k * 0.013)
-                        strands.append(np.stack([x0 + 0.01 * np.sin((yy - ye) / 0.09 * 2 * np.pi + k), yy], 1))
+                        strands.append(_xy(x0 + 0.01 * np.sin((yy - ye) / 0.09 * 2 * np.pi + k), yy))
         else:  # neither: short curls
             hub = np.array([cx, cy - 0.05])
             spots = [e * f + hub * (1 - f) for e in cap[2:-2:3] for f in (0.9, 0.75)]
@@ -1298,9 +1302,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             bx = np.linspace(-0.95, 0.95, 19)
             b_bot = yb - bt - 0.012 - (0.012 * (np.arange(19) % 2)) - 0.02 * part * bx
             b_top = hline[:, 1].min() - 0.01
-            bangs = np.concatenate(
-                [[[cx - W * 1.0, b_top], [cx + W * 1.0, b_top]], np.stack([cx + bx * W, b_bot], 1)[::-1]]
-            )
+            bangs = np.concatenate([[[cx - W * 1.0, b_top], [cx + W * 1.0, b_top]], _xy(cx + bx * W, b_bot)[::-1]])
             cv.fill(bangs, hair_col, C["hair"], "hair_bangs")
             cv.lines(
                 [np.array([[cx + x * W, b_top + 0.02], [cx + x * W * 1.02, yb - bt - 0.02]]) for x in bx[1:-1:3]],
@@ -1348,7 +1350,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             brim = _ell(cx, hb, hwid * 1.5, 0.03, 24)
             cv.fill(brim, hat_col * 0.8, C["hat"], "hat")
         else:
-            dome = np.stack([cx + hwid * np.cos(tt), hb + (hb - htop) * np.sin(tt)], 1)
+            dome = _xy(cx + hwid * np.cos(tt), hb + (hb - htop) * np.sin(tt))
             cv.fill(dome, hat_col, C["hat"], "hat")
             if kind_ == "beanie":
                 band = np.array(
@@ -1369,8 +1371,8 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             else:
                 visor = np.concatenate(
                     [
-                        np.stack([cx + hwid * 0.9 * np.cos(tt), hb - 0.005 + 0.0 * tt], 1),
-                        np.stack([cx + hwid * 0.9 * np.cos(tt[::-1]), hb - 0.005 - 0.05 * np.sin(tt[::-1])], 1),
+                        _xy(cx + hwid * 0.9 * np.cos(tt), hb - 0.005 + 0.0 * tt),
+                        _xy(cx + hwid * 0.9 * np.cos(tt[::-1]), hb - 0.005 - 0.05 * np.sin(tt[::-1])),
                     ]
                 )
                 cv.fill(visor, hat_col * 0.7, C["hat"], "hat")
