@@ -58,6 +58,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ..attributes import ATTRIBUTES, NUM_ATTRIBUTES
+from .procedural import MASK_CLASSES  # CelebAMask-HQ parsing classes: index = class id (0 = background)
 
 __all__ = [
     "CROPS",
@@ -76,12 +77,6 @@ __all__ = [
     "read_partition_file",
 ]
 
-#: CelebAMask-HQ parsing classes; the index is the class id in a mask (0 = background). The same
-#: tuple as ``sketchface.data.procedural.MASK_CLASSES``.
-MASK_CLASSES: tuple[str, ...] = (
-    "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
-    "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
-)  # fmt: skip
 
 #: Split names and their code in ``list_eval_partition.txt``.
 SPLITS: dict[str, int] = {"train": 0, "valid": 1, "test": 2}
