@@ -57,6 +57,8 @@ CSS = """
 .tri { min-width: 170px !important; }
 .dl { max-height: 110px; }
 #history .thumbnail-item { max-height: 90px; }
+/* Before/after: fill the frame whatever the image's own size (faces are 64 px), so the two compare at one scale. */
+#before img, #after img { width: 100% !important; height: 100% !important; object-fit: contain; }
 """
 
 
