@@ -1,5 +1,6 @@
 """End to end in headless Chromium (Debian's package, driven by Playwright): describe → candidates → pick →
-variations → upload a sketch → faces → send to Stylize → edit. Saves a screenshot of each tab to docs/images/.
+variations → upload a sketch → faces → send to Stylize → edit. Saves a screenshot of each tab: to docs/images/
+when SKETCHFACE_SCREENSHOTS=1 (refreshing the README's pictures), otherwise to a temporary folder.
 
 Install the browser with ``bash scripts/setup_browser.sh`` (never ``playwright install``). Run with
 ``pytest -m browser tests/test_app_browser.py``. With the starter checkpoints present (or SKETCHFACE_* variables
@@ -17,7 +18,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 CHROMIUM = "/usr/bin/chromium"
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "images"
+# Screenshots refresh the committed README pictures only on request, so a test run leaves the checkout clean.
+DOCS = (
+    Path(__file__).resolve().parent.parent / "docs" / "images"
+    if os.environ.get("SKETCHFACE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "sketchface-screenshots"
+)
 
 pytestmark = [
     pytest.mark.browser,
