@@ -31,10 +31,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from sketchface.attributes import ATTRIBUTES
+from sketchface.data.synthetic import SyntheticFaces
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig, fit_attribute_directions
 from sketchface.models.stylegan import Generator
 
@@ -103,27 +104,6 @@ def parse_args(argv=None) -> TrainConfig:
 
 
 # ------------------------------------------------------------------------------------------ data
-class SyntheticPairs(Dataset):
-    """Ellipse 'faces' with outline sketches: a stand-in for smoke tests when no renderer is installed."""
-
-    def __init__(self, size, length, start_seed=0):
-        self.size, self.length, self.start_seed = size, length, start_seed
-
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, i):
-        g = torch.Generator().manual_seed(self.start_seed + i)
-        s = self.size
-        yy, xx = torch.meshgrid(torch.linspace(-1, 1, s), torch.linspace(-1, 1, s), indexing="ij")
-        c = torch.rand(2, 3, generator=g)
-        r = 0.5 + 0.3 * torch.rand(2, generator=g)
-        face = ((xx / r[0]) ** 2 + (yy / r[1]) ** 2 < 1).float()
-        img = c[0].view(3, 1, 1) * (1 - face) + c[1].view(3, 1, 1) * face
-        sketch = 1 - (F.max_pool2d(face[None], 3, 1, 1) - face[None]).clamp(0, 1)
-        return {"image": img, "labels": torch.zeros(40), "sketch": sketch}
-
-
 def make_dataset(cfg: TrainConfig, size: int, sketch: str, start_seed: int, length: int):
     if cfg.dataset == "procedural":
         from sketchface.data.procedural import ProceduralFaces
@@ -137,7 +117,7 @@ def make_dataset(cfg: TrainConfig, size: int, sketch: str, start_seed: int, leng
         split = "train" if start_seed < 10_000_000 else "test"
         return CelebA(cfg.data_root, split=split, size=size, sketch="computed" if sketch == "mixed" else sketch)
     if cfg.dataset == "synthetic":
-        return SyntheticPairs(size, length, start_seed)
+        return SyntheticFaces(size, length, start_seed)
     raise SystemExit(f"unknown dataset {cfg.dataset!r}")
 
 

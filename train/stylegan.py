@@ -27,9 +27,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from sketchface.data.synthetic import SyntheticFaces
 from sketchface.models.stylegan import Discriminator, Generator, StyleGANConfig
 
 
@@ -93,29 +94,6 @@ def parse_args(argv=None) -> TrainConfig:
 
 
 # ------------------------------------------------------------------------------------------ data
-class SyntheticFaces(Dataset):
-    """Coloured ellipses on a gradient: a stand-in for smoke tests when no renderer is installed."""
-
-    def __init__(self, size: int, length: int, start_seed: int = 0):
-        self.size, self.length, self.start_seed = size, length, start_seed
-
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, i):
-        g = torch.Generator().manual_seed(self.start_seed + i)
-        s = self.size
-        yy, xx = torch.meshgrid(torch.linspace(-1, 1, s), torch.linspace(-1, 1, s), indexing="ij")
-        c = torch.rand(3, 3, generator=g)
-        r = 0.5 + 0.3 * torch.rand(2, generator=g)
-        face = ((xx / r[0]) ** 2 + (yy / r[1]) ** 2 < 1).float()
-        img = c[0].view(3, 1, 1) * (1 - face) + c[1].view(3, 1, 1) * face
-        eyes = (((xx.abs() - 0.3) / 0.1) ** 2 + ((yy + 0.15) / 0.07) ** 2 < 1).float()
-        img = img * (1 - eyes) + c[2].view(3, 1, 1) * eyes
-        sketch = 1 - (torch.nn.functional.max_pool2d(face[None], 3, 1, 1) - face[None]).clamp(0, 1)
-        return {"image": img.clamp(0, 1), "labels": torch.zeros(40), "sketch": sketch}
-
-
 def make_dataset(cfg, sketch: str | None = None, start_seed: int | None = None, length: int | None = None):
     start = cfg.start_seed if start_seed is None else start_seed
     n = cfg.pool_size if length is None else length
