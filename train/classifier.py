@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from tqdm.auto import tqdm
 from sketchface.attributes import ATTRIBUTES
 from sketchface.metrics import attribute_accuracy
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+from sketchface.training import cli_command
 
 TRAIN_SEED = 0  # procedural training seeds start here
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen in training)
@@ -420,9 +420,9 @@ def main(cfg: TrainConfig) -> dict:
             "num_parameters": sum(p.numel() for p in final.parameters()),
             "sets": sets,
             "config": asdict(cfg),
-            "command": "python train/classifier.py " + " ".join(sys.argv[1:])
-            if sys.argv and sys.argv[0].endswith("classifier.py")
-            else "python train/classifier.py " + _args_from_config(cfg),
+            "command": cli_command(
+                "classifier", asdict(cfg), asdict(TrainConfig()), skip=("resume", "keep_checkpoint")
+            ),
         }
         final.eval().save_pretrained(out_dir)
         _atomic_write_text(out_dir / "eval.json", json.dumps(report, indent=2))
@@ -441,21 +441,6 @@ def main(cfg: TrainConfig) -> dict:
             upload_folder(repo_id=cfg.push_to_hub, folder_path=out_dir, ignore_patterns=["checkpoint.pt", "*.tmp"])
             accelerator.print(f"pushed to https://huggingface.co/{cfg.push_to_hub}")
     return report
-
-
-def _args_from_config(cfg: TrainConfig) -> str:
-    defaults = asdict(TrainConfig())
-    parts = []
-    for k, v in asdict(cfg).items():
-        if k in ("resume", "keep_checkpoint") or v == defaults[k]:
-            continue
-        if isinstance(v, bool):
-            parts.append(f"--{k}" if v else f"--no-{k}")
-        elif isinstance(v, list):
-            parts.append(f"--{k} " + " ".join(map(str, v)))
-        else:
-            parts.append(f"--{k} {v}")
-    return " ".join(parts)
 
 
 if __name__ == "__main__":

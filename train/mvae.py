@@ -24,7 +24,6 @@ import copy
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from sketchface.models.mvae import (
     count_parameters,
     random_known_mask,
 )
+from sketchface.training import cli_command
 
 TRAIN_SEED = 0  # procedural training seeds start here
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen in training)
@@ -435,24 +435,6 @@ def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
-def _command(cfg: TrainConfig) -> str:
-    script = "cvae" if cfg.model == "cvae" else "mvae"
-    if sys.argv and sys.argv[0].endswith(f"{script}.py"):
-        return f"python train/{script}.py " + " ".join(sys.argv[1:])
-    defaults = asdict(parse_args([], model=cfg.model))
-    parts = []
-    for k, v in asdict(cfg).items():
-        if k in ("resume", "model") or v == defaults[k]:
-            continue
-        if isinstance(v, bool):
-            parts.append(f"--{k}" if v else f"--no-{k}")
-        elif isinstance(v, list):
-            parts.append(f"--{k} " + " ".join(map(str, v)))
-        else:
-            parts.append(f"--{k} {v}")
-    return f"python train/{script}.py " + " ".join(parts)
-
-
 def _batches(cfg: TrainConfig, train_set: Dataset, pool, device, step: int):
     """Endless iterator of float batches on ``device``: from the in-memory pool, or a streaming DataLoader."""
     if pool is not None:
@@ -611,7 +593,12 @@ def main(cfg: TrainConfig) -> dict:
             "num_parameters": count_parameters(raw),
             "eval": ev,
             "config": asdict(cfg),
-            "command": _command(cfg),
+            "command": cli_command(
+                "cvae" if cfg.model == "cvae" else "mvae",
+                asdict(cfg),
+                asdict(parse_args([], model=cfg.model)),
+                skip=("resume", "model"),
+            ),
         }
         final = copy.deepcopy(raw).eval()
         if cfg.save_dtype == "float16":
