@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sketchface.models.layers import Blur, Upsample, upfirdn2d
+from sketchface.models.layers import Blur, ModulatedConv2d, Upsample, make_kernel, separable_taps, upfirdn2d
 from sketchface.models.stylegan import Discriminator, Generator, StyleGANConfig, n_styles_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,3 +156,30 @@ def test_training_smoke(tmp_path):
     mod.main(cfg)
     st = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
     assert st["step"] == 3
+
+
+@pytest.mark.parametrize("up,pad", [(1, (2, 1)), (2, (2, 1)), (1, (-1, 2))])
+def test_separable_fir_equals_depthwise_conv(up, pad):
+    kernel = make_kernel([1, 3, 3, 1]) * 4
+    taps = separable_taps(kernel)
+    assert taps is not None and len(taps[0]) == 4
+    x = torch.randn(2, 3, 9, 9)
+    torch.testing.assert_close(upfirdn2d(x, kernel, up=up, pad=pad, taps=taps), upfirdn2d(x, kernel, up=up, pad=pad))
+    assert separable_taps(torch.eye(2)) is None  # not an outer product: the conv path is used
+
+
+@pytest.mark.parametrize("upsample", [False, True])
+def test_modulated_conv_inference_cache_follows_the_weights(upsample):
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(4, 6, 3, style_dim=8, upsample=upsample).eval()
+    x, style = torch.randn(2, 4, 8, 8), torch.randn(2, 8)
+    reference = conv(x, style)  # gradients on: computed fresh
+    with torch.inference_mode():
+        torch.testing.assert_close(conv(x, style), reference)
+        torch.testing.assert_close(conv(x, style), reference)  # from the cache
+    with torch.no_grad():
+        conv.weight.mul_(2.0).add_(0.1)  # an optimizer step or load_state_dict changes the weight in place
+    with torch.inference_mode():
+        fresh = conv(x, style)
+    torch.testing.assert_close(fresh, conv(x, style).detach())
+    assert not torch.allclose(fresh, reference)

@@ -32,10 +32,41 @@ def make_kernel(k: tuple[float, ...] | list[float]) -> torch.Tensor:
     return k / k.sum()
 
 
-def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0)):
+def separable_taps(kernel: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """(vertical, horizontal) 1-D taps whose outer product is the 2-D ``kernel``, or None if it is not separable."""
+    k = kernel.detach().double().cpu()
+    i = int(k.abs().argmax())
+    r, c = divmod(i, k.shape[1])
+    col, row = k[:, c], k[r] / k[r, c]
+    if not torch.allclose(torch.outer(col, row), k, rtol=1e-6, atol=1e-9):
+        return None
+    return tuple(col.tolist()), tuple(row.tolist())
+
+
+def _fir_taps(x: torch.Tensor, taps: tuple[float, ...], dim: int) -> torch.Tensor:
+    """Correlation of ``x`` along ``dim`` with the flipped taps (= convolution), 'valid' size."""
+    n = len(taps)
+    length = x.shape[dim] - n + 1
+    flipped = taps[::-1]
+    out = x.narrow(dim, 0, length) * flipped[0]
+    for t in range(1, n):
+        out = out + x.narrow(dim, t, length) * flipped[t]
+    return out
+
+
+def upfirdn2d(
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    up: int = 1,
+    down: int = 1,
+    pad: tuple[int, int] = (0, 0),
+    taps: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+):
     """Upsample (zero insertion), FIR filter, downsample: the pure-torch path of rosinality's op.
 
-    x: (B, C, H, W); kernel: (kh, kw); pad: (before, after) applied to both axes.
+    x: (B, C, H, W); kernel: (kh, kw); pad: (before, after) applied to both axes. ``taps``: the kernel's 1-D
+    factors (:func:`separable_taps`); when given, the filter runs as a few shifted multiply-adds per axis, which
+    is several times faster on a CPU than a depthwise convolution and gives the same result.
     """
     b, c, h, w = x.shape
     kh, kw = kernel.shape
@@ -47,9 +78,12 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     x = F.pad(x, (max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)))
     if p0 < 0 or p1 < 0:  # negative padding crops
         x = x[:, :, max(-p0, 0) : x.shape[2] - max(-p1, 0), max(-p0, 0) : x.shape[3] - max(-p1, 0)]
-    # depthwise conv with the flipped kernel = correlation with the FIR filter
-    weight = torch.flip(kernel, [0, 1]).to(x.dtype).view(1, 1, kh, kw).repeat(c, 1, 1, 1)
-    x = F.conv2d(x, weight, groups=c)
+    if taps is not None:
+        x = _fir_taps(_fir_taps(x, taps[0], 2), taps[1], 3)
+    else:
+        # depthwise conv with the flipped kernel = correlation with the FIR filter
+        weight = torch.flip(kernel, [0, 1]).to(x.dtype).view(1, 1, kh, kw).repeat(c, 1, 1, 1)
+        x = F.conv2d(x, weight, groups=c)
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
@@ -64,10 +98,11 @@ class Blur(nn.Module):
         if upsample_factor > 1:
             k = k * (upsample_factor**2)
         self.register_buffer("kernel", k, persistent=False)
+        self.taps = separable_taps(k)
         self.pad = pad
 
     def forward(self, x):
-        return upfirdn2d(x, self.kernel, pad=self.pad)
+        return upfirdn2d(x, self.kernel, pad=self.pad, taps=self.taps)
 
 
 class Upsample(nn.Module):
@@ -77,11 +112,12 @@ class Upsample(nn.Module):
         super().__init__()
         self.factor = factor
         self.register_buffer("kernel", make_kernel(kernel) * (factor**2), persistent=False)
+        self.taps = separable_taps(self.kernel)
         p = self.kernel.shape[0] - factor
         self.pad = ((p + 1) // 2 + factor - 1, p // 2)
 
     def forward(self, x):
-        return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
+        return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad, taps=self.taps)
 
 
 # ------------------------------------------------------------------------------ equalised layers
@@ -162,20 +198,36 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel_size, kernel_size))
         self.modulation = EqualLinear(style_dim, in_ch, bias_init=1.0)
 
+    def _weights(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scaled conv weight in the layout F.conv2d / F.conv_transpose2d wants, Σ_k w² per (out, in)).
+
+        Without gradients (inference) both are cached until the weight changes: recomputing them on every call
+        costs about a fifth of a 64 px CPU forward pass.
+        """
+        key = (self.weight._version, self.weight.data_ptr(), dtype)
+        if not torch.is_grad_enabled() and getattr(self, "_cache_key", None) == key:
+            return self._cache
+        weight = self.weight * self.scale  # (out, in, k, k)
+        sq = weight.pow(2).sum(dim=(2, 3))
+        conv = (weight.transpose(0, 1) if self.upsample else weight).to(dtype)  # transposed conv: (in, out, k, k)
+        if torch.is_grad_enabled():
+            return conv, sq
+        self._cache_key, self._cache = key, (conv.contiguous(), sq)
+        return self._cache
+
     def forward(self, x, style):
         b = x.shape[0]
         s = self.modulation(style)  # (B, in_ch)
-        weight = self.weight * self.scale  # (out, in, k, k)
+        weight, sq = self._weights(x.dtype)
         x = x * s.view(b, -1, 1, 1).to(x.dtype)
         if self.upsample:
-            # transposed conv expects (in, out, k, k)
-            x = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2, padding=0)
+            x = F.conv_transpose2d(x, weight, stride=2, padding=0)
             x = self.blur(x)
         else:
-            x = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
+            x = F.conv2d(x, weight, padding=self.padding)
         if self.demodulate:
             # d_j = 1 / sqrt(sum_i,k (w_ijk s_i)^2): (B, out)
-            dcoef = torch.rsqrt((weight.pow(2).sum(dim=(2, 3))[None] * s.pow(2)[:, None, :]).sum(-1) + 1e-8)
+            dcoef = torch.rsqrt((sq[None] * s.pow(2)[:, None, :]).sum(-1) + 1e-8)
             x = x * dcoef.view(b, -1, 1, 1).to(x.dtype)
         return x
 
