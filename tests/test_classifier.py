@@ -140,6 +140,16 @@ def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
     train.main(cfg)
     assert json.loads((out / "eval.json").read_text())["steps"] == 3
 
+    # --init_from fine-tunes: the run starts from the saved weights (zero steps leave them as they were)
+    tuned = tmp_path / "tuned"
+    train.main(train.parse_args([*_tiny_args(tuned), "--max_steps", "0", "--init_from", str(out)]))
+    before, after = AttributeClassifier.from_pretrained(out), AttributeClassifier.from_pretrained(tuned)
+    for (name, a), b in zip(before.state_dict().items(), after.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+    assert f"fine-tuned from `{out}`" in (tuned / "README.md").read_text()
+    with pytest.raises(SystemExit, match="architecture"):
+        train.main(train.parse_args([*_tiny_args(tmp_path / "bad"), "--widths", "8", "16", "--init_from", str(out)]))
+
 
 @pytest.mark.skipif(importlib.util.find_spec("sketchface.data.procedural") is None, reason="procedural faces missing")
 def test_training_script_on_procedural_faces(tmp_path):

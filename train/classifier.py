@@ -71,6 +71,7 @@ class TrainConfig:
     log_every: int = 100
     checkpoint_every: int = 1_000
     resume: bool = False
+    init_from: str | None = None  # start from these weights (a saved classifier folder): fine-tuning
     keep_checkpoint: bool = (
         False  # keep checkpoint.pt (optimizer state) after a finished run; off: the folder ships as is
     )
@@ -109,6 +110,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--log_every", type=int, default=d.log_every)
     p.add_argument("--checkpoint_every", type=int, default=d.checkpoint_every)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=d.resume)
+    p.add_argument(
+        "--init_from", default=d.init_from, metavar="PATH", help="fine-tune: start from this classifier's weights"
+    )
     p.add_argument("--keep_checkpoint", action=argparse.BooleanOptionalAction, default=d.keep_checkpoint)
     p.add_argument("--push_to_hub", default=d.push_to_hub, metavar="REPO_ID")
     cfg = TrainConfig(**vars(p.parse_args(argv)))
@@ -272,7 +276,8 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
         "",
         f"- Trained on: {data_desc}.",
         f"- Steps: {report['steps']} × batch {cfg.batch_size}, AdamW lr {cfg.lr}, augmentation {cfg.augment}, "
-        f"positive weighting {cfg.pos_weight}.",
+        f"positive weighting {cfg.pos_weight}"
+        + (f", fine-tuned from `{cfg.init_from}` (its own card gives its training)." if cfg.init_from else "."),
         f"- Held out: {held_out_desc}.",
         "",
         "```python",
@@ -351,6 +356,15 @@ def main(cfg: TrainConfig) -> dict:
         accelerator.print(f"resumed from {ckpt_path} at step {step}")
     elif cfg.resume:
         accelerator.print(f"--resume: no {ckpt_path} yet, starting from scratch")
+    if step == 0 and cfg.init_from:
+        init = AttributeClassifier.from_pretrained(cfg.init_from)
+        if init.config != model.config:
+            raise SystemExit(
+                f"--init_from {cfg.init_from}: its architecture ({init.config}) differs from the requested one "
+                f"({model.config}); pass matching --image_size/--stem_width/--widths or drop --init_from"
+            )
+        model.load_state_dict(init.state_dict())
+        accelerator.print(f"initialised from {cfg.init_from}")
 
     pos_weight = positive_weight(train_set) if cfg.pos_weight else None
     loader = DataLoader(

@@ -20,7 +20,8 @@ Attribute             Effect when present (absent: the opposite / nothing drawn)
 ====================  ===============================================================================
 5_o_Clock_Shadow      blue-grey stubble tint over jaw, chin and upper lip plus dark stipple dots
 Arched_Eyebrows       brows with a high, angular arch peaking at two thirds (absent: nearly flat brows)
-Attractive            symmetric features, clear skin (absent: one eye/brow higher, tilted mouth, 3-6 blemishes)
+Attractive            symmetric features, clear skin (absent: one eye and brow ~2 px lower at 64 px, mouth
+                      tilted 9°, 4-7 dark red blemishes)
 Bags_Under_Eyes       dark purple crescents and a crease line under both eyes
 Bald                  no hair on the crown (shiny scalp), only a fringe above/behind the ears
 Bangs                 a fringe of hair covering the forehead down to just above the brows
@@ -653,7 +654,7 @@ def render(attributes=None, seed: int = 0, size: int = 128, mode: str = "celeba"
 
 def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     # Every random choice has its own slot, so switching one attribute never changes another's draw.
-    R = rng.random(96).tolist()
+    R = rng.random(104).tolist()
 
     def u(k: int, lo: float = 0.0, hi: float = 1.0) -> float:
         return lo + (hi - lo) * R[k]
@@ -706,8 +707,13 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     )
     vol = u(10, 0.015, 0.05)
     part = u(11, -0.5, 0.5)
-    # asymmetry (unattractive): one eye / brow higher, tilted mouth, blemishes
-    asym = 0.0 if attractive else pick(12, [-1.0, 1.0]) * u(13, 0.012, 0.018)
+    # asymmetry (unattractive): one eye / brow lower (lower, so a fringe never hides it), tilted mouth, blemishes
+    asym_side = pick(12, [-1.0, 1.0])
+    asym = 0.0 if attractive else u(13, 0.026, 0.034)
+
+    def drop(sgn: float) -> float:  # vertical offset of the eye / brow / lens on side ``sgn``
+        return asym if sgn == asym_side else 0.0
+
     ye = cy - 0.02 + u(14, -0.01, 0.01)
     ex = W * u(15, 0.41, 0.47)
     ew = u(16, 0.042, 0.05) * W / 0.21 * (1.05 if not male else 1.0)
@@ -982,12 +988,13 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         for p in fl:
             cv.stroke("wrinkle", p, width=0.005)
     if not attractive:
-        for j in range(3 + int(u(47) * 4)):
+        for j in range(4 + int(u(47) * 4)):
             bx = cx + u(70 + j, -0.8, 0.8) * W
             by = u(80 + j, ye - 0.09, chin - 0.06)
             if abs(by - ye) < 0.03 and abs(abs(bx - cx) - ex) < ew:
                 by += 0.05
-            cv.fill(_ell(bx, by, 0.011, 0.011, 12), _mix(skin, (120, 30, 20), 0.45))
+            r = u(90 + j, 0.014, 0.019)
+            cv.fill(_ell(bx, by, r, r, 12), _mix(skin, (110, 25, 15), 0.7))
 
     # ---- beard ------------------------------------------------------------------------------------------------
     beard_col = hair_dark * 1.1 if hair_kind != "blond" else hair_col * 0.8
@@ -1031,7 +1038,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     lo_prof = (1 - xq**2) ** 0.9
     for sgn, cls, side in ((-1, C["l_eye"], "l"), (1, C["r_eye"], "r")):
         ecx = cx + sgn * ex
-        ecy = ye + (asym if sgn > 0 else 0.0)
+        ecy = ye + drop(sgn)
         xs_ = ecx + xq * ew
         tl = tilt * xq * sgn  # outer corner higher
         upper = _xy(xs_, ecy - eh * up_prof - tl)
@@ -1089,7 +1096,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             np.sin(tb / 0.65 * np.pi / 2) ** (1.3 if a["Arched_Eyebrows"] else 1),
             1 - (tb - 0.65) / 0.35 * 0.9,
         )
-        by = yb + (asym * 1.2 if sgn > 0 else 0.0) - arch * peak
+        by = yb + 1.2 * drop(sgn) - arch * peak
         bx = x_in + (x_out - x_in) * tb
         thick = bt * (1.0 - 0.55 * tb)
         top_ = _xy(bx, by - thick * 0.6)
@@ -1146,7 +1153,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     cv.stroke("nose", side_line, width=0.005)
 
     # ---- mouth --------------------------------------------------------------------------------------------
-    mt = np.deg2rad(0.0 if attractive else 5.0 * np.sign(asym))
+    mt = np.deg2rad(0.0 if attractive else -9.0 * asym_side)
     smile = 0.03 if a["Smiling"] else -0.003
     # open mouth: at least ~2.5 px so the interior survives rasterisation at small sizes
     gap = max(0.026 if a["Smiling"] else 0.02, 2.5 / S) if a["Mouth_Slightly_Open"] else 0.0
@@ -1385,7 +1392,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         gw, gh = ew * 1.45, max(eh / (0.35 if a["Narrow_Eyes"] else 1.0), 0.022) * 1.55
         frames = []
         for sgn in (-1, 1):
-            gcx, gcy = cx + sgn * ex, ye + (asym if sgn > 0 else 0.0) + 0.002
+            gcx, gcy = cx + sgn * ex, ye + drop(sgn) + 0.002
             if round_:
                 fr = _ell(gcx, gcy, gw, gh, 24)
             else:
