@@ -561,6 +561,7 @@ class Handlers:
         backend,
         editor,
         strength,
+        keep_details,
         steps,
         guidance,
         image_guidance,
@@ -587,7 +588,7 @@ class Handlers:
                 raise gr.Error(
                     "The latent editor needs a loaded model with an edit() method; none is loaded (see Models)."
                 )
-            latent = LatentEditor(entry.pipeline)
+            latent = LatentEditor(entry.pipeline, keep_details=bool(keep_details))
         stylizer = Stylizer(latent, self._ip2p_backend())
         if backend == "instruct-pix2pix":
             progress(0, desc="Loading InstructPix2Pix (first use can take a while)…")
@@ -836,6 +837,11 @@ def build_stylize_tab(h: Handlers) -> SimpleNamespace:
             ui.editor = gr.Dropdown(editors, value=editors[0] if editors else None, label="Latent editor model")
             with gr.Accordion("Parameters", open=False):
                 ui.strength = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="Edit strength (latent)")
+                ui.keep_details = gr.Checkbox(
+                    True,
+                    label="Keep the picture's own pixels outside the edited regions (latent)",
+                    info="Off: the whole face is redrawn by the model, which loses detail.",
+                )
                 ui.steps = gr.Slider(1, 100, value=20, step=1, label="Steps (InstructPix2Pix)")
                 ui.guidance = gr.Slider(1.0, 15.0, value=7.5, step=0.5, label="Text guidance (InstructPix2Pix)")
                 ui.image_guidance = gr.Slider(1.0, 3.0, value=1.5, step=0.1, label="Image guidance (InstructPix2Pix)")
@@ -946,6 +952,7 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
             st.backend,
             st.editor,
             st.strength,
+            st.keep_details,
             st.steps,
             st.guidance,
             st.image_guidance,

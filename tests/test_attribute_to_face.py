@@ -11,7 +11,7 @@ from PIL import Image
 
 from sketchface.attributes import Attributes, UnknownAttributeError
 from sketchface.models.mvae import MVAE, CrossModalVAE, CrossModalVAEConfig, MVAEConfig
-from sketchface.pipelines.attribute_to_face import AttributeToFace, slerp
+from sketchface.pipelines.attribute_to_face import EDIT_STEP, AttributeToFace, slerp
 
 SIZE = 16
 
@@ -150,9 +150,13 @@ def test_edit(pipe, cvae_pipe):
     out = pipe.edit(face, {"Eyeglasses": True})
     assert isinstance(out, Image.Image) and out.size == face.size
     assert np.array_equal(np.asarray(out), np.asarray(pipe.edit(face, {"Eyeglasses": True})))
+    # strength 0 is the model's reconstruction, for both methods' image path
+    assert np.array_equal(
+        np.asarray(pipe.edit(face, {"Eyeglasses": True}, strength=0.0)), np.asarray(pipe.reconstruct(face))
+    )
     weak, strong = (
-        pipe.edit(face, {"Eyeglasses": True}, strength=0.0),
-        pipe.edit(face, {"Eyeglasses": True}, strength=1.0),
+        pipe.edit(face, {"Eyeglasses": True}, strength=0.0, method="poe"),
+        pipe.edit(face, {"Eyeglasses": True}, strength=1.0, method="poe"),
     )
     assert not np.array_equal(np.asarray(weak), np.asarray(strong))
     assert pipe.edit(torch.zeros(8), {"Smiling": True}).size == (SIZE, SIZE)  # a latent works too
@@ -160,6 +164,20 @@ def test_edit(pipe, cvae_pipe):
     assert cvae_pipe.edit(z[0], {"Eyeglasses": True}).size == (SIZE, SIZE)
     with pytest.raises(ValueError, match="no image encoder"):
         cvae_pipe.encode_image(face)
+    with pytest.raises(ValueError, match="method"):
+        pipe.edit(face, {"Eyeglasses": True}, method="pixels")
+
+
+def test_edit_direction_is_latent_arithmetic(pipe):
+    on, off = pipe.edit_direction({"Eyeglasses": True}), pipe.edit_direction({"Eyeglasses": False})
+    torch.testing.assert_close(on, -off)  # removing is the opposite move of adding
+    assert on.norm() > 0 and EDIT_STEP > 0
+    both = pipe.edit_direction({"Eyeglasses": True, "Smiling": True})
+    torch.testing.assert_close(both, on + pipe.edit_direction({"Smiling": True}))
+    z = torch.randn(8, generator=torch.Generator().manual_seed(0))
+    expected = pipe.decode(z + 1.5 * on)[0]  # on already includes EDIT_STEP
+    got = pipe.edit(z, {"Eyeglasses": True}, strength=1.5)
+    assert np.array_equal(np.asarray(got), np.asarray(expected))
 
 
 def test_from_pretrained(tmp_path, pipe):

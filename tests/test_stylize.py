@@ -24,6 +24,7 @@ from sketchface.pipelines.stylize import (
     LatentEditor,
     Stylizer,
     StylizeResult,
+    apply_edit_residual,
     as_rgb_image,
     check_instruction,
 )
@@ -528,6 +529,54 @@ def test_latent_editor_with_tiny_sketch_to_face():
         editor.edit(face, "add a hat")
 
 
+def test_apply_edit_residual_takes_only_the_changed_region():
+    rng = np.random.default_rng(0)
+    source = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    recon = np.full((16, 16, 3), 120, np.uint8)
+    edited = recon.copy()
+    edited[2:6, 2:6] = 250  # the edit changed one 4 x 4 patch of the model's 16 x 16 rendering
+    out = np.asarray(apply_edit_residual(source, Image.fromarray(edited), Image.fromarray(recon), grow=1))
+    assert out.shape == (64, 64, 3)
+    src = np.asarray(source)
+    assert np.array_equal(out[40:, 40:], src[40:, 40:]), "untouched regions are the source, pixel for pixel"
+    assert np.abs(out[12:20, 12:20].astype(int) - 250).max() <= 2, "the changed region comes from the edit"
+    # nothing changed (strength 0): the source comes back unchanged
+    same = apply_edit_residual(source, Image.fromarray(recon), Image.fromarray(recon))
+    assert np.array_equal(np.asarray(same), src)
+    # a change below the threshold is decoder noise, not an edit
+    noisy = recon.copy()
+    noisy[::2] += 10  # 10 / 255 < floor = 0.04
+    assert np.array_equal(np.asarray(apply_edit_residual(source, Image.fromarray(noisy), Image.fromarray(recon))), src)
+    # thresholds are relative to the strongest change: a faint edit (thin frames) is carried over in full
+    faint = recon.copy()
+    faint[8:12, 8:12] += 26  # 0.10
+    out = np.asarray(apply_edit_residual(source, Image.fromarray(faint), Image.fromarray(recon), grow=1))
+    assert np.abs(out[36:44, 36:44].astype(int) - 146).max() <= 1
+    assert np.array_equal(out[:24, :24], src[:24, :24])
+
+
+def test_latent_editor_keeps_details_outside_the_edit():
+    """With keep_details (the default) the editor returns the input's own pixels where the model changed nothing."""
+
+    class Painter:  # "decodes" a flat face; the edit paints a square where glasses would go
+        def reconstruct(self, image):
+            return Image.new("RGB", (16, 16), (120, 120, 120))
+
+        def edit(self, image, changes, seed=0, strength=1.0):
+            out = np.full((16, 16, 3), 120, np.uint8)
+            out[6:9, 3:13] = (20, 20, 20)
+            return Image.fromarray(out)
+
+    face = _face((64, 64))
+    result = LatentEditor(Painter(), parser=stand_in_parser).edit(face, "add glasses")
+    out, src = np.asarray(result.image), np.asarray(face)
+    assert result.params["keep_details"] is True
+    assert np.array_equal(out[48:], src[48:]) and np.array_equal(out[:12], src[:12])
+    assert out[28:34, 20:44].max() <= 30, "the painted region replaces the input there"
+    plain = LatentEditor(Painter(), parser=stand_in_parser, keep_details=False).edit(face, "add glasses")
+    assert plain.params["keep_details"] is False and not np.array_equal(np.asarray(plain.image)[48:], src[48:])
+
+
 def test_latent_editor_with_tiny_attribute_to_face(tmp_path):
     """Integration with the real AttributeToFace (random tiny MVAE) and main() of evaluate_edits on checkpoints."""
     mvae = pytest.importorskip("sketchface.models.mvae")
@@ -535,7 +584,7 @@ def test_latent_editor_with_tiny_attribute_to_face(tmp_path):
     torch.manual_seed(0)
     cfg = mvae.MVAEConfig(image_size=16, latent_dim=8, widths=[4, 8, 8, 16], fc_dim=16, attr_hidden=32)
     pipe = a2f.AttributeToFace(mvae.MVAE(cfg))
-    editor = LatentEditor(pipe, parser=stand_in_parser)
+    editor = LatentEditor(pipe, parser=stand_in_parser, keep_details=False)
     assert not editor.encode_first
     face = _face((48, 48))
     weak = editor.edit(face, "make the hair blond", strength=0.0)

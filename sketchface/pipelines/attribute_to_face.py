@@ -22,6 +22,10 @@ from PIL import Image
 from ..attributes import NUM_ATTRIBUTES, Attributes, check_name
 from ..models.mvae import MVAE, CrossModalVAE, load_vae
 
+#: Latent step per unit of edit strength along an attribute direction (see ``AttributeToFace.edit``); chosen
+#: with ``train/evaluate_edits.py`` on procedural faces that are not the reported held-out ones (README).
+EDIT_STEP = 2.5
+
 AttributesLike = Attributes | str | Mapping[str, "bool | None"] | Sequence[float] | np.ndarray | torch.Tensor | None
 
 
@@ -218,6 +222,11 @@ class AttributeToFace:
 
     encode = encode_image
 
+    @torch.inference_mode()
+    def reconstruct(self, image: Any) -> Image.Image:
+        """The model's rendering of a face: decode(mean of q(z | image)). MVAE only."""
+        return self.decode(self._image_posterior(image)[0])[0]
+
     def _image_posterior(self, image: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.has_image_encoder:
             raise ValueError("The cross-modal VAE has no image encoder: pass a latent (from generate()) instead.")
@@ -264,33 +273,41 @@ class AttributeToFace:
     # -------------------------------------------------------------------------------------------------- edit
     @torch.inference_mode()
     def edit(
-        self, image_or_latent: Any, changes: Mapping[str, bool], seed: int = 0, strength: float = 1.0
+        self,
+        image_or_latent: Any,
+        changes: Mapping[str, bool],
+        seed: int = 0,
+        strength: float = 1.0,
+        method: str = "direction",
     ) -> Image.Image:
-        """Change some attributes of a face: PoE(prior, image expert, attribute expert(changes)), decoded.
+        """Change some attributes of a face and decode it (at the model's size).
 
-        MVAE: the image expert's precision is scaled by ``1 - 0.98 · strength`` so the stated changes can win
-        where they conflict with the picture (strength 0 = reconstruction). A latent input is decoded and
-        re-encoded first. Cross-modal VAE (no image expert): latent arithmetic
-        ``z + strength · (mu(changes) - mu(opposite changes))``. Deterministic (posterior means); ``seed`` is
-        accepted for interface compatibility.
+        ``method="direction"`` (default): latent arithmetic with the attribute expert's own directions,
+        ``z + strength · EDIT_STEP · Σ (mu(attribute on) − mu(attribute off))``, where ``mu(·)`` is the
+        posterior mean of the attribute expert given that one attribute and nothing else, and ``z`` is the
+        image's posterior mean (or the given latent). ``method="poe"``: PoE(prior, image expert, attribute
+        expert(changes)) with the image expert's precision scaled by ``1 − 0.98 · strength`` so the stated
+        changes win where they conflict with the picture (the MVAE's own conditioning; it redraws more of the
+        face). The cross-modal VAE (no image expert) always uses directions. Deterministic (posterior means);
+        ``seed`` is accepted for interface compatibility. Strength 0 returns the model's reconstruction.
         """
         if not changes:
             raise ValueError("No attribute changes given.")
+        if method not in ("direction", "poe"):
+            raise ValueError(f"method must be 'direction' or 'poe', got {method!r}")
         for name, value in changes.items():
             check_name(name)
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"Change for {name} must be True or False, got {value!r}.")
-        target = Attributes({k: bool(v) for k, v in changes.items()})
-        v, k = self._attribute_input(target)
-        if isinstance(self.model, CrossModalVAE):
+        is_latent = (torch.is_tensor(image_or_latent) or isinstance(image_or_latent, np.ndarray)) and np.ndim(
+            image_or_latent
+        ) == 1
+        if method == "direction" or isinstance(self.model, CrossModalVAE):
             z = self._as_latent(image_or_latent)
-            opposite = Attributes({n: not bool(x) for n, x in changes.items()})
-            v2, k2 = self._attribute_input(opposite)
-            delta = self.model.infer(values=v, known=k)[0] - self.model.infer(values=v2, known=k2)[0]
-            return _to_pil(self.model.decode(z[None] + float(strength) * delta))[0]
-        if torch.is_tensor(image_or_latent) or isinstance(image_or_latent, np.ndarray):
-            if np.ndim(image_or_latent) == 1:
-                image_or_latent = self.model.decode(self._as_latent(image_or_latent)[None])[0]
+            return _to_pil(self.model.decode(z[None] + float(strength) * self.edit_direction(changes)))[0]
+        if is_latent:  # PoE needs the picture: decode the latent first
+            image_or_latent = self.model.decode(self._as_latent(image_or_latent)[None])[0]
+        v, k = self._attribute_input(Attributes({n: bool(x) for n, x in changes.items()}))
         x = _image_tensor(image_or_latent, self.image_size, 3).to(self.device)
         ex = self.model.experts(image=x, values=v, known=k)
         mu_x, logvar_x = ex["image"]
@@ -298,6 +315,17 @@ class AttributeToFace:
         logvar_x = logvar_x - float(np.log(weight))  # precision · weight
         mu, _ = self.model.combine([(mu_x, logvar_x), ex["attributes"]])
         return _to_pil(self.model.decode(mu))[0]
+
+    @torch.inference_mode()
+    def edit_direction(self, changes: Mapping[str, bool]) -> torch.Tensor:
+        """``EDIT_STEP · Σ (mu(attribute as requested) − mu(its opposite))`` over the changes → (latent_dim,)."""
+        total = torch.zeros(self.model.config.latent_dim, device=self.device)
+        for name, value in changes.items():
+            check_name(name)
+            v1, k1 = self._attribute_input(Attributes({name: bool(value)}))
+            v0, k0 = self._attribute_input(Attributes({name: not bool(value)}))
+            total += self.model.infer(values=v1, known=k1)[0][0] - self.model.infer(values=v0, known=k0)[0][0]
+        return EDIT_STEP * total
 
 
 def criminal_sketch_grid(
