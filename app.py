@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import re
+import shutil
 import tempfile
 import time
 import uuid
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -39,6 +42,8 @@ IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"
 YES, NO, UNKNOWN = "yes", "no", "?"
 TRISTATE = [YES, NO, UNKNOWN]
 OUT_DIR = Path(os.environ.get("SKETCHFACE_OUTPUT_DIR", Path(tempfile.gettempdir()) / "sketchface-app"))
+#: Output PNGs live in one folder per day under OUT_DIR; folders older than this many days are deleted.
+KEEP_DAYS = int(os.environ.get("SKETCHFACE_KEEP_DAYS", "2"))
 METRICS_CANDIDATES = (
     "docs/results.md",
     "docs/results.json",
@@ -145,11 +150,41 @@ def _radio_value(v: bool | None) -> str:
 _EXPORT_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="png-export")  # PIL encodes without the GIL
 
 
+def prune_outputs(root: Path = OUT_DIR, keep_days: int = KEEP_DAYS, today: date | None = None) -> list[str]:
+    """Delete the day folders (``YYYYMMDD``) under ``root`` that are older than ``keep_days``; return their names.
+
+    Only folders named like a date are touched, so pointing SKETCHFACE_OUTPUT_DIR at a folder with other
+    content is safe. Files of the current and the previous ``keep_days`` days stay (an open session's history
+    keeps working across midnight).
+    """
+    cutoff = (today or date.today()) - timedelta(days=max(keep_days, 0))
+    removed = []
+    if not root.is_dir():
+        return removed
+    for folder in root.iterdir():
+        if not (folder.is_dir() and re.fullmatch(r"\d{8}", folder.name)):
+            continue
+        try:
+            day = date(int(folder.name[:4]), int(folder.name[4:6]), int(folder.name[6:]))
+        except ValueError:
+            continue
+        if day < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
+
+
+_last_prune = [0.0]
+
+
 def _export(
     images: list[Image.Image], meta: list[dict[str, Any]], caption: bool, prefix: str, *, full: bool = True
 ) -> list[str]:
     """PNG files with metadata. ``full=False`` (galleries): the model's own size, no strip, small and fast to
     serve; ``full=True`` (downloads): enlarged to 256 px, with the visible caption strip when ``caption``."""
+    if time.monotonic() - _last_prune[0] > 3600:  # at most hourly: a long-running Space does not fill its disk
+        _last_prune[0] = time.monotonic()
+        prune_outputs()
     folder = OUT_DIR / time.strftime("%Y%m%d") / uuid.uuid4().hex[:10]
     kwargs = {"caption": caption} if full else {"caption": False, "min_side": 0}
     jobs = [
@@ -977,7 +1012,8 @@ def build_demo(registry: Registry | None = None, results: str | None = None) -> 
     if registry is None:
         registry = Registry.discover().load()
     h = Handlers(registry, results)
-    with gr.Blocks(title="SketchFace: forensic face composites") as demo:
+    # delete_cache: Gradio's own copies of served files, checked hourly, removed after a day
+    with gr.Blocks(title="SketchFace: forensic face composites", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# SketchFace\nForensic face composites from words, attributes or a sketch, refined by text.")
         gr.Markdown(NOTICE, elem_id="ai-notice")
         caption_box = gr.Checkbox(True, label="Add a visible 'AI-generated composite' caption strip to every image")

@@ -168,3 +168,17 @@ def test_attribute_agreement_counts_met_requests():
     got = attribute_agreement(Fixed(), faces, {"Male": True, "Eyeglasses": True, "Bald": False, "Young": None})
     assert got == [(2, 3), (2, 3)]
     assert attribute_agreement(Fixed(), faces, {}) == [(0, 0), (0, 0)]
+
+
+def test_prune_outputs_removes_only_old_day_folders(tmp_path):
+    from datetime import date
+
+    for name in ("20261101", "20261119", "20261120", "20261122", "notes", "20261399"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "candidate-1.png").write_bytes(b"png")
+    (tmp_path / "20261001.png").write_bytes(b"a file, not a day folder")
+    removed = app.prune_outputs(tmp_path, keep_days=2, today=date(2026, 11, 22))
+    assert sorted(removed) == ["20261101", "20261119"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["20261001.png", "20261120", "20261122", "20261399", "notes"]
+    assert app.prune_outputs(tmp_path / "missing") == []
