@@ -385,9 +385,9 @@ def apply_edit_residual(
     channel, values in [0, 1]) between the model's rendering of the edited latent and of the unedited one
     (``recon``); the mask is 0 below ``max(floor, low · max(diff))`` and 1 above ``high · max(diff)``, so a
     faint edit (thin glasses frames) counts as much as a strong one (a new hair colour) while decoder noise below
-    ``floor`` never does. The mask is grown by ``grow`` pixels of the model's size and feathered. Everything
-    outside it is the source, pixel for pixel. The defaults were chosen with ``train/evaluate_edits.py`` on
-    procedural faces that are not the reported held-out ones (README, "Text stylization").
+    ``floor`` never does. The mask is dilated, then feathered, with a ``grow`` × ``grow`` window (pixels of the
+    model's size, made odd). Everything outside it is the source, pixel for pixel. The defaults were chosen with
+    ``train/evaluate_edits.py`` on procedural faces that are not the reported held-out ones (README).
     """
     w, h = source.size
     e = torch.from_numpy(np.asarray(edited.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
