@@ -149,61 +149,37 @@ def test_sketch_endpoints_and_bad_inputs(client, files):
 
 def test_stylize_and_bad_inputs(client, files):
     face = handle_file(str(files / "face.png"))
+
+    def stylize(image, text, backend="latent", keep_details=True, steps=20):
+        # inputs: image, instruction, backend, editor, strength, keep details, steps, guidance, image guidance,
+        # seed, caption strip
+        return client.predict(
+            image, text, backend, None, 1.0, keep_details, steps, 7.5, 1.5, 0, True, api_name="/stylize"
+        )
+
     before = client.predict(face, api_name="/stylize_load")
     assert Image.open(before).size == (128, 128)
-    after, caption, download = client.predict(
-        face,
-        "add glasses and make the hair brown",
-        "latent",
-        None,
-        1.0,
-        True,
-        20,
-        7.5,
-        1.5,
-        0,
-        True,
-        api_name="/stylize",
-    )
+    after, caption, download = stylize(face, "add glasses and make the hair brown")
     meta = read_metadata(after)
     assert meta["instruction"] == "add glasses and make the hair brown" and meta["changes"]["Eyeglasses"] is True
     assert meta["label"] == AI_LABEL and "Latent editor" in caption
     assert meta["params"]["keep_details"] is True
-    plain, _caption, _download = client.predict(
-        face, "add glasses", "latent", None, 1.0, False, 20, 7.5, 1.5, 0, True, api_name="/stylize"
-    )
+    plain, _caption, _download = stylize(face, "add glasses", keep_details=False)
     assert read_metadata(plain)["params"]["keep_details"] is False
     with pytest.raises(AppError, match="limit is 500"):
-        client.predict(face, "x" * 501, "latent", None, 1.0, True, 20, 7.5, 1.5, 0, True, api_name="/stylize")
+        stylize(face, "x" * 501)
     with pytest.raises(AppError, match="type an instruction"):
-        client.predict(face, "  ", "latent", None, 1.0, True, 20, 7.5, 1.5, 0, True, api_name="/stylize")
+        stylize(face, "  ")
     with pytest.raises(AppError, match="upload a face image first|Please upload"):
-        client.predict(None, "add glasses", "latent", None, 1.0, True, 20, 7.5, 1.5, 0, True, api_name="/stylize")
+        stylize(None, "add glasses")
     with pytest.raises(AppError, match="not an image that can be read"):
-        client.predict(
-            handle_file(str(files / "fake.png")),
-            "add glasses",
-            "latent",
-            None,
-            1,
-            True,
-            20,
-            7.5,
-            1.5,
-            0,
-            True,
-            api_name="/stylize",
-        )
+        stylize(handle_file(str(files / "fake.png")), "add glasses")
     with pytest.raises(AppError, match="megapixel"):
         client.predict(handle_file(str(files / "huge.png")), api_name="/stylize_load")
     with pytest.raises(AppError, match="Could not use|only changes the 40"):
-        client.predict(
-            face, "make it look like a painting", "latent", None, 1, True, 20, 7.5, 1.5, 0, True, api_name="/stylize"
-        )
+        stylize(face, "make it look like a painting")
     with pytest.raises(AppError, match="[Uu]navailable|offline|cache|reach"):
-        client.predict(
-            face, "make it a painting", "instruct-pix2pix", None, 1, True, 2, 7.5, 1.5, 0, True, api_name="/stylize"
-        )
+        stylize(face, "make it a painting", backend="instruct-pix2pix", steps=2)
     md = client.predict(api_name="/backends")
     assert "latent" in md and "instruct-pix2pix" in md and "unavailable" in md
 
