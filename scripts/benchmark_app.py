@@ -5,7 +5,13 @@
 
 Start-up: from launching ``python app.py`` to the first HTTP 200 from the server. Memory: VmRSS (and the peak,
 VmHWM) of the app process from /proc. Round trip: ``gradio_client.Client.predict`` of the ``/describe``
-endpoint (8 candidates by default) through the queue, with and without downloading the 8 PNG files.
+endpoint (8 candidates by default) through the queue, three ways:
+
+* ``Client(url)``, the default: the 8 PNGs are downloaded one by one, and each download opens a new ``httpx``
+  connection whose TLS set-up reloads the CA bundle (httpx issue #3627), even for ``http://`` on localhost;
+* ``Client(url, ssl_verify=ssl.create_default_context())``: the same downloads, certificates still verified,
+  with one TLS context loaded once and shared (``ssl_verify`` is handed to httpx's ``verify=``);
+* ``Client(url, download_files=False)``: the client gets the 8 PNG URLs and fetches nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import argparse
 import json
 import os
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -99,6 +106,9 @@ def main() -> None:
 
         describe(client, 0)  # warm-up (first call builds caches)
         with_download = [describe(client, i) for i in range(args.runs)]
+        shared = Client(url, verbose=False, ssl_verify=ssl.create_default_context())
+        describe(shared, 0)
+        shared_tls = [describe(shared, i) for i in range(args.runs)]
         light = Client(url, verbose=False, download_files=False)
         describe(light, 0)
         without_download = [describe(light, i) for i in range(args.runs)]
@@ -120,6 +130,7 @@ def main() -> None:
         "describe_candidates": n,
         "runs": args.runs,
         "describe_roundtrip_with_png_download": _percentiles(with_download),
+        "describe_roundtrip_with_png_download_shared_tls_context": _percentiles(shared_tls),
         "describe_roundtrip_without_download": _percentiles(without_download),
         "cpu_count": os.cpu_count(),
         "models": models,
