@@ -18,6 +18,7 @@ from sketchface.models.mvae import (
     CrossModalVAE,
     CrossModalVAEConfig,
     MVAEConfig,
+    PatchDiscriminator,
     annealing_factor,
     load_vae,
     poe,
@@ -143,6 +144,33 @@ def test_mvae_shapes_and_loss(size):
     # sketch subsets drop out of the loss for samples without a sketch
     out0 = model.loss(x, y, None, s, sketch_present=torch.zeros(4))
     assert out0["sketch"].item() == 0.0
+
+
+def test_loss_returns_the_decoded_logits_for_an_extra_loss():
+    torch.manual_seed(3)
+    model = MVAE(tiny())
+    x, s, y = torch.rand(4, 3, 16, 16), torch.rand(4, 1, 16, 16), (torch.rand(4, 40) < 0.3).float()
+    assert "image_logits" not in model.loss(x, y, None, s)
+    full = model.loss(x, y, None, s, return_image_logits=True)["image_logits"]
+    assert full.shape == (5 * 4, 3, 16, 16) and full.requires_grad  # one decode per subset and sample
+    # rows with an image target: every subset but the attribute-only one (cross_weight 0), here 4 of 5 per sample
+    has_target = model.loss(x, y, None, s, return_image_logits=True)["image_has_target"]
+    assert has_target.shape == (20,) and has_target.tolist() == [True] * 8 + [False] * 4 + [True] * 8
+    no_sketch = model.loss(x, y, None, s, sketch_present=torch.zeros(4), return_image_logits=True)
+    assert no_sketch["image_has_target"].sum() == 8  # joint and image only
+    sampled_terms = model.loss(x, y, None, s, sample_subsets=True, return_image_logits=True)
+    sampled = sampled_terms["image_logits"]
+    assert sampled.shape == (4, 3, 16, 16) and sampled_terms["image_has_target"].shape == (4,)
+    sampled.mean().backward()  # reaches the decoder
+    assert model.image_decoder.deconv[-1].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_patch_discriminator(size):
+    disc = PatchDiscriminator((4, 8, 8))
+    out = disc(torch.rand(3, 3, size, size) * 2 - 1)
+    assert out.shape == (3, (size // 8) ** 2)  # one logit per patch
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in disc.modules())
 
 
 def test_mvae_without_sketch_expert():
@@ -292,6 +320,43 @@ def test_training_script_two_steps(tmp_path, monkeypatch, script):
     # --resume continues from the saved training state
     cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "3", "--resume"])
     assert train.main(cfg)["steps"] == 3
+
+
+def test_adversarial_fine_tuning_from_a_checkpoint(tmp_path, monkeypatch):
+    train = _load_script("mvae")
+    monkeypatch.setattr(train, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
+    first = tmp_path / "first"
+    train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "1", "--sample_subsets"]))
+    before = load_vae(str(first)).state_dict()
+    out = tmp_path / "gan"
+    args = [
+        "--init_from",
+        str(first),
+        "--adversarial_weight",
+        "0.5",
+        "--adversarial_start",
+        "1",
+        "--d_widths",
+        "4",
+        "8",
+    ]
+    # the model flags are ignored: the run takes the checkpoint's architecture (latent 8, not 32)
+    cfg = train.parse_args([*TINY_ARGS, "--latent_dim", "32", "--output_dir", str(out), "--steps", "3", *args])
+    report = train.main(cfg)
+    assert report["steps"] == 3 and report["anneal_steps"] == 0  # the KL was annealed in the first run
+    tuned = load_vae(str(out))
+    assert tuned.config.latent_dim == 8
+    assert any(not torch.equal(before[k], v) for k, v in tuned.state_dict().items() if k.startswith("image_decoder"))
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert "discriminator" in state and "d_optimizer" in state  # resumable
+    card = (out / "README.md").read_text()
+    assert f"Fine-tuned from `{first}`" in card and "Adversarial term: weight 0.5" in card
+    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "4", "--resume", *args])
+    assert train.main(cfg)["steps"] == 4
+    with pytest.raises(SystemExit, match="cvae"):
+        train.main(
+            train.parse_args([*TINY_ARGS, "--model", "cvae", "--init_from", str(first), "--output_dir", str(out)])
+        )
 
 
 @pytest.mark.skipif(importlib.util.find_spec("sketchface.data.procedural") is None, reason="procedural faces missing")

@@ -179,6 +179,29 @@ class AttributeDecoder(nn.Module):
         return self.net(z)
 
 
+class PatchDiscriminator(nn.Module):
+    """DCGAN/PatchGAN critic for the adversarial fine-tuning of a decoder (``train/mvae.py --adversarial_weight``).
+
+    image (B, 3, S, S) in [-1, 1] → logits (B, (S/8)²), one per overlapping patch of about 22 px: it judges local
+    sharpness and texture, not the whole face. Spectral norm on every conv, no BatchNorm (real and fake batches
+    are seen separately). Used in training only; never part of a saved model.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128), in_channels: int = 3):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers: list[nn.Module] = []
+        c = in_channels
+        for w in widths:
+            layers += [sn(nn.Conv2d(c, w, 4, 2, 1)), nn.LeakyReLU(0.2)]  # halves the resolution
+            c = w
+        layers.append(sn(nn.Conv2d(c, 1, 3, 1, 1)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)
+
+
 # ---------------------------------------------------------------------------------------------- product of experts
 
 
@@ -426,6 +449,7 @@ class MVAE(
         pos_weight: torch.Tensor | None = None,
         sketch_present: torch.Tensor | None = None,
         sample_subsets: bool = False,
+        return_image_logits: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Sum of sub-sampled ELBOs (batch means) and the alignment terms: {"loss", per-subset terms}.
 
@@ -439,6 +463,10 @@ class MVAE(
         q(z|attributes) cover all faces that fit the description (diverse samples that keep what was said).
         ``sample_subsets``: instead of decoding every subset for every sample, each sample draws one subset
         (a stochastic estimate of the same sum, ~S times cheaper in the decoder: for CPU training).
+        ``return_image_logits``: also return the decoded image logits (not detached) as ``terms["image_logits"]``,
+        (B, C, S, S) with ``sample_subsets``, else (num_subsets·B, C, S, S), for an extra loss on the decoded
+        faces (the adversarial fine-tuning in ``train/mvae.py``), and ``terms["image_has_target"]`` (N,) bool:
+        which of those rows come from a subset that reconstructs the image.
         """
         cfg = self.config
         b = image.shape[0]
@@ -468,11 +496,13 @@ class MVAE(
             subsets = {n: (mods, onehot[:, j]) for j, (n, (mods, _)) in enumerate(subsets.items())}
             z_all = torch.stack([reparameterize(*post[n]) for n in names], 1)  # (B, S, D)
             z = z_all[torch.arange(b, device=z_all.device), choice]
-            img_logits = [self.decode_logits(z)] * len(names)
+            decoded = self.decode_logits(z)
+            img_logits = [decoded] * len(names)
             attr_logits = [self.decode_attributes(z)] * len(names)
         else:
             z = torch.cat([reparameterize(*post[n]) for n in names])  # (S·B, D): one decoder pass for all subsets
-            img_logits = self.decode_logits(z).split(b)
+            decoded = self.decode_logits(z)
+            img_logits = decoded.split(b)
             attr_logits = self.decode_attributes(z).split(b)
 
         terms: dict[str, torch.Tensor] = {}
@@ -498,6 +528,18 @@ class MVAE(
                     torch.as_tensor(nll_img) * weight
                 ).sum().detach() / weight.sum().clamp_min(1)
         terms["loss"] = total
+        if return_image_logits:
+            terms["image_logits"] = decoded
+            # rows whose subset reconstructs the image (not the attribute-only one unless cross_weight > 0)
+            targets = torch.tensor(
+                [cfg.image_weight * (cfg.cross_weight if n == "attributes" else 1.0) > 0 for n in names],
+                device=image.device,
+            )
+            if sample_subsets:
+                terms["image_has_target"] = targets[choice]
+            else:
+                present = torch.cat([subsets[n][1] for n in names]) > 0  # (S·B,): e.g. no sketch for a sample
+                terms["image_has_target"] = targets.repeat_interleave(b) & present
         return terms
 
 
@@ -554,6 +596,7 @@ __all__ = [
     "CrossModalVAEConfig",
     "MVAE",
     "MVAEConfig",
+    "PatchDiscriminator",
     "annealing_factor",
     "count_parameters",
     "load_vae",
