@@ -219,6 +219,30 @@ def test_training_smoke(tmp_path):
     assert torch.load(tmp_path / "run" / "state.pt", weights_only=True)["step"] == 3
 
 
+def test_attention_sweep(tmp_path):
+    PSP(tiny()).save_pretrained(tmp_path / "start")
+    (tmp_path / "start" / "eval.json").write_text('{"attention_lambda": 1000.0}')  # as train/psp.py summarises
+    sweep = _load_script("sweep_attention")
+    cfg = sweep.parse_args(
+        [
+            "--lambdas", "0", "1e6", "--runs_dir", str(tmp_path / "runs"), "--out_dir", str(tmp_path / "out"), "--",
+            "--init_from", str(tmp_path / "start"), "--dataset", "synthetic", "--pool_size", "8", "--batch_size", "4",
+            "--steps", "1", "--num_workers", "0", "--perceptual", "none", "--eval_samples", "4", "--no-eval_identity",
+        ]
+    )  # fmt: skip
+    assert cfg.lambdas == [0.0, 1e6] and "--dataset" in cfg.psp_args
+    rows = sweep.main(cfg)
+    assert [r["label"] for r in rows] == ["starting checkpoint (trained with λ4 = 1e3)", "0", "1e6"]
+    assert [r["steps"] for r in rows] == [0, 1, 1] and all("computed" in r["eval"] for r in rows)
+    start, tuned = (PSP.from_pretrained(tmp_path / "runs" / n / "final") for n in ("start", "lambda-1e6"))
+    assert torch.equal(start.generator.state_dict()["input.input"], tuned.generator.state_dict()["input.input"])
+    table = (tmp_path / "out" / "sweep.md").read_text()
+    assert table.count("\n| ") == 3 and table.startswith("| λ4 | steps | MSE (computed)")  # header, three runs
+    assert '"attention_lambda": 1000000.0' in (tmp_path / "out" / "sweep.json").read_text()
+    with pytest.raises(SystemExit):  # the sweep sets λ4 itself
+        sweep.parse_args(["--", "--init_from", str(tmp_path / "start"), "--attention_lambda", "5"])
+
+
 def test_w_norm_loss():
     mod = _load_script("psp")
     avg = torch.zeros(4)
