@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sketchface.attributes import Attributes, UnknownAttributeError
+from sketchface.attributes import ATTRIBUTES, Attributes, UnknownAttributeError
 from sketchface.models.mvae import MVAE, CrossModalVAE, CrossModalVAEConfig, MVAEConfig
 from sketchface.pipelines.attribute_to_face import EDIT_STEP, AttributeToFace, slerp
 
@@ -162,6 +162,8 @@ def test_edit(pipe, cvae_pipe):
     assert pipe.edit(torch.zeros(8), {"Smiling": True}).size == (SIZE, SIZE)  # a latent works too
     _, z = cvae_pipe.generate(Attributes(Male=True), num_images=1)
     assert cvae_pipe.edit(z[0], {"Eyeglasses": True}).size == (SIZE, SIZE)
+    with pytest.raises(ValueError, match="no attribute decoder"):
+        cvae_pipe.read_attributes(z[0])
     with pytest.raises(ValueError, match="no image encoder"):
         cvae_pipe.encode_image(face)
     with pytest.raises(ValueError, match="method"):
@@ -176,8 +178,47 @@ def test_edit_direction_is_latent_arithmetic(pipe):
     torch.testing.assert_close(both, on + pipe.edit_direction({"Smiling": True}))
     z = torch.randn(8, generator=torch.Generator().manual_seed(0))
     expected = pipe.decode(z + 1.5 * on)[0]  # on already includes EDIT_STEP
-    got = pipe.edit(z, {"Eyeglasses": True}, strength=1.5)
+    got = pipe.edit(z, {"Eyeglasses": True}, strength=1.5, method="direction")
     assert np.array_equal(np.asarray(got), np.asarray(expected))
+
+
+def test_read_attributes_matches_attribute_decoder(pipe):
+    z = torch.randn(8, generator=torch.Generator().manual_seed(1))
+    read = pipe.read_attributes(z)
+    assert list(read) == list(ATTRIBUTES) and all(isinstance(v, bool) for v in read.values())
+    logits = pipe.model.decode_attributes(z[None])[0]
+    assert [read[n] for n in ATTRIBUTES] == (logits > 0).tolist()
+
+
+def test_context_direction_holds_the_rest_of_the_description(pipe):
+    z = torch.randn(8, generator=torch.Generator().manual_seed(2))
+    context = pipe.read_attributes(z)
+    context["Male"] = True
+    step = pipe.edit_direction({"Goatee": True}, context=context)
+    # by hand: the expert's mean for the full description with a goatee minus the same without one
+    on, off = {**context, "Goatee": True}, {**context, "Goatee": False}
+    mus = []
+    for d in (on, off):
+        v, k = pipe._attribute_input(Attributes(d))
+        mus.append(pipe.model.infer(values=v, known=k)[0][0])
+    torch.testing.assert_close(step, EDIT_STEP * (mus[0] - mus[1]))
+    # it depends on the face's context, unlike the global direction
+    flipped = {**context, "Male": False}
+    assert not torch.allclose(step, pipe.edit_direction({"Goatee": True}, context=flipped))
+    assert not torch.allclose(step, pipe.edit_direction({"Goatee": True}))
+    # removing is still the opposite move of adding, in the same context
+    torch.testing.assert_close(pipe.edit_direction({"Goatee": False}, context=context), -step)
+
+
+def test_default_edit_moves_along_the_faces_own_context(pipe):
+    z = torch.randn(8, generator=torch.Generator().manual_seed(3))
+    changes = {"Eyeglasses": True, "Smiling": False}
+    step = pipe.edit_direction(changes, context=pipe.read_attributes(z))
+    expected = pipe.decode(z + 0.7 * step)[0]
+    got = pipe.edit(z, changes, strength=0.7)
+    assert np.array_equal(np.asarray(got), np.asarray(expected))
+    with pytest.raises(ValueError, match="'context', 'direction' or 'poe'"):
+        pipe.edit(z, changes, method="global")
 
 
 def test_from_pretrained(tmp_path, pipe):

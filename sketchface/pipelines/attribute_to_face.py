@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..attributes import NUM_ATTRIBUTES, Attributes, check_name
+from ..attributes import ATTRIBUTES, NUM_ATTRIBUTES, Attributes, check_name
 from ..models.mvae import MVAE, CrossModalVAE, load_vae
 
 #: Latent step per unit of edit strength along an attribute direction (see ``AttributeToFace.edit``); chosen
@@ -278,23 +278,28 @@ class AttributeToFace:
         changes: Mapping[str, bool],
         seed: int = 0,
         strength: float = 1.0,
-        method: str = "direction",
+        method: str = "context",
     ) -> Image.Image:
         """Change some attributes of a face and decode it (at the model's size).
 
-        ``method="direction"`` (default): latent arithmetic with the attribute expert's own directions,
-        ``z + strength · EDIT_STEP · Σ (mu(attribute on) − mu(attribute off))``, where ``mu(·)`` is the
-        posterior mean of the attribute expert given that one attribute and nothing else, and ``z`` is the
-        image's posterior mean (or the given latent). ``method="poe"``: PoE(prior, image expert, attribute
-        expert(changes)) with the image expert's precision scaled by ``1 − 0.98 · strength`` so the stated
-        changes win where they conflict with the picture (the MVAE's own conditioning; it redraws more of the
-        face). The cross-modal VAE (no image expert) always uses directions. Deterministic (posterior means);
-        ``seed`` is accepted for interface compatibility. Strength 0 returns the model's reconstruction.
+        ``method="context"`` (default): latent arithmetic along the attribute expert's directions *in this face's
+        context*, ``z + strength · EDIT_STEP · Σ (mu(d with the attribute as asked) − mu(d with it opposite))``,
+        where ``z`` is the image's posterior mean (or the given latent), ``d`` is the full 40-attribute
+        description the model's attribute decoder reads off ``z`` with the requested changes applied, and
+        ``mu(·)`` is the attribute expert's posterior mean given all 40. Holding the other 39 attributes fixed
+        moves the face along what the one attribute changes *for this face*, not along what tends to come with
+        it in the training data (adding a goatee does not also make the face more male). ``method="direction"``:
+        the same with ``mu(·)`` given that one attribute and nothing else (one global direction per attribute).
+        ``method="poe"``: PoE(prior, image expert, attribute expert(changes)) with the image expert's precision
+        scaled by ``1 − 0.98 · strength`` so the stated changes win where they conflict with the picture (the
+        MVAE's own conditioning; it redraws more of the face). The cross-modal VAE has neither an image expert
+        nor an attribute decoder, so it always uses ``"direction"``. Deterministic (posterior means); ``seed`` is accepted for interface
+        compatibility. Strength 0 returns the model's reconstruction.
         """
         if not changes:
             raise ValueError("No attribute changes given.")
-        if method not in ("direction", "poe"):
-            raise ValueError(f"method must be 'direction' or 'poe', got {method!r}")
+        if method not in ("context", "direction", "poe"):
+            raise ValueError(f"method must be 'context', 'direction' or 'poe', got {method!r}")
         for name, value in changes.items():
             check_name(name)
             if not isinstance(value, (bool, np.bool_)):
@@ -302,9 +307,12 @@ class AttributeToFace:
         is_latent = (torch.is_tensor(image_or_latent) or isinstance(image_or_latent, np.ndarray)) and np.ndim(
             image_or_latent
         ) == 1
-        if method == "direction" or isinstance(self.model, CrossModalVAE):
+        if method != "poe" or isinstance(self.model, CrossModalVAE):
             z = self._as_latent(image_or_latent)
-            return _to_pil(self.model.decode(z[None] + float(strength) * self.edit_direction(changes)))[0]
+            contextual = method != "direction" and not isinstance(self.model, CrossModalVAE)
+            context = self.read_attributes(z) if contextual else None
+            step = self.edit_direction(changes, context=context)
+            return _to_pil(self.model.decode(z[None] + float(strength) * step))[0]
         if is_latent:  # PoE needs the picture: decode the latent first
             image_or_latent = self.model.decode(self._as_latent(image_or_latent)[None])[0]
         v, k = self._attribute_input(Attributes({n: bool(x) for n, x in changes.items()}))
@@ -317,13 +325,33 @@ class AttributeToFace:
         return _to_pil(self.model.decode(mu))[0]
 
     @torch.inference_mode()
-    def edit_direction(self, changes: Mapping[str, bool]) -> torch.Tensor:
-        """``EDIT_STEP · Σ (mu(attribute as requested) − mu(its opposite))`` over the changes → (latent_dim,)."""
-        total = torch.zeros(self.model.config.latent_dim, device=self.device)
+    def read_attributes(self, latent: torch.Tensor) -> dict[str, bool]:
+        """The 40 attributes the model's attribute decoder reads off one latent (logit > 0 → present)."""
+        if not callable(getattr(self.model, "decode_attributes", None)):
+            raise ValueError(f"{type(self.model).__name__} has no attribute decoder to read attributes with.")
+        logits = self.model.decode_attributes(self._as_latent(latent)[None])[0]
+        return {name: bool(x > 0) for name, x in zip(ATTRIBUTES, logits.tolist(), strict=True)}
+
+    @torch.inference_mode()
+    def edit_direction(
+        self, changes: Mapping[str, bool], context: Mapping[str, bool] | None = None
+    ) -> torch.Tensor:
+        """``EDIT_STEP · Σ (mu(attribute as requested) − mu(its opposite))`` over the changes → (latent_dim,).
+
+        Without ``context`` each ``mu`` is the attribute expert's posterior mean given that one attribute alone;
+        with ``context`` (a full or partial description of the face, e.g. :meth:`read_attributes`) it is given
+        the context with all the changes applied, the one attribute set either way.
+        """
+        base = {n: bool(v) for n, v in (context or {}).items()}
         for name, value in changes.items():
             check_name(name)
-            v1, k1 = self._attribute_input(Attributes({name: bool(value)}))
-            v0, k0 = self._attribute_input(Attributes({name: not bool(value)}))
+            base[name] = bool(value)
+        total = torch.zeros(self.model.config.latent_dim, device=self.device)
+        for name, value in changes.items():
+            on = {**base, name: bool(value)} if context is not None else {name: bool(value)}
+            off = {**on, name: not bool(value)}
+            v1, k1 = self._attribute_input(Attributes(on))
+            v0, k0 = self._attribute_input(Attributes(off))
             total += self.model.infer(values=v1, known=k1)[0][0] - self.model.infer(values=v0, known=k0)[0][0]
         return EDIT_STEP * total
 
