@@ -11,7 +11,7 @@ from PIL import Image
 
 from sketchface.attributes import ATTRIBUTES, Attributes, UnknownAttributeError
 from sketchface.models.mvae import MVAE, CrossModalVAE, CrossModalVAEConfig, MVAEConfig
-from sketchface.pipelines.attribute_to_face import EDIT_STEP, AttributeToFace, slerp
+from sketchface.pipelines.attribute_to_face import EDIT_MARGIN, EDIT_STEP, AttributeToFace, slerp
 
 SIZE = 16
 
@@ -215,8 +215,24 @@ def test_default_edit_moves_along_the_faces_own_context(pipe):
     changes = {"Eyeglasses": True, "Smiling": False}
     step = pipe.edit_direction(changes, context=pipe.read_attributes(z))
     expected = pipe.decode(z + 0.7 * step)[0]
-    got = pipe.edit(z, changes, strength=0.7)
+    got = pipe.edit(z, changes, strength=0.7, max_boost=1.0)
     assert np.array_equal(np.asarray(got), np.asarray(expected))
+    # with the boost, the step is the shortest on the grid whose rendering the model reads as changed
+    scale = pipe._step_scale(z, step, changes, 0.7, 2.0)
+    boosts = [1.0 + 0.25 * i for i in range(5)]
+    assert any(scale == pytest.approx(0.7 * b) for b in boosts)
+    model = pipe.model
+    with torch.inference_mode():
+        reads = [
+            model.decode_attributes(model.infer(image=model.decode(z[None] + 0.7 * b * step))[0])[0] for b in boosts
+        ]
+    done = [
+        bool(r[ATTRIBUTES.index("Eyeglasses")] > EDIT_MARGIN and r[ATTRIBUTES.index("Smiling")] < -EDIT_MARGIN)
+        for r in reads
+    ]
+    assert scale == pytest.approx(0.7 * (boosts[done.index(True)] if any(done) else boosts[-1]), rel=1e-5)
+    assert np.array_equal(np.asarray(pipe.edit(z, changes, strength=0.7)), np.asarray(pipe.decode(z + scale * step)[0]))
+    assert pipe._step_scale(z, step, changes, 0.7, 1.0) == 0.7 and pipe._step_scale(z, step, changes, 0.0, 2.0) == 0.0
     with pytest.raises(ValueError, match="'context', 'direction' or 'poe'"):
         pipe.edit(z, changes, method="global")
 

@@ -25,6 +25,10 @@ from ..models.mvae import MVAE, CrossModalVAE, load_vae
 #: Latent step per unit of edit strength along an attribute direction (see ``AttributeToFace.edit``); chosen
 #: with ``train/evaluate_edits.py`` on procedural faces that are not the reported held-out ones (README).
 EDIT_STEP = 2.5
+#: Largest factor by which ``edit`` lengthens a step whose rendered face the model itself does not yet read as
+#: changed (image expert → attribute decoder), and the logit margin it asks for (same provenance as ``EDIT_STEP``).
+EDIT_MAX_BOOST = 2.0
+EDIT_MARGIN = 3.0
 
 AttributesLike = Attributes | str | Mapping[str, "bool | None"] | Sequence[float] | np.ndarray | torch.Tensor | None
 
@@ -279,6 +283,7 @@ class AttributeToFace:
         seed: int = 0,
         strength: float = 1.0,
         method: str = "context",
+        max_boost: float | None = None,
     ) -> Image.Image:
         """Change some attributes of a face and decode it (at the model's size).
 
@@ -293,8 +298,12 @@ class AttributeToFace:
         ``method="poe"``: PoE(prior, image expert, attribute expert(changes)) with the image expert's precision
         scaled by ``1 − 0.98 · strength`` so the stated changes win where they conflict with the picture (the
         MVAE's own conditioning; it redraws more of the face). The cross-modal VAE has neither an image expert
-        nor an attribute decoder, so it always uses ``"direction"``. Deterministic (posterior means); ``seed`` is accepted for interface
-        compatibility. Strength 0 returns the model's reconstruction.
+        nor an attribute decoder, so it always uses ``"direction"``.
+
+        With ``"context"`` the step grows (up to ``max_boost`` times, default ``EDIT_MAX_BOOST``; 1 turns it off)
+        until the model reads the change off its own rendering of the edited face (:meth:`_step_scale`), so
+        attributes the decoder draws faintly get a longer step and the rest stay short. Deterministic (posterior
+        means); ``seed`` is accepted for interface compatibility. Strength 0 returns the model's reconstruction.
         """
         if not changes:
             raise ValueError("No attribute changes given.")
@@ -312,7 +321,9 @@ class AttributeToFace:
             contextual = method != "direction" and not isinstance(self.model, CrossModalVAE)
             context = self.read_attributes(z) if contextual else None
             step = self.edit_direction(changes, context=context)
-            return _to_pil(self.model.decode(z[None] + float(strength) * step))[0]
+            boost = (EDIT_MAX_BOOST if max_boost is None else float(max_boost)) if contextual else 1.0
+            scale = self._step_scale(z, step, changes, float(strength), boost)
+            return _to_pil(self.model.decode(z[None] + scale * step))[0]
         if is_latent:  # PoE needs the picture: decode the latent first
             image_or_latent = self.model.decode(self._as_latent(image_or_latent)[None])[0]
         v, k = self._attribute_input(Attributes({n: bool(x) for n, x in changes.items()}))
@@ -325,6 +336,25 @@ class AttributeToFace:
         return _to_pil(self.model.decode(mu))[0]
 
     @torch.inference_mode()
+    def _step_scale(
+        self, z: torch.Tensor, step: torch.Tensor, changes: Mapping[str, bool], strength: float, max_boost: float
+    ) -> float:
+        """The shortest of ``strength · (1, 1.25, 1.5, …, max_boost)`` whose decoded face, encoded again by the image
+        expert, the attribute decoder reads with every change at logit margin ``EDIT_MARGIN`` (the longest if none
+        does; ``strength`` itself if ``max_boost ≤ 1``). The model checks its own rendering, not the evaluator's."""
+        if max_boost <= 1.0 or strength <= 0:
+            return strength
+        boosts = torch.arange(1.0, float(max_boost) + 1e-6, 0.25, device=step.device)
+        latents = z[None] + (strength * boosts)[:, None] * step[None]
+        latents = self.model.infer(image=self.model.decode(latents))[0]  # what the rendered faces show
+        logits = self.model.decode_attributes(latents)
+        index = torch.tensor([ATTRIBUTES.index(n) for n in changes], device=step.device)
+        sign = torch.tensor([1.0 if v else -1.0 for v in changes.values()], device=step.device)
+        done = ((logits[:, index] * sign) > EDIT_MARGIN).all(dim=1)
+        first = int(done.nonzero()[0, 0]) if bool(done.any()) else len(boosts) - 1
+        return strength * float(boosts[first])
+
+    @torch.inference_mode()
     def read_attributes(self, latent: torch.Tensor) -> dict[str, bool]:
         """The 40 attributes the model's attribute decoder reads off one latent (logit > 0 → present)."""
         if not callable(getattr(self.model, "decode_attributes", None)):
@@ -333,9 +363,7 @@ class AttributeToFace:
         return {name: bool(x > 0) for name, x in zip(ATTRIBUTES, logits.tolist(), strict=True)}
 
     @torch.inference_mode()
-    def edit_direction(
-        self, changes: Mapping[str, bool], context: Mapping[str, bool] | None = None
-    ) -> torch.Tensor:
+    def edit_direction(self, changes: Mapping[str, bool], context: Mapping[str, bool] | None = None) -> torch.Tensor:
         """``EDIT_STEP · Σ (mu(attribute as requested) − mu(its opposite))`` over the changes → (latent_dim,).
 
         Without ``context`` each ``mu`` is the attribute expert's posterior mean given that one attribute alone;
