@@ -845,7 +845,7 @@ def build_sketch_tab(h: Handlers) -> SimpleNamespace:
             ui.status = gr.Markdown("")
             ui.gallery = gr.Gallery(label="Faces (click one)", columns=4, height=300, elem_id="sketch-gallery")
             with gr.Row():
-                ui.pick = gr.Number(0, precision=0, label="Selected # (0: none)")
+                ui.pick = gr.Number(0, precision=0, label="Selected # (0: none)", elem_id="sketch-pick")
                 ui.send = gr.Button("Send to Stylize", elem_id="send-sketch")
             ui.download = gr.File(label="Download the selected face", interactive=False, height=90)
     ui.paths = gr.State([])

@@ -144,6 +144,7 @@ def _end_to_end(page, tmp_path):
     page.get_by_text("faces from the uploaded sketch").wait_for()
     _shot(page, "sketch")
     _thumbs(page, "#sketch-gallery").first.click()
+    sync_api.expect(page.locator("#sketch-pick input")).to_have_value("1")  # the selection reached the server
     page.keyboard.press("Escape")
     page.click("#send-sketch")
 
