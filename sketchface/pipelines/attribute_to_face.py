@@ -340,8 +340,9 @@ class AttributeToFace:
         self, z: torch.Tensor, step: torch.Tensor, changes: Mapping[str, bool], strength: float, max_boost: float
     ) -> float:
         """The shortest of ``strength · (1, 1.25, 1.5, …, max_boost)`` whose decoded face, encoded again by the image
-        expert, the attribute decoder reads with every change at logit margin ``EDIT_MARGIN`` (the longest if none
-        does; ``strength`` itself if ``max_boost ≤ 1``). The model checks its own rendering, not the evaluator's."""
+        expert, the attribute decoder reads with every change at logit margin ``EDIT_MARGIN``; ``strength`` itself
+        if none does (an attribute the model cannot draw here only gets distorted by a longer step) or if
+        ``max_boost ≤ 1``. The model checks its own rendering, not the evaluator's."""
         if max_boost <= 1.0 or strength <= 0:
             return strength
         boosts = torch.arange(1.0, float(max_boost) + 1e-6, 0.25, device=step.device)
@@ -351,7 +352,8 @@ class AttributeToFace:
         index = torch.tensor([ATTRIBUTES.index(n) for n in changes], device=step.device)
         sign = torch.tensor([1.0 if v else -1.0 for v in changes.values()], device=step.device)
         done = ((logits[:, index] * sign) > EDIT_MARGIN).all(dim=1)
-        first = int(done.nonzero()[0, 0]) if bool(done.any()) else len(boosts) - 1
+        # none does: a longer step would only distort the face further, so keep the plain one
+        first = int(done.nonzero()[0, 0]) if bool(done.any()) else 0
         return strength * float(boosts[first])
 
     @torch.inference_mode()
