@@ -206,8 +206,9 @@ class LatentEditor:
     """Instruction → CelebA attribute changes → latent-space edit with one of the project's models.
 
     ``model`` is anything with ``edit(image_or_latent, changes, ...)`` returning an image (PIL, a list of
-    PIL images, or a (3, H, W) tensor in [0, 1]): ``AttributeToFace`` (MVAE: image expert ⊗ attribute
-    expert with the changed attributes) or ``SketchToFace`` (pSp inversion + stored W+ directions).
+    PIL images, or a (3, H, W) tensor in [0, 1]): ``AttributeToFace`` (MVAE: the attribute expert's
+    directions in the face's own context, see ``AttributeToFace.edit``) or ``SketchToFace`` (pSp inversion +
+    stored W+ directions).
     ``seed`` and ``strength`` are passed on when the model's ``edit`` accepts them (``strength=None``: the
     model's default, since its scale is the model's: MVAE 0..1, pSp standard deviations). When ``edit``'s first
     parameter is a latent (``w_plus``, ``latent``, ...), the image goes through ``model.encode`` first.
