@@ -376,14 +376,11 @@ class AttributeToFace:
         for name, value in changes.items():
             check_name(name)
             base[name] = bool(value)
-        total = torch.zeros(self.model.config.latent_dim, device=self.device)
-        for name, value in changes.items():
-            on = {**base, name: bool(value)} if context is not None else {name: bool(value)}
-            off = {**on, name: not bool(value)}
-            v1, k1 = self._attribute_input(Attributes(on))
-            v0, k0 = self._attribute_input(Attributes(off))
-            total += self.model.infer(values=v1, known=k1)[0][0] - self.model.infer(values=v0, known=k0)[0][0]
-        return EDIT_STEP * total
+        ons = [{**base, n: bool(v)} if context is not None else {n: bool(v)} for n, v in changes.items()]
+        offs = [{**on, n: not bool(v)} for on, (n, v) in zip(ons, changes.items(), strict=True)]
+        inputs = [self._attribute_input(Attributes(d)) for d in ons + offs]  # one batch: every on, then every off
+        mu = self.model.infer(values=torch.cat([v for v, _ in inputs]), known=torch.cat([k for _, k in inputs]))[0]
+        return EDIT_STEP * (mu[: len(ons)] - mu[len(ons) :]).sum(dim=0)
 
 
 def criminal_sketch_grid(
