@@ -32,6 +32,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sketchface.attributes import ATTRIBUTES, GROUPS, PRESETS, Attributes, describe, parse_description, pretty
 from sketchface.export import AI_LABEL, labelled_grid, read_metadata, remove_caption, save_png
+from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreement, has_sketch_input
 
 MAX_CANDIDATES = 16
@@ -482,7 +483,7 @@ class Handlers:
         sketch, how = self._sketch_input(canvas, upload, kind)
         return sketch, f"What the model sees ({how}, {sketch.width}×{sketch.height})."
 
-    def sketch_generate(self, canvas, upload, kind, model, text, n, seed, mix, caption):
+    def sketch_generate(self, canvas, upload, kind, model, text, n, seed, mix, caption, weight=DESCRIPTION_WEIGHT):
         sketch, how = self._sketch_input(canvas, upload, kind)
         entry = self.registry.get(model) if model else None
         if entry is None:
@@ -502,8 +503,10 @@ class Handlers:
             if attrs.known and callable(getattr(pipe, "edit", None)):
                 changes = {k: bool(v) for k, v in attrs.known.items()}
                 images = [run_pipeline(pipe.edit, pipe.encode(img), changes)[0] for img in images]
-        else:  # an MVAE with a sketch expert: attributes ⊗ sketch
-            images = run_pipeline(pipe, attrs, sketch=sketch, num_images=n, seed=seed)
+        else:  # an MVAE with a sketch expert: attributes ⊗ sketch, the description weighted
+            images = run_pipeline(
+                pipe, attrs, sketch=sketch, num_images=n, seed=seed, description_weight=float(weight or 1.0)
+            )
         ms = (time.perf_counter() - t0) * 1000
         meta = [
             {
@@ -514,6 +517,7 @@ class Handlers:
                 "attributes": {k: bool(v) for k, v in attrs.known.items()},
                 "seed": seed,
                 "mix_strength": float(mix),
+                **({"description_weight": float(weight or 1.0)} if entry.task != "sketch" and attrs.known else {}),
                 "candidate": i + 1,
             }
             for i in range(len(images))
@@ -841,6 +845,15 @@ def build_sketch_tab(h: Handlers) -> SimpleNamespace:
                 ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0, scale=1)
             ui.text = gr.Textbox(label="Optional attributes in words (e.g. 'gray hair, glasses')", lines=1)
             ui.mix = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Variety (style-mixing strength)")
+            ui.weight = gr.Slider(
+                0.5,
+                6.0,
+                value=DESCRIPTION_WEIGHT,
+                step=0.5,
+                label="Words vs drawing (MVAE models)",
+                info="How much the attributes count against the sketch: 1 = the plain product of experts; "
+                "higher shows more of what was said, past ~4 the face drifts from the drawing.",
+            )
             ui.generate = gr.Button("Generate from the sketch", variant="primary", elem_id="sketch-generate")
             ui.status = gr.Markdown("")
             ui.gallery = gr.Gallery(label="Faces (click one)", columns=4, height=300, elem_id="sketch-gallery")
@@ -970,7 +983,7 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     )
     s.generate.click(
         h.sketch_generate,
-        [s.canvas, s.upload, s.kind, s.model, s.text, s.n, s.seed, s.mix, caption_box],
+        [s.canvas, s.upload, s.kind, s.model, s.text, s.n, s.seed, s.mix, caption_box, s.weight],
         [s.gallery, s.paths, s.preview, s.status, s.pick],
         api_name="sketch",
         **gen,

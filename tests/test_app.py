@@ -6,11 +6,12 @@ import json
 
 import gradio as gr
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import app
 from sketchface.attributes import ATTRIBUTES, PRESETS
 from sketchface.export import AI_LABEL, add_caption, labelled_grid, read_metadata, remove_caption, save_png
+from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.registry import KINDS, Registry, split_sources
 
 API_NAMES = {
@@ -182,3 +183,27 @@ def test_prune_outputs_removes_only_old_day_folders(tmp_path):
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["20261001.png", "20261120", "20261122", "20261399", "notes"]
     assert app.prune_outputs(tmp_path / "missing") == []
+
+
+def test_sketch_tab_passes_the_description_weight_to_the_mvae(demo, monkeypatch):
+    h = demo.handlers
+    entry = next(e for e in h.registry.loaded("attributes"))
+    cls, original, seen = type(entry.pipeline), type(entry.pipeline).__call__, []
+
+    def spy(self, attributes=None, sketch=None, num_images=8, seed=0, temperature=1.0, description_weight=None):
+        seen.append(description_weight)
+        return original(self, attributes, sketch, num_images, seed, temperature, description_weight)
+
+    monkeypatch.setattr(cls, "__call__", spy)
+    sketch = Image.new("L", (128, 128), 255)
+    draw = ImageDraw.Draw(sketch)
+    draw.ellipse((30, 20, 98, 108), outline=0, width=3)  # a face outline, eyes and a mouth
+    draw.line((45, 50, 58, 50), fill=0, width=3)
+    draw.line((70, 50, 83, 50), fill=0, width=3)
+    draw.line((50, 85, 78, 85), fill=0, width=3)
+    args = (None, sketch, "sketch", entry.key, "glasses", 2, 0, 0.5, False)
+    monkeypatch.setattr(app, "open_image", lambda value, what="image": value)  # the upload is the PIL image itself
+    gallery, *_ = h.sketch_generate(*args, 2.5)
+    assert seen == [2.5] and read_metadata(gallery[0][0])["description_weight"] == 2.5
+    gallery, *_ = h.sketch_generate(*args)  # the API default
+    assert seen[-1] == DESCRIPTION_WEIGHT

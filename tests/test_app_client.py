@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 import app
 from sketchface.attributes import ATTRIBUTES
 from sketchface.export import AI_LABEL, read_metadata
+from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -135,7 +136,12 @@ def test_sketch_endpoints_and_bad_inputs(client, files):
         api_name="/sketch",
     )
     assert len(_gallery_paths(gallery)) == 2 and "mvae" in status
-    assert read_metadata(_gallery_paths(gallery)[0])["attributes"]["Gray_Hair"] is True
+    meta = read_metadata(_gallery_paths(gallery)[0])
+    assert meta["attributes"]["Gray_Hair"] is True and meta["description_weight"] == DESCRIPTION_WEIGHT
+    # how much the words count against the drawing: 1 = the plain product of experts, other faces
+    args = [canvas(files / "sketch.png"), None, "sketch", "mvae · tiny-mvae", "gray hair", 2, 0, 0.5, False]
+    plain, _, status, _ = client.predict(*args, 1.0, api_name="/sketch")
+    assert read_metadata(_gallery_paths(plain)[0])["description_weight"] == 1.0
     # The tiny pSp has no fitted attribute directions: asking for attributes is refused with the reason.
     with pytest.raises(AppError, match="could not do this: no attribute direction"):
         client.predict(

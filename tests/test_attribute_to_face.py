@@ -11,7 +11,13 @@ from PIL import Image
 
 from sketchface.attributes import ATTRIBUTES, Attributes, UnknownAttributeError
 from sketchface.models.mvae import MVAE, CrossModalVAE, CrossModalVAEConfig, MVAEConfig
-from sketchface.pipelines.attribute_to_face import EDIT_MARGIN, EDIT_STEP, AttributeToFace, slerp
+from sketchface.pipelines.attribute_to_face import (
+    DESCRIPTION_WEIGHT,
+    EDIT_MARGIN,
+    EDIT_STEP,
+    AttributeToFace,
+    slerp,
+)
 
 SIZE = 16
 
@@ -112,6 +118,27 @@ def test_sketch_joins_the_description(pipe, cvae_pipe):
     assert len(pipe(None, sketch=sketch.convert("RGBA"), num_images=2)) == 2  # sketch alone, alpha → white
     with pytest.raises(ValueError, match="sketch expert"):
         cvae_pipe(attrs, sketch=sketch)
+
+
+def test_description_weight_counts_only_against_a_sketch(pipe):
+    sketch = Image.new("L", (64, 64), 255)
+    sketch.paste(0, (20, 10, 44, 54))
+    attrs = Attributes(Eyeglasses=True, Male=False)
+    s = torch.from_numpy(np.asarray(sketch.resize((SIZE, SIZE)), dtype=np.float32) / 255)[None, None]
+    v, k = pipe._attribute_input(attrs)
+    with torch.no_grad():
+        plain = pipe.model.infer(values=v, known=k, sketch=s)
+        weighted = pipe.model.infer(values=v, known=k, sketch=s, weights={"attributes": DESCRIPTION_WEIGHT})
+    torch.testing.assert_close(pipe.posterior(attrs, sketch, description_weight=1.0)[0], plain[0])
+    torch.testing.assert_close(pipe.posterior(attrs, sketch)[0], weighted[0])  # the default weight
+    assert not torch.allclose(plain[0], weighted[0])
+    # without a sketch the weight does nothing (the description alone is q(z | attributes))
+    torch.testing.assert_close(pipe.posterior(attrs, description_weight=5.0)[0], pipe.posterior(attrs)[0])
+    a = _arr(pipe(attrs, sketch=sketch, num_images=2, seed=1, description_weight=1.0))
+    assert not np.array_equal(a, _arr(pipe(attrs, sketch=sketch, num_images=2, seed=1)))
+    for bad in (0, -2.0, float("nan")):
+        with pytest.raises(ValueError, match="description_weight"):
+            pipe(attrs, sketch=sketch, description_weight=bad)
 
 
 def test_generate_variations_cross(pipe):

@@ -64,6 +64,33 @@ def test_poe_matches_numeric_product_of_densities():
     assert pd_logvar.exp().item() == pytest.approx(var.item(), rel=1e-3)
 
 
+def test_weighted_experts_scale_precision():
+    torch.manual_seed(2)
+    model = MVAE(tiny()).eval()
+    values, known, sketch = torch.rand(3, 40).round(), torch.ones(3, 40), torch.rand(3, 1, 16, 16)
+    with torch.no_grad():
+        experts = model.experts(values=values, known=known, sketch=sketch)
+        (ma, la), (ms, ls) = experts["attributes"], experts["sketch"]
+        # closed form: precisions 1 (prior) + w / var_a + 1 / var_s
+        w = 3.0
+        t = 1 + w * torch.exp(-la) + torch.exp(-ls)
+        mean = (w * torch.exp(-la) * ma + torch.exp(-ls) * ms) / t
+        mu, logvar = model.infer(values=values, known=known, sketch=sketch, weights={"attributes": w})
+        torch.testing.assert_close(mu, mean, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(logvar, -torch.log(t), rtol=1e-4, atol=1e-5)
+        # weight 1 is the plain product; a larger weight moves the posterior towards the description
+        plain = model.infer(values=values, known=known, sketch=sketch)
+        torch.testing.assert_close(
+            model.infer(values=values, known=known, sketch=sketch, weights={"sketch": 1})[0], plain[0]
+        )
+        assert (mu - ma).abs().mean() < (plain[0] - ma).abs().mean()
+    with pytest.raises(ValueError, match="unknown expert"):
+        model.infer(values=values, known=known, weights={"text": 2.0})
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="positive"):
+            model.infer(values=values, known=known, weights={"attributes": bad})
+
+
 def test_poe_mask_ignores_absent_expert_per_sample():
     torch.manual_seed(1)
     mu, logvar = torch.randn(3, 2, 5), torch.randn(3, 2, 5)
@@ -364,3 +391,25 @@ def test_mvae_script_on_procedural_faces(tmp_path):
     train = _load_script("mvae")
     cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path), "--steps", "2", "--train_samples", "16"])
     assert train.main(cfg)["steps"] == 2
+
+
+def test_training_evaluation_with_a_classifier_reports_the_weighted_sketch_figures():
+    from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+
+    train = _load_script("mvae")
+    torch.manual_seed(3)
+    model = MVAE(tiny()).eval()
+    clf = AttributeClassifier(ClassifierConfig(image_size=16, stem_width=4, widths=[8, 8])).eval()
+    faces = TinyFaces(12)
+    pool = train.render_pool(faces, 0)
+    ev = train.evaluate(model, pool, clf, seed=0, num_candidates=2)
+    for key in (
+        "fidelity_full",
+        "fidelity_balanced",
+        "sketch_attributes_fidelity",
+        "sketch_attributes_fidelity_weighted",
+        "sketch_plus_glasses_rate",
+        "sketch_plus_glasses_rate_weighted",
+    ):
+        assert 0.0 <= ev[key] <= 1.0, key
+    assert set(ev["fidelity_rare"]) == set(train.RARE)

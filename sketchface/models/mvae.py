@@ -18,6 +18,8 @@ encoder sees ``[values * known, known]`` (B, 80), so the value of an unknown att
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -392,7 +394,8 @@ class MVAE(
         masks: list[torch.Tensor | None] | None = None,
         prior: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """PoE of the prior (if ``prior``) and the given experts; ``masks[i]`` (B,) presence or None (all present)."""
+        """PoE of the prior (if ``prior``) and the given experts; ``masks[i]`` (B,): presence (0 or 1) or a
+        precision weight per sample, or None (all 1)."""
         if not experts:
             raise ValueError("combine() needs at least one expert")
         mu0 = experts[0][0]
@@ -412,15 +415,31 @@ class MVAE(
         values: torch.Tensor | None = None,
         known: torch.Tensor | None = None,
         sketch: torch.Tensor | None = None,
+        weights: Mapping[str, float] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z | given modalities) = PoE(prior, experts): (mu, logvar), each (B, latent_dim).
 
-        With no modality at all, pass nothing and get the prior for batch size 1.
+        ``weights`` ({"image" | "attributes" | "sketch": w > 0}, default 1 each) multiplies an expert's precision,
+        a weighted product of experts: ``weights={"attributes": 3}`` makes a description count three times as
+        much against a sketch (and the prior). With no modality at all, pass nothing and get the prior for
+        batch size 1.
         """
         experts = self.experts(image, values, known, sketch)
+        weights = dict(weights or {})
+        for name, w in weights.items():
+            if name not in ("image", "attributes", "sketch"):
+                raise ValueError(f"unknown expert {name!r} in weights: use 'image', 'attributes' or 'sketch'")
+            if not (math.isfinite(float(w)) and float(w) > 0):
+                raise ValueError(f"the weight of the {name} expert must be a positive number, got {w!r}")
         if not experts:
             return prior_expert(1, self.config.latent_dim, device=self.device)
-        return self.combine(list(experts.values()))
+        masks = [
+            None
+            if weights.get(name, 1.0) == 1.0
+            else torch.full((mu.shape[0],), float(weights[name]), device=mu.device)
+            for name, (mu, _) in experts.items()
+        ]
+        return self.combine(list(experts.values()), masks)
 
     def decode_attributes(self, z: torch.Tensor) -> torch.Tensor:
         """Attribute logits (B, 40)."""

@@ -29,6 +29,12 @@ EDIT_STEP = 2.5
 #: changed (image expert → attribute decoder), and the logit margin it asks for (same provenance as ``EDIT_STEP``).
 EDIT_MAX_BOOST = 2.0
 EDIT_MARGIN = 3.0
+#: How much a description counts against a sketch when both are given: the attribute expert's precision is
+#: multiplied by it in the product of experts. At 1 (the plain PoE) the sketch expert drowns out much of what the
+#: witness said (sketch + "glasses" drew glasses on 29 % of faces); up to about 4 the faces keep the sketch's
+#: layout as well as at 1, beyond 6 they drift from it. Chosen on procedural faces that are not the held-out ones
+#: (``train/evaluate.py --sketch_attributes``, README).
+DESCRIPTION_WEIGHT = 3.0
 
 AttributesLike = Attributes | str | Mapping[str, "bool | None"] | Sequence[float] | np.ndarray | torch.Tensor | None
 
@@ -167,9 +173,17 @@ class AttributeToFace:
 
     # ------------------------------------------------------------------------------------------- posterior
     @torch.inference_mode()
-    def posterior(self, attributes: AttributesLike = None, sketch: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z | description, sketch) as (mu, logvar), each (1, latent_dim)."""
+    def posterior(
+        self, attributes: AttributesLike = None, sketch: Any = None, description_weight: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | description, sketch) as (mu, logvar), each (1, latent_dim).
+
+        With both a description and a sketch, the attribute expert's precision is multiplied by
+        ``description_weight`` (default :data:`DESCRIPTION_WEIGHT`; 1 = the plain product of experts)."""
         attrs = _to_attributes(attributes)
+        weight = DESCRIPTION_WEIGHT if description_weight is None else float(description_weight)
+        if not (np.isfinite(weight) and weight > 0):
+            raise ValueError(f"description_weight must be a positive number, got {description_weight!r}")
         if sketch is not None and not self.has_sketch_encoder:
             raise ValueError("This checkpoint has no sketch expert: use an MVAE trained with --sketch.")
         if isinstance(self.model, CrossModalVAE):
@@ -179,7 +193,8 @@ class AttributeToFace:
         if attrs.is_empty and s is None:
             return self.model.infer()
         v, k = self._attribute_input(attrs) if not attrs.is_empty else (None, None)
-        return self.model.infer(values=v, known=k, sketch=s)
+        weights = {"attributes": weight} if v is not None and s is not None else None
+        return self.model.infer(values=v, known=k, sketch=s, weights=weights)
 
     # --------------------------------------------------------------------------------------------- generate
     @torch.inference_mode()
@@ -190,12 +205,14 @@ class AttributeToFace:
         num_images: int = 8,
         seed: int = 0,
         temperature: float = 1.0,
+        description_weight: float | None = None,
     ) -> tuple[list[Image.Image], torch.Tensor]:
-        """(candidates, latents (N, latent_dim)): z = mu + temperature · sigma · eps, decoded in one batch."""
+        """(candidates, latents (N, latent_dim)): z = mu + temperature · sigma · eps, decoded in one batch.
+        ``description_weight``: see :meth:`posterior` (used only when both a description and a sketch are given)."""
         n = self._check_num(num_images)
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        mu, logvar = self.posterior(attributes, sketch)
+        mu, logvar = self.posterior(attributes, sketch, description_weight)
         eps = self._randn((n, mu.shape[1]), self._generator(seed))
         z = mu + float(temperature) * torch.exp(0.5 * logvar) * eps  # (N, D)
         return _to_pil(self.model.decode(z)), z.cpu()
@@ -207,9 +224,10 @@ class AttributeToFace:
         num_images: int = 8,
         seed: int = 0,
         temperature: float = 1.0,
+        description_weight: float | None = None,
     ) -> list[Image.Image]:
         """N candidate faces (PIL RGB, model size) for a description and/or a sketch; same seed → same faces."""
-        return self.generate(attributes, sketch, num_images, seed, temperature)[0]
+        return self.generate(attributes, sketch, num_images, seed, temperature, description_weight)[0]
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:
