@@ -271,6 +271,21 @@ def test_evaluate_and_benchmark_real_untrained_mvae_checkpoint(evaluate, tmp_pat
     assert r["kind"] == "attribute" and 0 < r["mse"] < 1 and 0 <= r["criminal_fidelity"] <= 1
     assert Image.open(tmp_path / "out" / "criminals.png").size == (110 + 3 * (96 + 6), 58 + 96)
 
+    # sketch + description, per description weight, on a tuning split (another start seed)
+    sa = ["--sketch_attributes", "--description_weights", "1", "3", "--start_seed", "20000000"]
+    results = evaluate.main(evaluate.parse_args([*args, *sa, "--out_dir", str(tmp_path / "sa")]))
+    sa_r = results["sketch_attributes"]["mvae"]
+    assert set(sa_r["weights"]) == {"1.0", "3.0"} and sa_r["candidates"] == 2
+    for row in sa_r["weights"].values():
+        assert 0 <= row["attribute_fidelity"] <= 1 and 0 <= row["glasses_rate"] <= 1 and row["rms_to_sketched_face"] > 0
+    assert sa_r["sketch_only_rms"] > 0 and sa_r["attributes_only_rms"] > 0
+    table = (tmp_path / "sa" / "results.md").read_text()
+    assert "### Sketch + attributes → face: procedural seeds from 20,000,000" in table and "| mvae | 3 |" in table
+    # rows: header + 3 faces; columns: label + (face, sketch) and 2 weights, each group one candidate wide
+    assert Image.open(tmp_path / "sa" / "sketch_attributes.png").size == (110 + 3 * (2 * 96 + 6), 58 + 3 * 96)
+    with pytest.raises(SystemExit):
+        evaluate.parse_args([*args, "--description_weights", "0"])
+
     benchmark = _load_script("benchmark")
     bench = benchmark.main(
         benchmark.parse_args(

@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from sketchface import metrics as M
-from sketchface.attributes import Attributes
+from sketchface.attributes import INDEX, Attributes
 
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds (training uses seeds from 0)
 KINDS = ("attribute", "sketch")
@@ -183,6 +183,9 @@ class EvalConfig:
     identity: bool = True
     device: str = "auto"
     seed: int = 0
+    start_seed: int = HELD_OUT_SEED  # first procedural seed (another range gives a tuning split)
+    sketch_attributes: bool = False  # also MVAE sketch + description → face, per description weight
+    description_weights: list[float] = field(default_factory=lambda: [1.0, 3.0])
     out_dir: str = "results/eval"
 
 
@@ -205,6 +208,14 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
     p.add_argument("--identity", action=argparse.BooleanOptionalAction, default=d.identity)
     p.add_argument("--device", default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--start_seed", type=int, default=d.start_seed, help="first procedural seed (held-out: 10,000,000)")
+    p.add_argument(
+        "--sketch_attributes",
+        action=argparse.BooleanOptionalAction,
+        default=d.sketch_attributes,
+        help="also score MVAE checkpoints with a sketch expert on sketch + full description",
+    )
+    p.add_argument("--description_weights", type=float, nargs="+", default=d.description_weights, metavar="W")
     p.add_argument("--out_dir", default=d.out_dir)
     cfg = EvalConfig(**vars(p.parse_args(argv)))
     for spec in cfg.models + cfg.kinds:
@@ -212,6 +223,8 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
             p.error(f"expected NAME=VALUE, got {spec!r}")
     if cfg.data == "celeba" and not cfg.data_root:
         p.error("--data celeba needs --data_root")
+    if any(not (w > 0 and math.isfinite(w)) for w in cfg.description_weights):
+        p.error("--description_weights must be positive numbers")
     return cfg
 
 
@@ -222,7 +235,7 @@ def build_dataset(cfg: EvalConfig, with_sketch: bool) -> Dataset:
         from sketchface.data.procedural import ProceduralFaces
 
         return ProceduralFaces(
-            size=cfg.size, length=cfg.num_samples, start_seed=HELD_OUT_SEED, mode="celeba", sketch=sketch
+            size=cfg.size, length=cfg.num_samples, start_seed=cfg.start_seed, mode="celeba", sketch=sketch
         )
     from sketchface.data.celeba import CelebA
 
@@ -343,6 +356,55 @@ class Evaluator:
             for key in ("mean_over_specified", "mean_over_attributes", "mean_over_present", "per_attribute")
         }
 
+    def sketch_attributes(self, pipe: Any, dataset: Dataset) -> dict:
+        """An MVAE given each face's sketch and its full description, per description weight (the attribute
+        expert's precision factor): fidelity to the description, RMS pixel distance of the first candidate to the
+        sketched face (does the layout hold?), and the share of faces with glasses for the sketch plus
+        "Eyeglasses" alone (a witness's drawing plus one remark). References: the sketch alone, the description
+        alone."""
+        cfg, n = self.cfg, min(self.cfg.num_samples, len(dataset))
+        k = max(1, cfg.candidates)
+        items = [dataset[i] for i in range(n)]
+        if any("sketch" not in it for it in items):
+            raise RuntimeError("the dataset gave no sketches; sketch + attributes evaluation needs them")
+        truth = torch.stack([torch.as_tensor(it["image"]).float() for it in items])
+        sketches = [_pil_sketch(torch.as_tensor(it["sketch"])) for it in items]
+        wants = [(torch.as_tensor(it["labels"]).float() * 2 - 1).to(torch.int8) for it in items]
+        glasses, gi = Attributes({"Eyeglasses": True}), INDEX["Eyeglasses"]
+
+        def rms(first: list[torch.Tensor]) -> float:
+            return float((torch.stack(first) - truth).pow(2).mean().sqrt())
+
+        def faces(condition, sketch, weight, seed):
+            kwargs = {"sketch": sketch} if sketch is not None else {}
+            if weight is not None:
+                kwargs["description_weight"] = weight
+            return M.to_tensor(list(pipe(condition, num_images=k, seed=seed, **kwargs)), size=cfg.size)
+
+        out: dict[str, Any] = {"candidates": k, "weights": {}}
+        sketch_only = [faces(None, sk, None, cfg.seed + i)[0] for i, sk in enumerate(sketches)]
+        attrs_only = [
+            faces(Attributes.from_vector(w.numpy()), None, None, cfg.seed + i)[0] for i, w in enumerate(wants)
+        ]
+        out["sketch_only_rms"], out["attributes_only_rms"] = rms(sketch_only), rms(attrs_only)
+        for weight in cfg.description_weights:
+            fakes, firsts, with_glasses = [], [], []
+            for i, (sk, w) in enumerate(zip(sketches, wants, strict=True)):
+                f = faces(Attributes.from_vector(w.numpy()), sk, weight, cfg.seed + i)
+                fakes.append(f)
+                firsts.append(f[0])
+                with_glasses.append(faces(glasses, sk, weight, cfg.seed + i))
+            requested = torch.cat([w[None].expand(k, -1) for w in wants])
+            row: dict[str, Any] = {"rms_to_sketched_face": rms(firsts)}
+            probs = self._probs(torch.cat(fakes))
+            if probs is not None:
+                fid = M.attribute_fidelity(probs, requested)
+                row["attribute_fidelity"] = fid["mean_over_attributes"]
+                row["attribute_fidelity_per_attribute"] = fid["per_attribute"]
+                row["glasses_rate"] = float((self._probs(torch.cat(with_glasses))[:, gi] > 0.5).float().mean())
+            out["weights"][str(weight)] = row
+        return out
+
     def reference(self, dataset: Dataset) -> dict:
         """The classifier on the real faces: the ceiling any generator's fidelity can reach."""
         n = min(self.cfg.num_samples, len(dataset))
@@ -412,6 +474,8 @@ def markdown_table(results: dict) -> str:
             ceiling = _fmt(ref.get("attribute_fidelity"), 3)
             lines.append(f"| real faces (classifier ceiling) | – | 0 | 0 | 1 | {ceiling} | – | – | 0 |")
         lines.append("")
+    if results.get("sketch_attributes"):
+        lines += sketch_attributes_table(results)
     aligned = {n: r.get("identity_aligned") for n, r in results["models"].items() if r.get("identity_aligned")}
     lines += [
         f"Runtime: median (p95) milliseconds per image after warm-up, batch 1, on {meta['device']}. "
@@ -429,6 +493,36 @@ def markdown_table(results: dict) -> str:
     if not meta.get("fid"):
         lines += ["FID: skipped (torchvision's Inception-v3 weights are not in the torch hub cache).", ""]
     return "\n".join(lines)
+
+
+def sketch_attributes_table(results: dict) -> list[str]:
+    """Markdown lines: sketch + description → face, one row per model and description weight."""
+    meta = results["meta"]
+    lines = [
+        f"### Sketch + attributes → face: {meta['data']} {meta['split']}, {meta['num_samples']} faces from "
+        f"{meta['sketch']} sketches and their full descriptions",
+        "",
+        '| Model | Description weight | Attr. fidelity ↑ | Sketch + "Eyeglasses": faces with glasses ↑ | '
+        "RMS to the sketched face ↓ |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in results["sketch_attributes"].items():
+        for weight, row in r["weights"].items():
+            lines.append(
+                f"| {name} | {float(weight):g} | {_fmt(row.get('attribute_fidelity'), 3)} | "
+                f"{_fmt(row.get('glasses_rate'), 3)} | {_fmt(row['rms_to_sketched_face'], 3)} |"
+            )
+        lines.append(f"| {name}: sketch alone | – | – | – | {_fmt(r['sketch_only_rms'], 3)} |")
+        lines.append(f"| {name}: description alone | – | – | – | {_fmt(r['attributes_only_rms'], 3)} |")
+    lines += [
+        "",
+        "Description weight: the attribute expert's precision factor in the product of experts (1 = the plain PoE). "
+        f"Fidelity over {results['sketch_attributes'][next(iter(results['sketch_attributes']))]['candidates']} "
+        "candidates per face; RMS: the first candidate against the face the sketch was drawn from, in [0, 1] pixels "
+        "(the sketch alone and the description alone for comparison).",
+        "",
+    ]
+    return lines
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -480,6 +574,24 @@ def criminal_grid(
     return grid
 
 
+def sketch_attributes_grid(pipe: Any, dataset: Dataset, cfg: EvalConfig, faces: int = 3) -> Image.Image:
+    """Rows: the first held-out faces; columns: the face and its sketch, then the sketch + "Eyeglasses" at each
+    description weight (``grid_candidates`` candidates each)."""
+    rows = {}
+    for i in range(min(faces, len(dataset))):
+        item = dataset[i]
+        truth = Image.fromarray((torch.as_tensor(item["image"]).permute(1, 2, 0).clamp(0, 1) * 255).byte().numpy())
+        sketch = _pil_sketch(torch.as_tensor(item["sketch"]))
+        groups = [[truth, sketch]]
+        for w in cfg.description_weights:
+            kw = {"sketch": sketch, "description_weight": w}
+            groups.append(list(pipe({"Eyeglasses": True}, num_images=cfg.grid_candidates, seed=cfg.seed + i, **kw)))
+        rows[f"face {i + 1}"] = groups
+    labels = [("Face, sketch", "the sketched face and its sketch")]
+    labels += [(f"weight {w:g}", 'sketch + "Eyeglasses"') for w in cfg.description_weights]
+    return criminal_grid(rows, labels)
+
+
 def _atomic_write(path: Path, data: bytes | str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data.encode() if isinstance(data, str) else data)
@@ -519,7 +631,10 @@ def main(cfg: EvalConfig) -> dict:
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    needs_sketch = any(kind == "sketch" for kind, _ in pipes.values())
+    sketchable = {n: p for n, (k, p) in pipes.items() if k == "attribute" and getattr(p, "has_sketch_encoder", False)}
+    if cfg.sketch_attributes and not sketchable:
+        raise SystemExit("--sketch_attributes: none of the --models is an MVAE with a sketch expert")
+    needs_sketch = any(kind == "sketch" for kind, _ in pipes.values()) or cfg.sketch_attributes
     dataset = build_dataset(cfg, with_sketch=needs_sketch)
     ev = Evaluator(cfg, classifier, device)
     hardware = (
@@ -528,7 +643,9 @@ def main(cfg: EvalConfig) -> dict:
     results: dict[str, Any] = {
         "meta": {
             "data": cfg.data,
-            "split": "held-out seeds" if cfg.data == "procedural" else cfg.split,
+            "split": (f"seeds from {cfg.start_seed:,}" if cfg.start_seed != HELD_OUT_SEED else "held-out seeds")
+            if cfg.data == "procedural"
+            else cfg.split,
             "num_samples": min(cfg.num_samples, len(dataset)),
             "size": cfg.size,
             "sketch": cfg.sketch,
@@ -545,6 +662,13 @@ def main(cfg: EvalConfig) -> dict:
     }
     for name, (kind, pipe) in tqdm(pipes.items(), desc="models"):
         results["models"][name] = ev.evaluate(name, kind, pipe, dataset)
+    if cfg.sketch_attributes:
+        results["sketch_attributes"] = {n: ev.sketch_attributes(p, dataset) for n, p in sketchable.items()}
+        name, pipe = next(iter(sketchable.items()))
+        grid = sketch_attributes_grid(pipe, dataset, cfg)
+        grid.save(out_dir / "sketch_attributes.png.tmp", format="PNG")
+        os.replace(out_dir / "sketch_attributes.png.tmp", out_dir / "sketch_attributes.png")
+        results["sketch_attributes_grid"] = {"model": name, "path": str(out_dir / "sketch_attributes.png")}
 
     attribute_models = {n: p for n, (k, p) in pipes.items() if k == "attribute"}
     if attribute_models:
