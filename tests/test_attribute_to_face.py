@@ -120,7 +120,7 @@ def test_sketch_joins_the_description(pipe, cvae_pipe):
         cvae_pipe(attrs, sketch=sketch)
 
 
-def test_description_weight_counts_only_against_a_sketch(pipe):
+def test_description_weight_scales_the_attribute_expert(pipe, cvae_pipe):
     sketch = Image.new("L", (64, 64), 255)
     sketch.paste(0, (20, 10, 44, 54))
     attrs = Attributes(Eyeglasses=True, Male=False)
@@ -132,8 +132,14 @@ def test_description_weight_counts_only_against_a_sketch(pipe):
     torch.testing.assert_close(pipe.posterior(attrs, sketch, description_weight=1.0)[0], plain[0])
     torch.testing.assert_close(pipe.posterior(attrs, sketch)[0], weighted[0])  # the default weight
     assert not torch.allclose(plain[0], weighted[0])
-    # without a sketch the weight does nothing (the description alone is q(z | attributes))
-    torch.testing.assert_close(pipe.posterior(attrs, description_weight=5.0)[0], pipe.posterior(attrs)[0])
+    # without a sketch it weighs the description against the prior alone
+    with torch.no_grad():
+        alone = pipe.model.infer(values=v, known=k, weights={"attributes": 5.0})
+    torch.testing.assert_close(pipe.posterior(attrs, description_weight=5.0)[0], alone[0])
+    assert not torch.allclose(pipe.posterior(attrs, description_weight=1.0)[0], alone[0])
+    # nothing to weight: a sketch alone, or the cross-modal VAE (no product of experts)
+    torch.testing.assert_close(pipe.posterior(None, sketch, description_weight=5.0)[0], pipe.posterior(None, sketch)[0])
+    torch.testing.assert_close(cvae_pipe.posterior(attrs, description_weight=5.0)[0], cvae_pipe.posterior(attrs)[0])
     a = _arr(pipe(attrs, sketch=sketch, num_images=2, seed=1, description_weight=1.0))
     assert not np.array_equal(a, _arr(pipe(attrs, sketch=sketch, num_images=2, seed=1)))
     for bad in (0, -2.0, float("nan")):

@@ -285,6 +285,23 @@ def test_evaluate_and_benchmark_real_untrained_mvae_checkpoint(evaluate, tmp_pat
     assert Image.open(tmp_path / "sa" / "sketch_attributes.png").size == (110 + 3 * (2 * 96 + 6), 58 + 3 * 96)
     with pytest.raises(SystemExit):
         evaluate.parse_args([*args, "--description_weights", "0"])
+    with pytest.raises(SystemExit):
+        evaluate.parse_args([*args, "--description_weight", "-1"])
+    # --description_weight 1: the plain product of experts everywhere (the main table, the criminals)
+    from sketchface.pipelines.attribute_to_face import AttributeToFace
+
+    seen, original = [], AttributeToFace.__call__
+
+    def spy(self, attributes=None, sketch=None, num_images=8, seed=0, temperature=1.0, description_weight=None):
+        seen.append(description_weight)
+        return original(self, attributes, sketch, num_images, seed, temperature, description_weight)
+
+    monkeypatch.setattr(AttributeToFace, "__call__", spy)
+    results = evaluate.main(
+        evaluate.parse_args([*args, "--description_weight", "1", "--out_dir", str(tmp_path / "w1")])
+    )
+    assert results["meta"]["description_weight"] == 1.0 and seen and set(seen) == {1.0}
+    assert "MVAE description weight: 1 " in (tmp_path / "w1" / "results.md").read_text()
 
     benchmark = _load_script("benchmark")
     bench = benchmark.main(

@@ -410,6 +410,8 @@ def test_training_evaluation_with_a_classifier_reports_the_weighted_sketch_figur
         "sketch_attributes_fidelity_weighted",
         "sketch_plus_glasses_rate",
         "sketch_plus_glasses_rate_weighted",
+        "fidelity_full_weighted",
+        "fidelity_partial_weighted",
     ):
         assert 0.0 <= ev[key] <= 1.0, key
-    assert set(ev["fidelity_rare"]) == set(train.RARE)
+    assert set(ev["fidelity_rare"]) == set(train.RARE) and ev["diversity_partial_weighted"] >= 0

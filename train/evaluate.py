@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import math
 import os
@@ -127,6 +128,20 @@ def detect_kind(path: str | Path) -> str:
     )
 
 
+class WeightedDescription:
+    """An attribute pipeline whose calls default to a given ``description_weight`` (the rest passes through)."""
+
+    def __init__(self, pipe: Any, weight: float):
+        self.pipe, self.weight = pipe, float(weight)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pipe, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("description_weight", self.weight)
+        return self.pipe(*args, **kwargs)
+
+
 def load_pipeline(path: str, kind: str | None = None, device: str | torch.device = "cpu") -> tuple[str, Any]:
     """(kind, pipeline) for a checkpoint folder; imports the pipeline module only when needed."""
     kind = kind or detect_kind(path)
@@ -186,6 +201,7 @@ class EvalConfig:
     start_seed: int = HELD_OUT_SEED  # first procedural seed (another range gives a tuning split)
     sketch_attributes: bool = False  # also MVAE sketch + description → face, per description weight
     description_weights: list[float] = field(default_factory=lambda: [1.0, 3.0])
+    description_weight: float | None = None  # MVAE generation everywhere else; None = the pipeline's default
     out_dir: str = "results/eval"
 
 
@@ -216,6 +232,12 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
         help="also score MVAE checkpoints with a sketch expert on sketch + full description",
     )
     p.add_argument("--description_weights", type=float, nargs="+", default=d.description_weights, metavar="W")
+    p.add_argument(
+        "--description_weight",
+        type=float,
+        default=d.description_weight,
+        help="MVAE description weight for the main table and the criminals (default: the pipeline's; 1 = plain PoE)",
+    )
     p.add_argument("--out_dir", default=d.out_dir)
     cfg = EvalConfig(**vars(p.parse_args(argv)))
     for spec in cfg.models + cfg.kinds:
@@ -223,7 +245,7 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
             p.error(f"expected NAME=VALUE, got {spec!r}")
     if cfg.data == "celeba" and not cfg.data_root:
         p.error("--data celeba needs --data_root")
-    if any(not (w > 0 and math.isfinite(w)) for w in cfg.description_weights):
+    if any(not (w > 0 and math.isfinite(w)) for w in [*cfg.description_weights, cfg.description_weight or 1.0]):
         p.error("--description_weights must be positive numbers")
     return cfg
 
@@ -487,7 +509,10 @@ def markdown_table(results: dict) -> str:
         "fidelity: the same over the specified attributes of paper 1's three criminal descriptions; Attr. agreement: "
         "classifier attributes of the output vs the ground truth labels. Diversity: mean pairwise "
         f"{pname} between candidates. FCD: Fréchet distance in the classifier's feature space "
-        f"(classifier: {meta['classifier'] or 'none'}; comparable only under the same classifier).",
+        f"(classifier: {meta['classifier'] or 'none'}; comparable only under the same classifier). "
+        "MVAE description weight: "
+        + (f"{meta['description_weight']:g}" if meta.get("description_weight") else "the pipeline's default")
+        + " (1 = the plain product of experts).",
         "",
     ]
     if not meta.get("fid"):
@@ -619,6 +644,13 @@ def load_classifier(path: str | None, device: torch.device) -> torch.nn.Module |
         raise CheckpointError(f"could not load the attribute classifier from {path}: {e}") from e
 
 
+def _takes_description_weight(pipe: Any) -> bool:
+    try:
+        return "description_weight" in inspect.signature(pipe.__call__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def main(cfg: EvalConfig) -> dict:
     device = _device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -626,7 +658,10 @@ def main(cfg: EvalConfig) -> dict:
     pipes: dict[str, tuple[str, Any]] = {}
     for spec in cfg.models:
         name, path = spec.split("=", 1)
-        pipes[name] = load_pipeline(path, overrides.get(name), device)
+        kind, pipe = load_pipeline(path, overrides.get(name), device)
+        if cfg.description_weight is not None and kind == "attribute" and _takes_description_weight(pipe):
+            pipe = WeightedDescription(pipe, cfg.description_weight)
+        pipes[name] = kind, pipe
     classifier = load_classifier(cfg.classifier, device)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -650,6 +685,7 @@ def main(cfg: EvalConfig) -> dict:
             "size": cfg.size,
             "sketch": cfg.sketch,
             "candidates": cfg.candidates,
+            "description_weight": cfg.description_weight,
             "perceptual": ev.perceptual.name,
             "identity": M.IdentitySimilarity.name if cfg.identity else None,
             "classifier": cfg.classifier,

@@ -29,11 +29,12 @@ EDIT_STEP = 2.5
 #: changed (image expert → attribute decoder), and the logit margin it asks for (same provenance as ``EDIT_STEP``).
 EDIT_MAX_BOOST = 2.0
 EDIT_MARGIN = 3.0
-#: How much a description counts against a sketch when both are given: the attribute expert's precision is
-#: multiplied by it in the product of experts. At 1 (the plain PoE) the sketch expert drowns out much of what the
-#: witness said (sketch + "glasses" drew glasses on 29 % of faces); up to about 4 the faces keep the sketch's
-#: layout as well as at 1, beyond 6 they drift from it. Chosen on procedural faces that are not the held-out ones
-#: (``train/evaluate.py --sketch_attributes``, README).
+#: How much a description counts in the MVAE's product of experts: the attribute expert's precision is multiplied
+#: by it, against the prior and, when there is one, the sketch. At 1 (the plain PoE, as in the papers) the prior
+#: pulls faces towards the average one and a sketch drowns out much of what the witness said (sketch + "glasses"
+#: drew glasses on 31 % of faces); at 3 more of what was said shows, the candidates differ as much as before and a
+#: sketch's layout holds as well as at 1; beyond about 6 faces drift from the drawing and fidelity falls again.
+#: Chosen on procedural faces that are not the held-out ones (``train/evaluate.py --start_seed 20000000``, README).
 DESCRIPTION_WEIGHT = 3.0
 
 AttributesLike = Attributes | str | Mapping[str, "bool | None"] | Sequence[float] | np.ndarray | torch.Tensor | None
@@ -178,8 +179,8 @@ class AttributeToFace:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z | description, sketch) as (mu, logvar), each (1, latent_dim).
 
-        With both a description and a sketch, the attribute expert's precision is multiplied by
-        ``description_weight`` (default :data:`DESCRIPTION_WEIGHT`; 1 = the plain product of experts)."""
+        MVAE: the attribute expert's precision is multiplied by ``description_weight`` (default
+        :data:`DESCRIPTION_WEIGHT`; 1 = the plain product of experts). The cross-modal VAE has no product to weight."""
         attrs = _to_attributes(attributes)
         weight = DESCRIPTION_WEIGHT if description_weight is None else float(description_weight)
         if not (np.isfinite(weight) and weight > 0):
@@ -193,7 +194,7 @@ class AttributeToFace:
         if attrs.is_empty and s is None:
             return self.model.infer()
         v, k = self._attribute_input(attrs) if not attrs.is_empty else (None, None)
-        weights = {"attributes": weight} if v is not None and s is not None else None
+        weights = {"attributes": weight} if v is not None else None
         return self.model.infer(values=v, known=k, sketch=s, weights=weights)
 
     # --------------------------------------------------------------------------------------------- generate
@@ -208,7 +209,7 @@ class AttributeToFace:
         description_weight: float | None = None,
     ) -> tuple[list[Image.Image], torch.Tensor]:
         """(candidates, latents (N, latent_dim)): z = mu + temperature · sigma · eps, decoded in one batch.
-        ``description_weight``: see :meth:`posterior` (used only when both a description and a sketch are given)."""
+        ``description_weight``: how much the description counts (see :meth:`posterior`)."""
         n = self._check_num(num_images)
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
