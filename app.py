@@ -497,6 +497,7 @@ class Handlers:
         except ValueError as err:
             raise gr.Error(str(err)) from err
         n, seed, pipe = int(n), int(seed), entry.pipeline
+        weight = DESCRIPTION_WEIGHT if weight is None else float(weight)
         t0 = time.perf_counter()
         if entry.task == "sketch":
             images = _images(run_pipeline(pipe, sketch, num_images=n, seed=seed, mix_strength=float(mix)))
@@ -504,9 +505,7 @@ class Handlers:
                 changes = {k: bool(v) for k, v in attrs.known.items()}
                 images = [run_pipeline(pipe.edit, pipe.encode(img), changes)[0] for img in images]
         else:  # an MVAE with a sketch expert: attributes ⊗ sketch, the description weighted
-            images = run_pipeline(
-                pipe, attrs, sketch=sketch, num_images=n, seed=seed, description_weight=float(weight or 1.0)
-            )
+            images = run_pipeline(pipe, attrs, sketch=sketch, num_images=n, seed=seed, description_weight=weight)
         ms = (time.perf_counter() - t0) * 1000
         meta = [
             {
@@ -517,7 +516,7 @@ class Handlers:
                 "attributes": {k: bool(v) for k, v in attrs.known.items()},
                 "seed": seed,
                 "mix_strength": float(mix),
-                **({"description_weight": float(weight or 1.0)} if entry.task != "sketch" and attrs.known else {}),
+                **({"description_weight": weight} if entry.task != "sketch" and attrs.known else {}),
                 "candidate": i + 1,
             }
             for i in range(len(images))

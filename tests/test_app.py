@@ -207,3 +207,5 @@ def test_sketch_tab_passes_the_description_weight_to_the_mvae(demo, monkeypatch)
     assert seen == [2.5] and read_metadata(gallery[0][0])["description_weight"] == 2.5
     gallery, *_ = h.sketch_generate(*args)  # the API default
     assert seen[-1] == DESCRIPTION_WEIGHT
+    with pytest.raises(gr.Error, match="description_weight must be a positive number"):
+        h.sketch_generate(*args, 0)
