@@ -183,6 +183,9 @@ def test_evaluate_end_to_end(evaluate, tmp_path, tiny_classifier, monkeypatch):
     assert "| Model | Runtime (ms) | MSE ↓ |" in table and "SFace cos ↑" in table and "Attr. fidelity ↑" in table
     assert "### Sketch → face" in table and "| sketchy |" in table and "| attr-b |" in table
 
+    # sketch → face examples: a row per held-out face (4 at most), the face, its sketch and 2 candidates
+    assert Image.open(out / "sketch_examples.png").size == (110 + 4 * 96 + 6, 58 + 4 * 96)
+    assert saved["sketch_examples_grid"].endswith("sketch_examples.png")
     grid = Image.open(out / "criminals.png")
     # rows: header + 2 attribute models; columns: label + 3 criminals × 2 candidates
     assert grid.size[1] == 58 + 2 * 96 and grid.size[0] == 110 + 3 * (2 * 96 + 6)

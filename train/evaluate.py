@@ -599,14 +599,31 @@ def criminal_grid(
     return grid
 
 
+def _truth_and_sketch(item: dict) -> tuple[Image.Image, Image.Image]:
+    truth = Image.fromarray((torch.as_tensor(item["image"]).permute(1, 2, 0).clamp(0, 1) * 255).byte().numpy())
+    return truth, _pil_sketch(torch.as_tensor(item["sketch"]))
+
+
+def sketch_examples_grid(pipes: dict[str, Any], dataset: Dataset, cfg: EvalConfig, faces: int = 4) -> Image.Image:
+    """Sketch → face examples: a row per (model, held-out face): the face and its sketch, then ``grid_candidates``
+    candidates (for pSp: the reconstruction first, then style-mixed ones)."""
+    rows = {}
+    for name, pipe in pipes.items():
+        for i in range(min(faces, len(dataset))):
+            truth, sketch = _truth_and_sketch(dataset[i])
+            rows[f"{name}: face {i + 1}"] = [
+                [truth, sketch, *pipe(sketch, num_images=cfg.grid_candidates, seed=cfg.seed + i)]
+            ]
+    text = f"the held-out face, its {cfg.sketch} sketch, then {cfg.grid_candidates} candidates from the sketch alone"
+    return criminal_grid(rows, [("Sketch to face", text)])
+
+
 def sketch_attributes_grid(pipe: Any, dataset: Dataset, cfg: EvalConfig, faces: int = 3) -> Image.Image:
     """Rows: the first held-out faces; columns: the face and its sketch, then the sketch + "Eyeglasses" at each
     description weight (``grid_candidates`` candidates each)."""
     rows = {}
     for i in range(min(faces, len(dataset))):
-        item = dataset[i]
-        truth = Image.fromarray((torch.as_tensor(item["image"]).permute(1, 2, 0).clamp(0, 1) * 255).byte().numpy())
-        sketch = _pil_sketch(torch.as_tensor(item["sketch"]))
+        truth, sketch = _truth_and_sketch(dataset[i])
         groups = [[truth, sketch]]
         for w in cfg.description_weights:
             kw = {"sketch": sketch, "description_weight": w}
@@ -698,6 +715,12 @@ def main(cfg: EvalConfig) -> dict:
     }
     for name, (kind, pipe) in tqdm(pipes.items(), desc="models"):
         results["models"][name] = ev.evaluate(name, kind, pipe, dataset)
+    sketch_models = {n: p for n, (k, p) in pipes.items() if k == "sketch"}
+    if sketch_models:
+        grid = sketch_examples_grid(sketch_models, dataset, cfg)
+        grid.save(out_dir / "sketch_examples.png.tmp", format="PNG")
+        os.replace(out_dir / "sketch_examples.png.tmp", out_dir / "sketch_examples.png")
+        results["sketch_examples_grid"] = str(out_dir / "sketch_examples.png")
     if cfg.sketch_attributes:
         results["sketch_attributes"] = {n: ev.sketch_attributes(p, dataset) for n, p in sketchable.items()}
         name, pipe = next(iter(sketchable.items()))
