@@ -32,6 +32,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sketchface.attributes import ATTRIBUTES, GROUPS, PRESETS, Attributes, describe, parse_description, pretty
 from sketchface.export import AI_LABEL, labelled_grid, read_metadata, remove_caption, save_png
+from sketchface.models.mvae import MVAE
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreement, has_sketch_input
 
@@ -333,6 +334,8 @@ class Handlers:
         images = run_pipeline(pipe, attrs, num_images=n, seed=seed)
         ms = (time.perf_counter() - t0) * 1000
         known = {k: bool(v) for k, v in attrs.known.items()}
+        # what it takes to draw the same faces again: an MVAE weighs the description (the pipeline's default)
+        weighted = {"description_weight": DESCRIPTION_WEIGHT} if isinstance(getattr(pipe, "model", None), MVAE) else {}
         meta = [
             {
                 "model": entry.key,
@@ -341,6 +344,7 @@ class Handlers:
                 "attributes": known,
                 "description": text,
                 "seed": seed,
+                **weighted,
                 "candidate": i + 1,
             }
             for i in range(len(images))

@@ -80,6 +80,7 @@ def test_generate_variations_cross_and_history(demo):
     assert len(gallery) == 4 and len(h.history_view(state)) == 1 and "4 candidates" in status
     meta = read_metadata(gallery[0][0])
     assert meta["seed"] == 3 and meta["attributes"]["Gray_Hair"] is True and meta["label"] == AI_LABEL
+    assert meta["description_weight"] == DESCRIPTION_WEIGHT  # the tiny model is an MVAE
     with Image.open(gallery[0][0]) as img:  # gallery files: the model's size, label in the text chunks
         assert img.text["Description"] == AI_LABEL and img.size == (32, 32)
     with Image.open(app.download_copy(gallery[0][0], caption=True)) as img:  # download: enlarged, strip below
