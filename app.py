@@ -325,17 +325,19 @@ class Handlers:
         return [(r["paths"][0], f"Round {first + i + 1}: {r['label']}") for i, r in enumerate(rounds)]
 
     def generate(self, text, *args):
-        radios, (model, n, seed, caption, state) = list(args[: len(ATTRIBUTES)]), args[len(ATTRIBUTES) :]
+        """text, the 40 attribute radios, model, n, seed, caption, state[, description weight]."""
+        radios, (model, n, seed, caption, state, *rest) = list(args[: len(ATTRIBUTES)]), args[len(ATTRIBUTES) :]
+        weight = float(rest[0]) if rest and rest[0] is not None else DESCRIPTION_WEIGHT
         attrs = self._attributes(text, radios)
         entry = _entry_or_error(self.registry, model, "attributes", "attribute-to-face")
         n, seed = int(n), int(seed)
         t0 = time.perf_counter()
         pipe = entry.pipeline
-        images = run_pipeline(pipe, attrs, num_images=n, seed=seed)
+        images = run_pipeline(pipe, attrs, num_images=n, seed=seed, description_weight=weight)
         ms = (time.perf_counter() - t0) * 1000
         known = {k: bool(v) for k, v in attrs.known.items()}
-        # what it takes to draw the same faces again: an MVAE weighs the description (the pipeline's default)
-        weighted = {"description_weight": DESCRIPTION_WEIGHT} if isinstance(getattr(pipe, "model", None), MVAE) else {}
+        # what it takes to draw the same faces again: an MVAE weighs the description
+        weighted = {"description_weight": weight} if isinstance(getattr(pipe, "model", None), MVAE) else {}
         meta = [
             {
                 "model": entry.key,
@@ -783,6 +785,16 @@ def build_describe_tab(h: Handlers) -> SimpleNamespace:
                 ui.n = gr.Slider(1, MAX_CANDIDATES, value=8, step=1, label="Candidates", scale=2)
                 ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0, scale=1)
             ui.generate = gr.Button("Generate candidates", variant="primary", elem_id="generate")
+            with gr.Accordion("Advanced", open=False):
+                ui.weight = gr.Slider(
+                    0.5,
+                    6.0,
+                    value=DESCRIPTION_WEIGHT,
+                    step=0.5,
+                    label="How strictly to follow the description (MVAE models)",
+                    info="1 = the papers' plain product of experts; higher shows more of what was said "
+                    "(the candidates still differ in what was not).",
+                )
             ui.status = gr.Markdown("")
             ui.gallery = gr.Gallery(
                 label="Candidates (click one)",
@@ -961,7 +973,11 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     d.text.submit(h.parse, [d.text], [*radios, d.parsed], api_visibility="private")
     d.preset.input(h.preset, [d.preset], [d.text, *radios, d.parsed], api_name="preset")
     d.generate.click(
-        h.generate, [d.text, *radios, d.model, d.n, d.seed, caption_box, d.state], round_out, api_name="describe", **gen
+        h.generate,
+        [d.text, *radios, d.model, d.n, d.seed, caption_box, d.state, d.weight],
+        round_out,
+        api_name="describe",
+        **gen,
     ).then(**history)
     d.gallery.select(
         h.select, [d.state, d.a, caption_box], [d.a, d.b, d.selection, d.download], api_visibility="private"

@@ -81,6 +81,10 @@ def test_generate_variations_cross_and_history(demo):
     meta = read_metadata(gallery[0][0])
     assert meta["seed"] == 3 and meta["attributes"]["Gray_Hair"] is True and meta["label"] == AI_LABEL
     assert meta["description_weight"] == DESCRIPTION_WEIGHT  # the tiny model is an MVAE
+    plain, *_ = h.generate("gray hair", *radios, None, 2, 3, False, {}, 1.0)  # "Advanced": the plain PoE
+    assert read_metadata(plain[0][0])["description_weight"] == 1.0
+    with pytest.raises(gr.Error, match="description_weight must be a positive number"):
+        h.generate("gray hair", *radios, None, 2, 3, False, {}, -1.0)
     with Image.open(gallery[0][0]) as img:  # gallery files: the model's size, label in the text chunks
         assert img.text["Description"] == AI_LABEL and img.size == (32, 32)
     with Image.open(app.download_copy(gallery[0][0], caption=True)) as img:  # download: enlarged, strip below

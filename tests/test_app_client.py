@@ -80,6 +80,7 @@ def test_describe_variations_cross_history_send(client):
     assert len(paths) == 8 and "Round 1" in status and "8 candidates" in status
     meta = read_metadata(paths[0])
     assert meta["label"] == AI_LABEL and meta["seed"] == 1 and meta["attributes"]["Black_Hair"] is True
+    assert meta["description_weight"] == DESCRIPTION_WEIGHT  # the slider's default when the API omits it
     with pytest.raises(AppError, match="Pick a candidate"):
         client.predict(None, 0.3, 4, 0, None, True, api_name="/more_like_this")
     gallery, status, *_ = client.predict(2, 0.3, 4, 0, None, True, api_name="/more_like_this")
@@ -95,6 +96,9 @@ def test_describe_variations_cross_history_send(client):
     upload, before = client.predict(3, api_name="/send_to_stylize")
     assert read_metadata(upload)["candidate"] == 3
     assert Image.open(before).width == Image.open(before).height
+    # "Advanced": how strictly to follow the description, 1 = the plain product of experts
+    plain = client.predict("young woman with black hair", *UNK, None, 2, 1, True, 1.0, api_name="/describe")[0]
+    assert read_metadata(_gallery_paths(plain)[0])["description_weight"] == 1.0
 
 
 def test_sketch_endpoints_and_bad_inputs(client, files):
