@@ -786,13 +786,9 @@ def build_describe_tab(h: Handlers) -> SimpleNamespace:
                 ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0, scale=1)
             ui.generate = gr.Button("Generate candidates", variant="primary", elem_id="generate")
             with gr.Accordion("Advanced", open=False):
-                ui.weight = gr.Slider(
-                    0.5,
-                    6.0,
-                    value=DESCRIPTION_WEIGHT,
-                    step=0.5,
-                    label="How strictly to follow the description (MVAE models)",
-                    info="1 = the papers' plain product of experts; higher shows more of what was said "
+                ui.weight = description_weight_slider(
+                    "How strictly to follow the description (MVAE models)",
+                    "1 = the papers' plain product of experts; higher shows more of what was said "
                     "(the candidates still differ in what was not).",
                 )
             ui.status = gr.Markdown("")
@@ -831,6 +827,11 @@ def build_describe_tab(h: Handlers) -> SimpleNamespace:
     return ui
 
 
+def description_weight_slider(label: str, info: str) -> gr.Slider:
+    """The MVAE's description weight (``AttributeToFace(description_weight=…)``), 0.5–6, the pipeline's default."""
+    return gr.Slider(0.5, 6.0, value=DESCRIPTION_WEIGHT, step=0.5, label=label, info=info)
+
+
 def build_sketch_tab(h: Handlers) -> SimpleNamespace:
     ui = SimpleNamespace()
     models = h.sketch_models()
@@ -860,13 +861,9 @@ def build_sketch_tab(h: Handlers) -> SimpleNamespace:
                 ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0, scale=1)
             ui.text = gr.Textbox(label="Optional attributes in words (e.g. 'gray hair, glasses')", lines=1)
             ui.mix = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Variety (style-mixing strength)")
-            ui.weight = gr.Slider(
-                0.5,
-                6.0,
-                value=DESCRIPTION_WEIGHT,
-                step=0.5,
-                label="Words vs drawing (MVAE models)",
-                info="How much the attributes count against the sketch: 1 = the plain product of experts; "
+            ui.weight = description_weight_slider(
+                "Words vs drawing (MVAE models)",
+                "How much the attributes count against the sketch: 1 = the plain product of experts; "
                 "higher shows more of what was said, past ~4 the face drifts from the drawing.",
             )
             ui.generate = gr.Button("Generate from the sketch", variant="primary", elem_id="sketch-generate")
