@@ -32,7 +32,6 @@ from PIL import Image, UnidentifiedImageError
 
 from sketchface.attributes import ATTRIBUTES, GROUPS, PRESETS, Attributes, describe, parse_description, pretty
 from sketchface.export import AI_LABEL, labelled_grid, read_metadata, remove_caption, save_png
-from sketchface.models.mvae import MVAE
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreement, has_sketch_input
 
@@ -337,7 +336,7 @@ class Handlers:
         ms = (time.perf_counter() - t0) * 1000
         known = {k: bool(v) for k, v in attrs.known.items()}
         # what it takes to draw the same faces again: an MVAE weighs the description
-        weighted = {"description_weight": weight} if isinstance(getattr(pipe, "model", None), MVAE) else {}
+        weighted = {"description_weight": weight} if getattr(pipe, "weighs_description", False) else {}
         meta = [
             {
                 "model": entry.key,
@@ -522,7 +521,9 @@ class Handlers:
                 "attributes": {k: bool(v) for k, v in attrs.known.items()},
                 "seed": seed,
                 "mix_strength": float(mix),
-                **({"description_weight": weight} if entry.task != "sketch" and attrs.known else {}),
+                **(
+                    {"description_weight": weight} if attrs.known and getattr(pipe, "weighs_description", False) else {}
+                ),
                 "candidate": i + 1,
             }
             for i in range(len(images))

@@ -138,6 +138,7 @@ def test_description_weight_scales_the_attribute_expert(pipe, cvae_pipe):
     torch.testing.assert_close(pipe.posterior(attrs, description_weight=5.0)[0], alone[0])
     assert not torch.allclose(pipe.posterior(attrs, description_weight=1.0)[0], alone[0])
     # nothing to weight: a sketch alone, or the cross-modal VAE (no product of experts)
+    assert pipe.weighs_description and not cvae_pipe.weighs_description
     torch.testing.assert_close(pipe.posterior(None, sketch, description_weight=5.0)[0], pipe.posterior(None, sketch)[0])
     torch.testing.assert_close(cvae_pipe.posterior(attrs, description_weight=5.0)[0], cvae_pipe.posterior(attrs)[0])
     a = _arr(pipe(attrs, sketch=sketch, num_images=2, seed=1, description_weight=1.0))

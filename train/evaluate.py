@@ -246,7 +246,7 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
     if cfg.data == "celeba" and not cfg.data_root:
         p.error("--data celeba needs --data_root")
     if any(not (w > 0 and math.isfinite(w)) for w in [*cfg.description_weights, cfg.description_weight or 1.0]):
-        p.error("--description_weights must be positive numbers")
+        p.error("--description_weight and --description_weights take positive numbers")
     return cfg
 
 
@@ -542,9 +542,8 @@ def sketch_attributes_table(results: dict) -> list[str]:
     lines += [
         "",
         "Description weight: the attribute expert's precision factor in the product of experts (1 = the plain PoE). "
-        f"Fidelity over {results['sketch_attributes'][next(iter(results['sketch_attributes']))]['candidates']} "
-        "candidates per face; RMS: the first candidate against the face the sketch was drawn from, in [0, 1] pixels "
-        "(the sketch alone and the description alone for comparison).",
+        f"Fidelity over {max(1, meta['candidates'])} candidates per face; RMS: the first candidate against the face "
+        "the sketch was drawn from, in [0, 1] pixels (the sketch alone and the description alone for comparison).",
         "",
     ]
     return lines

@@ -307,6 +307,7 @@ def evaluate(model, pool: dict[str, torch.Tensor], classifier=None, seed: int = 
     out["diversity_full"] = pairwise(cand_full)
     out["diversity_partial"] = pairwise(cand_part)
 
+    weights = {"attributes": DESCRIPTION_WEIGHT}  # as AttributeToFace weighs a description
     sketch_gen = None
     if isinstance(model, MVAE) and model.sketch_encoder is not None and "sketch" in batch:
         s = batch["sketch"].to(device)
@@ -330,8 +331,7 @@ def evaluate(model, pool: dict[str, torch.Tensor], classifier=None, seed: int = 
         out["fidelity_rare"] = {a: fid["per_attribute"][a] for a in RARE}
         req_part = (requested[:m] * known_partial.cpu()).repeat_interleave(num_candidates, 0)
         out["fidelity_partial"] = attribute_fidelity(probs(cand_part.flatten(0, 1)), req_part)["mean_over_specified"]
-        if isinstance(model, MVAE):  # as AttributeToFace weighs a description (DESCRIPTION_WEIGHT)
-            weights = {"attributes": DESCRIPTION_WEIGHT}
+        if isinstance(model, MVAE):
             mu_w, lv_w = model.infer(values=y, known=torch.ones_like(y), weights=weights)
             out["fidelity_full_weighted"] = attribute_fidelity(probs(decode(sample(mu_w, lv_w))), requested)[
                 "mean_over_attributes"
@@ -368,7 +368,6 @@ def evaluate(model, pool: dict[str, torch.Tensor], classifier=None, seed: int = 
             out["sketch_attributes_fidelity"] = sf["mean_over_attributes"]
             out["sketch_attributes_fidelity_specified"] = sf["mean_over_specified"]
             # as AttributeToFace combines them: the description's expert weighted against the sketch's
-            weights = {"attributes": DESCRIPTION_WEIGHT}
             mu_w, lv_w = model.infer(values=y, known=torch.ones_like(y), sketch=s, weights=weights)
             weighted = attribute_fidelity(probs(decode(sample(mu_w, lv_w))), requested)
             out["sketch_attributes_fidelity_weighted"] = weighted["mean_over_attributes"]

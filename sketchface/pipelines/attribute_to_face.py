@@ -152,6 +152,11 @@ class AttributeToFace:
         return isinstance(self.model, MVAE)
 
     @property
+    def weighs_description(self) -> bool:
+        """Whether ``description_weight`` does anything: an MVAE's product of experts (not the cross-modal VAE)."""
+        return isinstance(self.model, MVAE)
+
+    @property
     def has_sketch_encoder(self) -> bool:
         return isinstance(self.model, MVAE) and self.model.sketch_encoder is not None
 
