@@ -662,7 +662,9 @@ class Handlers:
         return path, f"{result.caption}", path
 
     # -- Compare -----------------------------------------------------------------------------------------------
-    def compare(self, custom: str, seed, caption):
+    def compare(self, custom: str, seed, caption, weight=None):
+        """Extra descriptions, seed, caption[, description weight] -> (grid PNG, status)."""
+        weight = DESCRIPTION_WEIGHT if weight is None else float(weight)
         columns = [(p.name, p.attributes, p.text) for p in PRESETS.values()]
         for line in (custom or "").splitlines():
             line = line.strip()
@@ -684,19 +686,23 @@ class Handlers:
             pipe = entry.pipeline
             row = []
             for _name, attrs, _text in columns:
-                row.append(run_pipeline(pipe, attrs, num_images=1, seed=seed)[0])
+                row.append(run_pipeline(pipe, attrs, num_images=1, seed=seed, description_weight=weight)[0])
             cells.append(row)
         grid = labelled_grid(cells, [e.key for e in models], [c[0] for c in columns], cell=128, footer=AI_LABEL)
+        # what it takes to draw the same grid again: the weight applies to the models that weigh a description
+        weighted = [e.key for e in models if getattr(e.pipeline, "weighs_description", False)]
         meta = {
             "action": "criminal sketch test",
             "models": [e.key for e in models],
             "seed": seed,
+            **({"description_weight": weight, "description_weight_models": weighted} if weighted else {}),
             "columns": [{"name": c[0], "description": c[2], "attributes": c[1].known} for c in columns],
         }
         path = _export([grid], [meta], False, "criminal-sketch-test")[0]
         missing = [e for e in self.registry.of_task("attributes") if not e.ok]
         note = "".join(f"\n\nNot in the grid: `{e.key}` ({e.reason})." for e in missing)
-        return path, f"{len(models)} model(s) × {len(columns)} description(s), seed {seed}.{note}"
+        how = f", description weight {weight:g} ({', '.join(weighted)})" if weighted else ""
+        return path, f"{len(models)} model(s) × {len(columns)} description(s), seed {seed}{how}.{note}"
 
     def metrics(self, path: str):
         defaults = [self.results] if self.results else []
@@ -926,6 +932,11 @@ def build_compare_tab(h: Handlers) -> SimpleNamespace:
     with gr.Row():
         ui.custom = gr.Textbox(label="Extra descriptions (one per line → extra columns)", lines=3, scale=3)
         ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0, scale=1)
+    with gr.Accordion("Advanced", open=False):
+        ui.weight = description_weight_slider(
+            "How strictly the MVAE models follow the descriptions",
+            "1 = the papers' plain product of experts (as paper 1's test ran); the other models ignore it.",
+        )
     ui.run = gr.Button("Run the criminal sketch test", variant="primary", elem_id="compare")
     ui.status = gr.Markdown("")
     ui.grid = gr.Image(label="Grid (rows: models, columns: descriptions)", type="filepath", interactive=False)
@@ -1031,7 +1042,7 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     )
     demo.load(h.backends_md, None, [st.backends], api_name="backends")
 
-    c.run.click(h.compare, [c.custom, c.seed, caption_box], [c.grid, c.status], api_name="compare", **gen)
+    c.run.click(h.compare, [c.custom, c.seed, caption_box, c.weight], [c.grid, c.status], api_name="compare", **gen)
     c.metrics_btn.click(h.metrics, [c.metrics_path], [c.metrics], api_name="metrics")
     m.refresh.click(h.models_md, None, [m.table], api_name="models")
 

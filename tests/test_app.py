@@ -214,3 +214,22 @@ def test_sketch_tab_passes_the_description_weight_to_the_mvae(demo, monkeypatch)
     assert seen[-1] == DESCRIPTION_WEIGHT
     with pytest.raises(gr.Error, match="description_weight must be a positive number"):
         h.sketch_generate(*args, 0)
+
+
+def test_compare_tab_draws_with_the_description_weight(demo, monkeypatch):
+    h = demo.handlers
+    entry = next(e for e in h.registry.loaded("attributes"))
+    cls, original, seen = type(entry.pipeline), type(entry.pipeline).__call__, []
+
+    def spy(self, attributes=None, sketch=None, num_images=8, seed=0, temperature=1.0, description_weight=None):
+        seen.append(description_weight)
+        return original(self, attributes, sketch, num_images, seed, temperature, description_weight)
+
+    monkeypatch.setattr(cls, "__call__", spy)
+    grid, status = h.compare("", 0, False, 4.5)
+    assert set(seen) == {4.5} and len(seen) == len(PRESETS)  # every cell of the MVAE's row
+    assert read_metadata(grid)["description_weight"] == 4.5 and "description weight 4.5" in status
+    h.compare("", 0, False)  # the API default
+    assert seen[-1] == DESCRIPTION_WEIGHT
+    with pytest.raises(gr.Error, match="description_weight must be a positive number"):
+        h.compare("", 0, False, -1)

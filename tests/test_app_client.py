@@ -199,6 +199,13 @@ def test_compare_metrics_models(client, tmp_path):
     meta = read_metadata(grid)
     assert [c["name"] for c in meta["columns"]][:3] == ["Criminal 1", "Criminal 2", "Criminal 3"]
     assert len(meta["columns"]) == 4 and "1 model(s) × 4" in status
+    # the tiny model is an MVAE: the grid records the weight it drew with (the slider's default when omitted)
+    assert meta["description_weight"] == DESCRIPTION_WEIGHT and meta["description_weight_models"] == ["mvae · tiny-mvae"]
+    assert f"description weight {DESCRIPTION_WEIGHT:g}" in status
+    plain, status = client.predict("", 0, True, 1.0, api_name="/compare")
+    assert read_metadata(plain)["description_weight"] == 1.0 and "description weight 1 (mvae · tiny-mvae)" in status
+    with pytest.raises(AppError, match="less than minimum value 0.5"):  # Gradio checks the slider's range
+        client.predict("", 0, True, 0.0, api_name="/compare")
     with pytest.raises(AppError, match="understood"):
         client.predict("qwertyuiop", 0, True, api_name="/compare")
     (tmp_path / "results.md").write_text("| model | MSE |\n|---|---|\n| mvae | 0.01 |\n")
