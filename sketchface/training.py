@@ -1,10 +1,15 @@
-"""Small helpers shared by the training scripts in ``train/`` (no model or data code)."""
+"""Small helpers shared by the training scripts in ``train/`` (no model code)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 
 def cli_command(script: str, config: Mapping[str, Any], defaults: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
@@ -28,3 +33,34 @@ def cli_command(script: str, config: Mapping[str, Any], defaults: Mapping[str, A
         else:
             parts.append(f"--{key} {value}")
     return " ".join(parts)
+
+
+def render_pool(
+    dataset: Dataset,
+    num_workers: int = 0,
+    max_minutes: float | None = None,
+    keys: Sequence[str] | None = None,
+    batch_size: int = 256,
+    desc: str = "render pool",
+) -> dict[str, torch.Tensor]:
+    """Render (or read) a dataset once into uint8 tensors, so that every epoch after the first is free.
+
+    Items are dicts in the dataset contract: images in [0, 1] ("image" (3, S, S), "sketch" (1, S, S)) become 0-255,
+    "labels" (40,) become 0/1. ``keys`` picks the entries (default: image, labels, and sketch when the dataset gives
+    one). ``max_minutes`` stops after that long with what has been rendered (None: the whole dataset).
+    """
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    parts: dict[str, list[torch.Tensor]] = {}
+    t0, n = time.time(), 0
+    for batch in tqdm(loader, desc=desc, leave=False):
+        for k in keys or [k for k in ("image", "labels", "sketch") if k in batch]:
+            v = batch[k]
+            parts.setdefault(k, []).append(
+                (v > 0.5).to(torch.uint8) if k == "labels" else (v.clamp(0, 1) * 255).round().to(torch.uint8)
+            )
+        n += len(next(iter(parts.values()))[-1])
+        if max_minutes is not None and time.time() - t0 > max_minutes * 60:
+            break
+    seconds = time.time() - t0
+    print(f"{desc}: {n} items in {seconds:.1f} s ({n / max(seconds, 1e-6):.0f}/s, {num_workers} workers)")
+    return {k: torch.cat(v) for k, v in parts.items()}

@@ -200,7 +200,8 @@ def test_compare_metrics_models(client, tmp_path):
     assert [c["name"] for c in meta["columns"]][:3] == ["Criminal 1", "Criminal 2", "Criminal 3"]
     assert len(meta["columns"]) == 4 and "1 model(s) × 4" in status
     # the tiny model is an MVAE: the grid records the weight it drew with (the slider's default when omitted)
-    assert meta["description_weight"] == DESCRIPTION_WEIGHT and meta["description_weight_models"] == ["mvae · tiny-mvae"]
+    assert meta["description_weight"] == DESCRIPTION_WEIGHT
+    assert meta["description_weight_models"] == ["mvae · tiny-mvae"]
     assert f"description weight {DESCRIPTION_WEIGHT:g}" in status
     plain, status = client.predict("", 0, True, 1.0, api_name="/compare")
     assert read_metadata(plain)["description_weight"] == 1.0 and "description weight 1 (mvae · tiny-mvae)" in status

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from sketchface.attributes import INDEX, Attributes
+from sketchface.attributes import ATTRIBUTES, INDEX, Attributes
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,6 +182,7 @@ def test_evaluate_end_to_end(evaluate, tmp_path, tiny_classifier, monkeypatch):
     table = (out / "results.md").read_text()
     assert "| Model | Runtime (ms) | MSE ↓ |" in table and "SFace cos ↑" in table and "Attr. fidelity ↑" in table
     assert "### Sketch → face" in table and "| sketchy |" in table and "| attr-b |" in table
+    assert set(s["attribute_bias"]) == set(ATTRIBUTES) and "Largest attribute biases" in table
 
     # sketch → face examples: a row per held-out face (4 at most), the face, its sketch and 2 candidates
     assert Image.open(out / "sketch_examples.png").size == (110 + 4 * 96 + 6, 58 + 4 * 96)
@@ -190,6 +191,19 @@ def test_evaluate_end_to_end(evaluate, tmp_path, tiny_classifier, monkeypatch):
     # rows: header + 2 attribute models; columns: label + 3 criminals × 2 candidates
     assert grid.size[1] == 58 + 2 * 96 and grid.size[0] == 110 + 3 * (2 * 96 + 6)
     assert fakes["attr-a"].calls > 5
+
+
+def test_attribute_bias_finds_what_the_outputs_overdo(evaluate):
+    requested = torch.ones(4, len(ATTRIBUTES))
+    requested[:, INDEX["Blurry"]] = -1  # nobody asked for Blurry ...
+    probs = torch.where(requested > 0, 0.9, 0.1)
+    probs[:, INDEX["Blurry"]] = 0.8  # ... yet every output looks blurred
+    probs[:2, INDEX["Young"]] = 0.2  # and half the faces look older than asked
+    bias = evaluate.attribute_bias(probs, requested)
+    assert bias["Blurry"] == {"output": 1.0, "asked": 0.0} and bias["Young"] == {"output": 0.5, "asked": 1.0}
+    assert bias["Male"] == {"output": 1.0, "asked": 1.0}
+    line = evaluate.bias_line("m", bias, top=2)
+    assert line == "- m: Blurry 1.00 vs 0.00, Young 0.50 vs 1.00"
 
 
 def test_benchmark_end_to_end(tmp_path, monkeypatch):

@@ -1,6 +1,39 @@
 import sys
 
-from sketchface.training import cli_command
+import torch
+from torch.utils.data import Dataset
+
+from sketchface.training import cli_command, render_pool
+
+
+class Faces(Dataset):
+    """Items in the dataset contract; item i is filled with i / 10 so the pool's order can be checked."""
+
+    def __init__(self, n: int, sketch: bool = True):
+        self.n, self.sketch = n, sketch
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        item = {"image": torch.full((3, 4, 4), i / 10), "labels": torch.tensor([1.0, 0.0] * 20), "seed": i}
+        if self.sketch:
+            item["sketch"] = torch.full((1, 4, 4), 1.5)  # out of range: clamped to white
+        return item
+
+
+def test_render_pool_materialises_uint8_in_order():
+    pool = render_pool(Faces(7), batch_size=3)
+    assert set(pool) == {"image", "labels", "sketch"} and all(v.dtype == torch.uint8 for v in pool.values())
+    assert pool["image"].shape == (7, 3, 4, 4) and pool["image"][:, 0, 0, 0].tolist() == [0, 26, 51, 76, 102, 128, 153]
+    assert pool["labels"][0, :4].tolist() == [1, 0, 1, 0] and int(pool["sketch"].min()) == 255
+    assert set(render_pool(Faces(5, sketch=False))) == {"image", "labels"}  # no sketch: none asked for
+    assert set(render_pool(Faces(5), keys=("image",))) == {"image"}
+
+
+def test_render_pool_stops_after_max_minutes():
+    pool = render_pool(Faces(10), max_minutes=0.0, batch_size=4)  # the first batch is always kept
+    assert len(pool["image"]) == 4
 
 
 def test_cli_command_from_config(monkeypatch):

@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from sketchface import metrics as M
-from sketchface.attributes import INDEX, Attributes
+from sketchface.attributes import ATTRIBUTES, INDEX, Attributes
 
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds (training uses seeds from 0)
 KINDS = ("attribute", "sketch")
@@ -355,6 +355,7 @@ class Evaluator:
             out["attribute_fidelity"] = fid["mean_over_attributes"]
             out["attribute_fidelity_present"] = fid["mean_over_present"]
             out["attribute_fidelity_per_attribute"] = fid["per_attribute"]
+            out["attribute_bias"] = attribute_bias(probs, req)
             if n >= 2:
                 out["fcd"] = M.frechet_classifier_distance(truth, first, self.classifier)
         if M.inception_available() and n >= 2:
@@ -446,6 +447,22 @@ class Evaluator:
 # ----------------------------------------------------------------------------------------------------------- reports
 
 
+def attribute_bias(probs: torch.Tensor, requested: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Per attribute: share of outputs the classifier finds it in vs share of the requests (or ground truths)
+    that have it. A large gap is a bias of the generator (e.g. every output looks Blurry), not a miss here and
+    there; it says which attributes hold the fidelity or agreement down."""
+    found = (probs > 0.5).float().mean(0)
+    asked = (requested > 0).float().mean(0)
+    return {n: {"output": float(f), "asked": float(a)} for n, f, a in zip(ATTRIBUTES, found, asked)}
+
+
+def bias_line(name: str, bias: dict[str, dict[str, float]], top: int = 6) -> str:
+    """Markdown: the attributes whose share in the outputs is furthest from the share asked for."""
+    worst = sorted(bias.items(), key=lambda kv: -abs(kv[1]["output"] - kv[1]["asked"]))[:top]
+    cells = ", ".join(f"{a} {v['output']:.2f} vs {v['asked']:.2f}" for a, v in worst)
+    return f"- {name}: {cells}"
+
+
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -496,6 +513,15 @@ def markdown_table(results: dict) -> str:
             ceiling = _fmt(ref.get("attribute_fidelity"), 3)
             lines.append(f"| real faces (classifier ceiling) | – | 0 | 0 | 1 | {ceiling} | – | – | 0 |")
         lines.append("")
+        biased = [bias_line(n, r["attribute_bias"]) for n, r in rows.items() if r.get("attribute_bias")]
+        if biased:
+            asked = "asked for" if kind == "attribute" else "in the ground-truth faces"
+            lines += [
+                f"Largest attribute biases (share of outputs the classifier finds it in vs share {asked}):",
+                "",
+                *biased,
+                "",
+            ]
     if results.get("sketch_attributes"):
         lines += sketch_attributes_table(results)
     aligned = {n: r.get("identity_aligned") for n, r in results["models"].items() if r.get("identity_aligned")}

@@ -59,7 +59,7 @@ from sketchface.models.mvae import (
     random_known_mask,
 )
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
-from sketchface.training import cli_command
+from sketchface.training import cli_command, render_pool
 
 TRAIN_SEED = 0  # procedural training seeds start here
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen in training)
@@ -215,18 +215,6 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     train = CelebA(cfg.data_root, split="train", size=cfg.image_size, sketch=sketch)
     held = CelebA(cfg.data_root, split="valid", size=cfg.image_size, sketch=sketch)
     return train, held
-
-
-def render_pool(dataset: Dataset, num_workers: int, desc: str = "render pool") -> dict[str, torch.Tensor]:
-    """Materialise a dataset as uint8 tensors: {"image" (N,3,S,S), "labels" (N,40), "sketch"? (N,1,S,S)}."""
-    loader = DataLoader(dataset, batch_size=256, shuffle=False, num_workers=num_workers)
-    parts: dict[str, list[torch.Tensor]] = {}
-    for batch in tqdm(loader, desc=desc, leave=False):
-        parts.setdefault("image", []).append((batch["image"] * 255).round().to(torch.uint8))
-        parts.setdefault("labels", []).append((batch["labels"] > 0.5).to(torch.uint8))
-        if "sketch" in batch:
-            parts.setdefault("sketch", []).append((batch["sketch"] * 255).round().to(torch.uint8))
-    return {k: torch.cat(v) for k, v in parts.items()}
 
 
 def pool_batch(pool: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -610,7 +598,7 @@ def main(cfg: TrainConfig) -> dict:
 
     model = build_model(cfg)  # first: --init_from sets the image size the data is rendered at
     train_set, held_set = build_datasets(cfg)
-    pool = render_pool(train_set, cfg.num_workers, "render training pool") if cfg.cache else None
+    pool = render_pool(train_set, cfg.num_workers, desc="render training pool") if cfg.cache else None
     if pool is not None:
         pool = {k: v.to(device) for k, v in pool.items()}  # uint8 on the device: batches need no workers
     train_size = len(train_set)
@@ -737,7 +725,7 @@ def main(cfg: TrainConfig) -> dict:
             from sketchface.models.classifier import AttributeClassifier
 
             classifier = AttributeClassifier.from_pretrained(cfg.classifier)
-        held_pool = {k: v.to(device) for k, v in render_pool(held_set, cfg.num_workers, "render held-out").items()}
+        held_pool = {k: v.to(device) for k, v in render_pool(held_set, cfg.num_workers, desc="render held-out").items()}
         ev = evaluate(raw, held_pool, classifier, seed=cfg.seed)
         report = {
             "steps": step,

@@ -31,13 +31,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from sketchface.attributes import ATTRIBUTES
 from sketchface.data.synthetic import SyntheticFaces
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig, fit_attribute_directions
 from sketchface.models.stylegan import Generator
+from sketchface.training import render_pool
+
+POOL_KEYS = ("image", "sketch", "labels")  # what a training or evaluation pool holds
 
 
 @dataclass
@@ -119,22 +121,6 @@ def make_dataset(cfg: TrainConfig, size: int, sketch: str, start_seed: int, leng
     if cfg.dataset == "synthetic":
         return SyntheticFaces(size, length, start_seed)
     raise SystemExit(f"unknown dataset {cfg.dataset!r}")
-
-
-def render_pool(dataset, num_workers: int, max_minutes: float, desc="pool") -> dict[str, torch.Tensor]:
-    """uint8 {image: (N, 3, S, S), sketch: (N, 1, S, S), labels: (N, 40) in {0, 1}}; stops after max_minutes."""
-    loader = DataLoader(dataset, batch_size=128, shuffle=False, num_workers=num_workers)
-    out = {"image": [], "sketch": [], "labels": []}
-    t0, n = time.time(), 0
-    for batch in tqdm(loader, desc=desc, leave=False):
-        for k in ("image", "sketch"):
-            out[k].append((batch[k].clamp(0, 1) * 255).round().to(torch.uint8))
-        out["labels"].append((batch["labels"] > 0.5).to(torch.uint8))
-        n += batch["image"].shape[0]
-        if time.time() - t0 > max_minutes * 60:
-            break
-    print(f"{desc}: {n} pairs in {time.time() - t0:.1f} s ({n / max(time.time() - t0, 1e-6):.0f}/s)")
-    return {k: torch.cat(v) for k, v in out.items()}
 
 
 # ---------------------------------------------------------------------------------------- losses
@@ -376,7 +362,12 @@ def main(cfg: TrainConfig) -> Path:
     pool, eval_pools = None, {}
     if cfg.steps > step:
         pool = render_pool(
-            make_dataset(cfg, res, cfg.sketch, cfg.start_seed, cfg.pool_size), cfg.num_workers, cfg.pool_max_minutes
+            make_dataset(cfg, res, cfg.sketch, cfg.start_seed, cfg.pool_size),
+            cfg.num_workers,
+            cfg.pool_max_minutes,
+            keys=POOL_KEYS,
+            batch_size=128,
+            desc="pool",
         )
         if torch.cuda.is_available():
             pool = {k: v.to(dev) for k, v in pool.items()}
@@ -385,7 +376,7 @@ def main(cfg: TrainConfig) -> Path:
         kinds = ["computed", "hand"] if cfg.dataset != "celeba" else ["computed"]
         for kind in kinds:
             ds = make_dataset(cfg, res, kind, 10_000_000, cfg.eval_samples)
-            eval_pools[kind] = render_pool(ds, min(cfg.num_workers, 4), 1.0, desc=f"eval-{kind}")
+            eval_pools[kind] = render_pool(ds, min(cfg.num_workers, 4), 1.0, POOL_KEYS, 128, desc=f"eval-{kind}")
     gen_rng = torch.Generator().manual_seed(cfg.seed + 1 + accelerator.process_index)
 
     encoder = accelerator.prepare(psp.encoder)

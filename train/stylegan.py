@@ -27,11 +27,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from sketchface.data.synthetic import SyntheticFaces
 from sketchface.models.stylegan import Discriminator, Generator, StyleGANConfig
+from sketchface.training import render_pool
 
 
 @dataclass
@@ -110,26 +110,6 @@ def make_dataset(cfg, sketch: str | None = None, start_seed: int | None = None, 
     if cfg.dataset == "synthetic":
         return SyntheticFaces(cfg.resolution, n, start)
     raise SystemExit(f"unknown dataset {cfg.dataset!r}")
-
-
-def render_pool(dataset, num_workers: int, max_minutes: float, keys=("image",), desc="pool") -> dict:
-    """Render/read the data set once into uint8 tensors {key: (N, C, S, S)}; stops after max_minutes."""
-    loader = DataLoader(
-        dataset, batch_size=128, shuffle=False, num_workers=num_workers, persistent_workers=False, drop_last=False
-    )
-    out = {k: [] for k in keys}
-    t0 = time.time()
-    n = 0
-    for batch in tqdm(loader, desc=desc, leave=False):
-        for k in keys:
-            out[k].append((batch[k].clamp(0, 1) * 255).round().to(torch.uint8))
-        n += batch[keys[0]].shape[0]
-        if time.time() - t0 > max_minutes * 60:
-            break
-    pool = {k: torch.cat(v) for k, v in out.items()}
-    rate = n / max(time.time() - t0, 1e-6)
-    print(f"{desc}: {n} items in {time.time() - t0:.1f} s ({rate:.0f}/s, {num_workers} workers)")
-    return pool
 
 
 # ---------------------------------------------------------------------------------- DiffAugment
@@ -252,7 +232,7 @@ def main(cfg: TrainConfig) -> Path:
     )
 
     dataset = make_dataset(cfg)
-    pool = render_pool(dataset, cfg.num_workers, cfg.pool_max_minutes)["image"]
+    pool = render_pool(dataset, cfg.num_workers, cfg.pool_max_minutes, ("image",), 128, "pool")["image"]
     if torch.cuda.is_available():
         pool = pool.to(dev)  # 50k x 3 x 64 x 64 uint8 = 0.6 GB
     gen = torch.Generator().manual_seed(cfg.seed + 1 + accelerator.process_index)
