@@ -190,8 +190,8 @@ def test_prune_outputs_removes_only_old_day_folders(tmp_path):
     assert app.prune_outputs(tmp_path / "missing") == []
 
 
-def test_sketch_tab_passes_the_description_weight_to_the_mvae(demo, monkeypatch):
-    h = demo.handlers
+def _spy_description_weight(h, monkeypatch):
+    """(the loaded attribute model's entry, the description weights its pipeline is called with, in order)."""
     entry = next(e for e in h.registry.loaded("attributes"))
     cls, original, seen = type(entry.pipeline), type(entry.pipeline).__call__, []
 
@@ -200,6 +200,12 @@ def test_sketch_tab_passes_the_description_weight_to_the_mvae(demo, monkeypatch)
         return original(self, attributes, sketch, num_images, seed, temperature, description_weight)
 
     monkeypatch.setattr(cls, "__call__", spy)
+    return entry, seen
+
+
+def test_sketch_tab_passes_the_description_weight_to_the_mvae(demo, monkeypatch):
+    h = demo.handlers
+    entry, seen = _spy_description_weight(h, monkeypatch)
     sketch = Image.new("L", (128, 128), 255)
     draw = ImageDraw.Draw(sketch)
     draw.ellipse((30, 20, 98, 108), outline=0, width=3)  # a face outline, eyes and a mouth
@@ -218,14 +224,7 @@ def test_sketch_tab_passes_the_description_weight_to_the_mvae(demo, monkeypatch)
 
 def test_compare_tab_draws_with_the_description_weight(demo, monkeypatch):
     h = demo.handlers
-    entry = next(e for e in h.registry.loaded("attributes"))
-    cls, original, seen = type(entry.pipeline), type(entry.pipeline).__call__, []
-
-    def spy(self, attributes=None, sketch=None, num_images=8, seed=0, temperature=1.0, description_weight=None):
-        seen.append(description_weight)
-        return original(self, attributes, sketch, num_images, seed, temperature, description_weight)
-
-    monkeypatch.setattr(cls, "__call__", spy)
+    _, seen = _spy_description_weight(h, monkeypatch)
     grid, status = h.compare("", 0, False, 4.5)
     assert set(seen) == {4.5} and len(seen) == len(PRESETS)  # every cell of the MVAE's row
     assert read_metadata(grid)["description_weight"] == 4.5 and "description weight 4.5" in status
