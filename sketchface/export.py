@@ -151,7 +151,7 @@ def remove_caption(image: Image.Image) -> Image.Image:
 
 
 def labelled_grid(
-    cells: Sequence[Sequence[Image.Image | None]],
+    cells: Sequence[Sequence[Image.Image | Sequence[Image.Image] | None]],
     row_labels: Sequence[str],
     col_labels: Sequence[str],
     *,
@@ -160,32 +160,41 @@ def labelled_grid(
 ) -> Image.Image:
     """Rows × columns of faces with labels on the left and on top (paper 1's criminal-sketch figures).
 
-    A ``None`` cell is drawn as a grey box marked "n/a". ``footer`` adds the label strip at the bottom.
+    A cell is one face, a list of faces (drawn side by side, ``cell`` px each: several candidates per row and
+    column; every column is as wide as its longest list), or ``None``, drawn as a grey box marked "n/a".
+    ``footer`` adds the label strip at the bottom.
     """
     if len(cells) != len(row_labels) or any(len(r) != len(col_labels) for r in cells):
         raise ValueError("cells must be len(row_labels) rows of len(col_labels) images")
+    rows = [[[] if c is None else [c] if isinstance(c, Image.Image) else list(c) for c in r] for r in cells]
+    widths = [max([len(r[j]) for r in rows] + [1]) * cell for j in range(len(col_labels))]
+    gap = cell // 8 if max(widths, default=cell) > cell else 0  # sets of candidates: keep the columns apart
+    xs = [sum(widths[:j]) + j * gap for j in range(len(widths))]
     font = _font(max(10, cell // 10))
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     left = int(max([probe.textlength(t, font=font) for t in row_labels] + [0])) + 12
-    col_lines = [_wrap(probe, t, font, cell - 6)[:3] for t in col_labels]
+    col_lines = [_wrap(probe, t, font, w - 6)[:3] for t, w in zip(col_labels, widths)]
     line_h = max(10, cell // 10) + 3
     top = 8 + line_h * max([len(c) for c in col_lines] + [1])
-    grid = Image.new("RGB", (left + cell * len(col_labels), top + cell * len(row_labels)), "white")
+    grid = Image.new("RGB", (left + sum(widths) + gap * max(len(widths) - 1, 0), top + cell * len(row_labels)), "white")
     draw = ImageDraw.Draw(grid)
     for j, lines in enumerate(col_lines):
         for k, line in enumerate(lines):
-            draw.text((left + j * cell + 3, 4 + k * line_h), line, fill=(20, 20, 20), font=font)
-    for i, (label, row) in enumerate(zip(row_labels, cells)):
+            draw.text((left + xs[j] + 3, 4 + k * line_h), line, fill=(20, 20, 20), font=font)
+    for i, (label, row) in enumerate(zip(row_labels, rows)):
         y = top + i * cell
         draw.text((6, y + cell // 2 - line_h // 2), label, fill=(20, 20, 20), font=font)
-        for j, img in enumerate(row):
-            x = left + j * cell
-            if img is None:
+        for j, faces in enumerate(row):
+            x = left + xs[j]
+            if not faces:
                 draw.rectangle((x + 2, y + 2, x + cell - 3, y + cell - 3), fill=(225, 225, 225))
                 draw.text((x + cell // 2 - 10, y + cell // 2 - 6), "n/a", fill=(90, 90, 90), font=font)
-            else:
-                grid.paste(img.convert("RGB").resize((cell - 4, cell - 4), Image.Resampling.BICUBIC), (x + 2, y + 2))
-    return add_caption(grid, footer) if footer else grid
+            for k, img in enumerate(faces):
+                face = img.convert("RGB").resize((cell - 4, cell - 4), Image.Resampling.BICUBIC)
+                grid.paste(face, (x + k * cell + 2, y + 2))
+    if not footer:
+        return grid
+    return add_caption(grid, footer, font_size=max(10, min(grid.width // 22, cell // 5)))  # wide grids: not huge
 
 
 __all__ = [

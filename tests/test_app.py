@@ -118,8 +118,13 @@ def test_export_png_metadata_caption_and_grid(tmp_path):
     assert captioned.width == 256 and captioned.height > 256
     strip = captioned.crop((0, 256, 256, captioned.height)).convert("L")
     assert min(strip.getdata()) < 100, "the caption strip has dark text"
-    grid = labelled_grid([[img, None], [img, img]], ["a", "b"], ["c1", "c2"], cell=64)
+    grid = labelled_grid([[img, None], [img, img]], ["a", "b"], ["c1", "c2"], cell=64, footer=None)
     assert grid.width > 128 and grid.height > 128
+    # several candidates per cell: side by side; a column is as wide as its longest set, columns 64 // 8 px apart
+    strips = labelled_grid(
+        [[[img, img, img], None], [[img], [img, img]]], ["a", "b"], ["c1", "c2"], cell=64, footer=None
+    )
+    assert strips.width - grid.width == (3 - 1) * 64 + (2 - 1) * 64 + 8 and strips.height == grid.height
     with pytest.raises(ValueError):
         labelled_grid([[img]], ["a", "b"], ["c"])
     assert json.loads(Image.open(path).text["sketchface"])["label"] == AI_LABEL
@@ -232,3 +237,15 @@ def test_compare_tab_draws_with_the_description_weight(demo, monkeypatch):
     assert seen[-1] == DESCRIPTION_WEIGHT
     with pytest.raises(gr.Error, match="description_weight must be a positive number"):
         h.compare("", 0, False, -1)
+
+
+def test_compare_tab_shows_several_candidates_per_description(demo):
+    h = demo.handlers
+    one, _ = h.compare("", 0, False)
+    four, status = h.compare("bald man", 0, False, None, 4)
+    meta = read_metadata(four)
+    assert meta["candidates"] == 4 and len(meta["columns"]) == len(PRESETS) + 1 and "× 4 candidates" in status
+    with Image.open(one) as a, Image.open(four) as b:
+        assert b.width > 3 * a.width  # 4 columns of 4 faces at 96 px against 3 single faces at 128 px
+    with pytest.raises(gr.Error, match="Candidates per description must be 1 to 8"):
+        h.compare("", 0, False, None, 0)

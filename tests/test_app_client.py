@@ -203,7 +203,8 @@ def test_compare_metrics_models(client, tmp_path):
     assert meta["description_weight"] == DESCRIPTION_WEIGHT
     assert meta["description_weight_models"] == ["mvae · tiny-mvae"]
     assert f"description weight {DESCRIPTION_WEIGHT:g}" in status
-    plain, status = client.predict("", 0, True, 1.0, api_name="/compare")
+    plain, status = client.predict("", 0, True, 1.0, 2, api_name="/compare")
+    assert read_metadata(plain)["candidates"] == 2 and "× 2 candidates" in status
     assert read_metadata(plain)["description_weight"] == 1.0 and "description weight 1 (mvae · tiny-mvae)" in status
     with pytest.raises(AppError, match="less than minimum value 0.5"):  # Gradio checks the slider's range
         client.predict("", 0, True, 0.0, api_name="/compare")
