@@ -941,7 +941,12 @@ def build_compare_tab(h: Handlers) -> SimpleNamespace:
         with gr.Column(scale=1, min_width=160):
             ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0)
             ui.candidates = gr.Slider(
-                1, MAX_COMPARE_CANDIDATES, value=1, step=1, label="Candidates per description (paper 1 showed 8)"
+                1,
+                MAX_COMPARE_CANDIDATES,
+                value=1,
+                step=1,
+                label="Candidates per description (paper 1 showed 8)",
+                elem_id="compare-candidates",
             )
     with gr.Accordion("Advanced", open=False):
         ui.weight = description_weight_slider(
@@ -950,7 +955,9 @@ def build_compare_tab(h: Handlers) -> SimpleNamespace:
         )
     ui.run = gr.Button("Run the criminal sketch test", variant="primary", elem_id="compare")
     ui.status = gr.Markdown("")
-    ui.grid = gr.Image(label="Grid (rows: models, columns: descriptions)", type="filepath", interactive=False)
+    ui.grid = gr.Image(
+        label="Grid (rows: models, columns: descriptions)", type="filepath", interactive=False, elem_id="compare-grid"
+    )
     gr.Markdown("### Metrics from the evaluation command")
     with gr.Row():
         ui.metrics_path = gr.Textbox(label="Results folder or file (results.md / results.json)", scale=4)

@@ -157,8 +157,12 @@ def _end_to_end(page, tmp_path):
     _shot(page, "stylize")
 
     _tab(page, "Compare")
+    page.fill("#compare-candidates input[type=number]", "4")  # the slider's number box
+    page.keyboard.press("Enter")
     page.click("#compare")
-    page.get_by_text("description(s), seed").wait_for()
+    page.get_by_text("description(s) × 4 candidates, seed").wait_for()
+    page.locator("#compare-grid img").wait_for()
+    page.wait_for_timeout(1000)  # let the grid finish fading in before the screenshot
     _shot(page, "compare")
     _tab(page, "Models")
     page.locator("#models-table").wait_for()
