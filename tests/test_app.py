@@ -249,3 +249,5 @@ def test_compare_tab_shows_several_candidates_per_description(demo):
         assert b.width > 3 * a.width  # 4 columns of 4 faces at 96 px against 3 single faces at 128 px
     with pytest.raises(gr.Error, match="Candidates per description must be 1 to 8"):
         h.compare("", 0, False, None, 0)
+    with pytest.raises(gr.Error, match="at most 8 extra descriptions .*got 9"):  # a pasted list: no giant grid
+        h.compare("\n".join(["bald man"] * 9), 0, False)
