@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import os
 import re
 import shutil
@@ -37,6 +38,7 @@ from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreem
 
 MAX_CANDIDATES = 16
 MAX_COMPARE_CANDIDATES = 8  # per description and model in the Compare grid (paper 1 showed 8)
+MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 MAX_COMPARE_DESCRIPTIONS = 8  # extra description lines (columns) beside paper 1's three criminals
 MAX_UPLOAD_MB = 20
 MAX_PIXELS = 40_000_000  # same limit as sketchface.data.sketch (checked before decoding)
@@ -94,6 +96,25 @@ def _images(out: Any) -> list[Image.Image]:
     if hasattr(out, "image"):
         return [out.image]
     return list(out)
+
+
+def parse_seed(value: Any) -> int:
+    """The seed box's value as an int; gr.Error for an empty box, a fraction or a number out of range."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise gr.Error("The seed box is empty: enter a whole number (0 draws the default candidates).")
+    if isinstance(value, int) and not isinstance(value, bool):
+        seed = value
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise gr.Error(f"The seed must be a whole number, got {value!r}.") from None
+        if not math.isfinite(number) or number != int(number):
+            raise gr.Error(f"The seed must be a whole number, got {value!r}.")
+        seed = int(number)
+    if not 0 <= seed <= MAX_SEED:
+        raise gr.Error(f"The seed must be a whole number from 0 to {MAX_SEED:,}, got {value!r}.")
+    return seed
 
 
 def run_pipeline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Image.Image]:
@@ -331,7 +352,7 @@ class Handlers:
         weight = float(rest[0]) if rest and rest[0] is not None else DESCRIPTION_WEIGHT
         attrs = self._attributes(text, radios)
         entry = _entry_or_error(self.registry, model, "attributes", "attribute-to-face")
-        n, seed = int(n), int(seed)
+        n, seed = int(n), parse_seed(seed)
         t0 = time.perf_counter()
         pipe = entry.pipeline
         images = run_pipeline(pipe, attrs, num_images=n, seed=seed, description_weight=weight)
@@ -399,7 +420,7 @@ class Handlers:
         pipe = entry.pipeline
         if not callable(getattr(pipe, "variations", None)):
             raise gr.Error(f"{entry.key} cannot make variations (its pipeline has no variations()).")
-        n, seed = int(n), int(seed)
+        n, seed = int(n), parse_seed(seed)
         kwargs = {"num_images": n, "seed": seed, "strength": float(strength)}
         images = run_pipeline(pipe.variations, image, **kwargs)
         attrs_known = parent.get("attributes") or {}
@@ -431,7 +452,7 @@ class Handlers:
         pipe = entry.pipeline
         if not callable(getattr(pipe, "cross", None)):
             raise gr.Error(f"{entry.key} cannot cross two faces (its pipeline has no cross()).")
-        n, seed = int(n), int(seed)
+        n, seed = int(n), parse_seed(seed)
         images = run_pipeline(pipe.cross, img_a, img_b, num_images=n, seed=seed)
         meta = [
             {
@@ -503,7 +524,7 @@ class Handlers:
             attrs = parse_description(text).attributes if (text or "").strip() else Attributes()
         except ValueError as err:
             raise gr.Error(str(err)) from err
-        n, seed, pipe = int(n), int(seed), entry.pipeline
+        n, seed, pipe = int(n), parse_seed(seed), entry.pipeline
         weight = DESCRIPTION_WEIGHT if weight is None else float(weight)
         t0 = time.perf_counter()
         if entry.task == "sketch":
@@ -651,7 +672,7 @@ class Handlers:
             progress((i, total), desc="Editing")
 
         try:
-            result = stylizer(image, text, backend=backend, seed=int(seed), progress=report, **params)
+            result = stylizer(image, text, backend=backend, seed=parse_seed(seed), progress=report, **params)
         except (BackendUnavailable, EditNotUnderstood, ValueError) as err:
             raise gr.Error(str(err)) from err
         meta = {
@@ -688,7 +709,7 @@ class Handlers:
         models = self.registry.loaded("attributes")
         if not models:
             raise gr.Error(_availability_md(self.registry, "attributes", "attribute-to-face").replace("⚠ ", ""))
-        seed = int(seed)
+        seed = parse_seed(seed)
         cells = []
         for entry in models:
             pipe = entry.pipeline

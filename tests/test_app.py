@@ -251,3 +251,22 @@ def test_compare_tab_shows_several_candidates_per_description(demo):
         h.compare("", 0, False, None, 0)
     with pytest.raises(gr.Error, match="at most 8 extra descriptions .*got 9"):  # a pasted list: no giant grid
         h.compare("\n".join(["bald man"] * 9), 0, False)
+
+
+@pytest.mark.parametrize("seed", [None, "", float("nan"), 1.5, -1, 2**64, "seven"])
+def test_bad_seeds_get_a_clear_error(seed):
+    with pytest.raises(gr.Error, match="seed"):
+        app.parse_seed(seed)
+
+
+def test_seeds_the_boxes_send_are_whole_numbers():
+    assert app.parse_seed(7) == 7 and app.parse_seed(7.0) == 7 and app.parse_seed("12") == 12
+    assert app.parse_seed(app.MAX_SEED) == app.MAX_SEED
+
+
+def test_handlers_refuse_an_empty_seed_box(demo):
+    h = demo.handlers
+    with pytest.raises(gr.Error, match="seed box is empty"):
+        h.generate("bald man", *(["?"] * len(ATTRIBUTES)), None, 2, None, False, {})
+    with pytest.raises(gr.Error, match="seed box is empty"):
+        h.compare("", None, False)
