@@ -511,7 +511,7 @@ class Handlers:
         sketch, how = self._sketch_input(canvas, upload, kind)
         return sketch, f"What the model sees ({how}, {sketch.width}×{sketch.height})."
 
-    def sketch_generate(self, canvas, upload, kind, model, text, n, seed, mix, caption, weight=DESCRIPTION_WEIGHT):
+    def sketch_generate(self, canvas, upload, kind, model, text, n, seed, mix, caption, weight=None):
         sketch, how = self._sketch_input(canvas, upload, kind)
         entry = self.registry.get(model) if model else None
         if entry is None:

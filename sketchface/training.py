@@ -53,12 +53,13 @@ def render_pool(
     parts: dict[str, list[torch.Tensor]] = {}
     t0, n = time.time(), 0
     for batch in tqdm(loader, desc=desc, leave=False):
-        for k in keys or [k for k in ("image", "labels", "sketch") if k in batch]:
+        names = list(keys or [k for k in ("image", "labels", "sketch") if k in batch])
+        for k in names:
             v = batch[k]
             parts.setdefault(k, []).append(
                 (v > 0.5).to(torch.uint8) if k == "labels" else (v.clamp(0, 1) * 255).round().to(torch.uint8)
             )
-        n += len(next(iter(parts.values()))[-1])
+        n += len(batch[names[0]])
         if max_minutes is not None and time.time() - t0 > max_minutes * 60:
             break
     seconds = time.time() - t0

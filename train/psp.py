@@ -376,7 +376,9 @@ def main(cfg: TrainConfig) -> Path:
         kinds = ["computed", "hand"] if cfg.dataset != "celeba" else ["computed"]
         for kind in kinds:
             ds = make_dataset(cfg, res, kind, 10_000_000, cfg.eval_samples)
-            eval_pools[kind] = render_pool(ds, min(cfg.num_workers, 4), 1.0, POOL_KEYS, 128, desc=f"eval-{kind}")
+            eval_pools[kind] = render_pool(
+                ds, min(cfg.num_workers, 4), 1.0, keys=POOL_KEYS, batch_size=128, desc=f"eval-{kind}"
+            )
     gen_rng = torch.Generator().manual_seed(cfg.seed + 1 + accelerator.process_index)
 
     encoder = accelerator.prepare(psp.encoder)

@@ -232,7 +232,9 @@ def main(cfg: TrainConfig) -> Path:
     )
 
     dataset = make_dataset(cfg)
-    pool = render_pool(dataset, cfg.num_workers, cfg.pool_max_minutes, ("image",), 128, "pool")["image"]
+    pool = render_pool(dataset, cfg.num_workers, cfg.pool_max_minutes, keys=("image",), batch_size=128, desc="pool")[
+        "image"
+    ]
     if torch.cuda.is_available():
         pool = pool.to(dev)  # 50k x 3 x 64 x 64 uint8 = 0.6 GB
     gen = torch.Generator().manual_seed(cfg.seed + 1 + accelerator.process_index)
