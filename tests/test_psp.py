@@ -45,6 +45,26 @@ def test_encoder_style_count(res, n):
         assert out.shape == (2, n, 16)
 
 
+@pytest.mark.parametrize("res", [16, 32, 64])  # 16 px: no fine heads, coarse heads read a 1x1 map
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_inference_heads_equal_the_per_head_modules(res, channels_last):
+    torch.manual_seed(0)
+    enc = GradualStyleEncoder(tiny(res)).eval()
+    if channels_last:
+        enc.to(memory_format=torch.channels_last)
+    x = torch.randn(2, 1, res, res)
+    reference = enc(x).detach()  # gradients on: one module per head
+    with torch.inference_mode():
+        torch.testing.assert_close(enc(x), reference)
+        torch.testing.assert_close(enc(x), reference)  # from the cache
+    with torch.no_grad():
+        enc.styles[-1].linear.weight.mul_(3.0)  # e.g. load_state_dict: the cache follows the weights
+    changed = enc(x).detach()
+    assert not torch.allclose(changed, reference)
+    with torch.inference_mode():
+        torch.testing.assert_close(enc(x), changed)
+
+
 @pytest.mark.parametrize("in_channels", [1, 3])
 def test_psp_shapes_and_latent_avg(in_channels):
     torch.manual_seed(0)

@@ -183,3 +183,43 @@ def test_modulated_conv_inference_cache_follows_the_weights(upsample):
         fresh = conv(x, style)
     torch.testing.assert_close(fresh, conv(x, style).detach())
     assert not torch.allclose(fresh, reference)
+
+
+@pytest.mark.parametrize("up,pad", [(1, (2, 1)), (2, (2, 1)), (1, (-1, 2))])
+def test_fir_on_channels_last_equals_contiguous(up, pad):
+    # channels_last tensors take the depthwise-convolution path, contiguous ones the shifted multiply-adds
+    kernel = make_kernel([1, 3, 3, 1]) * 4
+    taps = separable_taps(kernel)
+    x = torch.randn(2, 5, 9, 9)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    assert not x_cl.is_contiguous()
+    torch.testing.assert_close(upfirdn2d(x_cl, kernel, up=up, pad=pad, taps=taps), upfirdn2d(x, kernel, up=up, pad=pad))
+
+
+def test_to_rgb_conv_on_channels_last_equals_contiguous_with_gradients():
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(6, 3, 1, style_dim=8, demodulate=False)
+    x, style = torch.randn(2, 6, 5, 5, requires_grad=True), torch.randn(2, 8)
+    x_cl = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    out, out_cl = conv(x, style), conv(x_cl, style)  # conv2d path, batched-matmul path
+    torch.testing.assert_close(out_cl, out)
+    out.square().sum().backward()
+    grad_w = conv.weight.grad.clone()
+    conv.weight.grad = None
+    out_cl.square().sum().backward()
+    torch.testing.assert_close(x_cl.grad, x.grad)
+    torch.testing.assert_close(conv.weight.grad, grad_w)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_channels_last_generator_draws_the_same_faces(batch):
+    # the pipelines convert their generator to channels_last; from 32 px on it then runs in that layout
+    torch.manual_seed(0)
+    g = Generator(StyleGANConfig(resolution=64, style_dim=16, n_mlp=2, max_channels=16)).eval()
+    w_plus = torch.randn(batch, g.n_latent, 16)
+    with torch.inference_mode():
+        reference = g.synthesis(w_plus)
+        g.to(memory_format=torch.channels_last)
+        out = g.synthesis(w_plus)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)

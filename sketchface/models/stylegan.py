@@ -61,6 +61,11 @@ class StyleGANConfig:
         return max(1, min(cap, int(mult * 16384 / res)))
 
 
+# Resolution from which a channels_last generator switches its activations to that layout: oneDNN's NHWC
+# convolutions are faster there, its NCHW ones at 4-16 px (2-core CPU, README "Sketch → face" latency).
+CHANNELS_LAST_FROM = 32
+
+
 def n_styles_for(resolution: int) -> int:
     """Number of W+ style vectors for a resolution: 64 -> 10, 128 -> 12, 256 -> 14, 1024 -> 18."""
     return int(math.log2(resolution)) * 2 - 2
@@ -160,9 +165,14 @@ class Generator(nn.Module, PyTorchModelHubMixin, library_name="sketchface", tags
         x = self.conv1(x, w_plus[:, 0], noise[0])
         skip = self.to_rgb1(x, w_plus[:, 1])
         i = 1
+        channels_last = self.convs[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
         for conv_up, conv, to_rgb, n1, n2 in zip(
             self.convs[::2], self.convs[1::2], self.to_rgbs, noise[1::2], noise[2::2]
         ):
+            if channels_last and x.shape[-1] >= CHANNELS_LAST_FROM // 2:
+                # a channels_last model (the pipelines' CPU layout) runs its larger layers in that layout
+                x = x.contiguous(memory_format=torch.channels_last)
+                skip = skip.contiguous(memory_format=torch.channels_last)
             x = conv_up(x, w_plus[:, i], n1)
             x = conv(x, w_plus[:, i + 1], n2)
             skip = to_rgb(x, w_plus[:, i + 2], skip)
