@@ -72,6 +72,15 @@ class FakeAttributeToFace:
         ]
 
 
+class FakeMVAE(FakeAttributeToFace):
+    """A stand-in with an image encoder whose decoder is perfect: ``reconstruct`` gives the face back."""
+
+    has_image_encoder = True
+
+    def reconstruct(self, image: torch.Tensor) -> Image.Image:
+        return Image.fromarray((image * 255).round().byte().permute(1, 2, 0).numpy())
+
+
 class FakeSketchToFace:
     """Duck-typed SketchToFace: the sketch tinted, plus seeded noise."""
 
@@ -137,7 +146,7 @@ def test_criminals_are_three_partial_descriptions(evaluate):
 
 
 def test_evaluate_end_to_end(evaluate, tmp_path, tiny_classifier, monkeypatch):
-    fakes = {"attr-a": FakeAttributeToFace(), "attr-b": FakeAttributeToFace(24), "sketchy": FakeSketchToFace()}
+    fakes = {"attr-a": FakeMVAE(), "attr-b": FakeAttributeToFace(24), "sketchy": FakeSketchToFace()}
     kinds = {"attr-a": "attribute", "attr-b": "attribute", "sketchy": "sketch"}
     monkeypatch.setattr(evaluate, "load_pipeline", lambda path, kind=None, device="cpu": (kinds[path], fakes[path]))
     monkeypatch.setattr(evaluate, "build_dataset", lambda cfg, with_sketch: StandInFaces(6))
@@ -183,6 +192,14 @@ def test_evaluate_end_to_end(evaluate, tmp_path, tiny_classifier, monkeypatch):
     assert "| Model | Runtime (ms) | MSE ↓ |" in table and "SFace cos ↑" in table and "Attr. fidelity ↑" in table
     assert "### Sketch → face" in table and "| sketchy |" in table and "| attr-b |" in table
     assert set(s["attribute_bias"]) == set(ATTRIBUTES) and "Largest attribute biases" in table
+    # decoder ceiling, for models with an image encoder only: a perfect decoder scores what the real faces score
+    rec = a["reconstruction"]
+    assert rec["rms"] < 0.01 and abs(rec["attribute_fidelity"] - saved["reference"]["attribute_fidelity"]) < 0.05
+    assert "reconstruction" not in saved["models"]["attr-b"] and "reconstruction" not in s
+    assert (
+        "Decoder ceiling (each held-out face re-rendered" in table
+        and f"attr-a {rec['attribute_fidelity']:.3f}" in table
+    )
 
     # sketch → face examples: a row per held-out face (4 at most), the face, its sketch and 2 candidates
     assert Image.open(out / "sketch_examples.png").size == (110 + 4 * 96 + 6, 58 + 4 * 96)
@@ -286,6 +303,7 @@ def test_evaluate_and_benchmark_real_untrained_mvae_checkpoint(evaluate, tmp_pat
     results = evaluate.main(evaluate.parse_args([*args, "--out_dir", str(tmp_path / "out")]))
     r = results["models"]["mvae"]
     assert r["kind"] == "attribute" and 0 < r["mse"] < 1 and 0 <= r["criminal_fidelity"] <= 1
+    assert 0 <= r["reconstruction"]["attribute_fidelity"] <= 1 and r["reconstruction"]["rms"] > 0
     assert Image.open(tmp_path / "out" / "criminals.png").size == (110 + 3 * (96 + 6), 58 + 96)
 
     # sketch + description, per description weight, on a tuning split (another start seed)
