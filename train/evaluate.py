@@ -369,8 +369,9 @@ class Evaluator:
 
     def reconstruction_ceiling(self, pipe: Any, truth: torch.Tensor, requested: torch.Tensor) -> dict:
         """The decoder's ceiling: fidelity of the model's own rendering of each held-out face (the decoded mean of
-        q(z | face), ``pipe.reconstruct``) to that face's labels, and its RMS to the face. A description cannot
-        come out better than the face itself does, unless the decoder's errors happen to favour it."""
+        q(z | face), ``pipe.reconstruct``) to that face's labels, and its RMS to the face. The same decoder draws
+        every output, so faces from a description get about as far, and further only where the description pushes
+        the latent harder along its attributes than the face's own posterior does."""
         recon = M.to_tensor([pipe.reconstruct(t) for t in truth], size=self.cfg.size)
         fid = M.attribute_fidelity(self._probs(recon), requested)
         return {
