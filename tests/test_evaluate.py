@@ -283,6 +283,18 @@ def test_evaluate_real_untrained_psp_checkpoint(evaluate, tmp_path, tiny_classif
     r = results["models"]["psp"]
     assert r["kind"] == "sketch" and 0 < r["mse"] < 1 and r["runtime_ms"]["p50_ms"] > 0
     assert not (tmp_path / "out" / "criminals.png").exists()  # no attribute model, no grid
+    assert "inversion" not in r  # the generator ceiling is opt-in
+
+    # generator ceiling: W+ optimised against the photos gets closer to them than the encoder's latents
+    inv_args = [*args[:-1], str(tmp_path / "inv"), "--inversion_steps", "10", "--inversion_faces", "2"]
+    inv = evaluate.main(evaluate.parse_args(inv_args))["models"]["psp"]["inversion"]
+    assert inv["faces"] == 2 and inv["steps"] == 10 and inv["mse"] < inv["encoder_mse"]
+    assert 0 <= inv["attribute_agreement"] <= 1 and 0 <= inv["encoder_attribute_agreement"] <= 1
+    assert (
+        "Generator ceiling (W+ optimised against each held-out photo" in (tmp_path / "inv" / "results.md").read_text()
+    )
+    with pytest.raises(SystemExit):
+        evaluate.parse_args([*args, "--inversion_steps", "-1"])
 
 
 @pytest.mark.skipif(

@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
@@ -202,6 +203,8 @@ class EvalConfig:
     sketch_attributes: bool = False  # also MVAE sketch + description → face, per description weight
     description_weights: list[float] = field(default_factory=lambda: [1.0, 3.0])
     description_weight: float | None = None  # MVAE generation everywhere else; None = the pipeline's default
+    inversion_steps: int = 0  # > 0: also the generator ceiling of pSp models (W+ optimised against the photo)
+    inversion_faces: int = 16
     out_dir: str = "results/eval"
 
 
@@ -238,6 +241,14 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
         default=d.description_weight,
         help="MVAE description weight for the main table and the criminals (default: the pipeline's; 1 = plain PoE)",
     )
+    p.add_argument(
+        "--inversion_steps",
+        type=int,
+        default=d.inversion_steps,
+        help="pSp models: also optimise W+ against each of the first --inversion_faces held-out photos for this "
+        "many Adam steps (the generator ceiling; 0 = skip)",
+    )
+    p.add_argument("--inversion_faces", type=int, default=d.inversion_faces)
     p.add_argument("--out_dir", default=d.out_dir)
     cfg = EvalConfig(**vars(p.parse_args(argv)))
     for spec in cfg.models + cfg.kinds:
@@ -247,6 +258,8 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
         p.error("--data celeba needs --data_root")
     if any(not (w > 0 and math.isfinite(w)) for w in [*cfg.description_weights, cfg.description_weight or 1.0]):
         p.error("--description_weight and --description_weights take positive numbers")
+    if cfg.inversion_steps < 0 or cfg.inversion_faces < 1:
+        p.error("--inversion_steps takes 0 or more, --inversion_faces 1 or more")
     return cfg
 
 
@@ -304,7 +317,7 @@ class Evaluator:
         cfg = self.cfg
         n = min(cfg.num_samples, len(dataset))
         k = max(1, cfg.candidates)
-        truths, firsts, all_fakes, requested, divs = [], [], [], [], []
+        truths, firsts, all_fakes, requested, divs, conditions = [], [], [], [], [], []
         first_condition = None
         for i in tqdm(range(n), desc=f"{name} ({kind}→face)", leave=False):
             item = dataset[i]
@@ -317,6 +330,7 @@ class Evaluator:
                     raise RuntimeError("the dataset gave no sketches; sketch→face evaluation needs them")
                 condition = _pil_sketch(torch.as_tensor(item["sketch"]))
             first_condition = first_condition if first_condition is not None else condition
+            conditions.append(condition)
             fakes = self._generate(kind, pipe, condition, k, seed=cfg.seed + i)
             truths.append(torch.as_tensor(item["image"]).float())
             firsts.append(fakes[0])
@@ -365,7 +379,55 @@ class Evaluator:
             out["criminal_fidelity"] = out["criminals"]["mean_over_specified"]
             if getattr(pipe, "has_image_encoder", False):
                 out["reconstruction"] = self.reconstruction_ceiling(pipe, truth, req[::k])
+        if kind == "sketch" and probs is not None and cfg.inversion_steps > 0 and hasattr(pipe, "psp"):
+            f = min(cfg.inversion_faces, n)
+            out["inversion"] = self.inversion_ceiling(pipe, conditions[:f], truth[:f], req[::k][:f])
         return out
+
+    def inversion_ceiling(self, pipe: Any, sketches: list, truth: torch.Tensor, requested: torch.Tensor) -> dict:
+        """The generator's ceiling for a pSp model: W+ optimised directly against each held-out *photo*, from the
+        encoder's latent of its sketch (Adam, lr 0.05, ``inversion_steps`` steps of L2 + the perceptual distance
+        on [0, 1] images). No encoder can get past what the generator draws from the best latent it can find;
+        attribute agreement and MSE of the inverted faces, beside the encoder's own on the same faces."""
+        psp, size, steps = pipe.psp, self.cfg.size, self.cfg.inversion_steps
+        target = truth.to(pipe.device)
+        with torch.no_grad():
+            w0 = torch.cat([psp.encode(pipe.prepare_sketch(sk)) for sk in sketches])
+
+        def render(w: torch.Tensor) -> torch.Tensor:
+            img = (psp.decode(w).float().clamp(-1, 1) + 1) / 2
+            return (
+                F.interpolate(img, size=(size, size), mode="bilinear", antialias=True) if img.shape[-1] != size else img
+            )
+
+        def perceptual(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            if size < 64:  # AlexNet's pooling needs 64 px, as in PerceptualDistance
+                a, b = (F.interpolate(t, size=(64, 64), mode="bilinear", align_corners=False) for t in (a, b))
+            return self.perceptual.net(a.to(self.device), b.to(self.device), normalize=True).mean()
+
+        w = w0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([w], lr=0.05)
+        with torch.enable_grad():
+            for _ in range(steps):
+                img = render(w)
+                loss = F.mse_loss(img, target) + perceptual(img, target)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        with torch.no_grad():
+            start, end = render(w0).cpu(), render(w.detach()).cpu()
+        agree = {
+            name: M.attribute_fidelity(self._probs(img), requested)["mean_over_attributes"]
+            for name, img in (("encoder", start), ("inverted", end))
+        }
+        return {
+            "faces": len(sketches),
+            "steps": steps,
+            "attribute_agreement": agree["inverted"],
+            "encoder_attribute_agreement": agree["encoder"],
+            "mse": M.mse(end, truth),
+            "encoder_mse": M.mse(start, truth),
+        }
 
     def reconstruction_ceiling(self, pipe: Any, truth: torch.Tensor, requested: torch.Tensor) -> dict:
         """The decoder's ceiling: fidelity of the model's own rendering of each held-out face (the decoded mean of
@@ -534,6 +596,20 @@ def markdown_table(results: dict) -> str:
                 "Decoder ceiling (each held-out face re-rendered by the model from its own image posterior, judged "
                 "against its labels): "
                 + "; ".join(f"{n} {_fmt(c['attribute_fidelity'], 3)} (RMS {c['rms']:.3f})" for n, c in recon.items())
+                + ".",
+                "",
+            ]
+        inverted = {n: r["inversion"] for n, r in rows.items() if r.get("inversion")}
+        if inverted:
+            lines += [
+                "Generator ceiling (W+ optimised against each held-out photo from the encoder's latent of its sketch, "
+                f"Adam steps of L2 + {pname}): "
+                + "; ".join(
+                    f"{n} agreement {_fmt(c['attribute_agreement'], 3)} against the encoder's "
+                    f"{_fmt(c['encoder_attribute_agreement'], 3)} on the same {c['faces']} faces, MSE "
+                    f"{_fmt(c['mse'])} against {_fmt(c['encoder_mse'])} ({c['steps']} steps)"
+                    for n, c in inverted.items()
+                )
                 + ".",
                 "",
             ]
