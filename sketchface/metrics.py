@@ -252,14 +252,17 @@ class PerceptualDistance:
         self.net.to(self.device)
         return self
 
-    @torch.inference_mode()
-    def __call__(self, a: ImageLike, b: ImageLike, reduction: str = "none") -> torch.Tensor | float:
-        """Distance per image pair: (B,) tensor, or a float with ``reduction="mean"``."""
+    def distance(self, a: ImageLike, b: ImageLike) -> torch.Tensor:
+        """Distance per image pair, (B,) on ``self.device``, with gradients (to optimise images against it)."""
         ta, tb = _pair(a, b)
         if min(tb.shape[-2:]) < 64:
             ta, tb = to_tensor(ta, 64), to_tensor(tb, 64)
-        d = self.net(ta.to(self.device), tb.to(self.device), normalize=True)  # (B, 1, 1, 1)
-        return _reduce(d.flatten().float().cpu(), reduction)
+        return self.net(ta.to(self.device), tb.to(self.device), normalize=True).flatten()  # from (B, 1, 1, 1)
+
+    @torch.inference_mode()
+    def __call__(self, a: ImageLike, b: ImageLike, reduction: str = "none") -> torch.Tensor | float:
+        """Distance per image pair: (B,) tensor, or a float with ``reduction="mean"``."""
+        return _reduce(self.distance(a, b).float().cpu(), reduction)
 
     def pairwise_mean(self, images: ImageLike) -> float:
         """Mean distance over all unordered pairs of ``images`` (nan for fewer than two)."""

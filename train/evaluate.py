@@ -400,17 +400,12 @@ class Evaluator:
                 F.interpolate(img, size=(size, size), mode="bilinear", antialias=True) if img.shape[-1] != size else img
             )
 
-        def perceptual(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            if size < 64:  # AlexNet's pooling needs 64 px, as in PerceptualDistance
-                a, b = (F.interpolate(t, size=(64, 64), mode="bilinear", align_corners=False) for t in (a, b))
-            return self.perceptual.net(a.to(self.device), b.to(self.device), normalize=True).mean()
-
         w = w0.clone().requires_grad_(True)
         opt = torch.optim.Adam([w], lr=0.05)
         with torch.enable_grad():
             for _ in range(steps):
                 img = render(w)
-                loss = F.mse_loss(img, target) + perceptual(img, target)
+                loss = F.mse_loss(img, target) + self.perceptual.distance(img, target).mean().to(img.device)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
