@@ -70,6 +70,22 @@ def test_candidates_only_change_fine_layers(pipe):
     assert not torch.allclose(cands[1:, start:], w.expand(3, -1, -1)[:, start:])
 
 
+def test_candidates_without_mixing_skip_the_mapping_network(pipe, monkeypatch):
+    w = pipe.psp.encode(torch.rand(1, 1, RES, RES))
+    mixed = pipe.candidates(w, 3, seed=0, mix_strength=0.5)
+
+    def no_mapping(*args, **kwargs):
+        raise AssertionError("the mapping network ran with nothing to mix")
+
+    monkeypatch.setattr(pipe.psp.generator, "map", no_mapping)
+    one = pipe.candidates(w, 1, seed=0, mix_strength=0.5)
+    none = pipe.candidates(w, 3, seed=0, mix_strength=0.0)
+    assert torch.equal(one, w) and torch.equal(one, mixed[:1])
+    assert torch.equal(none, w.expand(3, -1, -1))
+    none[0, 0, 0] += 1  # a copy, not a view of the encoder's latent
+    assert not torch.equal(none[0], w[0])
+
+
 def test_prenormalised_input_and_arrays(pipe):
     pre = Image.new("L", (RES, RES), 255)
     ImageDraw.Draw(pre).ellipse([6, 4, 26, 28], outline=0, width=2)

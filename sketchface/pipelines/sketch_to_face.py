@@ -135,12 +135,14 @@ class SketchToFace:
 
     def candidates(self, w_plus: torch.Tensor, num_images: int, seed: int, mix_strength: float) -> torch.Tensor:
         """(1, n, D) -> (num_images, n, D): row 0 unchanged, rows 1.. fine layers mixed with random styles."""
+        w = w_plus.expand(num_images, -1, -1)
+        if num_images == 1 or mix_strength == 0:  # nothing to mix: skip the mapping network (~0.7 ms a sketch)
+            return w.clone()
         g = torch.Generator().manual_seed(int(seed))
         z = torch.randn(num_images, self.psp.cfg.style_dim, generator=g).to(self.device)
         w_rand = self.psp.generator.map(z, truncation_psi=self.truncation_psi)
         strength = torch.full((num_images, 1, 1), float(mix_strength), device=self.device)
         strength[0] = 0.0
-        w = w_plus.expand(num_images, -1, -1)
         return self.psp.mix_fine(w, w_rand, 1.0) * strength + w * (1 - strength)
 
     @torch.inference_mode()
