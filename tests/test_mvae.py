@@ -363,6 +363,8 @@ def test_adversarial_fine_tuning_from_a_checkpoint(tmp_path, monkeypatch):
         "0.5",
         "--adversarial_start",
         "1",
+        "--r1_gamma",  # off by default; the lazy penalty runs at step 0
+        "0.01",
         "--d_widths",
         "4",
         "8",
