@@ -173,6 +173,37 @@ def test_mvae_shapes_and_loss(size):
     assert out0["sketch"].item() == 0.0
 
 
+@pytest.mark.parametrize("size", [16, 32])
+def test_decoder_widths_and_full_resolution_stage(size):
+    default = MVAE(tiny(size)).image_decoder
+    # the default is the paper's mirror decoder, parameter for parameter (so older checkpoints load strictly)
+    assert [tuple(p.shape) for p in default.parameters()] == [
+        (16 * (size // 16) ** 2, 8),
+        (16 * (size // 16) ** 2,),
+        (16, 8, 4, 4),
+        (8,),
+        (8,),
+        (8, 8, 4, 4),
+        (8,),
+        (8,),
+        (8, 4, 4, 4),
+        (4,),
+        (4,),
+        (4, 3, 4, 4),
+        (3,),
+    ]
+    model = MVAE(tiny(size, decoder_widths=[24, 16, 12, 8], decoder_full_res=6))
+    dec = model.image_decoder
+    assert dec.fc[0].out_features == 24 * (size // 16) ** 2
+    last = dec.deconv[-1]
+    assert isinstance(last, torch.nn.Conv2d) and last.kernel_size == (3, 3) and last.in_channels == 6
+    logits = model.decode_logits(torch.randn(2, 8))
+    assert logits.shape == (2, 3, size, size)
+    out = model.loss(torch.rand(2, 3, size, size), torch.ones(2, 40), None, torch.rand(2, 1, size, size))
+    out["loss"].backward()
+    assert all(p.grad is not None for p in dec.parameters())
+
+
 def test_loss_returns_the_decoded_logits_for_an_extra_loss():
     torch.manual_seed(3)
     model = MVAE(tiny())
@@ -224,6 +255,10 @@ def test_cross_modal_vae_shapes_and_loss():
 def test_config_validation():
     with pytest.raises(ValueError, match="multiple of 16"):
         MVAEConfig(image_size=40)
+    with pytest.raises(ValueError, match="decoder_widths"):
+        MVAEConfig(decoder_widths=[64, 32])
+    with pytest.raises(ValueError, match="decoder_full_res"):
+        MVAEConfig(decoder_full_res=-1)
     with pytest.raises(ValueError, match="activation"):
         MVAEConfig(activation="tanh")
     assert MVAEConfig(image_size=128).image_size == 128
@@ -262,7 +297,10 @@ def test_elbo_terms():
 # ---------------------------------------------------------------------------------------------------------- save/load
 
 
-@pytest.mark.parametrize("cls,cfg", [(MVAE, tiny()), (CrossModalVAE, tiny_cvae())])
+@pytest.mark.parametrize(
+    "cls,cfg",
+    [(MVAE, tiny()), (CrossModalVAE, tiny_cvae()), (MVAE, tiny(decoder_widths=[16, 12, 8, 8], decoder_full_res=4))],
+)
 def test_save_load_round_trip(tmp_path, cls, cfg):
     torch.manual_seed(4)
     model = cls(cfg)
@@ -386,6 +424,46 @@ def test_adversarial_fine_tuning_from_a_checkpoint(tmp_path, monkeypatch):
         train.main(
             train.parse_args([*TINY_ARGS, "--model", "cvae", "--init_from", str(first), "--output_dir", str(out)])
         )
+
+
+def test_decoder_loss_trains_the_decoder_alone():
+    torch.manual_seed(6)
+    model = MVAE(tiny()).eval()
+    x, s, y = torch.rand(4, 3, 16, 16), torch.rand(4, 1, 16, 16), (torch.rand(4, 40) < 0.3).float()
+    terms = model.decoder_loss(x, y, None, s, annealing_factor=0.3)  # the loss() arguments are accepted
+    assert terms["image_logits"].shape == (4, 3, 16, 16) and terms["image_has_target"].all()
+    expected = (torch.sigmoid(terms["image_logits"]) - x).abs().mean()
+    torch.testing.assert_close(terms["loss"], expected)
+    terms["loss"].backward()
+    assert all(p.grad is not None for p in model.image_decoder.parameters())
+    others = [p for n, p in model.named_parameters() if not n.startswith("image_decoder.")]
+    assert others and all(p.grad is None for p in others)  # encoders run without gradients
+
+
+def test_decoder_only_training_keeps_the_encoders(tmp_path, monkeypatch):
+    train = _load_script("mvae")
+    monkeypatch.setattr(train, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
+    first = tmp_path / "first"
+    train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "2", "--sample_subsets"]))
+    with pytest.raises(SystemExit, match="--init_from"):
+        train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path / "x"), "--decoder_only"]))
+    before = load_vae(str(first)).state_dict()
+    out = tmp_path / "decoder"
+    new_decoder = ["--decoder_widths", "16", "12", "8", "8", "--decoder_full_res", "4"]
+    args = ["--init_from", str(first), "--decoder_only", "--output_dir", str(out), "--steps", "3", *new_decoder]
+    assert train.main(train.parse_args([*TINY_ARGS, *args]))["steps"] == 3
+    tuned = load_vae(str(out))
+    assert tuned.config.decoder_widths == [16, 12, 8, 8] and tuned.config.decoder_full_res == 4
+    after = tuned.state_dict()
+    kept = [k for k in before if not k.startswith("image_decoder.")]
+    assert kept and all(torch.equal(before[k], after[k]) for k in kept)  # BatchNorm statistics included
+    assert after["image_decoder.fc.0.weight"].shape[0] == 16
+    assert "Decoder retrained alone" in (out / "README.md").read_text()
+    # without new decoder flags the checkpoint's own decoder is fine-tuned
+    again = tmp_path / "again"
+    args = ["--init_from", str(out), "--decoder_only", "--output_dir", str(again), "--steps", "2"]
+    train.main(train.parse_args([*TINY_ARGS, *args]))
+    assert load_vae(str(again)).config.decoder_full_res == 4
 
 
 @pytest.mark.skipif(importlib.util.find_spec("sketchface.data.procedural") is None, reason="procedural faces missing")

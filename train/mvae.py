@@ -36,7 +36,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,8 @@ class TrainConfig:
     fc_dim: int = 256
     attr_hidden: int = 512
     dropout: float = 0.1
+    decoder_widths: list[int] | None = None  # image decoder, coarse to fine (None: the mirror of --widths)
+    decoder_full_res: int = 0  # > 0: a full-resolution stage of that many channels and a 3×3 conv to the logits
     image_likelihood: str | None = None  # default: "bce" (MVAE, as the reference), "mse" (cvae, as paper 1)
     attribute_weight: float = 10.0
     align_weight: float = 1.0
@@ -107,6 +109,9 @@ class TrainConfig:
     classifier: str | None = None
     # fine-tuning and the adversarial term (see the module docstring)
     init_from: str | None = None  # start from this checkpoint's weights and architecture (model flags are ignored)
+    # train the image decoder alone on --init_from's frozen encoders (MVAE.decoder_loss); --decoder_widths /
+    # --decoder_full_res then give it a new, freshly initialised architecture
+    decoder_only: bool = False
     adversarial_weight: float = 0.0  # 0 = the MVAE objective alone
     d_lr: float = 2e-4
     d_widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # PatchGAN critic's stride-2 convs
@@ -131,6 +136,8 @@ class TrainConfig:
             attr_hidden=self.attr_hidden,
             dropout=self.dropout,
             attribute_weight=self.attribute_weight,
+            decoder_widths=list(self.decoder_widths) if self.decoder_widths else None,
+            decoder_full_res=self.decoder_full_res,
         )
         if self.image_likelihood:
             kw["image_likelihood"] = self.image_likelihood
@@ -158,6 +165,8 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     p.add_argument("--fc_dim", type=int, default=d.fc_dim)
     p.add_argument("--attr_hidden", type=int, default=d.attr_hidden)
     p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--decoder_widths", type=int, nargs=4, default=d.decoder_widths, metavar="W")
+    p.add_argument("--decoder_full_res", type=int, default=d.decoder_full_res, metavar="CHANNELS")
     p.add_argument("--image_likelihood", default=d.image_likelihood, choices=["bce", "mse"])
     p.add_argument("--attribute_weight", type=float, default=d.attribute_weight, help="lambda_attrs")
     p.add_argument("--align_weight", type=float, default=d.align_weight)
@@ -178,6 +187,7 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     p.add_argument("--save_dtype", default=d.save_dtype, choices=["float16", "float32"])
     p.add_argument("--classifier", default=d.classifier, help="AttributeClassifier checkpoint for the evaluation")
     p.add_argument("--init_from", default=d.init_from, metavar="PATH", help="fine-tune this checkpoint")
+    p.add_argument("--decoder_only", action=argparse.BooleanOptionalAction, default=d.decoder_only)
     p.add_argument("--adversarial_weight", type=float, default=d.adversarial_weight)
     p.add_argument("--d_lr", type=float, default=d.d_lr)
     p.add_argument("--d_widths", type=int, nargs="+", default=d.d_widths)
@@ -414,6 +424,20 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
         *([f"- Fine-tuned from `{cfg.init_from}` (its own card gives its first training)."] if cfg.init_from else []),
         *(
             [
+                "- Decoder retrained alone (`--decoder_only`): the encoders and the attribute decoder are those of "
+                "the checkpoint above, frozen; the image decoder redraws each training face from a sample of "
+                "q(z | image, attributes, sketch) or q(z | image), L1 on pixels"
+                + (
+                    f"; a new decoder (widths {cfg.decoder_widths}, full-resolution stage {cfg.decoder_full_res})."
+                    if cfg.decoder_widths or cfg.decoder_full_res
+                    else "."
+                )
+            ]
+            if cfg.decoder_only
+            else []
+        ),
+        *(
+            [
                 f"- Adversarial term: weight {cfg.adversarial_weight} × the adaptive (VQGAN) ratio, PatchGAN "
                 f"critic (widths {cfg.d_widths}, spectral norm), lr {cfg.d_lr}, R1 γ {cfg.r1_gamma}, from step "
                 f"{cfg.adversarial_start}."
@@ -526,12 +550,14 @@ class _LossModule(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, *args, **kwargs) -> dict[str, torch.Tensor]:
-        return self.model.loss(*args, **kwargs)
+    def forward(self, *args, decoder_only: bool = False, **kwargs) -> dict[str, torch.Tensor]:
+        return (self.model.decoder_loss if decoder_only else self.model.loss)(*args, **kwargs)
 
 
 def build_model(cfg: TrainConfig) -> MVAE | CrossModalVAE:
     """A new model from the flags, or with ``--init_from`` that checkpoint (its architecture and loss settings)."""
+    if cfg.decoder_only and (cfg.model != "mvae" or not cfg.init_from):
+        raise SystemExit("--decoder_only retrains the decoder of an MVAE: pass its checkpoint with --init_from")
     if not cfg.init_from:
         return (CrossModalVAE if cfg.model == "cvae" else MVAE)(cfg.model_config())
     from sketchface.models.mvae import load_vae
@@ -542,8 +568,17 @@ def build_model(cfg: TrainConfig) -> MVAE | CrossModalVAE:
             f"--init_from {cfg.init_from} holds a {model.config.model_type!r} model, not {cfg.model!r}: "
             f"pass --model {model.config.model_type}"
         )
+    if cfg.decoder_only and (cfg.decoder_widths or cfg.decoder_full_res):
+        # a new decoder on the checkpoint's encoders: every other weight is copied
+        config = replace(model.config, decoder_widths=cfg.decoder_widths, decoder_full_res=cfg.decoder_full_res)
+        fresh = MVAE(config)
+        kept = {k: v for k, v in model.state_dict().items() if not k.startswith("image_decoder.")}
+        missing, unexpected = fresh.load_state_dict(kept, strict=False)
+        assert not unexpected and all(k.startswith("image_decoder.") for k in missing)
+        model = fresh
     # the run follows the checkpoint: data at its size, model card with its figures
-    for key in ("image_size", "latent_dim", "widths", "fc_dim", "attr_hidden", "dropout", "attribute_weight"):
+    architecture = ("image_size", "latent_dim", "widths", "fc_dim", "attr_hidden", "dropout", "attribute_weight")
+    for key in (*architecture, "decoder_widths", "decoder_full_res"):
         setattr(cfg, key, getattr(model.config, key))
     cfg.sketch = cfg.sketch and bool(getattr(model.config, "use_sketch", False))
     return model.train()
@@ -609,7 +644,9 @@ def main(cfg: TrainConfig) -> dict:
     # a fine-tuned model's KL was annealed in its first run
     anneal_steps = 0 if cfg.init_from else int(min(cfg.anneal_epochs * steps_per_epoch, total // 2))
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if cfg.decoder_only:  # the encoders (and the attribute decoder) stay as they are
+        model.requires_grad_(False).image_decoder.requires_grad_(True)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     disc = d_opt = None
     if cfg.adversarial_weight > 0:
         disc = build_discriminator(cfg)
@@ -655,6 +692,8 @@ def main(cfg: TrainConfig) -> dict:
         os.replace(tmp, ckpt_path)  # atomic: a crash never leaves a half-written checkpoint
 
     model.train()
+    if cfg.decoder_only:  # frozen encoders: BatchNorm statistics and dropout as at inference
+        raw.eval().image_decoder.train()
     logs: dict[str, float] = {}
     batches = _batches(cfg, train_set, pool, device, step)
     bar = tqdm(total=total, initial=step, desc=cfg.model, disable=not accelerator.is_main_process)
@@ -689,6 +728,7 @@ def main(cfg: TrainConfig) -> dict:
                 pos_weight=pos_weight,
                 sample_subsets=cfg.sample_subsets,
                 return_image_logits=disc is not None,
+                decoder_only=cfg.decoder_only,
             )
         loss = terms["loss"]
         if disc is not None:

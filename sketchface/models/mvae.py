@@ -55,11 +55,21 @@ class MVAEConfig:
     attribute_weight: float = 10.0  # lambda_attrs (reference default 10)
     align_weight: float = 1.0  # KL(stop_grad q(z|image, attrs) || q(z|subset)); 0 = the plain MVAE objective
     cross_weight: float = 0.0  # weight of the image reconstruction from the attribute-only posterior
+    # image decoder (beyond the paper): its 4 widths from coarse to fine (None: the mirror of ``widths``), and
+    # decoder_full_res > 0 ends it with that many channels at full resolution and a 3×3 conv to the logits
+    decoder_widths: list[int] | None = None
+    decoder_full_res: int = 0
 
     def __post_init__(self) -> None:
         self.widths = [int(w) for w in self.widths]
         if len(self.widths) != 4:
             raise ValueError(f"widths must list the 4 conv layer widths, got {self.widths}")
+        if self.decoder_widths is not None:
+            self.decoder_widths = [int(w) for w in self.decoder_widths]
+            if len(self.decoder_widths) != 4:
+                raise ValueError(f"decoder_widths must list 4 widths (coarse to fine), got {self.decoder_widths}")
+        if self.decoder_full_res < 0:
+            raise ValueError(f"decoder_full_res must be 0 (off) or a channel count, got {self.decoder_full_res}")
         if self.image_size < 16 or self.image_size % 16:
             raise ValueError(f"image_size must be a multiple of 16 (>= 16), got {self.image_size}")
         if self.activation not in ACTIVATIONS:
@@ -122,12 +132,17 @@ class ImageDecoder(nn.Module):
         super().__init__()
         act = ACTIVATIONS[cfg.activation]
         self.base = cfg.image_size // 16
-        widths = cfg.widths[::-1]  # e.g. 128, 128, 64, 32
+        widths = list(cfg.decoder_widths or cfg.widths[::-1])  # e.g. 128, 128, 64, 32
         self.fc = nn.Sequential(nn.Linear(cfg.latent_dim, widths[0] * self.base**2), act())
         layers: list[nn.Module] = []
         for c_in, c_out in zip(widths[:-1], widths[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), act()]
-        layers.append(nn.ConvTranspose2d(widths[-1], out_channels, 4, 2, 1))  # logits, no sigmoid (see losses)
+        if cfg.decoder_full_res:  # features at full resolution, then a 3×3 conv to the logits
+            c = cfg.decoder_full_res
+            layers += [nn.ConvTranspose2d(widths[-1], c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), act()]
+            layers.append(nn.Conv2d(c, out_channels, 3, 1, 1))
+        else:
+            layers.append(nn.ConvTranspose2d(widths[-1], out_channels, 4, 2, 1))  # logits, no sigmoid (see losses)
         self.deconv = nn.Sequential(*layers)
         self.channels = widths[0]
 
@@ -560,6 +575,33 @@ class MVAE(
                 present = torch.cat([subsets[n][1] for n in names]) > 0  # (S·B,): e.g. no sketch for a sample
                 terms["image_has_target"] = targets.repeat_interleave(b) & present
         return terms
+
+    def decoder_loss(
+        self,
+        image: torch.Tensor,
+        labels: torch.Tensor,
+        known: torch.Tensor | None = None,
+        sketch: torch.Tensor | None = None,
+        **_: object,
+    ) -> dict[str, torch.Tensor]:
+        """Objective for retraining the image decoder alone on fixed encoders: {"loss", "l1", "image_logits",
+        "image_has_target"}.
+
+        The encoders run without gradients; half the batch draws z from q(z | image, attributes[, sketch]), the
+        other half from q(z | image), and the decoder redraws the face from it, scored by L1 on pixels (the
+        median, sharper than the likelihood's mean). ``known`` and the other arguments of :meth:`loss` are accepted and
+        ignored: every label is given.
+        """
+        with torch.no_grad():
+            experts = self.experts(image=image, values=labels, sketch=sketch)
+            joint = self.combine(list(experts.values()))
+            alone = self.combine([experts["image"]])
+            own = (torch.arange(image.shape[0], device=image.device) % 2 == 1)[:, None]  # (B, 1)
+            z = reparameterize(torch.where(own, alone[0], joint[0]), torch.where(own, alone[1], joint[1]))
+        logits = self.decode_logits(z)
+        l1 = (torch.sigmoid(logits.float()) - image).abs().mean()
+        has_target = torch.ones(image.shape[0], dtype=torch.bool, device=image.device)
+        return {"loss": l1, "l1": l1.detach(), "image_logits": logits, "image_has_target": has_target}
 
 
 def load_vae(path_or_repo: str, **kwargs) -> MVAE | CrossModalVAE:
