@@ -752,7 +752,7 @@ def main(cfg: TrainConfig) -> dict:
         bar.update(1)
         if step % cfg.log_every == 0 or step == total:
             rate = (step - bar.initial) * cfg.batch_size / (time.perf_counter() - t0)
-            bar.set_postfix(loss=f"{loss.item():.1f}", beta=f"{beta:.2f}", img_s=f"{rate:.0f}", **fmt_logs(logs))
+            bar.set_postfix(loss=f"{loss.item():.4g}", beta=f"{beta:.2f}", img_s=f"{rate:.0f}", **fmt_logs(logs))
         if step % cfg.checkpoint_every == 0:
             save_checkpoint()
     bar.close()

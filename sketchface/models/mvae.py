@@ -587,17 +587,21 @@ class MVAE(
         """Objective for retraining the image decoder alone on fixed encoders: {"loss", "l1", "image_logits",
         "image_has_target"}.
 
-        The encoders run without gradients; half the batch draws z from q(z | image, attributes[, sketch]), the
-        other half from q(z | image), and the decoder redraws the face from it, scored by L1 on pixels (the
-        median, sharper than the likelihood's mean). ``known`` and the other arguments of :meth:`loss` are accepted and
-        ignored: every label is given.
+        The encoders run without gradients. The batch's samples take turns drawing z from the posteriors whose
+        ELBO terms reconstruct the image in :meth:`loss`: q(z | image, attributes[, sketch]), q(z | image), and
+        with a sketch q(z | sketch) and q(z | sketch, attributes). The decoder redraws the face from z, scored by
+        L1 on pixels (the median, sharper than the likelihood's mean). ``known`` and the other arguments of
+        :meth:`loss` are accepted and ignored: every label is given.
         """
         with torch.no_grad():
-            experts = self.experts(image=image, values=labels, sketch=sketch)
-            joint = self.combine(list(experts.values()))
-            alone = self.combine([experts["image"]])
-            own = (torch.arange(image.shape[0], device=image.device) % 2 == 1)[:, None]  # (B, 1)
-            z = reparameterize(torch.where(own, alone[0], joint[0]), torch.where(own, alone[1], joint[1]))
+            e = self.experts(image=image, values=labels, sketch=sketch)
+            posteriors = [self.combine(list(e.values())), self.combine([e["image"]])]
+            if sketch is not None:
+                posteriors += [self.combine([e["sketch"]]), self.combine([e["sketch"], e["attributes"]])]
+            mu, logvar = (torch.stack(t) for t in zip(*posteriors))  # (P, B, D) each
+            turn = torch.arange(image.shape[0], device=image.device) % len(posteriors)  # (B,)
+            rows = torch.arange(image.shape[0], device=image.device)
+            z = reparameterize(mu[turn, rows], logvar[turn, rows])
         logits = self.decode_logits(z)
         l1 = (torch.sigmoid(logits.float()) - image).abs().mean()
         has_target = torch.ones(image.shape[0], dtype=torch.bool, device=image.device)
