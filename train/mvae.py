@@ -425,8 +425,8 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
         *(
             [
                 "- Decoder retrained alone (`--decoder_only`): the encoders and the attribute decoder are those of "
-                "the checkpoint above, frozen; the image decoder redraws each training face from a sample of "
-                "q(z | image, attributes, sketch) or q(z | image), L1 on pixels"
+                "the checkpoint above, frozen; the image decoder redraws each training face from a sample of a "
+                "posterior that reconstructs it in the MVAE loss (`MVAE.decoder_loss`), L1 on pixels"
                 + (
                     f"; a new decoder (widths {cfg.decoder_widths}, full-resolution stage {cfg.decoder_full_res})."
                     if cfg.decoder_widths or cfg.decoder_full_res
