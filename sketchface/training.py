@@ -35,6 +35,15 @@ def cli_command(script: str, config: Mapping[str, Any], defaults: Mapping[str, A
     return " ".join(parts)
 
 
+#: dataset entries a pool keeps by default: images (4-D batches) and 0/1 vectors
+POOL_KEYS = ("image", "labels", "sketch", "edited_image", "edited_labels", "switched")
+
+
+def pool_to_batch(pool: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The float batch of pool rows ``idx``, in the dataset contract: images back in [0, 1], vectors 0/1."""
+    return {k: v[idx].float() / 255 if v.dim() == 4 else v[idx].float() for k, v in pool.items()}
+
+
 def render_pool(
     dataset: Dataset,
     num_workers: int = 0,
@@ -45,19 +54,20 @@ def render_pool(
 ) -> dict[str, torch.Tensor]:
     """Render (or read) a dataset once into uint8 tensors, so that every epoch after the first is free.
 
-    Items are dicts in the dataset contract: images in [0, 1] ("image" (3, S, S), "sketch" (1, S, S)) become 0-255,
-    "labels" (40,) become 0/1. ``keys`` picks the entries (default: image, labels, and sketch when the dataset gives
-    one). ``max_minutes`` stops after that long with what has been rendered (None: the whole dataset).
+    Items are dicts in the dataset contract: images in [0, 1] ("image" (3, S, S), "sketch" (1, S, S), "edited_image")
+    become 0-255, vectors ("labels" (40,), "edited_labels", "switched") 0/1. ``keys`` picks the entries (default:
+    those of :data:`POOL_KEYS` the dataset gives). ``max_minutes`` stops after that long with what has been rendered
+    (None: the whole dataset).
     """
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     parts: dict[str, list[torch.Tensor]] = {}
     t0, n = time.time(), 0
     for batch in tqdm(loader, desc=desc, leave=False):
-        names = list(keys or [k for k in ("image", "labels", "sketch") if k in batch])
+        names = list(keys or [k for k in POOL_KEYS if k in batch])
         for k in names:
             v = batch[k]
             parts.setdefault(k, []).append(
-                (v > 0.5).to(torch.uint8) if k == "labels" else (v.clamp(0, 1) * 255).round().to(torch.uint8)
+                (v.clamp(0, 1) * 255).round().to(torch.uint8) if v.dim() == 4 else (v > 0.5).to(torch.uint8)
             )
         n += len(batch[names[0]])
         if max_minutes is not None and time.time() - t0 > max_minutes * 60:

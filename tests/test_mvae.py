@@ -440,6 +440,30 @@ def test_decoder_loss_trains_the_decoder_alone():
     assert others and all(p.grad is None for p in others)  # encoders run without gradients
 
 
+def test_decoder_loss_redraws_edited_faces_from_sketch_and_description():
+    torch.manual_seed(7)
+    model = MVAE(tiny()).eval()
+    x, s, y = torch.zeros(10, 3, 16, 16), torch.rand(10, 1, 16, 16), (torch.rand(10, 40) < 0.3).float()
+    switched = torch.zeros(10, 40)
+    switched[:, 15] = 1  # Eyeglasses
+    edited_labels = (y - switched).abs()
+    edited = torch.ones(10, 3, 16, 16)
+    model.decode_logits = lambda z: torch.full((len(z), 3, 16, 16), -1e4)  # draws black: L1 = share of edit rows
+    kw = dict(edited_image=edited, edited_labels=edited_labels, switched=switched)
+    terms = model.decoder_loss(x, y, torch.zeros(10, 40), s, **kw)
+    torch.testing.assert_close(terms["loss"], torch.tensor(0.2))  # every fifth face is the edited one
+    torch.testing.assert_close(model.decoder_loss(x, y, None, s)["loss"], torch.tensor(0.0))
+    # the fifth posterior is the sketch's times the weighted description of the edited face
+    seen = []
+    model.combine = lambda experts, masks=None, prior=True: seen.append(masks) or MVAE.combine(experts, masks, prior)
+    model.decoder_loss(x, y, None, s, description_weight=5.0, **kw)
+    for masks in seen[-2:]:  # the sketch + description turns, the face's own and the edited one
+        assert masks[0] is None and torch.equal(masks[1], torch.full((10,), 5.0))
+    assert all(masks is None for masks in seen[:-2])
+    with pytest.raises(ValueError, match="sketch"):
+        model.decoder_loss(x, y, None, None, **kw)
+
+
 def test_decoder_only_training_keeps_the_encoders(tmp_path, monkeypatch):
     train = _load_script("mvae")
     monkeypatch.setattr(train, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
@@ -471,6 +495,25 @@ def test_mvae_script_on_procedural_faces(tmp_path):
     train = _load_script("mvae")
     cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path), "--steps", "2", "--train_samples", "16"])
     assert train.main(cfg)["steps"] == 2
+
+
+def test_decoder_edits_run_on_procedural_faces(tmp_path, capsys):
+    train = _load_script("mvae")
+    first = tmp_path / "first"
+    train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "1", "--train_samples", "8"]))
+    out = tmp_path / "edits"
+    args = ["--init_from", str(first), "--decoder_only", "--decoder_edits", "2", "--train_samples", "8"]
+    assert train.main(train.parse_args([*TINY_ARGS, *args, "--output_dir", str(out), "--steps", "2"]))["steps"] == 2
+    assert "up to 2 attributes switched" in (out / "README.md").read_text()
+    for bad, message in [
+        (["--decoder_edits", "2"], "--decoder_only"),
+        (["--decoder_only", "--decoder_edits", "2", "--no-sketch"], "--sketch"),
+        (["--decoder_only", "--decoder_edits", "2", "--data", "celeba", "--data_root", "x"], "procedural"),
+        (["--decoder_only", "--decoder_edits", "41"], "1 to 40"),
+    ]:
+        with pytest.raises(SystemExit):
+            train.parse_args([*TINY_ARGS, *bad])
+        assert message in capsys.readouterr().err
 
 
 def test_training_evaluation_with_a_classifier_reports_the_weighted_sketch_figures():

@@ -261,6 +261,35 @@ def test_dataset_sketch_modes():
         ProceduralFaces(sketch="pencil")
 
 
+def test_dataset_edits_switch_attributes_of_the_same_face():
+    plain = ProceduralFaces(size=32, length=12, start_seed=40)
+    ds = ProceduralFaces(size=32, length=12, start_seed=40, edits=2)
+    assert "edited_image" not in plain[0]
+    switched_any = 0
+    for i in range(12):
+        item, same = ds[i], plain[i]
+        assert torch.equal(item["image"], same["image"]) and torch.equal(item["labels"], same["labels"])
+        assert item["edited_image"].shape == (3, 32, 32) and item["edited_labels"].shape == (40,)
+        assert torch.equal(item["switched"], (item["edited_labels"] != item["labels"]).float())
+        edited = item["labels"].clone()
+        edited[item["switched"] > 0] = 1 - edited[item["switched"] > 0]
+        assert torch.equal(edited, item["edited_labels"])
+        if item["switched"].sum() == 0:  # every switch undone by the rules: the very same face
+            assert torch.equal(item["edited_image"], item["image"])
+        else:
+            switched_any += 1
+            assert not torch.equal(item["edited_image"], item["image"])
+    assert switched_any >= 8
+    assert torch.equal(ds[3]["edited_image"], ds[3]["edited_image"])  # deterministic per seed
+    # the same identity: a switched pair is much closer than two different faces
+    pairs = [(ds[i]["edited_image"] - ds[i]["image"]).abs().mean() for i in range(12) if ds[i]["switched"].sum()]
+    others = [(plain[i]["image"] - plain[i + 1]["image"]).abs().mean() for i in range(11)]
+    assert float(torch.stack(pairs).median()) < 0.5 * float(torch.stack(others).median())
+    for bad in (-1, 41):
+        with pytest.raises(ValueError, match="edits"):
+            ProceduralFaces(edits=bad)
+
+
 def test_write_celeba_layout(tmp_path):
     root = write_celeba_layout(tmp_path / "proc", 10, start_seed=3, size=32)
     files = sorted((root / "img_align_celeba").iterdir())

@@ -3,7 +3,7 @@ import sys
 import torch
 from torch.utils.data import Dataset
 
-from sketchface.training import cli_command, render_pool
+from sketchface.training import cli_command, pool_to_batch, render_pool
 
 
 class Faces(Dataset):
@@ -29,6 +29,24 @@ def test_render_pool_materialises_uint8_in_order():
     assert pool["labels"][0, :4].tolist() == [1, 0, 1, 0] and int(pool["sketch"].min()) == 255
     assert set(render_pool(Faces(5, sketch=False))) == {"image", "labels"}  # no sketch: none asked for
     assert set(render_pool(Faces(5), keys=("image",))) == {"image"}
+
+
+def test_render_pool_keeps_edits_and_pool_to_batch_restores_them():
+    class Edited(Faces):
+        def __getitem__(self, i):
+            item = super().__getitem__(i)
+            item["edited_image"] = torch.full((3, 4, 4), 0.2)
+            item["edited_labels"] = torch.tensor([0.0, 1.0] * 20)
+            item["switched"] = torch.ones(40)
+            return item
+
+    pool = render_pool(Edited(5), batch_size=2)
+    assert set(pool) == {"image", "labels", "sketch", "edited_image", "edited_labels", "switched"}
+    assert int(pool["edited_image"][0, 0, 0, 0]) == 51 and pool["edited_labels"][0, :2].tolist() == [0, 1]
+    batch = pool_to_batch(pool, torch.tensor([4, 1]))
+    assert all(v.dtype == torch.float32 for v in batch.values())
+    torch.testing.assert_close(batch["image"][:, 0, 0, 0], torch.tensor([102, 26]) / 255)
+    assert batch["sketch"].max() == 1 and batch["switched"].min() == 1 and batch["labels"][0, :2].tolist() == [1, 0]
 
 
 def test_render_pool_stops_after_max_minutes():

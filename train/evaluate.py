@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from sketchface import metrics as M
 from sketchface.attributes import ATTRIBUTES, INDEX, Attributes
+from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds (training uses seeds from 0)
 KINDS = ("attribute", "sketch")
@@ -201,7 +202,7 @@ class EvalConfig:
     seed: int = 0
     start_seed: int = HELD_OUT_SEED  # first procedural seed (another range gives a tuning split)
     sketch_attributes: bool = False  # also MVAE sketch + description → face, per description weight
-    description_weights: list[float] = field(default_factory=lambda: [1.0, 3.0])
+    description_weights: list[float] = field(default_factory=lambda: [1.0, DESCRIPTION_WEIGHT])
     description_weight: float | None = None  # MVAE generation everywhere else; None = the pipeline's default
     inversion_steps: int = 0  # > 0: also the generator ceiling of pSp models (W+ optimised against the photo)
     inversion_faces: int = 16

@@ -26,6 +26,11 @@ face instead. It is meant as a fine-tuning stage (``--init_from`` an existing ch
 
     python train/mvae.py --init_from checkpoints/mvae-procedural-64 --adversarial_weight 0.5 --lr 2e-4 \
         --sample_subsets --steps 3000 --output_dir runs/mvae-gan --classifier checkpoints/classifier-procedural-64
+
+A new decoder alone (``--decoder_only``, optionally wider: ``--decoder_widths``, ``--decoder_full_res``) on an MVAE's
+frozen encoders, with ``MVAE.decoder_loss``; ``--decoder_edits K`` adds the witness's case to its training: a face's
+sketch plus a description of the same face with up to K attributes switched, redrawn as the switched face
+(``ProceduralFaces(edits=K)``). Commands: the README, "Attributes → face".
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ from sketchface.models.mvae import (
     random_known_mask,
 )
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
-from sketchface.training import cli_command, render_pool
+from sketchface.training import POOL_KEYS, cli_command, pool_to_batch, render_pool
 
 TRAIN_SEED = 0  # procedural training seeds start here
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen in training)
@@ -112,6 +117,12 @@ class TrainConfig:
     # train the image decoder alone on --init_from's frozen encoders (MVAE.decoder_loss); --decoder_widths /
     # --decoder_full_res then give it a new, freshly initialised architecture
     decoder_only: bool = False
+    # with --decoder_only: also redraw faces with up to this many attributes switched from their sketch plus a
+    # description of the switched face (ProceduralFaces(edits=...); procedural faces with sketches only)
+    decoder_edits: int = 0
+    # how much a description counts next to a sketch in --decoder_only training, and in the evaluation's weighted rows
+    # (the pipeline's default: AttributeToFace's DESCRIPTION_WEIGHT)
+    description_weight: float = DESCRIPTION_WEIGHT
     adversarial_weight: float = 0.0  # 0 = the MVAE objective alone
     d_lr: float = 2e-4
     d_widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # PatchGAN critic's stride-2 convs
@@ -188,6 +199,8 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     p.add_argument("--classifier", default=d.classifier, help="AttributeClassifier checkpoint for the evaluation")
     p.add_argument("--init_from", default=d.init_from, metavar="PATH", help="fine-tune this checkpoint")
     p.add_argument("--decoder_only", action=argparse.BooleanOptionalAction, default=d.decoder_only)
+    p.add_argument("--decoder_edits", type=int, default=d.decoder_edits, metavar="K")
+    p.add_argument("--description_weight", type=float, default=d.description_weight, metavar="W")
     p.add_argument("--adversarial_weight", type=float, default=d.adversarial_weight)
     p.add_argument("--d_lr", type=float, default=d.d_lr)
     p.add_argument("--d_widths", type=int, nargs="+", default=d.d_widths)
@@ -203,6 +216,15 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
         p.error("--data celeba needs --data_root")
     if cfg.model == "cvae":
         cfg.sketch = False
+    if not (math.isfinite(cfg.description_weight) and cfg.description_weight > 0):
+        p.error("--description_weight takes a positive number")
+    if cfg.decoder_edits:
+        if not cfg.decoder_only:
+            p.error("--decoder_edits trains the decoder alone: add --decoder_only")
+        if cfg.data != "procedural" or not cfg.sketch:
+            p.error("--decoder_edits needs procedural faces (re-rendered with attributes switched) and --sketch")
+        if not 0 < cfg.decoder_edits <= len(ATTRIBUTES):
+            p.error(f"--decoder_edits takes 1 to {len(ATTRIBUTES)} switched attributes")
     return cfg
 
 
@@ -217,7 +239,12 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
 
         s = cfg.image_size
         train = ProceduralFaces(
-            size=s, length=cfg.train_samples, start_seed=TRAIN_SEED, mode=cfg.sampler, sketch=sketch
+            size=s,
+            length=cfg.train_samples,
+            start_seed=TRAIN_SEED,
+            mode=cfg.sampler,
+            sketch=sketch,
+            edits=cfg.decoder_edits if sketch else 0,
         )
         held = ProceduralFaces(size=s, length=cfg.eval_samples, start_seed=HELD_OUT_SEED, mode="celeba", sketch=sketch)
         return train, held
@@ -227,14 +254,6 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     train = CelebA(cfg.data_root, split="train", size=cfg.image_size, sketch=sketch)
     held = CelebA(cfg.data_root, split="valid", size=cfg.image_size, sketch=sketch)
     return train, held
-
-
-def pool_batch(pool: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
-    """float batch in the dataset contract from pool indices."""
-    out = {"image": pool["image"][idx].float() / 255, "labels": pool["labels"][idx].float()}
-    if "sketch" in pool:
-        out["sketch"] = pool["sketch"][idx].float() / 255
-    return out
 
 
 def positive_weight(labels: torch.Tensor, clip: float = 10.0) -> torch.Tensor:
@@ -247,7 +266,14 @@ def positive_weight(labels: torch.Tensor, clip: float = 10.0) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def evaluate(model, pool: dict[str, torch.Tensor], classifier=None, seed: int = 0, num_candidates: int = 8) -> dict:
+def evaluate(
+    model,
+    pool: dict[str, torch.Tensor],
+    classifier=None,
+    seed: int = 0,
+    num_candidates: int = 8,
+    description_weight: float = DESCRIPTION_WEIGHT,
+) -> dict:
     """Held-out figures. Without a classifier: reconstruction errors only; with one: fidelity and diversity.
 
     * ``fidelity_full``: faces sampled from q(z | all 40 attributes) (temperature 1), classifier vs request.
@@ -263,7 +289,7 @@ def evaluate(model, pool: dict[str, torch.Tensor], classifier=None, seed: int = 
     device = next(model.parameters()).device
     g = torch.Generator(device="cpu").manual_seed(seed)
     n = len(pool["labels"])
-    batch = pool_batch(pool, torch.arange(n))
+    batch = pool_to_batch(pool, torch.arange(n))
     x, y = batch["image"].to(device), batch["labels"].to(device)
     out: dict = {"num_faces": n}
 
@@ -307,7 +333,7 @@ def evaluate(model, pool: dict[str, torch.Tensor], classifier=None, seed: int = 
     out["diversity_full"] = pairwise(cand_full)
     out["diversity_partial"] = pairwise(cand_part)
 
-    weights = {"attributes": DESCRIPTION_WEIGHT}  # as AttributeToFace weighs a description
+    weights = {"attributes": description_weight}  # as AttributeToFace weighs a description
     sketch_gen = None
     if isinstance(model, MVAE) and model.sketch_encoder is not None and "sketch" in batch:
         s = batch["sketch"].to(device)
@@ -428,8 +454,15 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
                 "the checkpoint above, frozen; the image decoder redraws each training face from a sample of a "
                 "posterior that reconstructs it in the MVAE loss (`MVAE.decoder_loss`), L1 on pixels"
                 + (
-                    f"; a new decoder (widths {cfg.decoder_widths}, full-resolution stage {cfg.decoder_full_res})."
+                    f"; a new decoder (widths {cfg.decoder_widths}, full-resolution stage {cfg.decoder_full_res})"
                     if cfg.decoder_widths or cfg.decoder_full_res
+                    else ""
+                )
+                + (
+                    f"; a fifth of the faces are redrawn with up to {cfg.decoder_edits} attributes switched, from "
+                    f"their sketch plus a description of the switched face (description weight "
+                    f"{cfg.description_weight:g})."
+                    if cfg.decoder_edits
                     else "."
                 )
             ]
@@ -460,17 +493,18 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
         f"| Attribute fidelity, full description (classifier, mean over 40) | {f('fidelity_full')} |",
         f"| Attribute fidelity, balanced requests (mean over 40) | {f('fidelity_balanced')} |",
         f"| Attribute fidelity, 8 stated attributes | {f('fidelity_partial')} |",
-        f"| The same two, description weight {DESCRIPTION_WEIGHT:g} (as the pipeline weighs a description) | "
+        f"| The same two, description weight {cfg.description_weight:g} (`AttributeToFace(description_weight=…)`) | "
         f"{f('fidelity_full_weighted')} / {f('fidelity_partial_weighted')} |",
-        f"| Diversity, 8 stated attributes, description weight {DESCRIPTION_WEIGHT:g} | "
+        f"| Diversity, 8 stated attributes, description weight {cfg.description_weight:g} | "
         f"{f('diversity_partial_weighted')} |",
         f"| Diversity (pairwise RMS, 8 candidates), full description | {f('diversity_full')} |",
         f"| Diversity, 8 stated attributes | {f('diversity_partial')} |",
         f"| Sketch + attributes fidelity (plain PoE) | {f('sketch_attributes_fidelity')} |",
-        f"| Sketch + attributes fidelity, description weight {DESCRIPTION_WEIGHT:g} (as the pipeline combines them) | "
+        f"| Sketch + attributes fidelity, description weight {cfg.description_weight:g} (combined as `AttributeToFace` "
+        "does) | "
         f"{f('sketch_attributes_fidelity_weighted')} |",
         f"| Sketch + Eyeglasses only: share of faces with glasses (plain PoE) | {f('sketch_plus_glasses_rate')} |",
-        f"| Sketch + Eyeglasses only, description weight {DESCRIPTION_WEIGHT:g} | "
+        f"| Sketch + Eyeglasses only, description weight {cfg.description_weight:g} | "
         f"{f('sketch_plus_glasses_rate_weighted')} |",
         f"| Sketch alone: share of faces with glasses | {f('sketch_only_glasses_rate')} |",
         f"| Sketch + attributes → RMS to the sketched face | {f('sketch_attributes_layout_rmse')} |",
@@ -524,7 +558,7 @@ def _batches(cfg: TrainConfig, train_set: Dataset, pool, device, step: int):
         n = len(pool["labels"])
         while True:
             idx = torch.randint(0, n, (cfg.batch_size,), generator=g).to(pool["labels"].device)
-            yield {k: v.to(device, non_blocking=True) for k, v in pool_batch(pool, idx).items()}
+            yield {k: v.to(device, non_blocking=True) for k, v in pool_to_batch(pool, idx).items()}
     loader = DataLoader(
         train_set,
         batch_size=cfg.batch_size,
@@ -536,11 +570,7 @@ def _batches(cfg: TrainConfig, train_set: Dataset, pool, device, step: int):
     )
     while True:
         for batch in loader:
-            yield {
-                k: v.to(device, non_blocking=True).float()
-                for k, v in batch.items()
-                if k in ("image", "labels", "sketch")
-            }
+            yield {k: v.to(device, non_blocking=True).float() for k, v in batch.items() if k in POOL_KEYS}
 
 
 class _LossModule(torch.nn.Module):
@@ -581,6 +611,8 @@ def build_model(cfg: TrainConfig) -> MVAE | CrossModalVAE:
     for key in (*architecture, "decoder_widths", "decoder_full_res"):
         setattr(cfg, key, getattr(model.config, key))
     cfg.sketch = cfg.sketch and bool(getattr(model.config, "use_sketch", False))
+    if cfg.decoder_edits and not cfg.sketch:
+        raise SystemExit(f"--decoder_edits: {cfg.init_from} has no sketch expert to draw the edited faces from")
     return model.train()
 
 
@@ -718,6 +750,10 @@ def main(cfg: TrainConfig) -> dict:
         beta = annealing_factor(eff, anneal_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(cfg, eff, total)
+        decoder_extra = {}  # MVAE.decoder_loss: the edited faces (--decoder_edits), weighted as the pipeline does
+        if cfg.decoder_only:
+            decoder_extra = {k: batch[k] for k in ("edited_image", "edited_labels", "switched") if k in batch}
+            decoder_extra["description_weight"] = cfg.description_weight
         with accelerator.autocast():
             terms = model(
                 x,
@@ -729,6 +765,7 @@ def main(cfg: TrainConfig) -> dict:
                 sample_subsets=cfg.sample_subsets,
                 return_image_logits=disc is not None,
                 decoder_only=cfg.decoder_only,
+                **decoder_extra,
             )
         loss = terms["loss"]
         if disc is not None:
@@ -768,7 +805,7 @@ def main(cfg: TrainConfig) -> dict:
 
             classifier = AttributeClassifier.from_pretrained(cfg.classifier)
         held_pool = {k: v.to(device) for k, v in render_pool(held_set, cfg.num_workers, desc="render held-out").items()}
-        ev = evaluate(raw, held_pool, classifier, seed=cfg.seed)
+        ev = evaluate(raw, held_pool, classifier, seed=cfg.seed, description_weight=cfg.description_weight)
         report = {
             "steps": step,
             "epochs": step / steps_per_epoch,

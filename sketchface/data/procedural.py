@@ -1451,6 +1451,10 @@ class ProceduralFaces(Dataset):
     [0, 1], "labels": float32 (40,) in {0, 1}, "seed": int}`` plus ``"mask"`` int64 (S, S) if ``with_mask``
     and ``"sketch"`` float32 (1, S, S) (white = 1) if ``sketch`` is ``"computed"`` (paper 2's colour dodge
     of the rendered photo), ``"hand"`` (hand-drawn style from the strokes) or ``"mixed"`` (either, by seed).
+    With ``edits`` = k > 0, items also carry the same face (same seed, so the same identity) with 1 to k random
+    attributes switched, re-rendered: ``"edited_image"`` (3, S, S), ``"edited_labels"`` (40,) and
+    ``"switched"`` (40,) 1 where its labels differ from the face's (the switches the rules kept, and what the rules
+    changed with them). The witness's case: the drawing shows the face, the words say what the drawing lacks.
     Training seeds start at 0, held-out evaluation seeds at 10_000_000.
     """
 
@@ -1462,9 +1466,13 @@ class ProceduralFaces(Dataset):
         mode: str = "celeba",
         sketch: str | None = None,
         with_mask: bool = False,
+        edits: int = 0,
     ):
         if sketch not in (None, "computed", "hand", "mixed"):
             raise ValueError(f"sketch must be None, 'computed', 'hand' or 'mixed', got {sketch!r}")
+        if not 0 <= int(edits) <= NUM_ATTRIBUTES:
+            raise ValueError(f"edits must be 0 (none) to {NUM_ATTRIBUTES} switched attributes, got {edits!r}")
+        self.edits = int(edits)
         self.size, self.length, self.start_seed, self.sketch, self.with_mask = (
             size,
             length,
@@ -1485,12 +1493,22 @@ class ProceduralFaces(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(index)
         seed = self.start_seed + int(index)
-        face = render(self.attributes(index), seed, self.size)
+        v = self.attributes(index)
+        face = render(v, seed, self.size)
         item = {
             "image": torch.from_numpy(face.image).permute(2, 0, 1).float().div_(255.0),
             "labels": torch.from_numpy((face.labels > 0).astype(np.float32)),
             "seed": seed,
         }
+        if self.edits:
+            rng = np.random.default_rng([seed, 3])
+            picked = rng.choice(NUM_ATTRIBUTES, int(rng.integers(1, self.edits + 1)), replace=False)
+            v = v.copy()
+            v[picked] = -v[picked]
+            edited = render(v, seed, self.size)
+            item["edited_image"] = torch.from_numpy(edited.image).permute(2, 0, 1).float().div_(255.0)
+            item["edited_labels"] = torch.from_numpy((edited.labels > 0).astype(np.float32))
+            item["switched"] = (item["edited_labels"] != item["labels"]).float()
         if self.with_mask:
             item["mask"] = torch.from_numpy(face.mask.astype(np.int64))
         if self.sketch is not None:

@@ -582,6 +582,10 @@ class MVAE(
         labels: torch.Tensor,
         known: torch.Tensor | None = None,
         sketch: torch.Tensor | None = None,
+        edited_image: torch.Tensor | None = None,
+        edited_labels: torch.Tensor | None = None,
+        switched: torch.Tensor | None = None,
+        description_weight: float = 1.0,
         **_: object,
     ) -> dict[str, torch.Tensor]:
         """Objective for retraining the image decoder alone on fixed encoders: {"loss", "l1", "image_logits",
@@ -589,21 +593,37 @@ class MVAE(
 
         The encoders run without gradients. The batch's samples take turns drawing z from the posteriors whose
         ELBO terms reconstruct the image in :meth:`loss`: q(z | image, attributes[, sketch]), q(z | image), and
-        with a sketch q(z | sketch) and q(z | sketch, attributes). The decoder redraws the face from z, scored by
-        L1 on pixels (the median, sharper than the likelihood's mean). ``known`` and the other arguments of
-        :meth:`loss` are accepted and ignored: every label is given.
+        with a sketch q(z | sketch) and q(z | sketch, attributes), every label given; a description next to a
+        sketch counts ``description_weight`` times, as :class:`~sketchface.pipelines.AttributeToFace` weighs it (1:
+        the plain product of experts of the ELBO). With ``edited_image`` (the same face with the attributes marked
+        in ``switched`` changed, ``edited_labels`` its labels; see ``ProceduralFaces(edits=)``) a fifth turn draws z
+        from the face's sketch plus the weighted description of the edited face (``known`` says which attributes
+        it gives, the switched ones always) and redraws the edited face: the drawing plus "he wore glasses". The
+        decoder redraws the face from z, scored by L1 on pixels (the median, sharper than the likelihood's mean).
+        The other arguments of :meth:`loss` are accepted and ignored.
         """
+        edits = edited_image is not None
+        if edits and (sketch is None or edited_labels is None or switched is None):
+            raise ValueError("decoder_loss: edited_image needs sketch, edited_labels and switched")
         with torch.no_grad():
             e = self.experts(image=image, values=labels, sketch=sketch)
             posteriors = [self.combine(list(e.values())), self.combine([e["image"]])]
+            weight = [None, torch.full_like(labels[:, 0], float(description_weight))]
             if sketch is not None:
-                posteriors += [self.combine([e["sketch"]]), self.combine([e["sketch"], e["attributes"]])]
+                posteriors += [self.combine([e["sketch"]]), self.combine([e["sketch"], e["attributes"]], weight)]
+            target = image
+            if edits:
+                said = switched if known is None else torch.maximum(known, switched)
+                described = self.experts(values=edited_labels, known=said)["attributes"]
+                posteriors.append(self.combine([e["sketch"], described], weight))
             mu, logvar = (torch.stack(t) for t in zip(*posteriors))  # (P, B, D) each
             turn = torch.arange(image.shape[0], device=image.device) % len(posteriors)  # (B,)
             rows = torch.arange(image.shape[0], device=image.device)
             z = reparameterize(mu[turn, rows], logvar[turn, rows])
+            if edits:
+                target = torch.where((turn == len(posteriors) - 1)[:, None, None, None], edited_image, image)
         logits = self.decode_logits(z)
-        l1 = (torch.sigmoid(logits.float()) - image).abs().mean()
+        l1 = (torch.sigmoid(logits.float()) - target).abs().mean()
         has_target = torch.ones(image.shape[0], dtype=torch.bool, device=image.device)
         return {"loss": l1, "l1": l1.detach(), "image_logits": logits, "image_has_target": has_target}
 
