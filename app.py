@@ -867,8 +867,8 @@ def build_describe_tab(h: Handlers) -> SimpleNamespace:
 
 
 def description_weight_slider(label: str, info: str) -> gr.Slider:
-    """The MVAE's description weight (``AttributeToFace(description_weight=…)``), 0.5–6, the pipeline's default."""
-    return gr.Slider(0.5, 6.0, value=DESCRIPTION_WEIGHT, step=0.5, label=label, info=info)
+    """The MVAE's description weight (``AttributeToFace(description_weight=…)``), 0.5–10, the pipeline's default."""
+    return gr.Slider(0.5, 10.0, value=DESCRIPTION_WEIGHT, step=0.5, label=label, info=info)
 
 
 def build_sketch_tab(h: Handlers) -> SimpleNamespace:
@@ -903,7 +903,7 @@ def build_sketch_tab(h: Handlers) -> SimpleNamespace:
             ui.weight = description_weight_slider(
                 "Words vs drawing (MVAE models)",
                 "How much the attributes count against the sketch: 1 = the plain product of experts; "
-                "higher shows more of what was said, past ~4 the face drifts from the drawing.",
+                "higher shows more of what was said, past ~8 the face drifts from the drawing.",
             )
             ui.generate = gr.Button("Generate from the sketch", variant="primary", elem_id="sketch-generate")
             ui.status = gr.Markdown("")

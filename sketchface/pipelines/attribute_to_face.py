@@ -32,10 +32,12 @@ EDIT_MARGIN = 3.0
 #: How much a description counts in the MVAE's product of experts: the attribute expert's precision is multiplied
 #: by it, against the prior and, when there is one, the sketch. At 1 (the plain PoE, as in the papers) the prior
 #: pulls faces towards the average one and a sketch drowns out much of what the witness said (sketch + "glasses"
-#: drew glasses on 31 % of faces); at 3 more of what was said shows, the candidates differ as much as before and a
-#: sketch's layout holds as well as at 1; beyond about 6 faces drift from the drawing and fidelity falls again.
-#: Chosen on procedural faces that are not the held-out ones (``train/evaluate.py --start_seed 20000000``, README).
-DESCRIPTION_WEIGHT = 3.0
+#: drew glasses on 31 % of faces with the first starter); higher, more of what was said shows and the candidates
+#: differ as much as before. 6 suits the starter, whose decoder learnt to redraw a sketched face with what a weighted
+#: description adds (``train/mvae.py --decoder_edits``): a sketch plus "Eyeglasses" draws glasses on about 9 faces
+#: in 10 and the faces stay as close to the drawing as the sketch alone puts them. Chosen on procedural faces that
+#: are not the held-out ones (``train/evaluate.py --start_seed 20000000``, README).
+DESCRIPTION_WEIGHT = 6.0
 
 AttributesLike = Attributes | str | Mapping[str, "bool | None"] | Sequence[float] | np.ndarray | torch.Tensor | None
 
