@@ -35,8 +35,10 @@ def cli_command(script: str, config: Mapping[str, Any], defaults: Mapping[str, A
     return " ".join(parts)
 
 
+#: the entries of ``ProceduralFaces(edits=k)`` items that describe the edited face (``MVAE.decoder_loss`` takes them)
+EDIT_KEYS = ("edited_image", "edited_labels", "switched")
 #: dataset entries a pool keeps by default: images (4-D batches) and 0/1 vectors
-POOL_KEYS = ("image", "labels", "sketch", "edited_image", "edited_labels", "switched")
+POOL_KEYS = ("image", "labels", "sketch", *EDIT_KEYS)
 
 
 def pool_to_batch(pool: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:

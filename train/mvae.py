@@ -64,7 +64,7 @@ from sketchface.models.mvae import (
     random_known_mask,
 )
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
-from sketchface.training import POOL_KEYS, cli_command, pool_to_batch, render_pool
+from sketchface.training import EDIT_KEYS, POOL_KEYS, cli_command, pool_to_batch, render_pool
 
 TRAIN_SEED = 0  # procedural training seeds start here
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen in training)
@@ -244,7 +244,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
             start_seed=TRAIN_SEED,
             mode=cfg.sampler,
             sketch=sketch,
-            edits=cfg.decoder_edits if sketch else 0,
+            edits=cfg.decoder_edits,  # parse_args and build_model make sure there is a sketch
         )
         held = ProceduralFaces(size=s, length=cfg.eval_samples, start_seed=HELD_OUT_SEED, mode="celeba", sketch=sketch)
         return train, held
@@ -752,7 +752,7 @@ def main(cfg: TrainConfig) -> dict:
             group["lr"] = lr_at(cfg, eff, total)
         decoder_extra = {}  # MVAE.decoder_loss: the edited faces (--decoder_edits), weighted as the pipeline does
         if cfg.decoder_only:
-            decoder_extra = {k: batch[k] for k in ("edited_image", "edited_labels", "switched") if k in batch}
+            decoder_extra = {k: batch[k] for k in EDIT_KEYS if k in batch}
             decoder_extra["description_weight"] = cfg.description_weight
         with accelerator.autocast():
             terms = model(
