@@ -437,6 +437,17 @@ def attribute_fidelity(
     }
 
 
+def majority_baseline(requested: np.ndarray | torch.Tensor) -> float:
+    """``mean_over_attributes`` of :func:`attribute_fidelity` for a constant answer that gives every attribute
+    its more common requested value among these rows: what a model that ignores its input scores (it sees
+    the held-out answers' majority, so it is a reference, not a model). With CelebA-like priors most attributes
+    are rare, so this is well above 0.5 (~0.80 on held-out procedural faces)."""
+    r = requested.detach().cpu().numpy() if torch.is_tensor(requested) else np.asarray(requested)
+    pos, neg = (r > 0).sum(axis=0), (r < 0).sum(axis=0)
+    asked = (pos + neg) > 0
+    return float(np.mean(np.maximum(pos, neg)[asked] / (pos + neg)[asked])) if asked.any() else float("nan")
+
+
 def attribute_accuracy(predicted: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, threshold: float = 0.5):
     """Per-attribute accuracy and balanced accuracy of predictions against {0, 1} (or ±1) labels.
 

@@ -192,6 +192,10 @@ def test_evaluate_end_to_end(evaluate, tmp_path, tiny_classifier, monkeypatch):
     assert "| Model | Runtime (ms) | MSE ↓ |" in table and "SFace cos ↑" in table and "Attr. fidelity ↑" in table
     assert "### Sketch → face" in table and "| sketchy |" in table and "| attr-b |" in table
     assert set(s["attribute_bias"]) == set(ATTRIBUTES) and "Largest attribute biases" in table
+    assert (
+        0.5 <= s["attribute_majority_baseline"] <= 1
+        and f"would score {s['attribute_majority_baseline']:.3f} agreement" in table
+    )
     # decoder ceiling, for models with an image encoder only: a perfect decoder scores what the real faces score
     rec = a["reconstruction"]
     assert rec["rms"] < 0.01 and abs(rec["attribute_fidelity"] - saved["reference"]["attribute_fidelity"]) < 0.05

@@ -160,6 +160,17 @@ def test_identity_real_faces_are_detected_and_separated(identity):
 # ----------------------------------------------------------------------------------------------------------- attributes
 
 
+def test_majority_baseline_is_the_constant_answers_fidelity():
+    rng = np.random.default_rng(0)
+    req = np.where(rng.random((50, 40)) < np.linspace(0.05, 0.95, 40), 1, -1)
+    req[:10, 3] = 0  # unknown rows do not count
+    majority = np.where((req > 0).sum(0) > (req < 0).sum(0), 1.0, 0.0)[None].repeat(50, 0)
+    want = M.attribute_fidelity(majority, req)["mean_over_attributes"]
+    assert M.majority_baseline(req) == pytest.approx(want)
+    assert M.majority_baseline(torch.tensor(req)) == pytest.approx(want) and want > 0.7
+    assert M.majority_baseline(np.array([[1, -1], [1, 1], [-1, 0]])) == pytest.approx((2 / 3 + 1 / 2) / 2)
+
+
 def test_attribute_fidelity_hand_made():
     n = 4
     requested = np.zeros((n, 40), np.int8)

@@ -371,6 +371,7 @@ class Evaluator:
             out["attribute_fidelity_present"] = fid["mean_over_present"]
             out["attribute_fidelity_per_attribute"] = fid["per_attribute"]
             out["attribute_bias"] = attribute_bias(probs, req)
+            out["attribute_majority_baseline"] = M.majority_baseline(req)
             if n >= 2:
                 out["fcd"] = M.frechet_classifier_distance(truth, first, self.classifier)
         if M.inception_available() and n >= 2:
@@ -612,12 +613,24 @@ def markdown_table(results: dict) -> str:
         biased = [bias_line(n, r["attribute_bias"]) for n, r in rows.items() if r.get("attribute_bias")]
         if biased:
             asked = "asked for" if kind == "attribute" else "in the ground-truth faces"
+            baseline = next(
+                (r["attribute_majority_baseline"] for r in rows.values() if "attribute_majority_baseline" in r), None
+            )
             lines += [
                 f"Largest attribute biases (share of outputs the classifier finds it in vs share {asked}):",
                 "",
                 *biased,
                 "",
             ]
+            if baseline is not None:
+                value = "the value asked for most often" if kind == "attribute" else "its more common value " + asked
+                score = "fidelity" if kind == "attribute" else "agreement"
+                lines += [
+                    f"A constant answer (every attribute at {value}) would score {_fmt(baseline, 3)} {score}: most "
+                    "attributes are rare, so scores start high, and a model has to beat this to add anything to "
+                    "the prior.",
+                    "",
+                ]
     if results.get("sketch_attributes"):
         lines += sketch_attributes_table(results)
     aligned = {n: r.get("identity_aligned") for n, r in results["models"].items() if r.get("identity_aligned")}
