@@ -239,6 +239,27 @@ def test_training_smoke(tmp_path):
     assert torch.load(tmp_path / "run" / "state.pt", weights_only=True)["step"] == 3
 
 
+def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
+    PSP(tiny()).save_pretrained(tmp_path / "start")
+    mod = _load_script("psp")
+    args = (
+        f"--init_from {tmp_path / 'start'} --dataset synthetic --pool_size 16 --batch_size 4 --steps 3 "
+        "--num_workers 0 --perceptual none --eval_samples 0 --warmup_steps 1 --generator_reg_every 1"
+    ).split()
+    start = PSP.from_pretrained(tmp_path / "start").generator.state_dict()
+    for lr in (0.0, 1e-2):
+        out = tmp_path / f"run-{lr}"
+        final = mod.main(mod.parse_args([*args, "--output_dir", str(out), "--generator_lr", str(lr)]))
+        tuned = PSP.from_pretrained(final).generator.state_dict()
+        changed = {k for k in start if not torch.equal(start[k].half(), tuned[k].half())}
+        if lr == 0:
+            assert not changed  # pSp proper: the generator is frozen
+        else:  # synthesis layers move, the mapping network (random styles) and the buffers do not
+            assert any(k.startswith("convs.") for k in changed) and any(k.startswith("to_rgb") for k in changed)
+            assert not any(k.startswith("mapping.") or k.startswith("noise_") or k == "w_avg" for k in changed)
+            assert "regulariser" in (out / "summary.json").read_text()
+
+
 def test_attention_sweep(tmp_path):
     PSP(tiny()).save_pretrained(tmp_path / "start")
     (tmp_path / "start" / "eval.json").write_text('{"attention_lambda": 1000.0}')  # as train/psp.py summarises

@@ -16,11 +16,17 @@ Fit / refit only the attribute directions of an existing checkpoint:
 
     python train/psp.py --init_from checkpoints/psp-procedural-64 --steps 0 --fit_directions \
         --classifier checkpoints/classifier-procedural-64 --save_dir checkpoints/psp-procedural-64
+
+``--generator_lr LR`` (default 0: frozen, as pSp) also fine-tunes the generator's synthesis layers with the
+encoder, pivotal tuning over the whole training set (PTI, Roich et al. 2021); ``--generator_reg`` keeps the tuned
+generator's images of random mixed styles close to the original's, so the candidates' random fine styles and the
+attribute directions (refit them afterwards) still mean what they did. Slow on a CPU (README, "Sketch → face").
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -63,6 +69,9 @@ class TrainConfig:
     max_minutes: float | None = None
     reserve_seconds: float = 75.0  # kept from max_minutes for evaluation, direction fitting and saving
     lr: float = 5e-4
+    generator_lr: float = 0.0  # > 0: also fine-tune the generator's synthesis layers (0: frozen, as pSp)
+    generator_reg: float = 1.0  # with --generator_lr: L2 to the original generator on random styles (PTI)
+    generator_reg_every: int = 4  # lazy: the regulariser every N steps, weighted by N
     warmup_steps: int = 200
     l2_lambda: float = 1.0
     lpips_lambda: float = 0.8
@@ -255,6 +264,8 @@ def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
         f"{summary.get('minutes', 0):.1f} min incl. data).",
         f"- Loss: {cfg.l2_lambda}·L2 + {cfg.lpips_lambda}·{summary['perceptual']} + {cfg.id_lambda}·identity + "
         f"{cfg.w_norm_lambda}·W-norm + {cfg.attention_lambda}·attention ({summary['attention_network']}).",
+        f"- Generator: {summary.get('generator', 'frozen')}"
+        + (f"; initialised from `{cfg.init_from}`." if cfg.init_from else "."),
         "",
         "## Held-out figures (procedural seeds from 10,000,000)",
         "",
@@ -323,13 +334,29 @@ def main(cfg: TrainConfig) -> Path:
             tracked = gen.w_avg
             psp.latent_avg.copy_(tracked if tracked.abs().sum() > 0 else gen.mean_latent(10_000))
     psp.generator.eval().requires_grad_(False)
+    tuned, original = [], None
+    if cfg.generator_lr > 0:
+        if accelerator.num_processes > 1:
+            raise SystemExit("--generator_lr runs on one process (the generator is not wrapped for DDP)")
+        # pivotal tuning over the whole training set (Roich et al. 2021, PTI): the synthesis layers learn to
+        # draw what the encoder's latents ask for, while a frozen copy keeps random styles (candidates,
+        # attribute directions) where they were. The mapping network stays frozen.
+        original = copy.deepcopy(psp.generator).requires_grad_(False)
+        tuned = [p for n, p in psp.generator.named_parameters() if not n.startswith("mapping.")]
+        for p in tuned:
+            p.requires_grad_(True)
     res = psp.resolution
+    n_gen = sum(p.numel() for p in psp.generator.parameters()) / 1e6
     accelerator.print(
         f"encoder {sum(p.numel() for p in psp.encoder.parameters()) / 1e6:.2f} M params, generator "
-        f"{sum(p.numel() for p in psp.generator.parameters()) / 1e6:.2f} M (frozen), {psp.n_styles} styles"
+        f"{n_gen:.2f} M ({f'synthesis tuned at lr {cfg.generator_lr:g}' if tuned else 'frozen'}), "
+        f"{psp.n_styles} styles"
     )
 
-    opt = torch.optim.Adam(psp.encoder.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    groups = [{"params": list(psp.encoder.parameters()), "base_lr": cfg.lr}]
+    if tuned:
+        groups.append({"params": tuned, "base_lr": cfg.generator_lr})
+    opt = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99))
     step = 0
     state_path = out / "state.pt"
     if cfg.resume and state_path.exists():
@@ -339,6 +366,8 @@ def main(cfg: TrainConfig) -> Path:
         step = st["step"]
         accelerator.print(f"resumed from {state_path} at step {step}")
     psp.to(dev)
+    if original is not None:
+        original.to(dev)
 
     # ---- losses
     perceptual, perceptual_name = build_perceptual(cfg.perceptual, dev) if cfg.lpips_lambda > 0 else (None, "none")
@@ -385,9 +414,9 @@ def main(cfg: TrainConfig) -> Path:
     opt = accelerator.prepare(opt)
     latent_avg = psp.latent_avg
 
-    def lr_at(progress: float) -> float:  # warmup, then cosine to 10% over steps or wall clock
+    def lr_at(progress: float, base: float) -> float:  # warmup, then cosine to 10% over steps or wall clock
         warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-        return cfg.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+        return base * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
     def save_state():
         if accelerator.is_main_process:
@@ -407,7 +436,7 @@ def main(cfg: TrainConfig) -> Path:
         if deadline:
             progress = max(progress, (time.time() - t_start) / max(deadline - reserve - t_start, 1.0))
         for group in opt.param_groups:
-            group["lr"] = lr_at(progress)
+            group["lr"] = lr_at(progress, group["base_lr"])
         idx = torch.randint(0, pool["image"].shape[0], (cfg.batch_size,), generator=gen_rng)
         y = pool["image"][idx].to(dev).float() / 127.5 - 1  # (B, 3, R, R) in [-1, 1]
         s = pool["sketch"][idx].to(dev).float() / 255  # (B, 1, R, R) in [0, 1]
@@ -438,9 +467,21 @@ def main(cfg: TrainConfig) -> Path:
             if cfg.attention_lambda > 0:
                 loss_att = attention(y, y_hat.float())
                 loss = loss + cfg.attention_lambda * loss_att
+            if tuned and cfg.generator_reg > 0 and step % cfg.generator_reg_every == 0:
+                with torch.no_grad():  # random mixed styles, as the candidates and direction fitting use
+                    n = max(cfg.batch_size // 2, 1)
+                    z = torch.randn(2, n, psp.generator.style_dim, device=dev)
+                    cross = torch.randint(1, psp.n_styles, (n,), device=dev)
+                    w_rand = original.mix(original.map(z[0]), original.map(z[1]), cross)
+                    target = original.synthesis(w_rand)
+                loss_reg = F.mse_loss(psp.decode(w_rand).float(), target.float())
+                loss = loss + cfg.generator_reg * cfg.generator_reg_every * loss_reg
+                logs["reg"] = loss_reg.item()
         opt.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(psp.encoder.parameters(), 10.0)
+        if tuned:
+            accelerator.clip_grad_norm_(tuned, 10.0)
         opt.step()
         step += 1
         pbar.update(1)
@@ -470,6 +511,9 @@ def main(cfg: TrainConfig) -> Path:
         "perceptual": perceptual_name,
         "attention_network": attention.description,
         "attention_lambda": cfg.attention_lambda,
+        "generator": f"synthesis fine-tuned (lr {cfg.generator_lr:g}, regulariser {cfg.generator_reg:g})"
+        if tuned
+        else "frozen",
     }
     if accelerator.is_main_process:
         if eval_pools:
