@@ -341,7 +341,10 @@ def main(cfg: TrainConfig) -> Path:
         # pivotal tuning over the whole training set (Roich et al. 2021, PTI): the synthesis layers learn to
         # draw what the encoder's latents ask for, while a frozen copy keeps random styles (candidates,
         # attribute directions) where they were. The mapping network stays frozen.
-        original = copy.deepcopy(psp.generator).requires_grad_(False)
+        if cfg.generator_reg > 0:
+            if cfg.generator_reg_every < 1:
+                raise SystemExit(f"--generator_reg_every must be >= 1, got {cfg.generator_reg_every}")
+            original = copy.deepcopy(psp.generator).requires_grad_(False)  # only the regulariser needs it
         tuned = [p for n, p in psp.generator.named_parameters() if not n.startswith("mapping.")]
         for p in tuned:
             p.requires_grad_(True)
@@ -467,7 +470,7 @@ def main(cfg: TrainConfig) -> Path:
             if cfg.attention_lambda > 0:
                 loss_att = attention(y, y_hat.float())
                 loss = loss + cfg.attention_lambda * loss_att
-            if tuned and cfg.generator_reg > 0 and step % cfg.generator_reg_every == 0:
+            if original is not None and step % cfg.generator_reg_every == 0:
                 with torch.no_grad():  # random mixed styles, as the candidates and direction fitting use
                     n = max(cfg.batch_size // 2, 1)
                     z = torch.randn(2, n, psp.generator.style_dim, device=dev)
