@@ -78,9 +78,33 @@ def test_data_argument_forms():
     cfg = train.parse_args(["--data", "celeba:/some/root"])
     assert (cfg.data, cfg.data_root) == ("celeba", "/some/root")
     assert train.parse_args(["--data", "celeba", "--data_root", "/r"]).data_root == "/r"
-    for bad in (["--data", "celeba"], ["--data", "imagenet"]):
+    for bad in (["--data", "celeba"], ["--data", "imagenet"], ["--noise", "-0.1"], ["--eval_noise", "3"]):
         with pytest.raises(SystemExit):
             train.parse_args(bad)
+
+
+def test_noise_augmentation_and_noisy_held_out_set():
+    train = _load_script("classifier")
+    x = torch.full((64, 3, 16, 16), 0.5)
+    # without noise the augmentation of a flat grey image stays flat (shift, flip and contrast keep it flat)
+    flat = train.augment(x, torch.Generator().manual_seed(0))
+    assert float((flat - flat.mean(dim=(1, 2, 3), keepdim=True)).abs().max()) < 1e-5
+    noisy = train.augment(x, torch.Generator().manual_seed(0), noise=0.05)
+    spread = (noisy - noisy.mean(dim=(1, 2, 3), keepdim=True)).flatten(1).std(1)
+    touched = spread > 1e-4
+    assert 16 < int(touched.sum()) < 48  # about half the images get noise …
+    assert float(spread.max()) < 0.06  # … of std at most `noise`
+    assert float(noisy.min()) >= 0 and float(noisy.max()) <= 1
+
+    held_out = {"tiny": TinyFaces(8), "other": TinyFaces(8, seed=1)}
+    assert train.with_noisy_copy(held_out, 0) is held_out
+    sets = train.with_noisy_copy(held_out, 0.03)
+    assert list(sets) == ["tiny", "other", "tiny+noise0.03"]
+    a, b, clean = sets["tiny+noise0.03"][3], sets["tiny+noise0.03"][3], held_out["tiny"][3]
+    torch.testing.assert_close(a["image"], b["image"])  # the same noise every time: repeatable evaluations
+    torch.testing.assert_close(a["labels"], clean["labels"])
+    diff = a["image"] - clean["image"]
+    assert 0.02 < float(diff.std()) < 0.04 and float(a["image"].min()) >= 0
 
 
 def test_config_rejects_nonsense():
@@ -159,7 +183,8 @@ def test_training_script_on_procedural_faces(tmp_path):
     assert cfg.data == "procedural"
     train.main(cfg)
     report = json.loads((tmp_path / "proc" / "eval.json").read_text())
-    assert set(report["sets"]) == {"procedural-celeba", "procedural-balanced"}
+    assert set(report["sets"]) == {"procedural-celeba", "procedural-balanced", "procedural-celeba+noise0.03"}
+    assert "+noise0.03` is the first set again" in (tmp_path / "proc" / "README.md").read_text()
 
 
 CELEBA_MINI = ROOT / ".." / "shared" / "data" / "celeba-mini"
@@ -171,5 +196,5 @@ def test_training_script_on_celeba_mini(tmp_path):
     args = [*_tiny_args(tmp_path / "celeba"), "--data", f"celeba:{CELEBA_MINI}", "--no-cache", "--pos_weight"]
     train.main(train.parse_args(args))
     report = json.loads((tmp_path / "celeba" / "eval.json").read_text())
-    assert set(report["sets"]) == {"celeba-valid", "celeba-test"}
+    assert set(report["sets"]) == {"celeba-valid", "celeba-test", "celeba-valid+noise0.03"}
     assert report["sets"]["celeba-test"]["num_samples"] > 50
