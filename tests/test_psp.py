@@ -259,6 +259,16 @@ def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
             assert not any(k.startswith("mapping.") or k.startswith("noise_") or k == "w_avg" for k in changed)
             assert "regulariser" in (out / "summary.json").read_text()
 
+    # resuming keeps the choice frozen/tuned (the optimizer state differs) but takes this run's learning rates
+    with pytest.raises(SystemExit, match="kept the generator frozen"):
+        mod.main(
+            mod.parse_args([*args, "--output_dir", str(tmp_path / "run-0.0"), "--generator_lr", "1e-2", "--resume"])
+        )
+    out = tmp_path / "run-0.01"
+    mod.main(mod.parse_args([*args, "--output_dir", str(out), "--generator_lr", "2e-2", "--steps", "4", "--resume"]))
+    state = torch.load(out / "state.pt", weights_only=True)
+    assert state["step"] == 4 and [g["base_lr"] for g in state["opt"]["param_groups"]][1] == 2e-2
+
 
 def test_attention_sweep(tmp_path):
     PSP(tiny()).save_pretrained(tmp_path / "start")

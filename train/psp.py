@@ -364,8 +364,18 @@ def main(cfg: TrainConfig) -> Path:
     state_path = out / "state.pt"
     if cfg.resume and state_path.exists():
         st = torch.load(state_path, map_location="cpu", weights_only=True)
+        saved_tuned = len(st["opt"]["param_groups"]) > 1
+        if saved_tuned != bool(tuned):
+            was = "tuned the generator (--generator_lr > 0)" if saved_tuned else "kept the generator frozen"
+            raise SystemExit(
+                f"--resume: the run saved in {out} {was}, this one would "
+                f"{'tune' if tuned else 'freeze'} it; resume with the same choice of --generator_lr "
+                "(its value may change) or start a new --output_dir"
+            )
         psp.load_state_dict(st["psp"])
         opt.load_state_dict(st["opt"])
+        for group, saved in zip(opt.param_groups, groups):  # this run's --lr / --generator_lr, not the saved ones
+            group["base_lr"] = saved["base_lr"]
         step = st["step"]
         accelerator.print(f"resumed from {state_path} at step {step}")
     psp.to(dev)
