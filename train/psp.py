@@ -12,7 +12,8 @@ Starter checkpoint (one H100, ~9 minutes including the pool), after train/styleg
         --save_dir checkpoints/psp-procedural-64 --max_minutes 9 \
         --fit_directions --classifier checkpoints/classifier-procedural-64
 
-Fit / refit only the attribute directions of an existing checkpoint:
+Fit / refit only the attribute directions of an existing checkpoint (20,000 labelled generator samples by
+default: about 27 minutes on the 2-core CPU; ``--direction_samples N`` for fewer):
 
     python train/psp.py --init_from checkpoints/psp-procedural-64 --steps 0 --fit_directions \
         --classifier checkpoints/classifier-procedural-64 --save_dir checkpoints/psp-procedural-64
