@@ -375,8 +375,8 @@ def main(cfg: TrainConfig) -> Path:
             )
         psp.load_state_dict(st["psp"])
         opt.load_state_dict(st["opt"])
-        for group, saved in zip(opt.param_groups, groups):  # this run's --lr / --generator_lr, not the saved ones
-            group["base_lr"] = saved["base_lr"]
+        for group, requested in zip(opt.param_groups, groups):  # this run's --lr / --generator_lr, not the saved
+            group["base_lr"] = requested["base_lr"]
         step = st["step"]
         accelerator.print(f"resumed from {state_path} at step {step}")
     psp.to(dev)
