@@ -69,6 +69,7 @@ __all__ = [
     "CelebAFormatError",
     "CelebAHQ",
     "ImageFolder",
+    "LICENCE_NOTE",
     "crop_box",
     "deterministic_split",
     "read_attr_file",
@@ -77,6 +78,12 @@ __all__ = [
     "read_partition_file",
 ]
 
+
+#: What every model card of a model trained on CelebA says about the data (the images are research-only).
+LICENCE_NOTE = (
+    "Trained on CelebA images (CelebA-mini, a subset of the official training split). CelebA is available for "
+    "**non-commercial research purposes only** (see the CelebA agreement); this model inherits that restriction."
+)
 
 #: Split names and their code in ``list_eval_partition.txt``.
 SPLITS: dict[str, int] = {"train": 0, "valid": 1, "test": 2}

@@ -49,6 +49,7 @@ __all__ = [
     "canny_sketch",
     "default_sigma",
     "estimate_foreground",
+    "normalize_sketch_with_box",
     "normalize_user_sketch",
     "photo_to_sketch",
     "sketch_to_tensor",
@@ -727,10 +728,23 @@ def normalize_user_sketch(image: Any, size: int = 256, margin: float = 0.08) -> 
         SketchError: blank canvas, image smaller than 16 px a side, over 40 megapixels, not an image, or an
             unsupported input type. The message says what to do.
     """
+    return normalize_sketch_with_box(image, size, margin)[0]
+
+
+def normalize_sketch_with_box(
+    image: Any, size: int = 256, margin: float = 0.08
+) -> tuple[Image.Image, tuple[float, float, float]]:
+    """:func:`normalize_user_sketch`, also returning the square it cut: ``(x0, y0, side)`` in the input's pixels.
+
+    The square may reach past the image's edges (it is padded with white). Training pairs cut the photo a sketch
+    was made from with the same square (:func:`sketchface.data.pairs.crop_square`), so a model learns in exactly
+    the frame the app gives it at run time.
+    """
     if isinstance(image, dict):
         image = _editor_to_image(image)
     img = _as_pil(image)
     lum, alpha = _luminance_and_alpha(img)
+    full_w = lum.shape[1]
     # Large photos: work at most at max(1024, 4 × size) px (INTER_AREA), which bounds the cost.
     work = max(1024, 4 * size)
     if max(lum.shape) > work:
@@ -773,7 +787,9 @@ def normalize_user_sketch(image: Any, size: int = 256, margin: float = 0.08) -> 
     square[oy : oy + ch, ox : ox + cw] = crop
     interp = cv2.INTER_AREA if side >= size else cv2.INTER_CUBIC
     out = cv2.resize(square, (size, size), interpolation=interp)
-    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), mode="L")
+    f = full_w / lum.shape[1]  # work size → input pixels
+    box = ((x0 - ox) * f, (y0 - oy) * f, side * f)
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), mode="L"), box
 
 
 def sketch_to_tensor(img: Image.Image | np.ndarray, size: int | None = None) -> torch.Tensor:
