@@ -1,0 +1,319 @@
+"""One training harness on Accelerate: device, precision, per-rank seeds, threads, resume, atomic saves, cards, push.
+
+A script owns its loop (a GAN step differs from a VAE step) and leaves everything else to :class:`Trainer`::
+
+    args = TrainingArguments(output_dir="runs/x", max_steps=1000)
+    trainer = Trainer(args)
+    model, opt = trainer.prepare(model, opt)
+    sched = trainer.scheduler(opt)
+    step = trainer.resume()                      # 0, or where a killed run stopped (weights, optimiser, RNG, step)
+    for batch in trainer.pool_batches(pool, step):   # each rank its own rows; resumes exactly
+        with trainer.autocast():
+            loss = ...
+        trainer.backward(loss); opt.step(); sched.step(); opt.zero_grad()
+        step += 1
+        if trainer.should_save(step): trainer.save_state(step)
+        if trainer.done(step): break
+    trainer.save_pretrained(model, "checkpoints/x", card="...")   # exactly what --push_to_hub uploads
+
+Precision: ``"auto"`` is bfloat16 autocast where the hardware runs it natively (CUDA with bf16; a CPU with AMX or
+AVX-512 BF16), float32 elsewhere; ``"fp32"`` forces float32. Threads: on a CPU each of N processes gets
+``cpu_count // N`` threads, so ``torchrun`` on a 2-core machine does not oversubscribe it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainingArguments:
+    """The flags every training script shares (``--max_steps``, ``--max_minutes``, ``--resume`` ...)."""
+
+    output_dir: str = "runs/run"  # training state (resumable), samples, log.jsonl
+    save_dir: str | None = None  # the final model folder (default: output_dir/final)
+    max_steps: int = 10_000
+    max_minutes: float | None = None  # stop earlier once this much training time has passed (resumes included)
+    batch_size: int = 32  # per process
+    lr: float = 2e-4
+    warmup_steps: int = 200
+    lr_schedule: str = "cosine"  # constant | linear | cosine: after warm-up, over max_steps
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (fp16 with a scaler, CUDA only)
+    channels_last: bool = True  # conv models: faster oneDNN / cuDNN kernels
+    save_every: int = 1000
+    eval_every: int = 1000
+    log_every: int = 50
+    seed: int = 0
+    resume: bool = False
+    num_workers: int = 0
+    push_to_hub: str | None = None  # repo id: upload exactly the saved folder
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}; got {self.precision!r}")
+        if self.lr_schedule not in ("constant", "linear", "cosine"):
+            raise ValueError(f"lr_schedule must be constant, linear or cosine; got {self.lr_schedule!r}")
+        if self.max_steps < 0 or self.batch_size < 1:
+            raise ValueError("max_steps must be >= 0 and batch_size >= 1")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 runs natively here: CUDA with bf16, or a CPU with AMX / AVX-512 BF16."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    cpu = getattr(torch, "cpu", None)
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(cpu, p, lambda: False)()) for p in probes)
+
+
+def _resolve_precision(precision: str, device: torch.device) -> str:
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision fp16 needs a CUDA device (use bf16 or fp32 on a CPU)")
+    return precision
+
+
+class Trainer:
+    """Accelerate-backed harness around a script's own loop (see the module docstring)."""
+
+    def __init__(self, args: TrainingArguments, *, cpu: bool | None = None):
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        self.args = args
+        probe_device = torch.device("cuda" if torch.cuda.is_available() and not cpu else "cpu")
+        self.precision = _resolve_precision(args.precision, probe_device)
+        mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[self.precision]
+        from accelerate.state import AcceleratorState
+
+        # a new run in the same process (tests, notebooks) may ask for another precision: Accelerate keeps one global
+        # state, so drop it, keeping the distributed process group
+        AcceleratorState._reset_state(reset_partial_state=False)
+        self.accelerator = Accelerator(mixed_precision=mp, cpu=bool(cpu) or probe_device.type == "cpu")
+        if self.device.type == "cpu":
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.num_processes))
+        else:  # fixed shapes: let cuDNN pick its fastest kernels; TF32 where float32 matmuls remain
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        set_seed(args.seed + self.process_index)  # each rank its own random draws
+        self.output_dir = Path(args.output_dir)
+        self.state_dir = self.output_dir / "state"
+        self._t0 = time.monotonic()
+        self._elapsed_before = 0.0  # training seconds of earlier runs (resume)
+        if self.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- the run ------------------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+    @property
+    def num_processes(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def process_index(self) -> int:
+        return self.accelerator.process_index
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def prepare(self, *objects: Any) -> Any:
+        """Models (channels_last when asked) and optimisers for this device (DDP-wrapped under several processes)."""
+        if self.args.channels_last:
+            objects = tuple(o.to(memory_format=torch.channels_last) if isinstance(o, nn.Module) else o for o in objects)
+        out = self.accelerator.prepare(*objects)
+        return out
+
+    def progress(self, step: int) -> float:
+        """How far the run is, 0 → 1: by steps, or by training time when ``max_minutes`` comes first (the time of
+        earlier runs of a resumed training counts, so a resumed schedule carries on where it was)."""
+        by_steps = step / max(1, self.args.max_steps)
+        if self.args.max_minutes:
+            by_steps = max(by_steps, self.elapsed_minutes() / self.args.max_minutes)
+        return min(1.0, by_steps)
+
+    def scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+        """Linear warm-up, then constant / linear / cosine decay over the run's :meth:`progress` (saved with the
+        state)."""
+        warm, kind = self.args.warmup_steps, self.args.lr_schedule
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            progress = self.progress(step)
+            if kind == "constant":
+                return 1.0
+            if kind == "linear":
+                return 1.0 - 0.9 * progress
+            return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))  # cosine down to 10 %
+
+        sched = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        self.accelerator.register_for_checkpointing(sched)
+        return sched
+
+    def autocast(self) -> AbstractContextManager:
+        return self.accelerator.autocast()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.accelerator.backward(loss)
+
+    def unwrap(self, model: nn.Module) -> nn.Module:
+        return self.accelerator.unwrap_model(model)
+
+    def pool_batches(self, pool: dict[str, torch.Tensor], start_step: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+        """Endless batches of an in-memory pool (tensors with one row per sample), on this device.
+
+        Epoch ``e`` is a permutation seeded by (seed, e); step ``s`` takes its next ``batch_size × processes``
+        rows and each rank its own slice of them, so ranks never see the same rows and a resumed run (any
+        ``start_step``) continues exactly where the killed one was.
+        """
+        n = len(next(iter(pool.values())))
+        per_rank, world = self.args.batch_size, self.num_processes
+        per_step = per_rank * world
+        if n < per_step:
+            raise ValueError(f"the pool has {n} samples, fewer than one step's {per_step} (batch × processes)")
+        steps_per_epoch = n // per_step
+        step, epoch, perm = start_step, None, None
+        while True:
+            e, i = divmod(step, steps_per_epoch)
+            if e != epoch:
+                epoch, perm = (
+                    e,
+                    torch.randperm(n, generator=torch.Generator().manual_seed(self.args.seed * 100_003 + e)),
+                )
+            start = i * per_step + self.process_index * per_rank
+            idx = perm[start : start + per_rank]
+            yield {k: v[idx].to(self.device, non_blocking=True) for k, v in pool.items()}
+            step += 1
+
+    def step_generator(self, step: int) -> torch.Generator:
+        """A CPU generator for this rank and step (augmentation draws): repeatable, so resuming needs no state."""
+        return torch.Generator().manual_seed((self.args.seed * 1_000_003 + step) * 1009 + self.process_index)
+
+    # -- stopping, saving, resuming -----------------------------------------------------------------------------
+    def elapsed_minutes(self) -> float:
+        """Training minutes so far, earlier runs of a resumed training included."""
+        return (self._elapsed_before + time.monotonic() - self._t0) / 60
+
+    def done(self, step: int) -> bool:
+        """``max_steps`` reached, or ``max_minutes`` spent (all ranks agree: rank 0's clock decides)."""
+        out = step >= self.args.max_steps
+        if self.args.max_minutes is not None and not out:
+            flag = torch.tensor([float(self.elapsed_minutes() >= self.args.max_minutes)], device=self.device)
+            out = (
+                bool(self.accelerator.reduce(flag, reduction="mean").item() > 0)
+                if self.num_processes > 1
+                else bool(flag)
+            )
+        return out
+
+    def should_save(self, step: int) -> bool:
+        return self.args.save_every > 0 and step % self.args.save_every == 0
+
+    def save_state(self, step: int) -> None:
+        """Everything a resumed run needs (models, optimisers, schedulers, scaler, every rank's RNG, the step),
+        written to a temporary folder and renamed, so a kill mid-save leaves the previous state intact."""
+        tmp = self.output_dir / "state.tmp"
+        if self.is_main and tmp.exists():
+            shutil.rmtree(tmp)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(tmp))
+        if self.is_main:
+            meta = {"step": step, "elapsed_seconds": self.elapsed_minutes() * 60, "args": asdict(self.args)}
+            (tmp / "trainer.json").write_text(json.dumps(meta, indent=1))
+            old = self.output_dir / "state.old"
+            if self.state_dir.exists():
+                self.state_dir.rename(old)
+            tmp.rename(self.state_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+
+    def resume(self) -> int:
+        """With ``--resume`` and a saved state: restore it and return its step; otherwise 0."""
+        meta_path = self.state_dir / "trainer.json"
+        if not self.args.resume:
+            return 0
+        if not meta_path.is_file():
+            self.print(f"--resume: no saved state in {self.state_dir}; starting from step 0")
+            return 0
+        self.accelerator.load_state(str(self.state_dir))
+        meta = json.loads(meta_path.read_text())
+        self._elapsed_before = float(meta.get("elapsed_seconds", 0.0))
+        self._t0 = time.monotonic()
+        self.print(f"resumed from step {meta['step']} ({self._elapsed_before / 60:.1f} min trained)")
+        return int(meta["step"])
+
+    def print(self, *args: Any) -> None:
+        self.accelerator.print(*args, flush=True)
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        """One JSON line per call in output_dir/log.jsonl (main process)."""
+        if self.is_main:
+            with open(self.output_dir / "log.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": step, "minutes": round(self.elapsed_minutes(), 3), **values}) + "\n")
+
+    def save_pretrained(self, model: nn.Module, folder: str | os.PathLike, *, card: str, fp16: bool = True) -> Path:
+        """The final model folder (config.json, model.safetensors, README.md), written whole to a temporary
+        folder and renamed; ``fp16`` stores half-precision weights (they load into float32)."""
+        folder = Path(folder)
+        if not self.is_main:
+            return folder
+        net = self.unwrap(model)
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        saved = _half_copy(net) if fp16 else net
+        saved.save_pretrained(tmp)
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+        return folder
+
+    def push_to_hub(self, folder: str | os.PathLike, repo_id: str) -> None:
+        """Upload exactly ``folder`` (what :meth:`save_pretrained` wrote) to ``repo_id``."""
+        if self.is_main:
+            push_folder(folder, repo_id)
+
+
+def _half_copy(model: nn.Module) -> nn.Module:
+    import copy
+
+    half = copy.deepcopy(model).to(memory_format=torch.contiguous_format).cpu()
+    for p in list(half.parameters()) + list(half.buffers()):
+        if p.is_floating_point():
+            p.data = p.data.half()
+    return half
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str, api: Any = None) -> str:
+    """Create ``repo_id`` if needed and upload the folder as it is on disk; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = api or HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Upload from SketchFace")
+    return str(info)
+
+
+def training_speed(samples: int, seconds: float) -> str:
+    """ "1,234 samples/s" for model cards."""
+    return f"{samples / max(seconds, 1e-9):,.0f} samples/s"
