@@ -413,3 +413,27 @@ class CBAM(nn.Module):
     def forward(self, x):
         _, ms = self.maps(x)
         return ms * x
+
+
+class PatchDiscriminator(nn.Module):
+    """Conditional PatchGAN (pix2pix): sketch (B, 1, R, R) + photo (B, 3, R, R) in [0, 1] → logits (B, 1, R/8, R/8);
+    with ``in_channels=3`` an unconditional critic of photos alone.
+
+    Spectral-normalised convolutions keep the critic light and stable beside a reconstruction loss.
+    """
+
+    def __init__(self, in_channels: int = 4, width: int = 64, layers: int = 3):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        mods: list[nn.Module] = []
+        c_in = in_channels
+        for i in range(layers):
+            c_out = width * 2**i
+            mods += [sn(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+            c_in = c_out
+        mods += [sn(nn.Conv2d(c_in, c_in, 3, padding=1)), nn.LeakyReLU(0.2), nn.Conv2d(c_in, 1, 3, padding=1)]
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, *images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] (the condition first, e.g. sketch then photo), joined on the channel axis."""
+        return self.net(torch.cat(images, dim=1) * 2 - 1)

@@ -1,0 +1,173 @@
+"""A direct sketch → photo translator: a pix2pix-style U-Net with an injected style code (BicycleGAN's cVAE-GAN).
+
+The baseline the pSp paper compares against on sketch → face, made multimodal. A sketch fixes the shapes (face,
+hair line, eyes, glasses) but not the colours (hair, skin, background) or the texture; those come from a small
+style code ``z``:
+
+* training: ``z`` is encoded from a heavily downsampled copy of the true photo (``style_encoder``, a Gaussian
+  posterior with a KL term towards N(0, I)), so it can only carry coarse colour and light, never the shapes;
+* run time: ``z = 0`` draws the most likely colouring (candidate 0), ``z ~ N(0, t²·I)`` draws others.
+
+The U-Net: a stem and ``len(channels) - 1`` stride-2 stages down to R / 2^(L-1); a decoder that upsamples, joins the
+skip connection and modulates its features by the style code (FiLM after GroupNorm); a 3-channel output in [0, 1].
+:class:`sketchface.models.layers.PatchDiscriminator` is its conditional PatchGAN critic (sketch + photo → a map
+of real/fake logits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+
+@dataclass
+class TranslatorConfig:
+    """Architecture of :class:`SketchTranslator` (JSON-serialisable: it becomes config.json)."""
+
+    model_type: str = "sketch-translator"
+    resolution: int = 64
+    in_channels: int = 1  # 1: a sketch, white paper = 1
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])  # widths at R, R/2, ... R/16
+    style_dim: int = 8  # 0: deterministic (plain pix2pix)
+    style_input: int = 16  # the style encoder sees the photo at this size (coarse colour only)
+    groups: int = 8  # GroupNorm groups
+
+    def __post_init__(self) -> None:
+        self.channels = [int(c) for c in self.channels]
+        if len(self.channels) < 2:
+            raise ValueError("channels needs at least two levels")
+        if self.resolution % 2 ** (len(self.channels) - 1):
+            raise ValueError(f"resolution {self.resolution} is not divisible by 2^{len(self.channels) - 1}")
+        if any(c % self.groups for c in self.channels):
+            raise ValueError(f"every width in channels must be a multiple of groups={self.groups}")
+
+
+class _ResBlock(nn.Module):
+    """GroupNorm → SiLU → conv, twice, plus the input; optional FiLM (scale, shift) from the style code."""
+
+    def __init__(self, ch: int, groups: int, style_dim: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, ch)
+        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.norm2 = nn.GroupNorm(groups, ch, affine=style_dim == 0)
+        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.film = nn.Linear(style_dim, 2 * ch) if style_dim else None
+        if self.film is not None:  # start as the identity modulation
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.norm2(h)
+        if self.film is not None:
+            scale, shift = self.film(z)[:, :, None, None].chunk(2, dim=1)  # (B, C, 1, 1) each
+            h = h * (1 + scale) + shift
+        return x + self.conv2(F.silu(h))
+
+
+class SketchTranslator(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="sketchface",
+    tags=["sketchface", "sketch-to-face", "pix2pix", "image-to-image"],
+):
+    """Sketch (B, 1, R, R) in [0, 1] + style code (B, style_dim) → photo (B, 3, R, R) in [0, 1]."""
+
+    def __init__(self, config: TranslatorConfig | dict | None = None):
+        super().__init__()
+        cfg = config if isinstance(config, TranslatorConfig) else TranslatorConfig(**(config or {}))
+        self.config = cfg
+        ch, g, sd = cfg.channels, cfg.groups, cfg.style_dim
+        self.stem = nn.Conv2d(cfg.in_channels, ch[0], 3, padding=1)
+        self.enc = nn.ModuleList([_ResBlock(ch[0], g, 0)])
+        self.down = nn.ModuleList()
+        for c_in, c_out in zip(ch[:-1], ch[1:]):
+            self.down.append(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1))
+            self.enc.append(_ResBlock(c_out, g, 0))
+        self.mid = _ResBlock(ch[-1], g, sd)
+        self.up = nn.ModuleList()
+        self.fuse = nn.ModuleList()
+        self.dec = nn.ModuleList()
+        for c_deep, c_skip in zip(ch[:0:-1], ch[-2::-1]):
+            self.up.append(nn.Conv2d(c_deep, c_skip, 3, padding=1))
+            self.fuse.append(nn.Conv2d(2 * c_skip, c_skip, 1))
+            self.dec.append(_ResBlock(c_skip, g, sd))
+        self.out = nn.Sequential(nn.GroupNorm(g, ch[0]), nn.SiLU(), nn.Conv2d(ch[0], 3, 3, padding=1))
+        if sd:
+            s = 32
+            self.style_encoder = nn.Sequential(  # (B, 3, style_input, style_input) -> (B, 2 * style_dim)
+                nn.Conv2d(3, s, 3, padding=1),
+                nn.SiLU(),
+                nn.Conv2d(s, 2 * s, 4, stride=2, padding=1),
+                nn.SiLU(),
+                nn.Conv2d(2 * s, 2 * s, 4, stride=2, padding=1),
+                nn.SiLU(),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+                nn.Linear(2 * s, 2 * sd),
+            )
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    @property
+    def style_dim(self) -> int:
+        return self.config.style_dim
+
+    def encode_style(self, photo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Photo (B, 3, H, W) in [0, 1] → (mu, logvar), each (B, style_dim), from its coarse colour layout."""
+        if not self.style_dim:
+            raise ValueError("this translator has no style code (style_dim=0)")
+        s = self.config.style_input
+        small = F.interpolate(photo, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        mu, logvar = self.style_encoder(small * 2 - 1).chunk(2, dim=1)
+        return mu, logvar.clamp(-10, 4)
+
+    def encode_sketch(self, sketch: torch.Tensor) -> list[torch.Tensor]:
+        """Sketch (B, C, R, R) in [0, 1] → the encoder's features at every level (full resolution first); they do
+        not depend on the style code, so several candidates of one sketch share them."""
+        h = self.enc[0](self.stem(sketch * 2 - 1), None)
+        feats = [h]
+        for down, block in zip(self.down, self.enc[1:]):
+            h = block(down(h), None)
+            feats.append(h)
+        return feats
+
+    def decode(self, feats: list[torch.Tensor], z: torch.Tensor | None) -> torch.Tensor:
+        """Encoder features (:meth:`encode_sketch`) + style code (B, style_dim) → photo (B, 3, R, R) in [0, 1]."""
+        h = self.mid(feats[-1], z)
+        for up, fuse, block, skip in zip(self.up, self.fuse, self.dec, feats[-2::-1]):
+            h = up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+            h = block(fuse(torch.cat([h, skip], dim=1)), z)
+        return torch.sigmoid(self.out(h))
+
+    def forward(
+        self,
+        sketch: torch.Tensor,
+        z: torch.Tensor | None = None,
+        *,
+        style_photo: torch.Tensor | None = None,
+        zero_style: torch.Tensor | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sketch (B, C, R, R) in [0, 1], style code (B, style_dim) (None: zeros) → photo (B, 3, R, R) in [0, 1].
+
+        Training passes ``style_photo`` (the true photo) instead of ``z``: the code is drawn from its posterior
+        (reparameterised) and the result is ``(photo, mu, logvar)``, all inside ``forward`` so that data-parallel
+        training synchronises the style encoder too. ``zero_style`` (B,) bool sets those rows' code to 0, so that
+        code 0 learns the best guess from the sketch alone (candidate 0), not a colouring drawn at random.
+        """
+        mu = logvar = None
+        if style_photo is not None:
+            mu, logvar = self.encode_style(style_photo)
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            if zero_style is not None:
+                z = torch.where(zero_style[:, None], torch.zeros_like(z), z)
+        elif self.style_dim and z is None:
+            z = sketch.new_zeros(sketch.shape[0], self.style_dim)
+        image = self.decode(self.encode_sketch(sketch), z)
+        return image if mu is None else (image, mu, logvar)

@@ -1,0 +1,159 @@
+"""The sketch → photo translator: model, pipeline, training script (tiny configs, CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from sketchface.models.layers import PatchDiscriminator
+from sketchface.models.translator import SketchTranslator, TranslatorConfig
+from sketchface.pipelines.translator import SketchTranslatorPipeline
+from tests.real_faces import write_celeba_layout
+
+TINY = TranslatorConfig(resolution=32, channels=[8, 16, 16], style_dim=4, groups=4)
+
+
+def _model(seed: int = 0) -> SketchTranslator:
+    torch.manual_seed(seed)
+    m = SketchTranslator(TINY)
+    with torch.no_grad():  # FiLM starts at the identity; give it weight so the code matters in these tests
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.Linear) and mod.out_features % 2 == 0 and mod.in_features == 4:
+                mod.weight.normal_(0, 0.5)
+    return m.eval()
+
+
+def _sketch() -> Image.Image:
+    img = Image.new("L", (120, 120), 255)
+    d = ImageDraw.Draw(img)
+    d.ellipse((25, 15, 95, 105), outline=0, width=3)
+    d.line((45, 50, 55, 50), fill=0, width=3)
+    d.line((65, 50, 75, 50), fill=0, width=3)
+    return img
+
+
+def test_shapes_and_the_style_code():
+    m = _model()
+    s = torch.rand(3, 1, 32, 32)
+    with torch.no_grad():
+        out = m(s)
+    assert out.shape == (3, 3, 32, 32) and 0 <= float(out.min()) and float(out.max()) <= 1
+    with torch.no_grad():
+        torch.testing.assert_close(out, m(s, torch.zeros(3, 4)))  # no code = code 0
+        assert not torch.allclose(out, m(s, torch.randn(3, 4)))
+        torch.testing.assert_close(m.decode(m.encode_sketch(s), torch.zeros(3, 4)), out)
+    photo = torch.rand(3, 3, 32, 32)
+    fake, mu, logvar = m.train()(s, style_photo=photo)
+    assert fake.shape == out.shape and mu.shape == logvar.shape == (3, 4)
+    fake.mean().backward()
+    assert m.style_encoder[0].weight.grad is not None  # the style encoder trains through forward
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError, match="divisible"):
+        TranslatorConfig(resolution=36, channels=[8, 16, 16, 16])
+    with pytest.raises(ValueError, match="multiple of groups"):
+        TranslatorConfig(channels=[8, 12], groups=8)
+    with pytest.raises(ValueError, match="no style code"):
+        SketchTranslator(TranslatorConfig(resolution=32, channels=[8, 16], style_dim=0)).encode_style(
+            torch.rand(1, 3, 32, 32)
+        )
+
+
+def test_patch_discriminator_sees_patches():
+    d = PatchDiscriminator(in_channels=4, width=8)
+    assert d(torch.rand(2, 1, 32, 32), torch.rand(2, 3, 32, 32)).shape == (2, 1, 4, 4)
+    assert PatchDiscriminator(in_channels=3, width=8)(torch.rand(2, 3, 32, 32)).shape == (2, 1, 4, 4)
+
+
+def test_save_load_round_trip_in_half_precision(tmp_path):
+    from sketchface.trainer import _half_copy
+
+    m = _model()
+    _half_copy(m).save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["model_type"] == "sketch-translator" and cfg["channels"] == [8, 16, 16]
+    pipe = SketchTranslatorPipeline.from_pretrained(str(tmp_path))
+    assert next(pipe.model.parameters()).dtype == torch.float32
+    s = torch.rand(2, 1, 32, 32)
+    torch.testing.assert_close(pipe.model(s), m(s), atol=5e-3, rtol=0)  # fp16 storage costs little
+
+
+def test_pipeline_candidates(tmp_path):
+    pipe = SketchTranslatorPipeline(_model())
+    faces = pipe(_sketch(), num_images=4, seed=1, mix_strength=0.5)
+    assert len(faces) == 4 and all(f.size == (32, 32) and f.mode == "RGB" for f in faces)
+    again = pipe(_sketch(), num_images=4, seed=1, mix_strength=0.5)
+    assert [f.tobytes() for f in faces] == [f.tobytes() for f in again]  # seeded
+    other = pipe(_sketch(), num_images=4, seed=2, mix_strength=0.5)
+    assert faces[0].tobytes() == other[0].tobytes()  # candidate 0 is code 0 whatever the seed
+    assert faces[1].tobytes() != other[1].tobytes()
+    assert len({f.tobytes() for f in faces}) == 4  # candidates differ
+    same = [np.asarray(f, dtype=int) for f in pipe(_sketch(), num_images=3, seed=1, mix_strength=0.0)]
+    assert max(np.abs(f - same[0]).max() for f in same) <= 1  # all code 0 (rows of a batch may round apart)
+    assert pipe.takes_sketch and not pipe.takes_words and pipe.editable_attributes == []
+    with pytest.raises(ValueError, match="mix_strength"):
+        pipe(_sketch(), mix_strength=1.5)
+    with pytest.raises(ValueError, match="num_images"):
+        pipe(_sketch(), num_images=0)
+
+
+def test_pipeline_sketches_a_colour_photo_first():
+    pipe = SketchTranslatorPipeline(_model())
+    photo = Image.new("RGB", (100, 120), (200, 160, 140))
+    ImageDraw.Draw(photo).ellipse((20, 20, 80, 100), fill=(120, 80, 60))
+    x = pipe.prepare_sketch(photo)
+    assert x.shape == (1, 1, 32, 32) and float(x.max()) == 1.0 and float(x.min()) < 0.8  # a sketch, not a photo
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory):
+    return write_celeba_layout(tmp_path_factory.mktemp("celeba"), n=12)
+
+
+def _train(layout, out, steps, *extra):
+    from train import translator
+
+    argv = [
+        "--data_root", str(layout), "--output_dir", str(out), "--max_steps", str(steps), "--batch_size", "4",
+        "--variants", "2", "--resolution", "32", "--channels", "8", "16", "16", "--style_dim", "4",
+        "--eval_photos", "2", "--eval_every", "100", "--log_every", "1", "--adv_start", "1", "--warmup_steps", "1",
+        "--save_every", "2", "--precision", "fp32", *extra,
+    ]  # fmt: skip
+    return translator.main(*translator.parse_args(argv))
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_training_runs_saves_a_card_and_resumes_exactly(layout, tmp_path, monkeypatch):
+    from sketchface.trainer import Trainer
+
+    straight = _train(layout, tmp_path / "a", 4)
+    card = (straight / "README.md").read_text()
+    assert "non-commercial research" in card and "samples/s" in card and "precision fp32" in card
+    summary = json.loads((straight / "eval.json").read_text())["summary"]
+    assert summary["steps"] == 4 and {"computed/mse", "edges/lpips", "xdog/mse"} <= set(summary["eval"])
+    pipe = SketchTranslatorPipeline.from_pretrained(str(straight))
+    assert len(pipe(_sketch(), num_images=2)) == 2
+    # the same run killed right after its step-2 save, then resumed: the same weights as four steps in one go
+    save_state = Trainer.save_state
+
+    def save_then_die(self, step):
+        save_state(self, step)
+        raise _Killed
+
+    monkeypatch.setattr(Trainer, "save_state", save_then_die)
+    with pytest.raises(_Killed):
+        _train(layout, tmp_path / "b", 4)
+    monkeypatch.setattr(Trainer, "save_state", save_state)
+    resumed = _train(layout, tmp_path / "b", 4, "--resume")
+    a = SketchTranslator.from_pretrained(str(straight)).state_dict()
+    b = SketchTranslator.from_pretrained(str(resumed)).state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=k)
