@@ -41,6 +41,9 @@ class PSPConfig:
     coarse_ind: int = 3  # styles [0, coarse_ind) from p3 (pSp's split)
     middle_ind: int = 7  # styles [coarse_ind, middle_ind) from p2, the rest from p1
     generator: dict = field(default_factory=lambda: asdict(StyleGANConfig()))
+    # > 0: a bank of that many W+ codes of real training faces (``PSP.style_bank``), the source of the fine styles
+    # mixed into candidates when the generator was trained as an autoencoder and has no meaningful mapping network
+    style_bank: int = 0
 
     def __post_init__(self):
         if isinstance(self.generator, StyleGANConfig):
@@ -187,7 +190,8 @@ class PSP(nn.Module, PyTorchModelHubMixin, library_name="sketchface", tags=["psp
     ``directions`` (40, style_dim) unit normals of the attribute boundaries in W, ``direction_offsets``
     (40,) so that ``w @ n + offset`` is the signed distance, ``direction_scales`` (40,) the std of that
     distance over generator samples (0 = not fitted), ``direction_accuracy`` (40,) held-out balanced
-    accuracy of each boundary.
+    accuracy of each boundary; with ``config.style_bank = K > 0`` also ``style_bank`` (K, n_styles, style_dim),
+    W+ codes of real faces whose fine styles vary the candidates (:meth:`random_styles`).
     """
 
     def __init__(self, config: PSPConfig | dict | None = None):
@@ -203,6 +207,8 @@ class PSP(nn.Module, PyTorchModelHubMixin, library_name="sketchface", tags=["psp
         self.register_buffer("direction_offsets", torch.zeros(NUM_ATTRIBUTES))
         self.register_buffer("direction_scales", torch.zeros(NUM_ATTRIBUTES))
         self.register_buffer("direction_accuracy", torch.zeros(NUM_ATTRIBUTES))
+        if cfg.style_bank > 0:
+            self.register_buffer("style_bank", torch.zeros(cfg.style_bank, cfg.n_styles, sd))
 
     @property
     def n_styles(self) -> int:
@@ -251,6 +257,16 @@ class PSP(nn.Module, PyTorchModelHubMixin, library_name="sketchface", tags=["psp
             w_random = w_random[:, None, :].expand_as(w_plus)
         mask = (torch.arange(self.n_styles, device=w_plus.device) >= start).view(1, -1, 1).to(w_plus.dtype)
         return w_plus + mask * strength * (w_random - w_plus)
+
+    def random_styles(self, n: int, generator: torch.Generator, truncation_psi: float = 0.7) -> torch.Tensor:
+        """``n`` random W+ codes (n, n_styles, D) for style mixing: rows of the style bank when there is one (real
+        faces' codes), else the mapping network's samples (truncated towards its average)."""
+        dev = self.latent_avg.device
+        bank = getattr(self, "style_bank", None)
+        if bank is not None and bank.shape[0] > 0:
+            return bank[torch.randint(0, bank.shape[0], (n,), generator=generator).to(dev)]
+        z = torch.randn(n, self.cfg.style_dim, generator=generator).to(dev)
+        return self.generator.broadcast(self.generator.map(z, truncation_psi=truncation_psi))
 
     @property
     def editable_attributes(self) -> list[str]:

@@ -33,6 +33,34 @@ def _key(img: Image.Image) -> str:
     return hashlib.sha1(rgb.tobytes() + str(rgb.size).encode()).hexdigest()
 
 
+def prepare_sketch(sketch: Any, size: int, normalize: bool | None = None) -> torch.Tensor:
+    """Sketch (PIL, numpy array, path, bytes or image-editor dict) -> (1, 1, size, size) float in [0, 1].
+
+    ``normalize=None`` normalises with :func:`sketchface.data.sketch.normalize_user_sketch` at 256 px or more
+    (alpha to white, inverted dark backgrounds, crop to content, pad square) unless the input is already a square
+    mode-"L" PIL image, which is taken as pre-normalised; then it is resized to ``size`` (Lanczos), as the training
+    pairs are (:func:`sketchface.data.pairs.make_pair`). A tensor (1|3, H, W) or (B, C, H, W) in [0, 1] passes as is.
+    Raises ``SketchError`` for unusable input.
+    """
+    if isinstance(sketch, torch.Tensor):
+        x = sketch if sketch.ndim == 4 else sketch[None]
+        return x.float()
+    pre = isinstance(sketch, Image.Image) and sketch.mode == "L" and sketch.size[0] == sketch.size[1]
+    if normalize is None:
+        normalize = not pre
+    if normalize:
+        from ..data.sketch import normalize_user_sketch
+
+        img = normalize_user_sketch(sketch, size=max(size, 256))
+    else:
+        img = sketch if isinstance(sketch, Image.Image) else Image.fromarray(np.asarray(sketch))
+        img = img.convert("L")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.LANCZOS)
+    arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+    return arr.view(1, 1, size, size)
+
+
 def _is_grey(img: Image.Image) -> bool:
     if img.mode in ("L", "LA", "1", "I", "F", "I;16"):
         return True
@@ -82,30 +110,9 @@ class SketchToFace:
 
     # ----------------------------------------------------------------------------------- inputs
     def prepare_sketch(self, sketch: Any, normalize: bool | None = None) -> torch.Tensor:
-        """Sketch (PIL, numpy array, path, bytes or image-editor dict) -> (1, 1, S, S) float in [0, 1].
-
-        ``normalize=None`` normalises with :func:`sketchface.data.sketch.normalize_user_sketch` (alpha to white,
-        inverted dark backgrounds, crop to content, pad square) unless the input is already a square mode-"L"
-        PIL image, which is taken as pre-normalised. Raises ``SketchError`` for unusable input.
-        """
-        size = self.psp.cfg.encoder_input_size
-        if isinstance(sketch, torch.Tensor):  # (1|3, H, W) or (B, C, H, W) in [0, 1]
-            x = sketch if sketch.ndim == 4 else sketch[None]
-            return x.float().to(self.device)
-        pre = isinstance(sketch, Image.Image) and sketch.mode == "L" and sketch.size[0] == sketch.size[1]
-        if normalize is None:
-            normalize = not pre
-        if normalize:
-            from ..data.sketch import normalize_user_sketch
-
-            img = normalize_user_sketch(sketch, size=max(size, 256))
-        else:
-            img = sketch if isinstance(sketch, Image.Image) else Image.fromarray(np.asarray(sketch))
-            img = img.convert("L")
-        if img.size != (size, size):
-            img = img.resize((size, size), Image.Resampling.LANCZOS)
-        arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
-        return arr.view(1, 1, size, size).to(self.device)
+        """Sketch (PIL, numpy array, path, bytes or image-editor dict) -> (1, 1, S, S) float in [0, 1] (see
+        :func:`prepare_sketch`). Raises ``SketchError`` for unusable input."""
+        return prepare_sketch(sketch, self.psp.cfg.encoder_input_size, normalize).to(self.device)
 
     @staticmethod
     def sketch_from_photo(photo: Any, mask: Any = None) -> Image.Image:
@@ -139,8 +146,7 @@ class SketchToFace:
         if num_images == 1 or mix_strength == 0:  # nothing to mix: skip the mapping network (~0.7 ms a sketch)
             return w.clone()
         g = torch.Generator().manual_seed(int(seed))
-        z = torch.randn(num_images, self.psp.cfg.style_dim, generator=g).to(self.device)
-        w_rand = self.psp.generator.map(z, truncation_psi=self.truncation_psi)
+        w_rand = self.psp.random_styles(num_images, g, truncation_psi=self.truncation_psi)
         strength = torch.full((num_images, 1, 1), float(mix_strength), device=self.device)
         strength[0] = 0.0
         return self.psp.mix_fine(w, w_rand, 1.0) * strength + w * (1 - strength)
