@@ -1,0 +1,369 @@
+"""Table 1 on held-out real faces: sketch → face models side by side (paper 2's comparison, on CelebA(-mini)).
+
+For every test-split photo, each evaluation style (:data:`sketchface.data.pairs.EVAL_STYLES`: paper 2's computed
+sketch and two kinds of line art) is drawn once, normalised as the app normalises an upload, and given to every
+model. Figures, at 64 px against the true photo cut in the same frame:
+
+* runtime: ms per sketch at batch 1 (one candidate, and all ``--candidates``), CPU threads as set;
+* MSE, SSIM, ST-LPIPS (alex; named in the table) of candidate 0 (each model's deterministic best guess);
+* SFace cosine of candidate 0 to the true photo, and to another test person's photo (the bar to clear);
+* attribute agreement: the classifier's reading of candidate 0 against the person's CelebA labels, beside the
+  classifier's reading of the true photo (its ceiling) and the constant majority answer (the floor);
+* candidates (computed sketches): mean pairwise ST-LPIPS of ``--candidates`` candidates (the spread) and their mean
+  and lowest SFace to the true photo.
+
+A constant (the mean training photo in the same frame) is scored beside the models. Writes results.json, results.md
+and ``drawings.png`` (hand-drawn-style line drawings of procedural faces, no dataset pixels: a picture that may be
+committed) to ``--out_dir``, and the side-by-side grids with the real photos (photo | sketch | each model; candidates)
+to ``--grid_dir``, outside the repository: CelebA images may not be redistributed. ``--update_cards`` puts each
+model's figures into its model card.
+
+    python train/evaluate_sketch.py --models translator=checkpoints/translator-celeba-mini-64 \
+        psp-real=checkpoints/psp-celeba-mini-64 psp-procedural=checkpoints/psp-procedural-64 \
+        mvae-procedural=checkpoints/mvae-procedural-64 --out_dir docs/results/eval-real-sketch
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from sketchface.data.pairs import EVAL_STYLES, STYLES, eval_pairs, pair_pool
+from sketchface.export import labelled_grid
+from sketchface.metrics import IdentitySimilarity, PerceptualDistance, majority_baseline, ssim, time_callable
+
+SIZE = 64  # metrics resolution (Table 1 of the issue: 64 px)
+CARD_START, CARD_END = "<!-- evaluate_sketch:start -->", "<!-- evaluate_sketch:end -->"
+REAL_FOOTER = "photo: CelebA (research use only, do not redistribute); model columns: AI-generated"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", required=True, metavar="NAME=FOLDER", help="checkpoints to compare")
+    p.add_argument("--data_root", default="../shared/data/celeba-mini", help="CelebA-layout folder")
+    p.add_argument("--split", default="test", help="held-out split (test; valid for model selection)")
+    p.add_argument("--photos", type=int, default=None, help="first N photos of the split (default: all)")
+    p.add_argument("--candidates", type=int, default=8, help="candidates per sketch for the spread")
+    p.add_argument("--candidate_photos", type=int, default=32, help="photos whose candidates are scored")
+    p.add_argument("--classifier", default="checkpoints/classifier-celeba-mini-64", help="attribute judge ('' off)")
+    p.add_argument("--no_constant", action="store_true", help="skip the mean-face constant")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (runtime figures)")
+    p.add_argument("--out_dir", default="docs/results/eval-real-sketch")
+    p.add_argument("--grid_dir", default="runs/eval-real-sketch", help="grids with dataset photos (never commit)")
+    p.add_argument("--update_cards", action="store_true", help="write each model's figures into its README.md")
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------------------------ models
+def load_sketch_pipeline(folder: str) -> Any:
+    """The sketch pipeline for a checkpoint folder, from its config.json (``model_type`` when it has one)."""
+    cfg = json.loads((Path(folder) / "config.json").read_text())
+    if cfg.get("model_type") == "sketch-translator":
+        from sketchface.pipelines.translator import SketchTranslatorPipeline
+
+        return SketchTranslatorPipeline.from_pretrained(folder)
+    if "fpn_channels" in cfg:
+        from sketchface.pipelines.sketch_to_face import SketchToFace
+
+        return SketchToFace.from_pretrained(folder)
+    from sketchface.pipelines.attribute_to_face import AttributeToFace
+
+    pipe = AttributeToFace.from_pretrained(folder)
+    if not pipe.has_sketch_encoder:
+        raise SystemExit(f"{folder} takes no sketch (an attribute model without a sketch expert)")
+    return pipe
+
+
+def candidates(pipe: Any, sketch: Image.Image, n: int, seed: int = 0) -> list[Image.Image]:
+    """``n`` candidates of one sketch; candidate 0 is the model's deterministic best guess."""
+    from sketchface.pipelines.attribute_to_face import AttributeToFace
+
+    if isinstance(pipe, AttributeToFace):  # the MVAE sketch expert: posterior mean first, then samples
+        first = pipe(None, sketch=sketch, num_images=1, seed=seed, temperature=0.0)
+        return first + (pipe(None, sketch=sketch, num_images=n - 1, seed=seed + 1) if n > 1 else [])
+    return pipe(sketch, num_images=n, seed=seed, mix_strength=0.5)
+
+
+def to64(images: list[Image.Image]) -> torch.Tensor:
+    """PIL faces → (N, 3, 64, 64) float in [0, 1] (antialiased when larger)."""
+    t = torch.stack(
+        [torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1) for im in images]
+    )
+    if t.shape[-1] != SIZE:
+        t = F.interpolate(t, size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return t
+
+
+def pil(t: torch.Tensor) -> Image.Image:
+    a = (t.clamp(0, 1) * 255).round().byte()
+    return Image.fromarray(a[0].numpy()) if a.shape[0] == 1 else Image.fromarray(a.permute(1, 2, 0).numpy())
+
+
+# ------------------------------------------------------------------------------------------------------ scoring
+class Scorer:
+    def __init__(self, classifier_path: str):
+        self.perceptual = PerceptualDistance("stlpips")
+        self.identity = IdentitySimilarity()
+        self.classifier = None
+        if classifier_path:
+            from sketchface.models.classifier import AttributeClassifier
+
+            self.classifier = AttributeClassifier.from_pretrained(classifier_path).eval()
+
+    @torch.no_grad()
+    def attributes(self, images: torch.Tensor) -> np.ndarray:
+        return (self.classifier.predict(images).float().numpy() > 0.5).astype(np.float32)
+
+    def score(self, fake: torch.Tensor, real: torch.Tensor, other: torch.Tensor, labels: np.ndarray | None) -> dict:
+        out = {
+            "mse": float(F.mse_loss(fake, real)),
+            "ssim": float(ssim(fake, real)),
+            "lpips": float(self.perceptual(fake, real, reduction="mean")),
+            "sface_true": float(self.identity(fake, real, reduction="mean")),
+            "sface_other": float(self.identity(fake, other, reduction="mean")),
+        }
+        if self.classifier is not None and labels is not None:
+            out["agreement"] = float((self.attributes(fake) == labels).mean())
+        return out
+
+
+def main(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    models = dict(m.split("=", 1) for m in args.models)
+    pipes = {name: load_sketch_pipeline(folder) for name, folder in models.items()}
+    ev_big = eval_pairs(args.data_root, 256, args.photos, split=args.split)  # sketches as the app gives them
+    ev = eval_pairs(args.data_root, SIZE, args.photos, split=args.split)  # the true photos at 64 px
+    n_photos = int(ev["photo"].max()) + 1
+    from sketchface.data.pairs import SketchPhotoPairs
+
+    labels_all = SketchPhotoPairs(args.data_root, args.split, SIZE, ("computed",), augment=False).labels
+    scorer = Scorer(args.classifier)
+    results: dict[str, Any] = {
+        "split": args.split,
+        "photos": n_photos,
+        "data_root": os.path.basename(os.path.normpath(args.data_root)),
+        "perceptual": scorer.perceptual.name,
+        "identity": scorer.identity.name,
+        "classifier": args.classifier or None,
+        "threads": args.threads,
+        "models": {},
+    }
+    if labels_all is not None:
+        lab = labels_all[:n_photos].numpy()
+        results["majority_baseline"] = majority_baseline(lab * 2 - 1)
+        if scorer.classifier is not None:
+            results["classifier_on_true_photos"] = float(
+                (scorer.attributes(ev["image"][:: len(EVAL_STYLES)]) == lab).mean()
+            )
+    outputs: dict[str, dict[str, torch.Tensor]] = {}
+    constant = None
+    if not args.no_constant:
+        train = pair_pool(args.data_root, SIZE, 1, ("computed",), split="train")
+        constant = train["image"].float().mean(0) / 255  # (3, 64, 64)
+    rows = {
+        **{name: None for name in pipes},
+        **({"mean training face (a constant)": None} if constant is not None else {}),
+    }
+    for name in rows:
+        pipe = pipes.get(name)
+        per_style: dict[str, Any] = {}
+        outputs[name] = {}
+        for style in EVAL_STYLES:
+            sel = (ev["style"] == STYLES.index(style)).nonzero().flatten().tolist()
+            real = ev["image"][sel]
+            other = real.roll(1, dims=0)  # another person's photo, same frame
+            labels = labels_all[ev["photo"][sel]].numpy() if labels_all is not None else None
+            if pipe is None:
+                fake = constant.expand(len(sel), -1, -1, -1).clone()
+            else:
+                fake = to64([candidates(pipe, pil(ev_big["sketch"][i]), 1)[0] for i in sel])
+            outputs[name][style] = fake
+            per_style[style] = scorer.score(fake, real, other, labels)
+        if pipe is not None:
+            sketch0 = pil(ev_big["sketch"][0])
+            per_style["runtime_ms"] = time_callable(lambda p=pipe, s=sketch0: candidates(p, s, 1), repeats=20)["p50_ms"]
+            per_style[f"runtime_ms_{args.candidates}"] = time_callable(
+                lambda p=pipe, s=sketch0: candidates(p, s, args.candidates), repeats=10
+            )["p50_ms"]
+            per_style["candidates"] = spread(pipe, ev_big, ev, scorer, args)
+            per_style["checkpoint"] = models[name]
+            per_style["checkpoint_mb"] = round((Path(models[name]) / "model.safetensors").stat().st_size / 1e6, 1)
+        results["models"][name] = per_style
+        print(
+            f"{name}: "
+            + ", ".join(
+                f"{s} mse {per_style[s]['mse']:.4f} lpips {per_style[s]['lpips']:.3f} "
+                f"sface {per_style[s]['sface_true']:.3f}"
+                for s in EVAL_STYLES
+            ),
+            flush=True,
+        )
+    results["seconds"] = round(time.time() - t_start, 1)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    (out_dir / "results.md").write_text(markdown(results, args))
+    grid_dir = Path(args.grid_dir)
+    grid_dir.mkdir(parents=True, exist_ok=True)
+    for style in ("computed", "edges"):
+        grid(ev, outputs, style, grid_dir / f"sketch_to_face_{style}.png")
+    best = next(iter(pipes))
+    candidate_grid(pipes[best], ev_big, ev, args.candidates, grid_dir / "candidates.png", best)
+    drawings_grid(pipes, args.candidates, out_dir / "drawings.png")
+    if args.update_cards:
+        for name, folder in models.items():
+            update_card(Path(folder), name, results)
+    print(markdown(results, args))
+    return results
+
+
+def spread(pipe: Any, ev_big: dict, ev: dict, scorer: Scorer, args: argparse.Namespace) -> dict[str, float]:
+    """Candidates of the first ``candidate_photos`` computed sketches: spread and identity."""
+    sel = (ev["style"] == STYLES.index("computed")).nonzero().flatten().tolist()[: args.candidate_photos]
+    spreads, sims = [], []
+    for i in sel:
+        c = to64(candidates(pipe, pil(ev_big["sketch"][i]), args.candidates, seed=i))
+        spreads.append(scorer.perceptual.pairwise_mean(c))
+        sims.append(scorer.identity(c, ev["image"][i : i + 1].expand(len(c), -1, -1, -1)))
+    sims_arr = np.stack(sims)  # (photos, candidates)
+    return {
+        "pairwise_lpips": float(np.mean(spreads)),
+        "sface_mean": float(sims_arr.mean()),
+        "sface_min_mean": float(sims_arr.min(axis=1).mean()),
+        "share_over_0.55": float((sims_arr >= 0.55).mean()),
+        "photos": len(sel),
+        "per_sketch": args.candidates,
+    }
+
+
+# ------------------------------------------------------------------------------------------------------ reports
+def markdown(results: dict, args: argparse.Namespace) -> str:
+    n = args.candidates
+    lines = [
+        f"Held-out real faces: {results['photos']} photos of the {results['data_root']} `{results['split']}` split, "
+        f"64 px. Perceptual: {results['perceptual']}; identity: {results['identity']}; runtime: batch 1, "
+        f"{results['threads']} CPU threads.",
+        "",
+    ]
+    for style in EVAL_STYLES:
+        lines += [
+            f"**{style} sketches**",
+            "",
+            "| model | ms / sketch | MSE | SSIM | ST-LPIPS | SFace true / other | attribute agreement |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, r in results["models"].items():
+            s = r[style]
+            ms = f"{r['runtime_ms']:.1f}" if "runtime_ms" in r else "–"
+            agree = f"{s['agreement']:.3f}" if "agreement" in s else "–"
+            lines.append(
+                f"| {name} | {ms} | {s['mse']:.4f} | {s['ssim']:.3f} | {s['lpips']:.3f} | "
+                f"{s['sface_true']:.3f} / {s['sface_other']:.3f} | {agree} |"
+            )
+        lines.append("")
+    lines += [
+        f"**{n} candidates per computed sketch** (first {args.candidate_photos} photos)",
+        "",
+        f"| model | ms for {n} | spread (pairwise ST-LPIPS) | SFace to the true photo: mean / lowest | ≥ 0.55 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in results["models"].items():
+        if "candidates" in r:
+            c = r["candidates"]
+            lines.append(
+                f"| {name} | {r[f'runtime_ms_{n}']:.1f} | {c['pairwise_lpips']:.3f} | {c['sface_mean']:.3f} / "
+                f"{c['sface_min_mean']:.3f} | {c['share_over_0.55']:.0%} |"
+            )
+    if "majority_baseline" in results:
+        lines += [
+            "",
+            f"Attribute agreement is the classifier ({results['classifier']}) reading each output against the "
+            f"person's CelebA labels; the same classifier on the true photos scores "
+            f"{results.get('classifier_on_true_photos', float('nan')):.3f}, a constant majority answer "
+            f"{results['majority_baseline']:.3f}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def grid(ev: dict, outputs: dict, style: str, path: Path, photos: int = 6) -> None:
+    sel = (ev["style"] == STYLES.index(style)).nonzero().flatten().tolist()[:photos]
+    names = list(outputs)
+    rows = []
+    for k, i in enumerate(sel):
+        rows.append([pil(ev["image"][i]), pil(ev["sketch"][i])] + [pil(outputs[m][style][k]) for m in names])
+    cols = ["photo", f"{style} sketch", *names]
+    labelled_grid(rows, [f"#{k + 1}" for k in range(len(rows))], cols, cell=96, footer=REAL_FOOTER).save(path)
+
+
+def candidate_grid(pipe: Any, ev_big: dict, ev: dict, n: int, path: Path, name: str, photos: int = 4) -> None:
+    rows, labels = [], []
+    for style in ("computed", "edges"):
+        sel = (ev["style"] == STYLES.index(style)).nonzero().flatten().tolist()[:photos]
+        for i in sel:
+            rows.append(
+                [pil(ev["image"][i]), pil(ev["sketch"][i]), *candidates(pipe, pil(ev_big["sketch"][i]), n, seed=i)]
+            )
+            labels.append(style)
+    cols = ["photo", "sketch"] + [f"{name} #{k + 1}" for k in range(n)]
+    labelled_grid(rows, labels, cols, cell=80, footer=REAL_FOOTER).save(path)
+
+
+def drawings_grid(pipes: dict[str, Any], n: int, path: Path, faces: int = 4) -> None:
+    """Line drawings made by the project (hand-drawn-style strokes of procedural faces: no dataset pixels) →
+    each model's candidate 0, then ``n`` candidates of the first model."""
+    from sketchface.data.procedural import render
+    from sketchface.data.sketch import strokes_to_sketch
+
+    names = list(pipes)
+    rows = []
+    for seed in range(faces):
+        drawing = strokes_to_sketch(render(seed=100 + seed, size=256).strokes, 256, seed=seed, style="hand")
+        first = [candidates(pipes[m], drawing, 1)[0] for m in names]
+        rows.append([drawing, *first, *candidates(pipes[names[0]], drawing, n, seed=seed)[1:]])
+    cols = ["drawing", *names] + [f"{names[0]} #{k + 2}" for k in range(n - 1)]
+    labelled_grid(rows, [""] * len(rows), cols, cell=80).save(path)
+
+
+def update_card(folder: Path, name: str, results: dict) -> None:
+    """Put this model's held-out figures between markers in its README.md (replacing earlier ones)."""
+    readme = folder / "README.md"
+    r = results["models"][name]
+    rows = "\n".join(
+        f"| {s} | {r[s]['mse']:.4f} | {r[s]['ssim']:.3f} | {r[s]['lpips']:.3f} | {r[s]['sface_true']:.3f} / "
+        f"{r[s]['sface_other']:.3f} |"
+        for s in EVAL_STYLES
+    )
+    c = r.get("candidates", {})
+    block = (
+        f"{CARD_START}\n## Held-out evaluation (`train/evaluate_sketch.py`)\n\n"
+        f"{results['photos']} {results['split']}-split photos never seen in training, 64 px, candidate 0. "
+        f"{r.get('runtime_ms', float('nan')):.1f} ms per sketch at batch 1 ({results['threads']} CPU threads).\n\n"
+        f"| sketch style | MSE | SSIM | {results['perceptual']} | {results['identity']} true / other person |\n"
+        f"|---|---:|---:|---:|---:|\n{rows}\n\n"
+        + (
+            f"{c['per_sketch']} candidates per sketch: spread (pairwise ST-LPIPS) {c['pairwise_lpips']:.3f}, SFace to "
+            f"the true photo {c['sface_mean']:.3f} on average, {c['share_over_0.55']:.0%} of candidates ≥ 0.55.\n"
+            if c
+            else ""
+        )
+        + f"{CARD_END}\n"
+    )
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else f"# {folder.name}\n"
+    pattern = re.compile(re.escape(CARD_START) + ".*?" + re.escape(CARD_END) + "\n?", re.S)
+    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
+    readme.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main(parse_args())
