@@ -251,11 +251,21 @@ def _canvas_image(self: gr.ImageEditor, file: Any, flatten_on_white: bool = Fals
     return image_utils.format_image(img, self.type, self.GRADIO_CACHE, format="png", name="image")
 
 
+def _canvas_preprocess(self: gr.ImageEditor, payload: Any) -> Any:
+    """gr.ImageEditor.preprocess, but when the flattened drawing (the composite) came along, only it is decoded: the
+    sketch is made from it alone, and the background and layers it was flattened from would double the cost."""
+    if payload is not None and getattr(payload, "id", None) is None and getattr(payload, "composite", None):
+        payload = payload.model_copy(update={"background": None, "layers": []})
+    return type(self).preprocess(self, payload)
+
+
 def drawing_canvas(**kwargs: Any) -> gr.Sketchpad:
-    """A gr.Sketchpad whose input is decoded by _canvas_image. (Set on the instance: a gr.Sketchpad subclass would
-    make Gradio write an app.pyi beside app.py at import, which fails on a read-only Space.)"""
+    """A gr.Sketchpad whose input is decoded by _canvas_image (and _canvas_preprocess). (Set on the instance: a
+    gr.Sketchpad subclass would make Gradio write an app.pyi beside app.py at import, which fails on a read-only
+    Space.)"""
     canvas = gr.Sketchpad(**kwargs)
     canvas.convert_and_format_image = types.MethodType(_canvas_image, canvas)
+    canvas.preprocess = types.MethodType(_canvas_preprocess, canvas)
     return canvas
 
 

@@ -112,14 +112,14 @@ def test_canvas_drawing_still_reaches_the_model_and_bad_uploads_are_plain(page, 
     cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 3
     page.mouse.move(cx - r, cy)
     page.mouse.down()
-    for i in range(1, 41):  # an oval face
-        t = 2 * math.pi * i / 40
-        page.mouse.move(cx - r * math.cos(t), cy + 1.25 * r * math.sin(t), steps=2)
+    for i in range(1, 21):  # an oval face
+        t = 2 * math.pi * i / 20
+        page.mouse.move(cx - r * math.cos(t), cy + 1.25 * r * math.sin(t))
     page.mouse.up()
     for dx in (-0.35, 0.35):  # eyes
         page.mouse.move(cx + dx * r - 12, cy - 0.2 * r)
         page.mouse.down()
-        page.mouse.move(cx + dx * r + 12, cy - 0.2 * r, steps=4)
+        page.mouse.move(cx + dx * r + 12, cy - 0.2 * r, steps=2)
         page.mouse.up()
     page.get_by_role("button", name="Preview what the model sees").click()
     page.get_by_text("What the model sees (drawn sketch, 256×256)").wait_for()

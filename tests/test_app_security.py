@@ -215,6 +215,12 @@ def test_bad_files_on_the_canvas_and_uploads_get_plain_errors(client, bad, name,
         _clean(message, name)
 
 
+def test_canvas_without_a_composite_is_flattened_from_its_parts(client, bad):
+    value = {"background": handle_file(str(bad / "whole.png")), "layers": [], "composite": None}
+    preview, status = client.predict(value, None, "sketch", api_name="/sketch_preview")
+    assert Image.open(preview).size == (256, 256) and "drawn sketch" in status
+
+
 def test_wrong_kinds_of_input_are_named_not_dumped(client):
     with pytest.raises(AppError) as err:  # a number box sent a script
         client.predict("young man", *UNK, None, 2, "<script>alert(1)</script>", True, api_name="/describe")
