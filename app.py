@@ -12,13 +12,17 @@ work live in ``sketchface`` (which never imports gradio).
 from __future__ import annotations
 
 import argparse
+import html
 import inspect
+import io
+import logging
 import math
 import os
 import re
 import shutil
 import tempfile
 import time
+import types
 import uuid
 import warnings
 from collections.abc import Callable
@@ -29,12 +33,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sketchface.attributes import ATTRIBUTES, GROUPS, PRESETS, Attributes, describe, parse_description, pretty
-from sketchface.export import AI_LABEL, labelled_grid, read_metadata, remove_caption, save_png
+from sketchface.data.sketch import SKETCH_WORK_SIDE, downscale
+from sketchface.export import AI_LABEL, MIN_EXPORT_SIDE, labelled_grid, read_metadata, remove_caption, save_png
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
-from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreement, has_sketch_input
+from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreement, has_sketch_input, split_sources
 
 MAX_CANDIDATES = 16
 MAX_COMPARE_CANDIDATES = 8  # per description and model in the Compare grid (paper 1 showed 8)
@@ -42,19 +47,28 @@ MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 MAX_COMPARE_DESCRIPTIONS = 8  # extra description lines (columns) beside paper 1's three criminals
 MAX_UPLOAD_MB = 20
 MAX_PIXELS = 40_000_000  # same limit as sketchface.data.sketch (checked before decoding)
+#: Below the pixel limit the work is bounded by size: every decoded picture is shrunk to what its use needs before
+#: anything heavy runs. Sketches, canvases and photos to sketch: the sketch code's working size (1024 px; the models
+#: see 256). The Stylize tab's "Before" picture: 512 px (InstructPix2Pix's working size; the latent editor's
+#: pictures are smaller still, see Handlers._stylize_side).
+SKETCH_INPUT_SIDE = SKETCH_WORK_SIDE
+STYLIZE_PREVIEW_SIDE = 512
 MAX_INSTRUCTION_CHARS = 500
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"]
+#: What Pillow may decode from a browser: the formats of IMAGE_TYPES (phone cameras' MPO files open as JPEG). Pillow
+#: can open others (EPS runs Ghostscript, for one); an uploaded file never reaches them, whatever its name says.
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
+#: The shipped evaluation results (one folder per set) that the Compare tab offers, besides those named at start-up.
+RESULTS_DIR = Path(__file__).resolve().parent / "docs" / "results"
+DEFAULT_RESULTS = "eval-procedural"
 YES, NO, UNKNOWN = "yes", "no", "?"
 TRISTATE = [YES, NO, UNKNOWN]
 OUT_DIR = Path(os.environ.get("SKETCHFACE_OUTPUT_DIR", Path(tempfile.gettempdir()) / "sketchface-app"))
 #: Output PNGs live in one folder per day under OUT_DIR; folders older than this many days are deleted.
 KEEP_DAYS = int(os.environ.get("SKETCHFACE_KEEP_DAYS", "2"))
-METRICS_CANDIDATES = (
-    "docs/results.md",
-    "docs/results.json",
-    "results/eval-procedural/results.md",
-    "results/eval/results.md",
-)
+MAX_RESULTS_CHARS = 60_000  # a results file shown on the Compare tab (the shipped ones are under 10,000)
+
+log = logging.getLogger("sketchface.app")
 
 NOTICE = (
     f"**Every picture here is an {AI_LABEL}.** Downloads are PNG files that carry the model, the attributes or "
@@ -108,12 +122,12 @@ def parse_seed(value: Any) -> int:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise gr.Error(f"The seed must be a whole number, got {value!r}.") from None
+            raise gr.Error(f"The seed must be a whole number, got {_echo(value)}.") from None
         if not math.isfinite(number) or number != int(number):
-            raise gr.Error(f"The seed must be a whole number, got {value!r}.")
+            raise gr.Error(f"The seed must be a whole number, got {_echo(value)}.")
         seed = int(number)
     if not 0 <= seed <= MAX_SEED:
-        raise gr.Error(f"The seed must be a whole number from 0 to {MAX_SEED:,}, got {value!r}.")
+        raise gr.Error(f"The seed must be a whole number from 0 to {MAX_SEED:,}, got {_echo(value)}.")
     return seed
 
 
@@ -133,34 +147,126 @@ def _file_path(value: Any) -> str | None:
     return getattr(value, "path", None) or getattr(value, "name", None) or str(value)
 
 
-def open_image(value: Any, what: str = "image") -> Image.Image:
-    """An uploaded file → decoded PIL image; gr.Error for non-images and images over the size limit."""
-    path = _file_path(value)
-    if not path:
-        raise gr.Error(f"Please upload an {what} first (PNG, JPEG or WebP).")
+def _echo(text: Any, limit: int = 40) -> str:
+    """A short, quoted excerpt of user text for a gr.Error (the rest cut with …). HTML is escaped once, for every
+    gr.Error, where it leaves the app (SketchFaceBlocks), so that Gradio's own messages are covered too."""
+    text = " ".join(str(text).split())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def md_text(text: Any, limit: int = 1000) -> str:
+    """User text made safe for a Markdown line: HTML escaped, Markdown's link and emphasis characters neutralised,
+    newlines folded, at most ``limit`` characters."""
+    text = " ".join(str(text).split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return re.sub(r"([\\`*_\[\]])", r"\\\1", html.escape(text, quote=False))
+
+
+def _unreadable(what: str, err: BaseException) -> str:
+    """What was wrong with a file that did not decode, in plain words (no paths, no library internals)."""
+    if isinstance(err, Image.DecompressionBombError):
+        why = f"it is too large to decode safely (over the {MAX_PIXELS // 1_000_000}-megapixel limit)"
+    elif isinstance(err, UnidentifiedImageError):
+        why = "it is not a PNG, JPEG, WebP, BMP, GIF or TIFF file (an SVG, or another kind of file?)"
+    else:  # OSError "image file is truncated", SyntaxError/ValueError from a corrupt header, EOFError
+        why = "the file is damaged or incomplete"
+    return f"The {what} is not an image that can be read: {why}. Please upload a PNG, JPEG or WebP {what}."
+
+
+def decode_image(source: Any, what: str = "image", *, max_side: int | None = None, uncaption: bool = False):
+    """A file path or bytes → decoded PIL image, its cost bounded before any pixel is decoded.
+
+    The header is read first: an empty file, more than MAX_PIXELS pixels or a format outside UPLOAD_FORMATS is
+    refused at once. With ``max_side``, a JPEG is decoded at a reduced scale (libjpeg's DCT scaling: a 40-megapixel
+    photo decodes to about 2.5 megapixels) and any image is then shrunk so its longer side is at most ``max_side``.
+    ``uncaption``: drop the caption strip of one of our own exports (before shrinking, while its height is known).
+    Every failure is a gr.Error in plain words without paths.
+    """
     try:
-        size_mb = os.path.getsize(path) / 1e6
-        if size_mb > MAX_UPLOAD_MB:
-            raise gr.Error(
-                f"The file is {size_mb:.1f} MB, over the {MAX_UPLOAD_MB} MB limit. Please upload a smaller image."
-            )
-        img = Image.open(path)
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if len(source) == 0:
+                raise gr.Error(f"The {what} is an empty file (0 bytes). Please upload a PNG, JPEG or WebP {what}.")
+            fp: Any = io.BytesIO(bytes(source))
+        else:
+            size_mb = os.path.getsize(source) / 1e6
+            if size_mb > MAX_UPLOAD_MB:
+                raise gr.Error(
+                    f"The file is {size_mb:.1f} MB, over the {MAX_UPLOAD_MB} MB limit. Please upload a smaller image."
+                )
+            if size_mb == 0:
+                raise gr.Error(f"The {what} is an empty file (0 bytes). Please upload a PNG, JPEG or WebP {what}.")
+            fp = source
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
+            img = Image.open(fp, formats=UPLOAD_FORMATS)  # the header only: no pixels decoded yet
         w, h = img.size
         if w * h > MAX_PIXELS:
             raise gr.Error(
                 f"The image is {w}×{h} ({w * h / 1e6:.0f} megapixels), over the {MAX_PIXELS // 1_000_000}-megapixel "
                 "limit. Please resize it (about 1000 × 1000 pixels is plenty) and try again."
             )
+        if max_side and max(w, h) > max_side and img.format in ("JPEG", "MPO"):
+            f = max_side / max(w, h)
+            img.draft(img.mode if img.mode in ("RGB", "L") else None, (math.ceil(w * f), math.ceil(h * f)))
         img.load()
+        if uncaption:
+            img = remove_caption(img)
+        if max_side:
+            img = downscale(img, max_side)
+        if img.getexif().get(0x0112, 1) != 1:  # EXIF orientation: phone photos; after shrinking, so it is cheap
+            img = ImageOps.exif_transpose(img)
     except gr.Error:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as err:
-        name = Path(path).name
-        raise gr.Error(
-            f"'{name}' is not an image that can be read ({type(err).__name__}). "
-            f"Please upload a PNG, JPEG or WebP {what}."
-        ) from err
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError) as err:
+        raise gr.Error(_unreadable(what, err)) from err
     return img
+
+
+def open_image(value: Any, what: str = "image", *, max_side: int | None = None, uncaption: bool = False) -> Image.Image:
+    """An uploaded file → decoded PIL image (see decode_image); gr.Error when there is none or it cannot be used."""
+    path = _file_path(value)
+    if not path:
+        raise gr.Error(f"Please upload an {what} first (PNG, JPEG or WebP).")
+    return decode_image(path, what, max_side=max_side, uncaption=uncaption)
+
+
+def _canvas_image(self: gr.ImageEditor, file: Any, flatten_on_white: bool = False) -> Any:
+    """gr.ImageEditor.convert_and_format_image for the drawing canvas: what it is sent is decoded as every upload is
+    (decode_image: header checked first, shrunk to the sketch code's working size, a plain gr.Error for an empty,
+    truncated, SVG or oversized file), where Gradio's own decodes the full picture and its errors quote temp paths."""
+    if file is None:
+        return None
+    source = file if isinstance(file, (bytes, bytearray, memoryview)) else getattr(file, "path", None)
+    if not source:
+        raise gr.Error("The drawing is not an image that can be read. Please draw again, or upload it instead.")
+    img = decode_image(source, "drawing", max_side=SKETCH_INPUT_SIDE)
+    # as gr.ImageEditor: the canvas exports black under full transparency, so flatten on white, not on black
+    if flatten_on_white and self.image_mode not in ("RGBA", "LA", "PA") and "A" in img.getbands():
+        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
+    img = img.convert(self.image_mode) if self.image_mode else img
+    if self.type == "pil":
+        return img
+    from gradio import image_utils
+
+    return image_utils.format_image(img, self.type, self.GRADIO_CACHE, format="png", name="image")
+
+
+def _canvas_preprocess(self: gr.ImageEditor, payload: Any) -> Any:
+    """gr.ImageEditor.preprocess, but when the flattened drawing (the composite) came along, only it is decoded: the
+    sketch is made from it alone, and the background and layers it was flattened from would double the cost."""
+    if payload is not None and getattr(payload, "id", None) is None and getattr(payload, "composite", None):
+        payload = payload.model_copy(update={"background": None, "layers": []})
+    return type(self).preprocess(self, payload)
+
+
+def drawing_canvas(**kwargs: Any) -> gr.Sketchpad:
+    """A gr.Sketchpad whose input is decoded by _canvas_image (and _canvas_preprocess). (Set on the instance: a
+    gr.Sketchpad subclass would make Gradio write an app.pyi beside app.py at import, which fails on a read-only
+    Space.)"""
+    canvas = gr.Sketchpad(**kwargs)
+    canvas.convert_and_format_image = types.MethodType(_canvas_image, canvas)
+    canvas.preprocess = types.MethodType(_canvas_preprocess, canvas)
+    return canvas
 
 
 def _tristate_value(v: str | None) -> bool | None:
@@ -228,6 +334,52 @@ def download_copy(path: str | None, caption: bool) -> str | None:
     return _export([img], [meta], caption, Path(path).stem)[0]
 
 
+def _results_file(path: Path) -> Path | None:
+    """The file a results folder is shown by: results.md, else results.json, else its first .md or .json."""
+    if path.is_file():
+        return path if path.suffix in (".md", ".json") else None
+    if not path.is_dir():
+        return None
+    for name in ("results.md", "results.json"):
+        if (path / name).is_file():
+            return path / name
+    return next(iter(sorted(path.glob("*.md")) + sorted(path.glob("*.json"))), None)
+
+
+def results_sets(given: list[str] | tuple[str, ...] = (), shipped: Path | None = RESULTS_DIR) -> dict[str, Path]:
+    """Evaluation results the Compare tab may show, by name → resolved file: the folders (or results files)
+    ``given`` at start-up (``--results``, $SKETCHFACE_RESULTS), then every shipped ``docs/results/*`` folder
+    (``shipped=None``: none), each file once.
+
+    This is an allow-list made once, at start-up: the browser picks a name, and no path it sends is ever opened.
+    A name is the folder's name (a second one with the same name gets " (2)"); a given path that holds no
+    results is reported in the log and left out.
+    """
+    sets: dict[str, Path] = {}
+
+    def add(name: str, file: Path) -> None:
+        if file.resolve() in sets.values():
+            return
+        unique, i = name, 2
+        while unique in sets:
+            unique, i = f"{name} ({i})", i + 1
+        sets[unique] = file.resolve()
+
+    for item in given:
+        path = Path(item).expanduser()
+        file = _results_file(path)
+        if file is None:
+            log.warning("--results %s: no results.md / results.json there; left out of the Compare tab", item)
+            continue
+        add(path.name if path.is_dir() else path.parent.name or path.stem, file)
+    if shipped is not None and shipped.is_dir():
+        for folder in sorted(p for p in shipped.iterdir() if p.is_dir()):
+            file = _results_file(folder)
+            if file is not None:
+                add(folder.name, file)
+    return sets
+
+
 HISTORY_SHOWN = 12  # rounds in the history strip (older ones stay restorable through the API)
 
 
@@ -260,15 +412,142 @@ def _availability_md(registry: Registry, task: str, what: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# errors fit for a public page and a readable log
+
+_SERVER_PATH = re.compile(r"(?<![\w.:/~-])/(?:[\w.@+~-]+/)+[\w.@+~-]*")
+MAX_ERROR_CHARS = 1000
+
+
+def public_message(message: Any) -> str:
+    """An error message as a browser may see it: server paths replaced by "[path]", at most MAX_ERROR_CHARS, HTML
+    escaped (Gradio renders a gr.Error's message as HTML, and messages quote what the user typed)."""
+    text = _SERVER_PATH.sub("[path]", str(message))
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 1] + "…"
+    return html.escape(text, quote=False)
+
+
+def _log_line(text: Any, limit: int = 300) -> str:
+    text = " ".join(str(text).split())  # one line: a message cannot forge log lines
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _endpoint(block_fn: Any) -> str:
+    name = getattr(block_fn, "api_name", None) or getattr(block_fn, "name", None) or "event"
+    return name if str(name).startswith("/") else f"/{name}"
+
+
+def _user_error(block_fn: Any, err: gr.Error) -> None:
+    """``err``, a gr.Error raised on purpose (bad input, said plainly), made public and logged as one line: Gradio
+    prints no traceback for it (print_exception=False); those are kept for real failures."""
+    log.info("user error in %s: %s", _endpoint(block_fn), _log_line(err.message))
+    err.message = public_message(err.message)
+    err.print_exception = False
+
+
+def _label(block: Any) -> str:
+    return str(getattr(block, "label", None) or type(block).__name__)
+
+
+def _input_error(block_fn: Any, err: Exception) -> gr.Error:
+    """A failure while Gradio read the inputs (a file that is no image, a value of the wrong kind) → a gr.Error in
+    plain words that names the input, without Gradio's internals (temp paths, the raw value)."""
+    index = re.search(r"component at index (\d+)", str(err))
+    inputs = list(getattr(block_fn, "inputs", []) or [])
+    cause = err.__cause__ or err
+    if index and int(index.group(1)) < len(inputs):
+        where = f"The input {_label(inputs[int(index.group(1))])!r} could not be read"
+    else:
+        where = "An input could not be read"
+    if isinstance(cause, (Image.DecompressionBombError, UnidentifiedImageError, OSError, SyntaxError, EOFError)):
+        why = _unreadable("image", cause).split(": ", 1)[1]
+        message = f"{where}: {why}"
+    else:
+        message = f"{where}: it is not a value of the kind this input takes (see “Use via API” at the page's foot)."
+    log.info("user error in %s: %s (%s: %s)", _endpoint(block_fn), message, type(cause).__name__, _log_line(cause))
+    return gr.Error(message, print_exception=False)
+
+
+def _check_choices(block_fn: Any, inputs: list[Any], state: Any) -> None:
+    """Radio and dropdown values must be among their choices; Gradio's own check quotes the raw value (which may be
+    4,000 characters or a script), this one lists the choices instead."""
+    for block, value in zip(block_fn.inputs, inputs):
+        if state is not None and block._id in state:
+            block = state[block._id]
+        if not isinstance(block, (gr.Radio, gr.Dropdown)) or value is None:
+            continue
+        if getattr(block, "allow_custom_value", False) or getattr(block, "multiselect", False):
+            continue
+        choices = [v for _, v in block.choices]
+        if value not in choices:
+            listed = ", ".join(str(c) for c in choices[:20]) + (", …" if len(choices) > 20 else "")
+            raise gr.Error(f"{_label(block)!r} must be one of: {listed or 'nothing yet'}.")
+
+
+class SketchFaceBlocks(gr.Blocks):
+    """gr.Blocks whose errors are safe to show and easy to read in the log.
+
+    * User errors (a gr.Error raised on purpose, or an input Gradio could not read) reach the browser in plain
+      words, HTML-escaped and without server paths, and are logged as one line each.
+    * Real failures (any other exception while running an event) are logged with the full traceback; the browser
+      is told that something failed on the server, never the exception's text (which may hold paths).
+    """
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        try:
+            if len(inputs) < len(block_fn.inputs):  # Gradio's message would echo every value received
+                raise gr.Error(f"This step takes {len(block_fn.inputs)} inputs; {len(inputs)} were sent.")
+            _check_choices(block_fn, inputs, state)
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error as err:
+            _user_error(block_fn, err)
+            raise
+        except Exception as err:  # noqa: BLE001 - input that could not be read is the user's, not a server fault
+            raise _input_error(block_fn, err) from err
+
+    async def call_function(self, block_fn, *args, **kwargs):
+        try:
+            return await super().call_function(block_fn, *args, **kwargs)
+        except gr.Error as err:
+            _user_error(self.fns[block_fn] if isinstance(block_fn, int) else block_fn, err)
+            raise
+        except (StopIteration, StopAsyncIteration):
+            raise
+        except Exception as err:  # noqa: BLE001 - a real failure: the traceback to the log, not to the browser
+            raise self._failure(block_fn, err) from err
+
+    async def postprocess_data(self, block_fn, predictions, state):
+        try:
+            return await super().postprocess_data(block_fn, predictions, state)
+        except gr.Error as err:
+            _user_error(block_fn, err)
+            raise
+        except Exception as err:  # noqa: BLE001 - as in call_function
+            raise self._failure(block_fn, err) from err
+
+    def _failure(self, block_fn: Any, err: Exception) -> gr.Error:
+        block_fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
+        log.error("failure in %s: %s: %s", _endpoint(block_fn), type(err).__name__, _log_line(err), exc_info=err)
+        return gr.Error(
+            f"Something went wrong on the server ({type(err).__name__}); it has been logged. Please try again, and "
+            "report it if it keeps happening.",
+            print_exception=False,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # handlers
 
 
 class Handlers:
     """Every event's function; holds the registry (loaded models) and the lazily built InstructPix2Pix backend."""
 
-    def __init__(self, registry: Registry, results: str | None = None):
+    def __init__(self, registry: Registry, results: str | list[str] | None = None):
         self.registry = registry
-        self.results = results or os.environ.get("SKETCHFACE_RESULTS")
+        given = split_sources(results) or split_sources(os.environ.get("SKETCHFACE_RESULTS"))
+        #: The only files the Compare tab's metrics can show, by name; nothing a browser sends is used as a path.
+        self.results = results_sets(given)
+        self._results_given = len(results_sets(given, shipped=None))  # listed first
         self._ip2p = None
 
     # -- Describe ----------------------------------------------------------------------------------------------
@@ -285,15 +564,16 @@ class Handlers:
         known = result.attributes.known
         parts = [f"**Understood:** {describe(result.attributes)}" if known else "**Understood:** nothing yet."]
         if result.unknown_words:
-            parts.append("**Not understood:** " + ", ".join(f"`{w}`" for w in result.unknown_words))
+            # a code span shows its text as is (no HTML); only a backtick could end it early
+            parts.append("**Not understood:** " + ", ".join(f"`{w.replace('`', '')}`" for w in result.unknown_words))
         for note in getattr(result, "conflicts", ()):
-            parts.append(f"_{note}_")
+            parts.append(f"_{md_text(note)}_")  # quotes the user's phrases
         return "\n\n".join(parts)
 
     def preset(self, name: str):
         preset = PRESETS.get(name)
         if preset is None:
-            raise gr.Error(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+            raise gr.Error(f"Unknown preset {_echo(name)}; choose one of {', '.join(PRESETS)}.")
         return [preset.text, *self.parse(preset.text)]
 
     def _attributes(self, text: str, radios: list[str]) -> Attributes:
@@ -491,7 +771,8 @@ class Handlers:
 
         try:
             if upload is not None:
-                img = open_image(upload, "sketch or photo")
+                # Shrunk on decoding to the sketch code's working size: a 40-megapixel photo costs a 1024-px one.
+                img = open_image(upload, "sketch or photo", max_side=SKETCH_INPUT_SIDE)
                 if kind == "photo":
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
@@ -620,7 +901,18 @@ class Handlers:
     def stylize_load(self, upload):
         if upload is None:
             return None
-        return remove_caption(open_image(upload, "face image")).convert("RGB")
+        return open_image(upload, "face image", max_side=STYLIZE_PREVIEW_SIDE, uncaption=True).convert("RGB")
+
+    def _stylize_side(self, backend: str, latent_model: Any = None) -> int:
+        """Longest side the Stylize tab works at, and so the largest picture it returns: the model's own size
+        times the display enlargement (save_png's MIN_EXPORT_SIDE), i.e. 256 px for the 64-px latent editors and
+        InstructPix2Pix's working size (512) for it. A larger upload is shrunk to this on decoding."""
+        if backend == "instruct-pix2pix":
+            ip2p = self._ip2p_backend()
+            size = int(ip2p.working_size) if ip2p is not None else STYLIZE_PREVIEW_SIDE
+        else:
+            size = getattr(latent_model, "image_size", None) or getattr(latent_model, "resolution", None) or 64
+        return max(MIN_EXPORT_SIDE, int(size))
 
     def stylize(
         self,
@@ -647,7 +939,8 @@ class Handlers:
                 f"The instruction is {len(text)} characters long; the limit is {MAX_INSTRUCTION_CHARS}. "
                 "Please shorten it."
             )
-        image = remove_caption(open_image(upload, "face image")).convert("RGB")
+        if not _file_path(upload):
+            raise gr.Error("Please upload a face image first (PNG, JPEG or WebP).")
         latent = None
         if backend == "latent":
             keys = self.editor_models()
@@ -657,6 +950,8 @@ class Handlers:
                     "The latent editor needs a loaded model with an edit() method; none is loaded (see Models)."
                 )
             latent = LatentEditor(entry.pipeline, keep_details=bool(keep_details))
+        side = self._stylize_side(backend, latent.model if latent else None)
+        image = open_image(upload, "face image", max_side=side, uncaption=True).convert("RGB")
         stylizer = Stylizer(latent, self._ip2p_backend())
         if backend == "instruct-pix2pix":
             progress(0, desc="Loading InstructPix2Pix (first use can take a while)…")
@@ -681,8 +976,9 @@ class Handlers:
             "editor": editor if backend == "latent" else None,
             **result.to_metadata(),
         }
-        path = _export([result.image], [meta], caption, "stylized")[0]
-        return path, f"{result.caption}", path
+        # never larger than the working size, whatever a backend does with sizes (the input is that size already)
+        path = _export([downscale(result.image, side)], [meta], caption, "stylized")[0]
+        return path, md_text(result.caption), path  # the caption quotes the instruction
 
     # -- Compare -----------------------------------------------------------------------------------------------
     def compare(self, custom: str, seed, caption, weight=None, candidates=1):
@@ -704,7 +1000,9 @@ class Handlers:
             except ValueError as err:
                 raise gr.Error(str(err)) from err
             if not parsed.attributes.known:
-                raise gr.Error(f"Nothing in {line!r} was understood as an attribute; rephrase it (or remove the line).")
+                raise gr.Error(
+                    f"Nothing in {_echo(line)} was understood as an attribute; rephrase it (or remove the line)."
+                )
             columns.append((line[:40], parsed.attributes, line))
         models = self.registry.loaded("attributes")
         if not models:
@@ -736,39 +1034,44 @@ class Handlers:
         each = f" × {k} candidates" if k > 1 else ""
         return path, f"{len(models)} model(s) × {len(columns)} description(s){each}, seed {seed}{how}.{note}"
 
-    def metrics(self, path: str):
-        defaults = [self.results] if self.results else []
-        candidates = [path.strip()] if (path or "").strip() else [*defaults, *METRICS_CANDIDATES]
-        for cand in candidates:
-            p = Path(cand)
-            p = p if p.is_absolute() else Path(__file__).resolve().parent / p
-            if p.is_dir():
-                p = p / "results.md" if (p / "results.md").is_file() else p / "results.json"
-            if p.is_file():
-                if p.suffix == ".json":
-                    import json
+    def default_results(self) -> str | None:
+        """The results set shown first: the first named at start-up, else the shipped eval-procedural."""
+        names = list(self.results)
+        if self._results_given or DEFAULT_RESULTS not in self.results:
+            return names[0] if names else None
+        return DEFAULT_RESULTS
 
-                    md_sibling = p.with_suffix(".md")
-                    if md_sibling.is_file():
-                        return f"From `{md_sibling}`:\n\n" + md_sibling.read_text(encoding="utf-8")
-                    try:
-                        data = json.loads(p.read_text(encoding="utf-8"))
-                    except ValueError as err:
-                        raise gr.Error(f"{p} is not valid JSON: {err}") from err
-                    return f"From `{p}`:\n\n```json\n{json.dumps(data, indent=1)[:8000]}\n```"
-                return f"From `{p}`:\n\n" + p.read_text(encoding="utf-8")
-        if (path or "").strip():
-            raise gr.Error(
-                f"No results file at {path!r}. Give the folder or the results.md/results.json "
-                "that the evaluate command wrote."
+    def metrics(self, name: str | None = None) -> str:
+        """The evaluation results set ``name`` (one of ``self.results``; empty: the default) as Markdown."""
+        name = (name or "").strip() if isinstance(name, str) else name
+        if not self.results:
+            return (
+                "No evaluation results are available. Produce them with `python train/evaluate.py --models "
+                "mvae=checkpoints/mvae-procedural-64 ... --out_dir results/eval-procedural` and start the app with "
+                "`--results results/eval-procedural`."
             )
-        return (
-            "No evaluation results found yet (looked for "
-            + ", ".join(f"`{c}`" for c in METRICS_CANDIDATES)
-            + "). Produce "
-            "them with `python train/evaluate.py --models mvae=checkpoints/mvae-procedural-64 ... --out_dir "
-            "results/eval-procedural` and load the folder here (or start the app with `--results FOLDER`)."
-        )
+        name = name or self.default_results()
+        if name not in self.results:  # never echoed, never used as a path
+            raise gr.Error(f"Unknown results set. Choose one of: {', '.join(self.results)}.")
+        path = self.results[name]
+        shown = f"{name}/{path.name}"  # never the server's path
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read(MAX_RESULTS_CHARS + 1)
+        except (OSError, UnicodeDecodeError) as err:
+            log.warning("results set %s: %s: %s", name, type(err).__name__, err)
+            raise gr.Error(f"The results set {name!r} could not be read; see the server log.") from err
+        cut = "\n\n_(cut: the file is longer)_" if len(text) > MAX_RESULTS_CHARS else ""
+        text = text[:MAX_RESULTS_CHARS]
+        if path.suffix == ".json":
+            import json
+
+            try:
+                text = json.dumps(json.loads(text), indent=1)[:MAX_RESULTS_CHARS]
+            except ValueError:
+                pass  # cut, or not JSON after all: shown as it is
+            return f"From `{shown}`:\n\n```json\n{text}\n```{cut}"
+        return f"From `{shown}`:\n\n{text}{cut}"
 
     # -- Models ------------------------------------------------------------------------------------------------
     def models_md(self) -> str:
@@ -877,7 +1180,7 @@ def build_sketch_tab(h: Handlers) -> SimpleNamespace:
     ui.availability = gr.Markdown("" if models else _availability_md(h.registry, "sketch", "sketch-to-face"))
     with gr.Row():
         with gr.Column():
-            ui.canvas = gr.Sketchpad(
+            ui.canvas = drawing_canvas(
                 label="Draw a face (dark lines on white)",
                 type="pil",
                 canvas_size=(512, 512),
@@ -989,9 +1292,17 @@ def build_compare_tab(h: Handlers) -> SimpleNamespace:
     )
     gr.Markdown("### Metrics from the evaluation command")
     with gr.Row():
-        ui.metrics_path = gr.Textbox(label="Results folder or file (results.md / results.json)", scale=4)
+        # a choice among the results sets the server was started with, never a path typed in the browser
+        ui.metrics_set = gr.Dropdown(
+            list(h.results),
+            value=h.default_results(),
+            label="Results set",
+            info="The evaluations shipped in docs/results, and any named with --results when the app was started.",
+            scale=4,
+            elem_id="results-set",
+        )
         ui.metrics_btn = gr.Button("Load metrics", scale=1)
-    ui.metrics = gr.Markdown(h.metrics(""))
+    ui.metrics = gr.Markdown(h.metrics(None), elem_id="metrics")
     return ui
 
 
@@ -1024,6 +1335,8 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     round_out = [d.gallery, d.state, d.status, d.a, d.b, d.selection, d.download]
     history = {"fn": h.history_view, "inputs": [d.state], "outputs": [d.history], "api_visibility": "private"}
     gen = {"concurrency_limit": 2, "concurrency_id": "gpu"}
+    # decoding and sketching uploads: each bounded to ~1 s and ~200 MB (a 40 MP RGBA PNG), two at once on 2 cores
+    images = {"concurrency_limit": 2, "concurrency_id": "images"}
 
     d.parse_btn.click(h.parse, [d.text], [*radios, d.parsed], api_name="parse")
     d.text.submit(h.parse, [d.text], [*radios, d.parsed], api_visibility="private")
@@ -1054,7 +1367,7 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     d.send.click(h.send_to_stylize, [d.a, d.state], [st.upload, st.before, tabs], api_name="send_to_stylize")
 
     s.preview_btn.click(
-        h.sketch_preview, [s.canvas, s.upload, s.kind], [s.preview, s.status], api_name="sketch_preview"
+        h.sketch_preview, [s.canvas, s.upload, s.kind], [s.preview, s.status], api_name="sketch_preview", **images
     )
     s.generate.click(
         h.sketch_generate,
@@ -1066,7 +1379,7 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     s.gallery.select(h.sketch_select, [s.paths, caption_box], [s.pick, s.download], api_visibility="private")
     s.send.click(h.sketch_send, [s.pick, s.paths], [st.upload, st.before, tabs], api_name="sketch_send_to_stylize")
 
-    st.upload.upload(h.stylize_load, [st.upload], [st.before], api_name="stylize_load")
+    st.upload.upload(h.stylize_load, [st.upload], [st.before], api_name="stylize_load", **images)
     st.run.click(
         h.stylize,
         [
@@ -1096,18 +1409,20 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
         api_name="compare",
         **gen,
     )
-    c.metrics_btn.click(h.metrics, [c.metrics_path], [c.metrics], api_name="metrics")
+    c.metrics_btn.click(h.metrics, [c.metrics_set], [c.metrics], api_name="metrics")
+    c.metrics_set.input(h.metrics, [c.metrics_set], [c.metrics], api_visibility="private")
     m.refresh.click(h.models_md, None, [m.table], api_name="models")
 
 
-def build_demo(registry: Registry | None = None, results: str | None = None) -> gr.Blocks:
+def build_demo(registry: Registry | None = None, results: str | list[str] | None = None) -> gr.Blocks:
     """The whole app as gr.Blocks (not launched). ``registry`` defaults to discovery from env vars + starters;
-    ``results``: the evaluation folder or file the Compare tab shows first (default $SKETCHFACE_RESULTS)."""
+    ``results``: evaluation folders (or results files) offered on the Compare tab besides the shipped ones, the
+    first shown first (default $SKETCHFACE_RESULTS, comma-separated)."""
     if registry is None:
         registry = Registry.discover().load()
     h = Handlers(registry, results)
     # delete_cache: Gradio's own copies of served files, checked hourly, removed after a day
-    with gr.Blocks(title="SketchFace: forensic face composites", delete_cache=(3600, 86400)) as demo:
+    with SketchFaceBlocks(title="SketchFace: forensic face composites", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# SketchFace\nForensic face composites from words, attributes or a sketch, refined by text.")
         gr.Markdown(NOTICE, elem_id="ai-notice")
         caption_box = gr.Checkbox(True, label="Add a visible 'AI-generated composite' caption strip to every image")
@@ -1148,13 +1463,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="create a public gradio.live link (off by default)",
     )
     p.add_argument("--device", default=None, help="torch device for the models (default: CPU)")
-    p.add_argument("--results", default=None, help="evaluation results (folder or results.md/json) for the Compare tab")
+    p.add_argument(
+        "--results",
+        action="append",
+        metavar="FOLDER",
+        help="evaluation results (a folder with results.md/json, or the file) offered on the Compare tab besides the "
+        "shipped docs/results/*; repeat for several, the first is shown first (default $SKETCHFACE_RESULTS)",
+    )
     add_cli_flags(p)
     return p.parse_args(argv)
 
 
+def configure_logging() -> None:
+    """The app's log on stderr: one line per user error (INFO), full tracebacks for real failures (ERROR)."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s [sketchface] %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    configure_logging()
     t0 = time.perf_counter()
     registry = Registry.discover({k: getattr(args, k) for k in KINDS}).load(device=args.device)
     demo = build_demo(registry, results=args.results)

@@ -167,8 +167,26 @@ def _read_config(folder: str | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face Hub must not be contacted: ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) set now,
+    or huggingface_hub's own offline flag (which it read from the environment when it was imported)."""
+    if any(os.environ.get(v, "").strip().upper() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
+        return True
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - huggingface_hub is a core dependency
+        return False
+    return bool(getattr(constants, "HF_HUB_OFFLINE", False))
+
+
 def _hub_folder(repo_id: str) -> tuple[str | None, str]:
-    """Local snapshot of ``repo_id``: from the cache, else downloaded when the Hub answers; else (None, why)."""
+    """Local snapshot of ``repo_id``: from the cache, else downloaded when the Hub answers; else (None, why).
+
+    Offline (:func:`hub_offline`) only the cache is looked at: no connection is attempted, not even a probe.
+    """
     try:
         from huggingface_hub import snapshot_download
     except ImportError:  # pragma: no cover - huggingface_hub is a core dependency
@@ -177,6 +195,11 @@ def _hub_folder(repo_id: str) -> tuple[str | None, str]:
         return snapshot_download(repo_id, local_files_only=True), "from the local Hugging Face cache"
     except Exception:  # noqa: BLE001 - not cached: fall through to the network
         pass
+    if hub_offline():
+        return None, (
+            "not in the local Hugging Face cache, and offline mode is on (HF_HUB_OFFLINE), so the Hub was not asked; "
+            f"download it where there is a network (`hf download {repo_id}`) and copy the cache here"
+        )
     from .pipelines.stylize import hub_reachable
 
     reachable, why = hub_reachable(timeout=3.0)
@@ -364,5 +387,6 @@ __all__ = [
     "add_cli_flags",
     "attribute_agreement",
     "has_sketch_input",
+    "hub_offline",
     "split_sources",
 ]

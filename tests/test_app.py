@@ -218,7 +218,7 @@ def test_sketch_tab_passes_the_description_weight_to_the_mvae(demo, monkeypatch)
     draw.line((70, 50, 83, 50), fill=0, width=3)
     draw.line((50, 85, 78, 85), fill=0, width=3)
     args = (None, sketch, "sketch", entry.key, "glasses", 2, 0, 0.5, False)
-    monkeypatch.setattr(app, "open_image", lambda value, what="image": value)  # the upload is the PIL image itself
+    monkeypatch.setattr(app, "open_image", lambda value, what="image", **_: value)  # the upload is the PIL image itself
     gallery, *_ = h.sketch_generate(*args, 2.5)
     assert seen == [2.5] and read_metadata(gallery[0][0])["description_weight"] == 2.5
     gallery, *_ = h.sketch_generate(*args)  # the API default

@@ -118,6 +118,52 @@ def test_photo_to_sketch_inputs_and_sigma():
         photo_to_sketch(img, mask=mask, sigma=-1)
 
 
+def test_photo_to_sketch_works_at_most_at_1024_px_and_looks_the_same():
+    """Issue 22: a photo's sketch costs no more than a 1024-px one's, and looks as the full-size sketch does."""
+    from sketchface.data.procedural import render
+
+    face = render({"Male": True, "Eyeglasses": True}, seed=7, size=256)
+    small = Image.fromarray(face.image).resize((1000, 1000), Image.Resampling.BICUBIC)
+    # At or under the working size nothing changes (CelebA-HQ's 1024 px included).
+    same = photo_to_sketch(small, detect=False), photo_to_sketch(small, detect=False, max_side=None)
+    assert np.array_equal(np.asarray(same[0]), np.asarray(same[1]))
+    photo = Image.fromarray(face.image).resize((1600, 1600), Image.Resampling.BICUBIC)
+    mask = cv2.resize(face.mask, (1600, 1600), interpolation=cv2.INTER_NEAREST)
+    capped = photo_to_sketch(photo, mask=mask)
+    assert capped.size == (sk.SKETCH_WORK_SIDE, sk.SKETCH_WORK_SIDE)
+    full = photo_to_sketch(photo, mask=mask, max_side=None)
+    assert full.size == (1600, 1600)
+    diff = np.abs(np.asarray(full.resize(capped.size, Image.Resampling.BOX), np.float32) - np.asarray(capped))
+    assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 8, (diff.mean(), np.percentile(diff, 99))
+    # Arrays are capped too; an explicit sigma (pixels of the input) is scaled with the image.
+    arr = np.asarray(photo)
+    assert photo_to_sketch(arr, mask=mask, max_side=400).size == (400, 400)
+    assert np.array_equal(
+        np.asarray(photo_to_sketch(photo, mask=mask, sigma=20.0, max_side=800)),
+        np.asarray(photo_to_sketch(sk.downscale(photo, 800), mask=mask, sigma=10.0, max_side=None)),
+    )
+    with pytest.raises(ValueError):
+        photo_to_sketch(photo, max_side=0)
+
+
+def test_downscale_bounds_and_modes():
+    """downscale() keeps small images as they are, converts the modes averaging would garble, and reduces large
+    ones strip by strip with the same pixels as one whole-image reduce."""
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (900, 1300, 4), dtype=np.uint8), "RGBA")
+    assert sk.downscale(img, 1300) is img
+    for mode in ("RGBA", "RGB", "L", "LA", "F"):
+        src = img.convert(mode)
+        assert np.array_equal(np.asarray(sk.downscale(src, 325, strip_rows=7)), np.asarray(src.reduce(4))), mode
+    for mode, expected in (("1", "L"), ("P", "RGB"), ("I;16", "I"), ("CMYK", "RGB")):
+        out = sk.downscale(img.convert("L").convert(mode) if mode == "I;16" else img.convert(mode), 500)
+        assert out.mode == expected and max(out.size) == 500, (mode, out.mode, out.size)
+    line = Image.new("1", (6300, 6300), 1)  # a thin 1-bit line survives as grey, not dropped by nearest-neighbour
+    line.paste(0, (3000, 0, 3004, 6300))
+    out = np.asarray(sk.downscale(line, 1024))
+    assert out.shape == (1024, 1024) and out.min() < 200
+
+
 def test_photo_to_sketch_warns_and_keeps_everything_without_face():
     rng = np.random.default_rng(0)
     noise = (rng.random((48, 48, 3)) * 255).astype(np.uint8)

