@@ -271,7 +271,7 @@ def is_page_drawing(canvas: Any) -> bool:
         return False
     background, layers = canvas.get("background"), canvas.get("layers") or []
     if background is not None and (
-        not isinstance(background, Image.Image) or any(lo != hi for lo, hi in background.getextrema())
+        not isinstance(background, Image.Image) or any(lo != hi for lo, hi in background.convert("RGBA").getextrema())
     ):
         return False
     if not layers or not all(isinstance(layer, Image.Image) for layer in layers):
@@ -917,6 +917,8 @@ class Handlers:
                 f"The instruction is {len(text)} characters long; the limit is {MAX_INSTRUCTION_CHARS}. "
                 "Please shorten it."
             )
+        if backend not in ("latent", "instruct-pix2pix"):  # never a silent default
+            raise gr.Error("Choose a backend first: 'latent' (offline attribute edits) or 'instruct-pix2pix'.")
         image = remove_caption(open_image(upload, "face image")).convert("RGB")
         latent = entry = None
         if backend == "latent":

@@ -413,6 +413,8 @@ def test_stylize_offers_only_editors_that_can_edit_an_uploaded_face(cvae_registr
     assert "no loaded model can edit an uploaded face" in h.backends_md()
     with pytest.raises(gr.Error, match="needs a loaded model that can edit an uploaded face"):
         _stylize(h, face_file)
+    with pytest.raises(gr.Error, match="Choose a backend first"):  # nothing to choose: Apply never guesses
+        _stylize(h, face_file, backend=None)
     demo = app.build_demo(only)  # builds, without the latent editor among the choices
     radio = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "stylize-backend")
     assert "latent" not in [c[1] for c in radio.choices]
@@ -464,7 +466,7 @@ def test_outputs_derived_from_an_upload_are_labelled_truthfully(demo, face_file,
 
     h = demo.handlers
     drawn = _drawing()
-    assert app.is_page_drawing(drawn)
+    assert app.is_page_drawing(drawn) and app.is_page_drawing({**drawn, "background": Image.new("L", (128, 128), 255)})
     photo = {**drawn, "background": Image.open(face_file).convert("RGBA").resize((128, 128))}
     assert not app.is_page_drawing(photo) and not app.is_page_drawing(drawn["composite"])
     assert not app.is_page_drawing({**drawn, "layers": [Image.open(face_file).convert("RGBA")]})
