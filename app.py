@@ -12,6 +12,7 @@ work live in ``sketchface`` (which never imports gradio).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import html
 import inspect
 import io
@@ -37,7 +38,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sketchface.attributes import ATTRIBUTES, GROUPS, PRESETS, Attributes, describe, parse_description, pretty
 from sketchface.data.sketch import SKETCH_WORK_SIDE, downscale
-from sketchface.export import AI_LABEL, MIN_EXPORT_SIDE, labelled_grid, read_metadata, remove_caption, save_png
+from sketchface.export import (
+    AI_LABEL,
+    MIN_EXPORT_SIDE,
+    UPLOAD_LABEL,
+    labelled_grid,
+    read_metadata,
+    remove_caption,
+    save_png,
+)
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreement, has_sketch_input, split_sources
 
@@ -54,6 +63,9 @@ MAX_PIXELS = 40_000_000  # same limit as sketchface.data.sketch (checked before 
 SKETCH_INPUT_SIDE = SKETCH_WORK_SIDE
 STYLIZE_PREVIEW_SIDE = 512
 MAX_INSTRUCTION_CHARS = 500
+IP2P_RECHECK_S = 600  # InstructPix2Pix's availability is checked again after this long (it may probe the Hub)
+UNDO_STEPS = 20  # Stylize: how many "Use this result" steps Undo can go back
+IP2P_CHOICE = ("InstructPix2Pix (free-form)", "instruct-pix2pix")
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"]
 #: What Pillow may decode from a browser: the formats of IMAGE_TYPES (phone cameras' MPO files open as JPEG). Pillow
 #: can open others (EPS runs Ghostscript, for one); an uploaded file never reaches them, whatever its name says.
@@ -71,8 +83,16 @@ MAX_RESULTS_CHARS = 60_000  # a results file shown on the Compare tab (the shipp
 log = logging.getLogger("sketchface.app")
 
 NOTICE = (
-    f"**Every picture here is an {AI_LABEL}.** Downloads are PNG files that carry the model, the attributes or "
-    "instruction and the seed as metadata, plus this label (and, with the box below ticked, a visible caption)."
+    "**Every picture here is AI-generated.** Faces made from words, attributes or a drawing are labelled as "
+    "composites, not photographs of any real person; pictures made from an uploaded image (photo or sketch) are "
+    "labelled as derived from it, since it may show a real person. Downloads carry the model, the attributes or "
+    "instruction, the seed and that label as PNG metadata (and, with the box below ticked, the label as a visible "
+    "caption)."
+)
+#: How Generate combines the description and the attribute controls (shown under the description box).
+READING_RULE = (
+    "Generate reads the text again if you changed it; attributes you set by hand after the last reading win "
+    "over the text."
 )
 
 CSS = """
@@ -80,7 +100,42 @@ CSS = """
 .tri label { padding: 2px 6px !important; font-size: 0.85em !important; }
 .tri { min-width: 170px !important; }
 .dl { max-height: 110px; }
-#history .thumbnail-item { max-height: 90px; }
+/* History: whole faces with the round's label below each (not over the chin), a short strip, no empty box. */
+#history .grid-wrap { min-height: 0 !important; max-height: 280px; padding-top: 30px; }
+#history .thumbnail-item { aspect-ratio: auto !important; display: flex; flex-direction: column;
+  height: auto !important; }
+#history .thumbnail-item img { aspect-ratio: 1 / 1; height: auto !important; }
+#history .caption-label { position: static !important; max-width: none !important; white-space: normal !important;
+  border: 0 !important; border-radius: 0 !important; font-size: 11px !important; line-height: 1.25; opacity: 1; }
+/* Phone (narrow) layout: on Describe, the results (Generate, candidates) come right after the words, before the
+   40 attribute controls; tables scroll sideways instead of wrapping one letter per line. */
+@media (max-width: 640px) {
+  #describe-row { flex-direction: column !important; }
+  #describe-words { display: contents !important; }
+  #describe-results { order: 1; width: 100% !important; min-width: 0 !important; }
+  #reading-rule, #describe-attributes { order: 2; }
+  #parse-row { flex-direction: column !important; gap: 6px !important; }  /* the presets in one line, full width */
+  /* four faces a row that fit (the gallery's own minimum of 100 px a column clips the fourth), no empty box */
+  #candidates .grid-container, #sketch-gallery .grid-container { gap: 6px !important;
+    grid-template-columns: repeat(4, minmax(0, 1fr)) !important; grid-auto-rows: auto !important; }
+  #candidates .gallery-item, #sketch-gallery .gallery-item { height: auto !important; aspect-ratio: 1 / 1; }
+  #candidates, #sketch-gallery, #candidates .grid-wrap, #sketch-gallery .grid-wrap, #candidates .gallery-container,
+  #sketch-gallery .gallery-container { height: auto !important; min-height: 0 !important; max-height: none !important; }
+  #candidates .caption-label, #sketch-gallery .caption-label { font-size: 10px !important;
+    padding: 1px 3px !important; }
+  #candidates .grid-wrap, #sketch-gallery .grid-wrap { padding-top: 30px !important; }
+}
+#models-table table, .model-card table { display: block; overflow-x: auto; max-width: 100%; }
+#models-table td, #models-table th, .model-card td, .model-card th { overflow-wrap: normal; word-break: normal; }
+#models-table td:nth-child(-n+2), #models-table th:nth-child(-n+2) { white-space: nowrap; }
+#models-table td:nth-child(n+3) { min-width: 12em; }
+#models-table td:last-child { min-width: 22em; }
+/* Compare: the grid at its own size (up to the page's width), below the component's label, not squeezed into a
+   fixed-height box with its column headings under the label and the buttons. */
+#compare-grid, #compare-grid .image-container, #compare-grid .image-frame { height: auto !important; }
+#compare-grid .image-frame { padding-top: 34px; }
+#compare-grid img { width: auto !important; max-width: 100% !important; height: auto !important;
+  max-height: none !important; }
 /* Before/after: fill the frame whatever the image's own size (faces are 64 px), so the two compare at one scale. */
 #before img, #after img { width: 100% !important; height: 100% !important; object-fit: contain; }
 """
@@ -226,7 +281,7 @@ def open_image(value: Any, what: str = "image", *, max_side: int | None = None, 
     """An uploaded file → decoded PIL image (see decode_image); gr.Error when there is none or it cannot be used."""
     path = _file_path(value)
     if not path:
-        raise gr.Error(f"Please upload an {what} first (PNG, JPEG or WebP).")
+        raise gr.Error(f"Please upload {_a(what)} first (PNG, JPEG or WebP).")
     return decode_image(path, what, max_side=max_side, uncaption=uncaption)
 
 
@@ -251,22 +306,83 @@ def _canvas_image(self: gr.ImageEditor, file: Any, flatten_on_white: bool = Fals
     return image_utils.format_image(img, self.type, self.GRADIO_CACHE, format="png", name="image")
 
 
-def _canvas_preprocess(self: gr.ImageEditor, payload: Any) -> Any:
-    """gr.ImageEditor.preprocess, but when the flattened drawing (the composite) came along, only it is decoded: the
-    sketch is made from it alone, and the background and layers it was flattened from would double the cost."""
-    if payload is not None and getattr(payload, "id", None) is None and getattr(payload, "composite", None):
-        payload = payload.model_copy(update={"background": None, "layers": []})
-    return type(self).preprocess(self, payload)
-
-
 def drawing_canvas(**kwargs: Any) -> gr.Sketchpad:
-    """A gr.Sketchpad whose input is decoded by _canvas_image (and _canvas_preprocess). (Set on the instance: a
-    gr.Sketchpad subclass would make Gradio write an app.pyi beside app.py at import, which fails on a read-only
-    Space.)"""
+    """A gr.Sketchpad whose input (composite, background and layers: is_page_drawing reads the layers) is decoded
+    by _canvas_image. (Set on the instance: a gr.Sketchpad subclass would make Gradio write an app.pyi beside app.py
+    at import, which fails on a read-only Space.)"""
     canvas = gr.Sketchpad(**kwargs)
     canvas.convert_and_format_image = types.MethodType(_canvas_image, canvas)
-    canvas.preprocess = types.MethodType(_canvas_preprocess, canvas)
     return canvas
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article ("an image", "a face image")."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending in one full stop (none added after ".", "!", "?" or "…")."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, "…" marking a cut; no final full stop."""
+    text = text.strip().rstrip(".")
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;")
+    return cut + "…"
+
+
+def _digest(path: str | None) -> str | None:
+    """SHA-256 of a file's bytes (``None`` without a file)."""
+    if not path:
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _provenance(path: str) -> dict[str, str]:
+    """What the Stylize tab remembers about a face this server sent it: the file's digest and its label (read
+    from the file, which this server wrote). A face whose bytes differ is taken as a visitor's upload."""
+    return {"sha": _digest(path), "label": read_metadata(path).get("label", AI_LABEL)}
+
+
+def _label_for(path: str | None, origin: dict | None) -> str:
+    """The label of a result made from the file at ``path``: the label of the face this server sent (``origin``)
+    when the bytes are that face's, else :data:`UPLOAD_LABEL` (a visitor's file may show a real person, and its
+    own metadata is not trusted)."""
+    if origin and origin.get("sha") and origin.get("sha") == _digest(path):
+        return origin.get("label", UPLOAD_LABEL)
+    return UPLOAD_LABEL
+
+
+def strip_front_matter(card: str) -> str:
+    """A model card without its YAML front matter (``---`` … ``---`` at the top: Hub metadata, which Markdown
+    would render as a giant heading)."""
+    match = re.match(r"\A\ufeff?---[ \t]*\r?\n(?:.*?\r?\n)?(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", card, flags=re.DOTALL)
+    return card[match.end() :].lstrip("\r\n") if match else card
+
+
+def is_page_drawing(canvas: Any) -> bool:
+    """Whether a canvas value is a drawing made with the page's pen: a blank background and layers holding only
+    the fixed black pen's strokes. An API caller can send any picture as the canvas; that counts as an upload
+    (its faces are labelled :data:`UPLOAD_LABEL`)."""
+    if not isinstance(canvas, dict):
+        return False
+    background, layers = canvas.get("background"), canvas.get("layers") or []
+    if background is not None and (
+        not isinstance(background, Image.Image) or any(lo != hi for lo, hi in background.convert("RGBA").getextrema())
+    ):
+        return False
+    if not layers or not all(isinstance(layer, Image.Image) for layer in layers):
+        return False
+    # the pen is black (color_mode="fixed"); anti-aliased edges differ in alpha only
+    return all(max(hi for _lo, hi in layer.convert("RGBA").getextrema()[:3]) <= 64 for layer in layers)
 
 
 def _tristate_value(v: str | None) -> bool | None:
@@ -325,12 +441,13 @@ def _export(
 
 
 def download_copy(path: str | None, caption: bool) -> str | None:
-    """A gallery file re-exported for download: enlarged, same metadata, caption strip if asked."""
+    """A gallery file re-exported for download: enlarged, same metadata and label, the label as a caption strip
+    if asked. ``path`` is a file this server wrote (its label is the server's own, never a visitor's)."""
     if not path:
         return None
     with Image.open(path) as img:
         img.load()
-    meta = {k: v for k, v in read_metadata(path).items() if k not in ("label", "model_size", "caption_strip_px")}
+    meta = {k: v for k, v in read_metadata(path).items() if k not in ("model_size", "caption_strip_px")}
     return _export([img], [meta], caption, Path(path).stem)[0]
 
 
@@ -549,20 +666,67 @@ class Handlers:
         self.results = results_sets(given)
         self._results_given = len(results_sets(given, shipped=None))  # listed first
         self._ip2p = None
+        self._ip2p_checked: tuple[float, str, str] | None = None  # (when, state, why): see ip2p_status
 
     # -- Describe ----------------------------------------------------------------------------------------------
-    def parse(self, text: str):
+    def parse(self, text: str, *args):
+        """text[, the 40 attribute radios, the last reading] → the 40 radios, the "Understood" line, the new reading.
+
+        Applies :data:`READING_RULE` (see :meth:`_read`); called with the text alone (the API's short form), the
+        text fills the controls."""
+        attrs, reading = self._read(text, *self._radios_and_reading(args))
+        return [*(reading["values"][name] for name in ATTRIBUTES), reading["md"], reading]
+
+    @staticmethod
+    def _radios_and_reading(args: tuple) -> tuple[list[str], dict | None]:
+        radios = list(args[: len(ATTRIBUTES)])
+        return radios, (args[len(ATTRIBUTES)] if len(args) > len(ATTRIBUTES) else None)
+
+    @staticmethod
+    def show_reading(reading: dict):
+        """A new reading on the page: the 40 radios and the "Understood" line as it left them (after Understand,
+        Enter, a preset or Generate: what was actually used), and the reading itself, kept for the next one."""
+        return [*(reading["values"][name] for name in ATTRIBUTES), reading["md"], reading]
+
+    def _read(self, text: str, radios: list[str], reading: dict | None) -> tuple[Attributes, dict]:
+        """What to generate from, by :data:`READING_RULE`; returns (attributes, the new reading).
+
+        ``reading`` is the last reading: ``{"text": the text read, "values": the 40 radio values it left on
+        screen, "md": its "Understood" line}``. When the text is the one last read, the radios on screen are used
+        as they are. When it changed, the text is read again and every radio set to yes or no since the last
+        reading (now differing from what that reading left) wins over it; a radio reset to "?" leaves the
+        attribute to the new text. ``None`` (nothing read yet on the page, and always for an API call): every
+        radio set to yes or no wins over the text."""
+        reading = reading or {}
+        last = reading.get("values") or {}
+        shown = {name: (v if v in TRISTATE else UNKNOWN) for name, v in zip(ATTRIBUTES, radios)}
+        shown.update({name: UNKNOWN for name in ATTRIBUTES[len(radios) :]})
         try:
             result = parse_description(text or "")
         except ValueError as err:
             raise gr.Error(str(err)) from err
-        radios = [_radio_value(result.attributes[name]) for name in ATTRIBUTES]
-        return [*radios, self._parse_md(result)]
+        if (text or "").strip() == (reading.get("text") or "").strip():
+            attrs = Attributes({name: _tristate_value(v) for name, v in shown.items()})
+        else:
+            by_hand = {
+                name: _tristate_value(v) for name, v in shown.items() if v != UNKNOWN and v != last.get(name, UNKNOWN)
+            }
+            attrs = result.attributes.merge(by_hand)
+        values = {name: _radio_value(attrs[name]) for name in ATTRIBUTES}
+        return attrs, {"text": text or "", "values": values, "md": self._parse_md(result, attrs)}
 
     @staticmethod
-    def _parse_md(result: Any) -> str:
-        known = result.attributes.known
-        parts = [f"**Understood:** {describe(result.attributes)}" if known else "**Understood:** nothing yet."]
+    def _parse_md(result: Any, attrs: Attributes | None = None) -> str:
+        """The "Understood" line: what is used (``attrs``, default the text's reading), what was set by hand over
+        the text, the words not understood and the text's own contradictions."""
+        attrs = result.attributes if attrs is None else attrs
+        parts = [f"**Understood:** {describe(attrs)}" if attrs.known else "**Understood:** nothing yet."]
+        by_hand = [name for name in ATTRIBUTES if attrs[name] != result.attributes[name]]
+        if by_hand:
+            parts.append(
+                "**Set by hand, over the text:** "
+                + ", ".join(f"{pretty(name)} = {_radio_value(attrs[name])}" for name in by_hand)
+            )
         if result.unknown_words:
             # a code span shows its text as is (no HTML); only a backtick could end it early
             parts.append("**Not understood:** " + ", ".join(f"`{w.replace('`', '')}`" for w in result.unknown_words))
@@ -571,24 +735,11 @@ class Handlers:
         return "\n\n".join(parts)
 
     def preset(self, name: str):
+        """A criminal preset: its text, and every control as that text alone says (a preset starts afresh)."""
         preset = PRESETS.get(name)
         if preset is None:
             raise gr.Error(f"Unknown preset {_echo(name)}; choose one of {', '.join(PRESETS)}.")
         return [preset.text, *self.parse(preset.text)]
-
-    def _attributes(self, text: str, radios: list[str]) -> Attributes:
-        try:
-            from_text = parse_description(text).attributes if (text or "").strip() else Attributes()
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
-        chosen = {name: _tristate_value(v) for name, v in zip(ATTRIBUTES, radios) if _tristate_value(v) is not None}
-        attrs = from_text.merge(chosen)
-        if not attrs.known:
-            raise gr.Error(
-                "Nothing to go on: type a description (e.g. 'young man with glasses') or set at least one attribute "
-                "to yes or no, or pick a criminal preset."
-            )
-        return attrs
 
     def _captions(self, images: list[Image.Image], attrs: Attributes | None) -> list[str]:
         clf = self.registry.loaded("classifier")
@@ -622,15 +773,26 @@ class Handlers:
         return gallery, state, status, 0, 0, "Pick a candidate (click it) to continue.", None
 
     def history_view(self, state: dict):
+        """The history strip, and the candidates' preview closed (``selected_index=None``): a new round resets the
+        selection to none, and an open preview would show the old index in the new round as if it were picked."""
         first = _history_offset(state)
         rounds = state.get("rounds", [])[first:]
-        return [(r["paths"][0], f"Round {first + i + 1}: {r['label']}") for i, r in enumerate(rounds)]
+        strip = [(r["paths"][0], f"Round {first + i + 1}: {r['label']}") for i, r in enumerate(rounds)]
+        return strip, gr.Gallery(selected_index=None)
 
     def generate(self, text, *args):
-        """text, the 40 attribute radios, model, n, seed, caption, state[, description weight]."""
+        """text, the 40 attribute radios, model, n, seed, caption, state[, description weight[, last reading]].
+
+        The attributes follow :data:`READING_RULE` (:meth:`_read`); the new reading is returned last, and the
+        page then shows it (radios and "Understood" line: what was actually used)."""
         radios, (model, n, seed, caption, state, *rest) = list(args[: len(ATTRIBUTES)]), args[len(ATTRIBUTES) :]
         weight = float(rest[0]) if rest and rest[0] is not None else DESCRIPTION_WEIGHT
-        attrs = self._attributes(text, radios)
+        attrs, reading = self._read(text, radios, rest[1] if len(rest) > 1 else None)
+        if not attrs.known:
+            raise gr.Error(
+                "Nothing to go on: type a description (e.g. 'young man with glasses') or set at least one attribute "
+                "to yes or no, or pick a criminal preset."
+            )
         entry = _entry_or_error(self.registry, model, "attributes", "attribute-to-face")
         n, seed = int(n), parse_seed(seed)
         t0 = time.perf_counter()
@@ -653,9 +815,9 @@ class Handlers:
             }
             for i in range(len(images))
         ]
-        state = self._new_round(state or {}, describe(attrs)[:60], images, meta, caption, attrs, "candidate")
+        state = self._new_round(state or {}, _short(describe(attrs)), images, meta, caption, attrs, "candidate")
         status = f"{len(images)} candidates from `{entry.key}` (seed {seed}) in {ms:.0f} ms: {describe(attrs)}"
-        return self._round_outputs(state, status)
+        return (*self._round_outputs(state, status), reading)
 
     def select(self, state: dict, a: float | None, caption: bool, evt: gr.SelectData):
         b = a
@@ -755,15 +917,26 @@ class Handlers:
         if not 0 <= i < len(state["rounds"]):
             raise gr.Error(f"There is no round {int(round_no or 0)}; rounds go from 1 to {len(state['rounds'])}.")
         state = {**state, "current": i}
-        return self._round_outputs(state, f"Back to round {i + 1}: {state['rounds'][i]['label']}.")
+        return self._round_outputs(state, _sentence(f"Back to round {i + 1}: {state['rounds'][i]['label']}"))
 
     def history_select(self, state: dict, evt: gr.SelectData):
         return _history_offset(state) + int(evt.index) + 1
 
-    def send_to_stylize(self, a, state):
+    def refresh_downloads(self, state, a, paths, pick, caption):
+        """The Describe and Sketch downloads again, after the caption box was ticked or unticked."""
+        i = int(pick or 0)
+        sketch = paths[i - 1] if paths and 1 <= i <= len(paths) else None
+        return download_copy(self._selected_path(state, a), caption), download_copy(sketch, caption)
+
+    def send_to_stylize(self, a, state, caption=True):
+        """The selected candidate → the Stylize tab (as its download copy: label in the metadata, caption strip
+        when ticked), with its provenance (see :meth:`stylize`) and an empty undo trail."""
         self._pick(state, a)
-        path = self._selected_path(state, a)
-        return path, self.stylize_load(path), gr.Tabs(selected="stylize")
+        return self._to_stylize(self._selected_path(state, a), caption)
+
+    def _to_stylize(self, path: str, caption: bool):
+        copy = download_copy(path, caption)
+        return copy, self.stylize_load(copy), gr.Tabs(selected="stylize"), _provenance(copy), []
 
     # -- Sketch ------------------------------------------------------------------------------------------------
     def _sketch_input(self, canvas: Any, upload: Any, kind: str) -> tuple[Image.Image, str]:
@@ -822,6 +995,8 @@ class Handlers:
                 "source": entry.source,
                 "action": "sketch",
                 "sketch": how,
+                # a drawing made here is a composite; an uploaded sketch or photo may be of a real person
+                "label": AI_LABEL if upload is None and is_page_drawing(canvas) else UPLOAD_LABEL,
                 "attributes": {k: bool(v) for k, v in attrs.known.items()},
                 "seed": seed,
                 "mix_strength": float(mix),
@@ -846,7 +1021,7 @@ class Handlers:
         i = int(evt.index) + 1
         return i, download_copy(paths[i - 1] if paths and i <= len(paths) else None, caption)
 
-    def sketch_send(self, idx, paths):
+    def sketch_send(self, idx, paths, caption=True):
         if not paths:
             raise gr.Error("There are no faces yet: generate some from a sketch first.")
         try:
@@ -857,7 +1032,7 @@ class Handlers:
             raise gr.Error("Pick a face first (click one in the gallery).")
         if not 1 <= i <= len(paths):
             raise gr.Error(f"There is no face #{i}: this gallery has {len(paths)}.")
-        return paths[i - 1], self.stylize_load(paths[i - 1]), gr.Tabs(selected="stylize")
+        return self._to_stylize(paths[i - 1], caption)
 
     # -- Stylize -----------------------------------------------------------------------------------------------
     def _ip2p_backend(self):
@@ -870,33 +1045,92 @@ class Handlers:
             self._ip2p = InstructPix2PixBackend(entry.source)
         return self._ip2p
 
-    def editor_models(self) -> list[str]:
-        """Loaded models with an edit() method: attribute models first (MVAE edits any face), then sketch ones."""
-        keys = []
+    def _editor_entries(self) -> list:
+        """Loaded models with an edit() method: attribute models first (an MVAE edits any face), then sketch ones."""
+        entries = []
         for task in ("attributes", "sketch"):
-            keys += [e.key for e in self.registry.loaded(task) if callable(getattr(e.pipeline, "edit", None))]
-        return keys
+            entries += [e for e in self.registry.loaded(task) if callable(getattr(e.pipeline, "edit", None))]
+        return entries
+
+    @staticmethod
+    def _cannot_edit(entry) -> str | None:
+        """Why ``entry`` cannot edit an uploaded face, from what its pipeline declares; ``None`` when it can.
+
+        ``has_image_encoder``: the model reads a face image into its latent (an MVAE's image expert, the pSp
+        encoder); the cross-modal VAE has none. ``editable_attributes`` (when declared): the attributes it has
+        edit directions for."""
+        pipe = entry.pipeline
+        if not callable(getattr(pipe, "edit", None)):
+            return "it has no edit method"
+        if not getattr(pipe, "has_image_encoder", False):
+            return "it has no image encoder (it draws faces from attributes only), so it cannot read an uploaded face"
+        editable = getattr(pipe, "editable_attributes", None)
+        if editable is not None and not list(editable):
+            return "it has no fitted attribute directions to edit along"
+        return None
+
+    def editor_models(self) -> list[str]:
+        """The models that can edit an uploaded face (see :meth:`_cannot_edit`), MVAEs first."""
+        return [e.key for e in self._editor_entries() if self._cannot_edit(e) is None]
+
+    def ip2p_status(self) -> tuple[str, str]:
+        """("loaded" | "available" | "unavailable" | "not configured", why) for InstructPix2Pix.
+
+        Cached for :data:`IP2P_RECHECK_S` seconds (the check may probe the Hub for two seconds); a failure to
+        load it during an edit is recorded at once (:meth:`stylize`)."""
+        backend = self._ip2p_backend()
+        if backend is None:
+            return "not configured", "start the app with `--instruct-pix2pix` / `SKETCHFACE_INSTRUCT_PIX2PIX`"
+        if backend.pipe is not None:
+            return "loaded", "ready"
+        cached = self._ip2p_checked
+        if cached is None or time.monotonic() - cached[0] > IP2P_RECHECK_S:
+            try:
+                ok, why = backend.available()
+            except Exception as err:  # noqa: BLE001 - availability must never break the page
+                ok, why = False, f"{type(err).__name__}: {err}"
+            cached = self._ip2p_checked = (time.monotonic(), "available" if ok else "unavailable", why)
+        return cached[1], cached[2]
+
+    def _ip2p_failed(self, why: str) -> None:
+        self._ip2p_checked = (time.monotonic(), "unavailable", why)
+
+    def backend_choices(self) -> list[tuple[str, str]]:
+        """The Stylize backends that can work now (label, value): nothing unavailable is offered."""
+        choices = [("latent editor (offline)", "latent")] if self.editor_models() else []
+        if self.ip2p_status()[0] in ("available", "loaded"):
+            choices.append(IP2P_CHOICE)
+        return choices
 
     def backends_md(self) -> str:
+        """One line per backend: ready or not, and why; models that cannot edit an uploaded face, and why."""
         lines = []
         editors = self.editor_models()
         lines.append(
             f"✓ **latent** — ready, edits the 40 CelebA attributes with {', '.join(f'`{k}`' for k in editors)}"
             if editors
-            else "⚠ **latent** — unavailable: no loaded model has an edit() method (see the Models tab)."
+            else "⚠ **latent** — unavailable: no loaded model can edit an uploaded face (see the Models tab)."
         )
-        backend = self._ip2p_backend()
-        if backend is None:
-            lines.append(
-                "⚠ **instruct-pix2pix** — not configured (`--instruct-pix2pix` / `SKETCHFACE_INSTRUCT_PIX2PIX`)."
-            )
-        else:
-            try:
-                ok, why = backend.available()
-            except Exception as err:  # noqa: BLE001 - availability must never break the page
-                ok, why = False, f"{type(err).__name__}: {err}"
-            lines.append(f"{'✓' if ok else '⚠'} **instruct-pix2pix** — {'available' if ok else 'unavailable'}: {why}")
+        for e in self._editor_entries():
+            why = self._cannot_edit(e)
+            if why:
+                lines.append(f"↳ `{e.key}` is not offered as an editor: {why}.")
+        state, why = self.ip2p_status()
+        mark = "✓" if state in ("available", "loaded") else "⚠"
+        lines.append(f"{mark} **instruct-pix2pix** — {state}: {why}")
         return "\n\n".join(lines)
+
+    def stylize_controls(self, current: str | None = None):
+        """On page load and after a failed edit: the backend choice (only what works; ``current`` kept while it
+        does), the InstructPix2Pix sliders shown only when it can be chosen, Apply enabled when anything can be,
+        the backends' status and the Models table."""
+        choices = self.backend_choices()
+        values = [v for _, v in choices]
+        ip2p = "instruct-pix2pix" in values
+        value = current if current in values else (values[0] if values else None)
+        radio = gr.Radio(choices=choices, value=value, interactive=bool(choices))
+        sliders = [gr.Slider(visible=ip2p) for _ in range(3)]
+        return [radio, *sliders, gr.Button(interactive=bool(choices)), self.backends_md(), self.models_md()]
 
     def stylize_load(self, upload):
         if upload is None:
@@ -914,6 +1148,35 @@ class Handlers:
             size = getattr(latent_model, "image_size", None) or getattr(latent_model, "resolution", None) or 64
         return max(MIN_EXPORT_SIDE, int(size))
 
+    def stylize_upload(self, upload):
+        """A face uploaded by the visitor: shown as "Before"; its results are labelled as derived from an upload
+        (its provenance is reset) and the undo trail starts afresh."""
+        return self.stylize_load(upload), None, []
+
+    def use_result(self, after, result, upload, origin, trail):
+        """Continue editing the last result: it becomes the face to edit; the face it replaces goes on the undo
+        trail (the last :data:`UNDO_STEPS`)."""
+        if not after:
+            raise gr.Error("There is no result yet: apply an instruction first.")
+        trail = list(trail or [])
+        if _file_path(upload):
+            trail = [*trail, {"path": _file_path(upload), "origin": origin}][-UNDO_STEPS:]
+        return after, self.stylize_load(after), result, trail, self.chain_note(trail)
+
+    def undo_result(self, trail):
+        """Back to the face edited before the last *Use this result*."""
+        if not trail:
+            raise gr.Error("Nothing to undo: *Use this result* first, then Undo returns to the face before it.")
+        *trail, last = trail
+        return last["path"], self.stylize_load(last["path"]), last["origin"], trail, self.chain_note(trail)
+
+    @staticmethod
+    def chain_note(trail: list) -> str:
+        """Where the chain of edits stands (empty for a fresh face)."""
+        if not trail:
+            return ""
+        return f"Editing the result of earlier edits (step {len(trail) + 1}); *Undo* goes back one step."
+
     def stylize(
         self,
         upload,
@@ -927,8 +1190,14 @@ class Handlers:
         image_guidance,
         seed,
         caption,
+        origin=None,
         progress=gr.Progress(),  # noqa: B008 - gradio injects progress through this default
     ):
+        """Edit the face by the instruction → (result file, caption, download, the result's provenance).
+
+        ``origin``: the provenance of the face this server put in the upload box (Send to Stylize, Use this
+        result); the result keeps that face's label when the file is that face, and is labelled as derived from
+        an uploaded image otherwise. ``editor`` must be one of :meth:`editor_models` (``None``: the first)."""
         from sketchface.pipelines.stylize import BackendUnavailable, EditNotUnderstood, LatentEditor, Stylizer
 
         text = (instruction or "").strip()
@@ -939,17 +1208,18 @@ class Handlers:
                 f"The instruction is {len(text)} characters long; the limit is {MAX_INSTRUCTION_CHARS}. "
                 "Please shorten it."
             )
+        if backend not in ("latent", "instruct-pix2pix"):  # never a silent default
+            raise gr.Error("Choose a backend first: 'latent' (offline attribute edits) or 'instruct-pix2pix'.")
         if not _file_path(upload):
             raise gr.Error("Please upload a face image first (PNG, JPEG or WebP).")
-        latent = None
+        latent = entry = None
         if backend == "latent":
-            keys = self.editor_models()
-            entry = self.registry.get(editor) if editor in keys else (self.registry.get(keys[0]) if keys else None)
-            if entry is None:
-                raise gr.Error(
-                    "The latent editor needs a loaded model with an edit() method; none is loaded (see Models)."
-                )
+            entry = self._editor_or_error(editor)
             latent = LatentEditor(entry.pipeline, keep_details=bool(keep_details))
+        elif backend == "instruct-pix2pix":
+            state, why = self.ip2p_status()
+            if state not in ("available", "loaded"):
+                raise gr.Error(f"InstructPix2Pix is {state}: {why}")
         side = self._stylize_side(backend, latent.model if latent else None)
         image = open_image(upload, "face image", max_side=side, uncaption=True).convert("RGB")
         stylizer = Stylizer(latent, self._ip2p_backend())
@@ -968,17 +1238,44 @@ class Handlers:
 
         try:
             result = stylizer(image, text, backend=backend, seed=parse_seed(seed), progress=report, **params)
-        except (BackendUnavailable, EditNotUnderstood, ValueError) as err:
+        except BackendUnavailable as err:
+            if backend == "instruct-pix2pix":  # the Models tab and the backend choice say so from now on
+                self._ip2p_failed(str(err))
             raise gr.Error(str(err)) from err
+        except (EditNotUnderstood, ValueError) as err:
+            raise gr.Error(str(err)) from err
+        label = _label_for(_file_path(upload), origin)
         meta = {
             "action": "stylize",
             "model": (latent.model.__class__.__name__ if latent else backend),
-            "editor": editor if backend == "latent" else None,
+            "editor": entry.key if entry is not None else None,
             **result.to_metadata(),
+            "label": label,
         }
         # never larger than the working size, whatever a backend does with sizes (the input is that size already)
         path = _export([downscale(result.image, side)], [meta], caption, "stylized")[0]
-        return path, md_text(result.caption), path  # the caption quotes the instruction
+        note = "" if label == AI_LABEL else f' Labelled "{label}".'
+        # the caption quotes the instruction
+        return path, f"{md_text(result.caption)}{note}", path, {"sha": _digest(path), "label": label}
+
+    def _editor_or_error(self, editor: str | None):
+        """The latent editor's model: ``editor`` (``None``: the first that can edit); gr.Error naming why a model
+        that cannot edit an uploaded face is refused, never a silent substitute."""
+        keys = self.editor_models()
+        if not editor:
+            if not keys:
+                raise gr.Error(
+                    "The latent editor needs a loaded model that can edit an uploaded face; none is "
+                    "(see the Stylize backends and the Models tab)."
+                )
+            return self.registry.get(keys[0])
+        if editor in keys:
+            return self.registry.get(editor)
+        entry = self.registry.get(editor)
+        choose = f"Choose one of: {', '.join(keys)}." if keys else "No loaded model can."
+        if entry is None or not entry.ok:  # not one of ours: named by the visitor, so not echoed
+            raise gr.Error(f"The chosen latent editor model is not loaded. {choose}")
+        raise gr.Error(f"{entry.key} cannot edit an uploaded face: {self._cannot_edit(entry)}. {choose}")
 
     # -- Compare -----------------------------------------------------------------------------------------------
     def compare(self, custom: str, seed, caption, weight=None, candidates=1):
@@ -1016,7 +1313,9 @@ class Handlers:
                 row.append(run_pipeline(pipe, attrs, num_images=k, seed=seed, description_weight=weight))
             cells.append(row)
         cell = 128 if k == 1 else 96
-        grid = labelled_grid(cells, [e.key for e in models], [c[0] for c in columns], cell=cell, footer=AI_LABEL)
+        # headers: what each column was drawn from ("Criminal 1: Man with gray hair, …"), not just its name
+        headers = [f"{name}: {text}" if i < len(PRESETS) else text for i, (name, _attrs, text) in enumerate(columns)]
+        grid = labelled_grid(cells, [e.key for e in models], headers, cell=cell, footer=AI_LABEL)
         # what it takes to draw the same grid again: the weight applies to the models that weigh a description
         weighted = [e.key for e in models if getattr(e.pipeline, "weighs_description", False)]
         meta = {
@@ -1074,11 +1373,22 @@ class Handlers:
         return f"From `{shown}`:\n\n{text}{cut}"
 
     # -- Models ------------------------------------------------------------------------------------------------
-    def models_md(self) -> str:
+    def models_md(self, probe: bool = True) -> str:
+        """The Models table. InstructPix2Pix's row shows its real state (:meth:`ip2p_status`: available, loaded,
+        or unavailable and why), not "lazy"; ``probe=False`` (building the page) leaves that to the page load."""
         rows = ["| model | kind | source | from | status |", "|---|---|---|---|---|"]
+        first_ip2p = self.registry.first("instruct_pix2pix")
         for e in self.registry.entries:
             status = e.status + (f" ({e.load_seconds:.1f} s)" if e.load_seconds else "")
-            if not e.ok:
+            if e.kind == "instruct_pix2pix" and e.status == "lazy":
+                if e is not first_ip2p:
+                    status = "not used: the app serves the first InstructPix2Pix only"
+                elif probe:
+                    state, why = self.ip2p_status()
+                    status = f"{state}: {why}"
+                else:
+                    status = "checking…"
+            elif not e.ok:
                 status += f": {e.reason}"
             rows.append(f"| `{e.key}` | {e.kind} | `{e.source}` | {e.origin} | {status} |")
         missing = self.registry.missing_kinds()
@@ -1099,29 +1409,40 @@ def build_describe_tab(h: Handlers) -> SimpleNamespace:
         "" if models else _availability_md(h.registry, "attributes", "attribute-to-face"),
         elem_id="describe-availability",
     )
-    with gr.Row():
-        with gr.Column(scale=2):
+    with gr.Row(elem_id="describe-row"):
+        with gr.Column(scale=2, elem_id="describe-words"):
             ui.text = gr.Textbox(
                 label="Describe the face in plain words",
                 placeholder="e.g. Chubby young man with glasses and bushy eyebrows",
-                lines=2,
+                lines=1,  # one line: Enter reads the text (a taller box would take Enter as a new line)
+                max_lines=4,
                 elem_id="description",
             )
-            with gr.Row():
+            with gr.Row(elem_id="parse-row"):
                 ui.parse_btn = gr.Button("Understand the text", size="sm")
                 ui.preset = gr.Radio(list(PRESETS), label="Criminal sketch test presets", elem_id="presets")
-            ui.parsed = gr.Markdown("Type a description and press Enter, or set the attributes below.")
-            gr.Markdown("Each attribute: **yes**, **no** or **?** = don't know (left to the model).")
+            ui.parsed = gr.Markdown(
+                "Type a description and press Enter, or set the attributes below.", elem_id="understood"
+            )
+            gr.Markdown(
+                f"Each attribute: **yes**, **no** or **?** = don't know (left to the model). {READING_RULE}",
+                elem_id="reading-rule",
+            )
             ui.radios = {}
-            with gr.Group():
+            with gr.Group(elem_id="describe-attributes"):
                 for group, names in GROUPS.items():
                     with gr.Accordion(f"{group} ({len(names)})", open=group in ("Hair", "Demographics")):
                         with gr.Row(equal_height=True):
                             for name in names:
                                 ui.radios[name] = gr.Radio(
-                                    TRISTATE, value=UNKNOWN, label=pretty(name), elem_classes=["tri"], min_width=150
+                                    TRISTATE,
+                                    value=UNKNOWN,
+                                    label=pretty(name),
+                                    elem_classes=["tri"],
+                                    elem_id=f"attr-{name}",
+                                    min_width=150,
                                 )
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, elem_id="describe-results"):
             with gr.Row():
                 ui.model = gr.Dropdown(models, value=models[0] if models else None, label="Model", scale=3)
                 ui.n = gr.Slider(1, MAX_CANDIDATES, value=8, step=1, label="Candidates", scale=2)
@@ -1140,7 +1461,8 @@ def build_describe_tab(h: Handlers) -> SimpleNamespace:
                 height=420,
                 object_fit="contain",
                 elem_id="candidates",
-                buttons=["download", "fullscreen"],
+                # no download button: it would give the bare gallery file; the download below carries the label
+                buttons=["fullscreen"],
             )
             ui.selection = gr.Markdown("Pick a candidate (click it) to continue.", elem_id="selection")
             with gr.Row():
@@ -1159,13 +1481,18 @@ def build_describe_tab(h: Handlers) -> SimpleNamespace:
             )
             ui.history = gr.Gallery(
                 label="History (click a round to go back)",
-                columns=8,
-                height=130,
+                columns=6,
+                fit_columns=False,  # two rounds stay two small squares, not two wide strips of the eyes
+                object_fit="contain",  # whole faces
+                height="auto",
                 allow_preview=False,
+                buttons=[],
                 elem_id="history",
             )
             ui.round_no = gr.Number(None, precision=0, visible=False)
     ui.state = gr.State({"rounds": [], "current": 0})
+    ui.reading = gr.State(None)  # the last reading of the text (Handlers._read); None: nothing read yet
+    ui.pending = gr.State(None)  # a reading just made, before the page takes it as d.reading (wire_events)
     return ui
 
 
@@ -1180,9 +1507,16 @@ def build_sketch_tab(h: Handlers) -> SimpleNamespace:
     ui.availability = gr.Markdown("" if models else _availability_md(h.registry, "sketch", "sketch-to-face"))
     with gr.Row():
         with gr.Column():
+            gr.Markdown(
+                "**To draw, pick the pen first** (the brush, top button of the toolbar at the canvas's left), then "
+                "draw thin dark lines on white: outline, eyes, brows, nose, mouth.",
+                elem_id="pen-hint",
+            )
             ui.canvas = drawing_canvas(
-                label="Draw a face (dark lines on white)",
+                label="Draw a face: pick the pen (brush button) to start",
                 type="pil",
+                # a thin black pen: the default radius (about 1/50 of the canvas) turns eyes into blobs
+                brush=gr.Brush(default_size=3, colors=["#000000"], color_mode="fixed"),
                 canvas_size=(512, 512),
                 height=420,
                 image_mode="RGBA",
@@ -1210,7 +1544,14 @@ def build_sketch_tab(h: Handlers) -> SimpleNamespace:
             )
             ui.generate = gr.Button("Generate from the sketch", variant="primary", elem_id="sketch-generate")
             ui.status = gr.Markdown("")
-            ui.gallery = gr.Gallery(label="Faces (click one)", columns=4, height=300, elem_id="sketch-gallery")
+            ui.gallery = gr.Gallery(
+                label="Faces (click one)",
+                columns=4,
+                height=300,
+                object_fit="contain",
+                buttons=["fullscreen"],  # downloads go through "Download the selected face" (label, caption)
+                elem_id="sketch-gallery",
+            )
             with gr.Row():
                 ui.pick = gr.Number(0, precision=0, label="Selected # (0: none)", elem_id="sketch-pick")
                 ui.send = gr.Button("Send to Stylize", elem_id="send-sketch")
@@ -1234,9 +1575,21 @@ def build_stylize_tab(h: Handlers) -> SimpleNamespace:
                 placeholder="make the hair brown and add glasses",
                 elem_id="instruction",
             )
-            ui.backend = gr.Radio(["latent", "instruct-pix2pix"], value="latent", label="Backend")
+            # What is configured; the page load (Handlers.stylize_controls) then keeps only what can work now. (The
+            # server checks an API call's choice against these, so a backend that comes up later is listed.)
+            choices = [("latent editor (offline)", "latent")] if editors else []
+            if h.registry.first("instruct_pix2pix") is not None:
+                choices.append(IP2P_CHOICE)
+            ui.backend = gr.Radio(
+                choices, value=choices[0][1] if choices else None, label="Backend", elem_id="stylize-backend"
+            )
             ui.backends = gr.Markdown("Checking backends…", elem_id="backends")
-            ui.editor = gr.Dropdown(editors, value=editors[0] if editors else None, label="Latent editor model")
+            ui.editor = gr.Dropdown(
+                editors,
+                value=editors[0] if editors else None,
+                label="Latent editor model (only models that can edit an uploaded face)",
+                elem_id="stylize-editor",
+            )
             with gr.Accordion("Parameters", open=False):
                 ui.strength = gr.Slider(0.1, 3.0, value=1.0, step=0.1, label="Edit strength (latent)")
                 ui.keep_details = gr.Checkbox(
@@ -1251,10 +1604,20 @@ def build_stylize_tab(h: Handlers) -> SimpleNamespace:
             ui.run = gr.Button("Apply the instruction", variant="primary", elem_id="stylize")
         with gr.Column():
             with gr.Row():
-                ui.before = gr.Image(label="Before", type="pil", interactive=False, height=300, elem_id="before")
+                # no download button on "Before": it is the face in the upload box (a file with its label)
+                ui.before = gr.Image(
+                    label="Before", type="pil", interactive=False, height=300, elem_id="before", buttons=["fullscreen"]
+                )
                 ui.after = gr.Image(label="After", type="filepath", interactive=False, height=300, elem_id="after")
             ui.caption = gr.Markdown("", elem_id="stylize-caption")
+            with gr.Row():
+                ui.use = gr.Button("Use this result (edit it further)", size="sm", elem_id="use-result")
+                ui.undo = gr.Button("Undo", size="sm", elem_id="undo-result")
+            ui.chain = gr.Markdown("", elem_id="stylize-chain")
             ui.download = gr.File(label="Download the edited face", interactive=False, height=90)
+    ui.origin = gr.State(None)  # provenance of the face this server put in the upload box (Handlers.stylize)
+    ui.result = gr.State(None)  # provenance of the last result
+    ui.trail = gr.State([])  # the faces "Use this result" replaced, for Undo
     return ui
 
 
@@ -1269,6 +1632,7 @@ def build_compare_tab(h: Handlers) -> SimpleNamespace:
             label=f"Extra descriptions (one per line → extra columns, up to {MAX_COMPARE_DESCRIPTIONS})",
             lines=3,
             scale=3,
+            elem_id="compare-extra",
         )
         with gr.Column(scale=1, min_width=160):
             ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0)
@@ -1308,11 +1672,11 @@ def build_compare_tab(h: Handlers) -> SimpleNamespace:
 
 def build_models_tab(h: Handlers) -> SimpleNamespace:
     ui = SimpleNamespace()
-    ui.table = gr.Markdown(h.models_md(), elem_id="models-table")
+    ui.table = gr.Markdown(h.models_md(probe=False), elem_id="models-table")  # the page load fills in the rest
     for e in h.registry.entries:
         if e.card:
             with gr.Accordion(f"Model card: {e.key}", open=False):
-                gr.Markdown(e.card)
+                gr.Markdown(strip_front_matter(e.card), elem_classes=["model-card"])
     flags = "\n".join(f"    {k.flag} PATH_OR_REPO    # or {k.env}=...   {k.help}" for k in KINDS.values())
     gr.Markdown(
         "### Loading other models\n\nStart the app with a flag or an environment variable naming a local folder "
@@ -1333,21 +1697,35 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     """Every event, with its api_name (gradio_client endpoints) and concurrency group."""
     radios = [d.radios[n] for n in ATTRIBUTES]
     round_out = [d.gallery, d.state, d.status, d.a, d.b, d.selection, d.download]
-    history = {"fn": h.history_view, "inputs": [d.state], "outputs": [d.history], "api_visibility": "private"}
+    history = {
+        "fn": h.history_view,
+        "inputs": [d.state],
+        "outputs": [d.history, d.gallery],
+        "api_visibility": "private",
+    }
     gen = {"concurrency_limit": 2, "concurrency_id": "gpu"}
     # decoding and sketching uploads: each bounded to ~1 s and ~200 MB (a 40 MP RGBA PNG), two at once on 2 cores
     images = {"concurrency_limit": 2, "concurrency_id": "images"}
 
-    d.parse_btn.click(h.parse, [d.text], [*radios, d.parsed], api_name="parse")
-    d.text.submit(h.parse, [d.text], [*radios, d.parsed], api_visibility="private")
-    d.preset.input(h.preset, [d.preset], [d.text, *radios, d.parsed], api_name="preset")
+    # A reading (Handlers._read) goes to d.pending; only the page's own chained event (never run for an API call)
+    # makes it d.reading, so the API stays stateless: there the radios set to yes or no win over the text.
+    commit = {
+        "fn": h.show_reading,
+        "inputs": [d.pending],
+        "outputs": [*radios, d.parsed, d.reading],
+        "api_visibility": "private",
+    }
+    parse = {"fn": h.parse, "inputs": [d.text, *radios, d.reading], "outputs": [*radios, d.parsed, d.pending]}
+    d.parse_btn.click(**parse, api_name="parse").success(**commit)
+    d.text.submit(**parse, api_visibility="private").success(**commit)  # Enter, as the hint says (one-line box)
+    d.preset.input(h.preset, [d.preset], [d.text, *radios, d.parsed, d.pending], api_name="preset").success(**commit)
     d.generate.click(
         h.generate,
-        [d.text, *radios, d.model, d.n, d.seed, caption_box, d.state, d.weight],
-        round_out,
+        [d.text, *radios, d.model, d.n, d.seed, caption_box, d.state, d.weight, d.reading],
+        [*round_out, d.pending],
         api_name="describe",
         **gen,
-    ).then(**history)
+    ).success(**commit).then(**history)
     d.gallery.select(
         h.select, [d.state, d.a, caption_box], [d.a, d.b, d.selection, d.download], api_visibility="private"
     )
@@ -1364,7 +1742,11 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     d.history.select(h.history_select, [d.state], [d.round_no], api_visibility="private").then(
         h.restore_round, [d.round_no, d.state], round_out, api_name="restore_round"
     ).then(**history)
-    d.send.click(h.send_to_stylize, [d.a, d.state], [st.upload, st.before, tabs], api_name="send_to_stylize")
+    to_stylize = [st.upload, st.before, tabs, st.origin, st.trail]
+    chain = {"fn": h.chain_note, "inputs": [st.trail], "outputs": [st.chain], "api_visibility": "private"}
+    d.send.click(h.send_to_stylize, [d.a, d.state, caption_box], to_stylize, api_name="send_to_stylize").success(
+        **chain
+    )
 
     s.preview_btn.click(
         h.sketch_preview, [s.canvas, s.upload, s.kind], [s.preview, s.status], api_name="sketch_preview", **images
@@ -1377,9 +1759,14 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
         **gen,
     )
     s.gallery.select(h.sketch_select, [s.paths, caption_box], [s.pick, s.download], api_visibility="private")
-    s.send.click(h.sketch_send, [s.pick, s.paths], [st.upload, st.before, tabs], api_name="sketch_send_to_stylize")
+    s.send.click(h.sketch_send, [s.pick, s.paths, caption_box], to_stylize, api_name="sketch_send_to_stylize").success(
+        **chain
+    )
 
-    st.upload.upload(h.stylize_load, [st.upload], [st.before], api_name="stylize_load", **images)
+    stylize_controls = [st.backend, st.steps, st.guidance, st.image_guidance, st.run, st.backends, m.table]
+    st.upload.upload(
+        h.stylize_upload, [st.upload], [st.before, st.origin, st.trail], api_name="stylize_load", **images
+    ).success(**chain)
     st.run.click(
         h.stylize,
         [
@@ -1394,13 +1781,25 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
             st.image_guidance,
             st.seed,
             caption_box,
+            st.origin,
         ],
-        [st.after, st.caption, st.download],
+        [st.after, st.caption, st.download, st.result],
         api_name="stylize",
         concurrency_limit=1,
         concurrency_id="stylize",
+        show_progress_on=[st.after],  # one progress bar (and on an error one marker), not one per output
+    ).failure(h.stylize_controls, [st.backend], stylize_controls, api_visibility="private")  # a failed load shows
+    st.use.click(
+        h.use_result,
+        [st.after, st.result, st.upload, st.origin, st.trail],
+        [st.upload, st.before, st.origin, st.trail, st.chain],
+        api_visibility="private",
+    )
+    st.undo.click(
+        h.undo_result, [st.trail], [st.upload, st.before, st.origin, st.trail, st.chain], api_visibility="private"
     )
     demo.load(h.backends_md, None, [st.backends], api_name="backends")
+    demo.load(h.stylize_controls, [st.backend], stylize_controls, api_visibility="private")
 
     c.run.click(
         h.compare,
@@ -1412,6 +1811,13 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
     c.metrics_btn.click(h.metrics, [c.metrics_set], [c.metrics], api_name="metrics")
     c.metrics_set.input(h.metrics, [c.metrics_set], [c.metrics], api_visibility="private")
     m.refresh.click(h.models_md, None, [m.table], api_name="models")
+    # Ticking or unticking the caption box re-exports the downloads on show, so they match it.
+    caption_box.input(
+        h.refresh_downloads,
+        [d.state, d.a, s.paths, s.pick, caption_box],
+        [d.download, s.download],
+        api_visibility="private",
+    )
 
 
 def build_demo(registry: Registry | None = None, results: str | list[str] | None = None) -> gr.Blocks:
@@ -1425,7 +1831,9 @@ def build_demo(registry: Registry | None = None, results: str | list[str] | None
     with SketchFaceBlocks(title="SketchFace: forensic face composites", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# SketchFace\nForensic face composites from words, attributes or a sketch, refined by text.")
         gr.Markdown(NOTICE, elem_id="ai-notice")
-        caption_box = gr.Checkbox(True, label="Add a visible 'AI-generated composite' caption strip to every image")
+        caption_box = gr.Checkbox(
+            True, label="Also write the label as a visible caption strip under every downloaded picture"
+        )
         with gr.Tabs() as tabs:
             with gr.Tab("Describe", id="describe"):
                 d = build_describe_tab(h)

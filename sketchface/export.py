@@ -1,6 +1,9 @@
-"""PNG export with provenance: every composite says what made it and that it is not a photograph.
+"""PNG export with provenance: every picture says what made it and whether it may show a real person.
 
-Each file carries PNG text chunks (``tEXt``/``iTXt``): ``Software``, ``Description`` (the label below),
+Two labels: :data:`AI_LABEL` for composites made from words, attributes or a drawing (not a photograph of anyone),
+:data:`UPLOAD_LABEL` for pictures derived from an uploaded image (a photo or a sketch from outside may show a real
+person, so the first label would be untrue). Each file carries PNG text chunks (``tEXt``/``iTXt``): ``Software``,
+``Description`` (its label),
 ``sketchface`` (all metadata as JSON: model, attributes or instruction, seed, ...) and one chunk per
 top-level metadata key. Optionally a visible caption strip is added under the picture, so the label survives
 screenshots and printing (chunks are lost when an image is re-encoded).
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -22,8 +26,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
-#: The label every exported composite carries (text chunk, and visibly with ``caption=True``).
+#: The label of a composite made from words, attributes or a drawing (text chunk, and visibly with ``caption=True``).
 AI_LABEL = "AI-generated composite, not a photograph of any real person"
+#: The label of a picture derived from an uploaded image (photo or sketch): it may show a real person.
+UPLOAD_LABEL = "AI-generated, derived from an uploaded image (it may show a real person)"
+LABELS = (AI_LABEL, UPLOAD_LABEL)
 SOFTWARE = "SketchFace"
 #: Exports smaller than this (longer side, px) are enlarged (bicubic) so a caption strip stays legible.
 MIN_EXPORT_SIDE = 256
@@ -79,12 +86,21 @@ def add_caption(image: Image.Image, text: str = AI_LABEL, *, font_size: int | No
     return out
 
 
+def _label(metadata: Mapping[str, Any]) -> str:
+    """``metadata["label"]`` when it is one of :data:`LABELS`, else :data:`AI_LABEL` (no free text as a label)."""
+    label = metadata.get("label", AI_LABEL)
+    if label not in LABELS:
+        raise ValueError(f"label must be one of {LABELS}, got {label!r}")
+    return label
+
+
 def png_info(metadata: Mapping[str, Any]) -> PngImagePlugin.PngInfo:
-    """PNG text chunks for ``metadata`` (JSON-serialisable) plus the AI-generated label."""
-    meta = {"label": AI_LABEL, **metadata}
+    """PNG text chunks for ``metadata`` (JSON-serialisable) plus its label (``metadata["label"]``, default
+    :data:`AI_LABEL`) as ``Description`` and ``label``."""
+    meta = {**metadata, "label": _label(metadata)}
     info = PngImagePlugin.PngInfo()
     info.add_itxt("Software", SOFTWARE)
-    info.add_itxt("Description", AI_LABEL)
+    info.add_itxt("Description", meta["label"])
     info.add_itxt("sketchface", json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True))
     for key, value in meta.items():
         if key in ("Software", "Description", "sketchface"):
@@ -106,16 +122,17 @@ def save_png(
 ) -> Path:
     """Write ``image`` as ``directory/stem.png`` with metadata chunks (atomic: temp file + rename).
 
-    ``caption=True`` adds the visible strip (``caption_text`` or the AI label). Small images are enlarged to
+    ``metadata["label"]`` (:data:`AI_LABEL` when absent, or :data:`UPLOAD_LABEL`) goes into the chunks;
+    ``caption=True`` adds the visible strip (``caption_text``, else that label). Small images are enlarged to
     ``min_side`` (bicubic; the metadata keeps the model's own size as ``model_size``).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {"model_size": list(image.size), **metadata}
+    meta = {"model_size": list(image.size), **metadata, "label": _label(metadata)}
     out = enlarge(image, min_side) if min_side else image.convert("RGB")
     if caption:
         height = out.height
-        out = add_caption(out, caption_text or AI_LABEL)
+        out = add_caption(out, caption_text or meta["label"])
         meta["caption_strip_px"] = out.height - height  # lets remove_caption() give editors the bare face
     path = directory / f"{stem}.png"
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{stem}.", suffix=".png")
@@ -150,6 +167,13 @@ def remove_caption(image: Image.Image) -> Image.Image:
     return image
 
 
+def _ellipsize(lines: list[str], limit: int) -> list[str]:
+    """At most ``limit`` lines; a cut text ends in "…" so it never reads as complete."""
+    if len(lines) <= limit:
+        return lines
+    return [*lines[: limit - 1], lines[limit - 1].rstrip(" ,.;") + "…"]
+
+
 def labelled_grid(
     cells: Sequence[Sequence[Image.Image | Sequence[Image.Image] | None]],
     row_labels: Sequence[str],
@@ -157,41 +181,80 @@ def labelled_grid(
     *,
     cell: int = 128,
     footer: str | None = AI_LABEL,
+    per_row: int | None = 4,
+    max_width: int | None = 1400,
 ) -> Image.Image:
     """Rows × columns of faces with labels on the left and on top (paper 1's criminal-sketch figures).
 
-    A cell is one face, a list of faces (drawn side by side, ``cell`` px each: several candidates per row and
-    column; every column is as wide as its longest list), or ``None``, drawn as a grey box marked "n/a".
-    ``footer`` adds the label strip at the bottom.
+    A cell is one face, a list of faces (``cell`` px each: several candidates per row and column), or ``None``,
+    drawn as a grey box marked "n/a". A list wraps into lines of at most ``per_row`` faces (balanced: 8 → 2 × 4,
+    6 → 2 × 3; ``None``: one line); every column is as wide as its widest cell. Columns that would make the
+    picture wider than ``max_width`` px wrap into further bands below, each with its own column labels and row
+    labels (``None``: one band), so many candidates × many descriptions stay a readable page rather than a
+    strip. Column labels wrap to four lines and row labels to three (a longer text ends in "…"). ``footer``
+    adds the label strip at the bottom.
     """
     if len(cells) != len(row_labels) or any(len(r) != len(col_labels) for r in cells):
         raise ValueError("cells must be len(row_labels) rows of len(col_labels) images")
     rows = [[[] if c is None else [c] if isinstance(c, Image.Image) else list(c) for c in r] for r in cells]
-    widths = [max([len(r[j]) for r in rows] + [1]) * cell for j in range(len(col_labels))]
-    gap = cell // 8 if max(widths, default=cell) > cell else 0  # sets of candidates: keep the columns apart
-    xs = [sum(widths[:j]) + j * gap for j in range(len(widths))]
-    font = _font(max(10, cell // 10))
+    counts = [max([len(r[j]) for r in rows] + [1]) for j in range(len(col_labels))]
+    lines_of = [1 if not per_row else math.ceil(n / max(int(per_row), 1)) for n in counts]
+    across = [math.ceil(n / k) for n, k in zip(counts, lines_of)]  # faces per line, balanced over the lines
+    widths = [a * cell for a in across]
+    gap = cell // 8 if max(counts, default=1) > 1 else 0  # sets of candidates: keep the columns apart
+    row_gap = gap if max(lines_of, default=1) > 1 else 0  # and the rows, when a set takes several lines
+    size = max(12, cell // 8)
+    font = _font(size)
+    line_h = size + max(3, size // 4)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    left = int(max([probe.textlength(t, font=font) for t in row_labels] + [0])) + 12
-    col_lines = [_wrap(probe, t, font, w - 6)[:3] for t, w in zip(col_labels, widths)]
-    line_h = max(10, cell // 10) + 3
-    top = 8 + line_h * max([len(c) for c in col_lines] + [1])
-    grid = Image.new("RGB", (left + sum(widths) + gap * max(len(widths) - 1, 0), top + cell * len(row_labels)), "white")
+    label_w = max(cell, 150)
+    row_lines = [_ellipsize(_wrap(probe, t, font, label_w), 3) for t in row_labels]
+    left = int(max([probe.textlength(x, font=font) for lines in row_lines for x in lines] + [0])) + 12
+    col_lines = [_ellipsize(_wrap(probe, t, font, w - 6), 4) for t, w in zip(col_labels, widths)]
+    # Bands: as many columns as fit in max_width (at least one), the rest below.
+    bands: list[list[int]] = [[]]
+    for j, w in enumerate(widths):
+        band = bands[-1]
+        used = left + sum(widths[k] + gap for k in band)
+        if band and max_width and used + w > max_width:
+            bands.append([])
+        bands[-1].append(j)
+    band_gap = max(gap, cell // 4) if len(bands) > 1 else 0
+    layout = []  # per band: (columns, header height, height of each row)
+    for band in bands:
+        top = 8 + line_h * max(len(col_lines[j]) for j in band)
+        heights = [max(lines_of[j] for j in band) * cell + row_gap] * len(rows)
+        layout.append((band, top, heights))
+    width = max(left + sum(widths[j] for j in band) + gap * (len(band) - 1) for band in bands)
+    height = sum(top + sum(heights) for _, top, heights in layout) + band_gap * (len(bands) - 1)
+    grid = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(grid)
-    for j, lines in enumerate(col_lines):
-        for k, line in enumerate(lines):
-            draw.text((left + xs[j] + 3, 4 + k * line_h), line, fill=(20, 20, 20), font=font)
-    for i, (label, row) in enumerate(zip(row_labels, rows)):
-        y = top + i * cell
-        draw.text((6, y + cell // 2 - line_h // 2), label, fill=(20, 20, 20), font=font)
-        for j, faces in enumerate(row):
-            x = left + xs[j]
-            if not faces:
-                draw.rectangle((x + 2, y + 2, x + cell - 3, y + cell - 3), fill=(225, 225, 225))
-                draw.text((x + cell // 2 - 10, y + cell // 2 - 6), "n/a", fill=(90, 90, 90), font=font)
-            for k, img in enumerate(faces):
-                face = img.convert("RGB").resize((cell - 4, cell - 4), Image.Resampling.BICUBIC)
-                grid.paste(face, (x + k * cell + 2, y + 2))
+    y0 = 0
+    for b, (band, top, heights) in enumerate(layout):
+        if b:
+            draw.line((0, y0 - band_gap // 2, width, y0 - band_gap // 2), fill=(200, 200, 200), width=1)
+        xs, x = {}, left
+        for j in band:
+            xs[j] = x
+            x += widths[j] + gap
+            for k, line in enumerate(col_lines[j]):
+                draw.text((xs[j] + 3, y0 + 4 + k * line_h), line, fill=(20, 20, 20), font=font)
+        y = y0 + top
+        for i, row in enumerate(rows):
+            lines = row_lines[i]
+            label_y = y + (heights[i] - row_gap) // 2 - len(lines) * line_h // 2
+            for k, line in enumerate(lines):
+                draw.text((6, label_y + k * line_h), line, fill=(20, 20, 20), font=font)
+            for j in band:
+                faces, xj = row[j], xs[j]
+                if not faces:
+                    draw.rectangle((xj + 2, y + 2, xj + cell - 3, y + cell - 3), fill=(225, 225, 225))
+                    draw.text((xj + cell // 2 - 10, y + cell // 2 - 6), "n/a", fill=(90, 90, 90), font=font)
+                for k, img in enumerate(faces):
+                    face = img.convert("RGB").resize((cell - 4, cell - 4), Image.Resampling.BICUBIC)
+                    grid.paste(face, (xj + (k % across[j]) * cell + 2, y + (k // across[j]) * cell + 2))
+            y += heights[i]
+        y0 = y + band_gap
     if not footer:
         return grid
     return add_caption(grid, footer, font_size=max(10, min(grid.width // 22, cell // 5)))  # wide grids: not huge
@@ -199,7 +262,9 @@ def labelled_grid(
 
 __all__ = [
     "AI_LABEL",
+    "LABELS",
     "MIN_EXPORT_SIDE",
+    "UPLOAD_LABEL",
     "add_caption",
     "enlarge",
     "labelled_grid",

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 import app
 from sketchface.attributes import ATTRIBUTES
-from sketchface.export import AI_LABEL, read_metadata
+from sketchface.export import AI_LABEL, UPLOAD_LABEL, read_metadata
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -96,6 +96,11 @@ def test_describe_variations_cross_history_send(client):
     upload, before = client.predict(3, api_name="/send_to_stylize")
     assert read_metadata(upload)["candidate"] == 3
     assert Image.open(before).width == Image.open(before).height
+    # the face this server sent keeps its label through Stylize (the session remembers what it sent)
+    after, caption, _download = client.predict(
+        handle_file(upload), "add glasses", "latent", None, 1.0, True, 20, 7.5, 1.5, 0, False, api_name="/stylize"
+    )
+    assert read_metadata(after)["label"] == AI_LABEL and "Labelled" not in caption
     # "Advanced": how strictly to follow the description, 1 = the plain product of experts
     plain = client.predict("young woman with black hair", *UNK, None, 2, 1, True, 1.0, api_name="/describe")[0]
     assert read_metadata(_gallery_paths(plain)[0])["description_weight"] == 1.0
@@ -172,7 +177,8 @@ def test_stylize_and_bad_inputs(client, files):
     after, caption, download = stylize(face, "add glasses and make the hair brown")
     meta = read_metadata(after)
     assert meta["instruction"] == "add glasses and make the hair brown" and meta["changes"]["Eyeglasses"] is True
-    assert meta["label"] == AI_LABEL and "Latent editor" in caption
+    # an uploaded face may be a real person's: its result says so (issue 22), in the file and on the page
+    assert meta["label"] == UPLOAD_LABEL and "Latent editor" in caption and "derived from an uploaded image" in caption
     assert meta["params"]["keep_details"] is True
     plain, _caption, _download = stylize(face, "add glasses", keep_details=False)
     assert read_metadata(plain)["params"]["keep_details"] is False
@@ -192,6 +198,12 @@ def test_stylize_and_bad_inputs(client, files):
         stylize(face, "make it a painting", backend="instruct-pix2pix", steps=2)
     md = client.predict(api_name="/backends")
     assert "latent" in md and "instruct-pix2pix" in md and "unavailable" in md
+    # an editor that cannot edit an uploaded face is refused (the handler says why), never silently replaced
+    refused = "tiny-psp (cannot edit an uploaded face|is not in the list of choices)|must be one of: mvae · tiny-mvae"
+    with pytest.raises(AppError, match=refused):
+        client.predict(
+            face, "add glasses", "latent", "psp · tiny-psp", 1.0, True, 20, 7.5, 1.5, 0, True, api_name="/stylize"
+        )
 
 
 def test_compare_metrics_models(client, tmp_path):

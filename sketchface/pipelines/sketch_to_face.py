@@ -108,6 +108,12 @@ class SketchToFace:
     def editable_attributes(self) -> list[str]:
         return self.psp.editable_attributes
 
+    @property
+    def has_image_encoder(self) -> bool:
+        """Always: :meth:`encode` reads any face image (a colour photo through its computed sketch), so this
+        pipeline can edit an uploaded face (the app's Stylize tab checks this declaration)."""
+        return True
+
     # ----------------------------------------------------------------------------------- inputs
     def prepare_sketch(self, sketch: Any, normalize: bool | None = None) -> torch.Tensor:
         """Sketch (PIL, numpy array, path, bytes or image-editor dict) -> (1, 1, S, S) float in [0, 1] (see
