@@ -39,6 +39,7 @@ class TranslatorArguments:
     """Data, model and loss settings of this script (the shared flags are in TrainingArguments)."""
 
     data_root: str = "../shared/data/celeba-mini"
+    init_from: str | None = None  # start from a saved translator (its architecture wins over the flags below)
     resolution: int = 64
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])
     style_dim: int = 8
@@ -105,6 +106,22 @@ def _mean_lpips(scores: dict[str, float]) -> float:
 
 
 # ------------------------------------------------------------------------------------------------------------ card
+def lineage(init_from: str | None) -> str:
+    """The card line for a run that started from another saved translator: what that one's training was."""
+    if not init_from:
+        return ""
+    try:
+        prev = json.loads((Path(init_from) / "eval.json").read_text())
+        s, t = prev["summary"], prev.get("training", {})
+        before = (
+            f"{s['steps']} steps × batch {t.get('batch_size', '?')} in {s['minutes']:.1f} min on {s['device']} "
+            f"({s['speed']}, precision {s['precision']})"
+        )
+    except (OSError, ValueError, KeyError):
+        before = "its own card says how it was trained"
+    return f"\n- Started from `{init_from}`: {before}."
+
+
 def model_card(train_args: TrainingArguments, args: TranslatorArguments, summary: dict) -> str:
     final = summary.get("eval", {})
     rows = "\n".join(
@@ -143,7 +160,7 @@ photographs of a face that fits it. The faces are AI-generated; they are not pho
   the best guess from the sketch alone, not a colouring drawn at random).
 - {summary["steps"]} steps × batch {train_args.batch_size} in {summary["minutes"]:.1f} min on {summary["device"]}
   ({summary["speed"]}), precision {summary["precision"]}, channels_last {train_args.channels_last}.
-- Command: `{command or "python -m train.translator ..."}`
+- Command: `{command or "python -m train.translator ..."}`{lineage(args.init_from)}
 
 ## Validation figures (training-time check at the kept step {summary["kept_step"]}, candidate 0)
 ST-LPIPS is also a training loss here; SFace (OpenCV's face recogniser) is not. Diversity (mean pairwise ST-LPIPS
@@ -170,8 +187,15 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
         num_workers=train_args.num_workers,
     )
     n_train = len(pool["image"]) // args.variants
-    cfg = TranslatorConfig(resolution=args.resolution, channels=args.channels, style_dim=args.style_dim)
-    model = SketchTranslator(cfg)
+    if args.init_from:
+        model = SketchTranslator.from_pretrained(args.init_from, strict=True).float()
+        cfg = model.config
+        if cfg.resolution != args.resolution:
+            raise SystemExit(f"--init_from is a {cfg.resolution}-px model; pass --resolution {cfg.resolution}")
+        args.channels, args.style_dim = list(cfg.channels), cfg.style_dim  # the card describes what was trained
+    else:
+        cfg = TranslatorConfig(resolution=args.resolution, channels=args.channels, style_dim=args.style_dim)
+        model = SketchTranslator(cfg)
     disc = PatchDiscriminator()
     opt = torch.optim.Adam(model.parameters(), lr=train_args.lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.5, 0.999))
