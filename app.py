@@ -385,6 +385,17 @@ def is_page_drawing(canvas: Any) -> bool:
     return all(max(hi for _lo, hi in layer.convert("RGBA").getextrema()[:3]) <= 64 for layer in layers)
 
 
+def is_colour_photo(img: Image.Image) -> bool:
+    """Whether an upload is a colour photograph rather than a drawing: a clear share of its pixels is saturated
+    (a scanned or photographed pencil drawing is grey, a coloured-pen sketch has few coloured pixels)."""
+    if img.mode in ("1", "L", "LA", "I", "I;16", "F"):
+        return False
+    small = img.convert("RGB")
+    small.thumbnail((128, 128))
+    saturation = small.convert("HSV").getchannel("S")
+    return sum(saturation.point(lambda v: 255 if v > 60 else 0).histogram()[255:]) > 0.25 * small.width * small.height
+
+
 def _tristate_value(v: str | None) -> bool | None:
     return True if v == YES else False if v == NO else None
 
@@ -946,11 +957,14 @@ class Handlers:
             if upload is not None:
                 # Shrunk on decoding to the sketch code's working size: a 40-megapixel photo costs a 1024-px one.
                 img = open_image(upload, "sketch or photo", max_side=SKETCH_INPUT_SIDE)
-                if kind == "photo":
+                looks_like_photo = kind != "photo" and is_colour_photo(img)
+                if kind == "photo" or looks_like_photo:
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
                         sketch = normalize_user_sketch(photo_to_sketch(img))
                     how = "photo → sketch (paper 2 preprocessing)"
+                    if looks_like_photo:  # said, never silent: the upload was marked as a sketch
+                        how += ", because the upload is a colour photo, not a drawing"
                     if any("no face found" in str(w.message) for w in caught):
                         how += "; no face was detected, so the whole photo was sketched"
                     return sketch, how
@@ -981,10 +995,13 @@ class Handlers:
         n, seed, pipe = int(n), parse_seed(seed), entry.pipeline
         weight = DESCRIPTION_WEIGHT if weight is None else float(weight)
         t0 = time.perf_counter()
+        unused: list[str] = []  # stated attributes this model cannot show (said in the status, never dropped silently)
         if entry.task == "sketch":
             images = _images(run_pipeline(pipe, sketch, num_images=n, seed=seed, mix_strength=float(mix)))
-            if attrs.known and callable(getattr(pipe, "edit", None)):
-                changes = {k: bool(v) for k, v in attrs.known.items()}
+            editable = set(getattr(pipe, "editable_attributes", ()) or ())
+            changes = {k: bool(v) for k, v in attrs.known.items() if k in editable}
+            unused = [k for k in attrs.known if k not in editable]
+            if changes:
                 images = [run_pipeline(pipe.edit, pipe.encode(img), changes)[0] for img in images]
         else:  # an MVAE with a sketch expert: attributes ⊗ sketch, the description weighted
             images = run_pipeline(pipe, attrs, sketch=sketch, num_images=n, seed=seed, description_weight=weight)
@@ -1010,6 +1027,14 @@ class Handlers:
         paths = _export(images, meta, caption, "sketch-candidate", full=False)
         gallery = list(zip(paths, self._captions(images, attrs if attrs.known else None)))
         status = f"{len(images)} faces from the {how} with `{entry.key}` (seed {seed}) in {ms:.0f} ms."
+        if unused:
+            said = [pretty(k) for k in unused if attrs.known[k]] or [f"no {pretty(k).lower()}" for k in unused[:3]]
+            more = len(unused) - len(said)
+            status += (
+                f" Not used: {', '.join(said)}{f' (and {more} implied)' if more > 0 else ''} — `{entry.key}` does "
+                + ("not take words" if len(unused) == len(attrs.known) else "not take these attributes")
+                + "; an MVAE model (if loaded) combines words with a drawing."
+            )
         return gallery, paths, sketch, status, 0
 
     def sketch_models(self) -> list[str]:

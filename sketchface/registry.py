@@ -70,6 +70,14 @@ KINDS: dict[str, Kind] = {
             "cross-modal VAE (paper 1, approach 1): attributes → face",
         ),
         Kind(
+            "translator",
+            "sketch",
+            "sketchface.pipelines.translator:SketchTranslatorPipeline",
+            ("checkpoints/translator-celeba-mini-128",),
+            "direct sketch → photo translator trained on real faces (pix2pix U-Net + style code): sketch or photo → "
+            "photographic faces",
+        ),
+        Kind(
             "psp",
             "sketch",
             "sketchface.pipelines.sketch_to_face:SketchToFace",

@@ -579,3 +579,46 @@ def test_model_cards_lose_their_front_matter_and_the_pen_is_thin(cvae_registry):
     assert "pick the pen first" in hint.value
     text = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "description")
     assert text.lines == 1  # Enter reads the text, as the hint says (a taller box takes Enter as a new line)
+
+
+def _tiny_translator():
+    import torch
+
+    from sketchface.models.translator import SketchTranslator, TranslatorConfig
+    from sketchface.pipelines.translator import SketchTranslatorPipeline
+
+    torch.manual_seed(0)
+    return SketchTranslatorPipeline(SketchTranslator(TranslatorConfig(resolution=32, channels=[8, 16], groups=4)))
+
+
+def test_the_translator_draws_from_sketches_and_photos_and_says_what_it_did_not_use(tmp_path):
+    registry = Registry.discover({}, env={}, root="/nonexistent", defaults=False)
+    registry.add("translator", _tiny_translator(), "tiny-translator")
+    h = app.build_demo(registry).handlers
+    assert h.sketch_models() == ["translator · tiny-translator"]  # the default of the Sketch tab
+    args = ("translator · tiny-translator", "gray hair, glasses", 3, 0, 0.5, False)
+    gallery, paths, sketch, status, _ = h.sketch_generate(_drawing(), None, "sketch", *args)
+    assert len(paths) == 3 and sketch.mode == "L"
+    assert "Not used: eyeglasses, gray hair (and 3 implied)" in status  # what was said, not the implied "no" list
+    assert "does not take words" in status
+    assert read_metadata(paths[0])["label"] == AI_LABEL  # drawn with the page's pen
+    # a colour photo uploaded as "a sketch" is sketched first, and the status says so
+    photo = Image.new("RGB", (160, 200), (90, 140, 200))
+    ImageDraw.Draw(photo).ellipse((30, 30, 130, 170), fill=(210, 160, 130))
+    photo.save(tmp_path / "photo.png")
+    _, _, _, status, _ = h.sketch_generate(None, str(tmp_path / "photo.png"), "sketch", *args[:1], "", *args[2:])
+    assert "photo → sketch" in status and "because the upload is a colour photo" in status
+    assert "Not used" not in status
+    # a grey drawing uploaded as a sketch stays a sketch
+    drawing = _drawing()["composite"].convert("L")
+    drawing.save(tmp_path / "drawing.png")
+    _, _, _, status, _ = h.sketch_generate(None, str(tmp_path / "drawing.png"), "sketch", *args[:1], "", *args[2:])
+    assert "uploaded sketch" in status
+
+
+def test_colour_photos_are_told_from_drawings():
+    grey = Image.new("L", (64, 64), 255)
+    pen = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(pen).ellipse((10, 10, 54, 54), outline=(20, 40, 200), width=2)  # a blue pen drawing
+    photo = Image.new("RGB", (64, 64), (200, 150, 120))
+    assert not app.is_colour_photo(grey) and not app.is_colour_photo(pen) and app.is_colour_photo(photo)
