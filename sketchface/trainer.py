@@ -317,3 +317,20 @@ def push_folder(folder: str | os.PathLike, repo_id: str, api: Any = None) -> str
 def training_speed(samples: int, seconds: float) -> str:
     """ "1,234 samples/s" for model cards."""
     return f"{samples / max(seconds, 1e-9):,.0f} samples/s"
+
+
+def lineage(init_from: str | None) -> str:
+    """A model card line for a run that started from another saved model: how that one was trained (from the
+    ``eval.json`` the training scripts write beside it)."""
+    if not init_from:
+        return ""
+    try:
+        prev = json.loads((Path(init_from) / "eval.json").read_text())
+        s, t = prev["summary"], prev.get("training", {})
+        before = (
+            f"{s['steps']} steps × batch {t.get('batch_size', '?')} in {s['minutes']:.1f} min on {s['device']} "
+            f"({s['speed']}, precision {s['precision']})"
+        )
+    except (OSError, ValueError, KeyError):
+        before = "its own card says how it was trained"
+    return f"\n- Started from `{init_from}`: {before}."

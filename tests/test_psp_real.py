@@ -52,3 +52,16 @@ def test_two_stages_give_a_sketch_psp_with_a_bank_of_real_styles(layout, tmp_pat
 def test_the_sketch_stage_needs_the_autoencoder(layout, tmp_path):
     with pytest.raises(ValueError, match="--autoencoder"):
         _run(layout, tmp_path / "x", "--stage", "sketch")
+
+
+def test_latent_only_steps_and_continuing_a_stage(layout, tmp_path):
+    import json
+
+    ae = _run(layout, tmp_path / "ae", "--stage", "autoencoder")
+    more = _run(layout, tmp_path / "ae2", "--stage", "autoencoder", "--init_from", str(ae))
+    assert "Started from" in (more / "README.md").read_text()
+    out = tmp_path / "sketch"
+    _run(layout, out, "--stage", "sketch", "--autoencoder", str(ae), "--latent_only_steps", "1", "--style_bank", "4")
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert set(rows[0]) == {"step", "minutes", "latent"}  # the first step: the photo codes alone
+    assert {"l2", "lpips", "attention"} <= set(rows[1])  # then paper 2's losses

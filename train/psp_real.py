@@ -36,7 +36,7 @@ from sketchface.data.pairs import EVAL_STYLES, STYLES, augment_pairs, eval_pairs
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig
 from sketchface.models.stylegan import StyleGANConfig
-from sketchface.trainer import Trainer, TrainingArguments, push_folder, training_speed
+from sketchface.trainer import Trainer, TrainingArguments, lineage, push_folder, training_speed
 
 
 @dataclass
@@ -45,6 +45,8 @@ class PSPRealArguments:
 
     stage: str = "autoencoder"  # autoencoder | sketch
     autoencoder: str | None = None  # stage 2: the stage-1 folder (a PSP with an RGB encoder)
+    init_from: str | None = None  # continue from a saved model of the same stage (its architecture wins)
+    latent_only_steps: int = 0  # stage 2: first steps regress the photo codes alone (no generator: ~5x cheaper)
     data_root: str = "../shared/data/celeba-mini"
     resolution: int = 64
     variants: int = 24
@@ -88,9 +90,11 @@ class _Stage(nn.Module):
         super().__init__()
         self.psp = psp
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, C, R, R) in [0, 1] → (image (B, 3, R, R) in [0, 1], W+)."""
+    def forward(self, x: torch.Tensor, decode: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """x (B, C, R, R) in [0, 1] → (image (B, 3, R, R) in [0, 1] or None without ``decode``, W+)."""
         w_plus = self.psp.encode(x)
+        if not decode:
+            return None, w_plus
         return (self.psp.decode(w_plus) + 1) / 2, w_plus  # unclamped while training, as pSp
 
 
@@ -176,7 +180,7 @@ def model_card(train_args: TrainingArguments, args: PSPRealArguments, summary: d
         f"+ PatchGAN × {args.adv_lambda} from step {args.adv_start}"
         if args.stage == "autoencoder"
         else f"+ W-norm × {args.w_norm_lambda} + CBAM attention × {args.attention_lambda:g} "
-        f"+ latent × {args.latent_lambda}"
+        f"+ latent × {args.latent_lambda}; the first {args.latent_only_steps} steps the latent term alone"
     )
     return f"""---
 license: other
@@ -201,7 +205,7 @@ Research and demos of forensic composites. The faces are AI-generated, not photo
   {losses}.
 - {summary["steps"]} steps × batch {train_args.batch_size} in {summary["minutes"]:.1f} min on {summary["device"]}
   ({summary["speed"]}), precision {summary["precision"]}.
-- Command: `{command or "python -m train.psp_real ..."}`
+- Command: `{command or "python -m train.psp_real ..."}`{lineage(args.init_from)}
 
 ## Validation figures (training-time check, {summary["eval_photos"]} validation-split photos)
 
@@ -225,16 +229,20 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
     n_train = len(pool["image"]) // args.variants
     ae = None
     if args.stage == "autoencoder":
-        psp = build_autoencoder(args)
+        psp = PSP.from_pretrained(args.init_from, strict=True).float() if args.init_from else build_autoencoder(args)
     else:
         ae = PSP.from_pretrained(args.autoencoder, strict=True).float().eval().requires_grad_(False)
-        psp = build_sketch_psp(ae, args.style_bank)
-        codes = photo_codes(ae.to(device), pool["image"], device)
-        psp.latent_avg.copy_(codes.mean(dim=(0, 1)))
-        g = torch.Generator().manual_seed(train_args.seed)
-        psp.style_bank.copy_(codes[torch.randperm(len(codes), generator=g)[: args.style_bank]])
+        if args.init_from:  # a sketch pSp of this autoencoder, trained further
+            psp = PSP.from_pretrained(args.init_from, strict=True).float()
+        else:
+            psp = build_sketch_psp(ae, args.style_bank)
+            codes = photo_codes(ae.to(device), pool["image"], device)
+            psp.latent_avg.copy_(codes.mean(dim=(0, 1)))
+            g = torch.Generator().manual_seed(train_args.seed)
+            psp.style_bank.copy_(codes[torch.randperm(len(codes), generator=g)[: args.style_bank]])
+            del codes
+        ae.to(device)
         psp.generator.requires_grad_(False)
-        del codes
     stage = _Stage(psp)
     trained = [p for p in stage.parameters() if p.requires_grad]
     opt = torch.optim.Adam(trained, lr=train_args.lr, betas=(0.9, 0.99))
@@ -268,6 +276,26 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
             batch["sketch"].float() / 255, batch["image"].float() / 255, trainer.step_generator(step)
         )
         adv = disc is not None and step >= args.adv_start
+        if args.stage == "sketch" and step < args.latent_only_steps:
+            with trainer.autocast():  # the encoder alone learns to reach the photo codes: no generator pass
+                _, w_plus = stage(sketch, decode=False)
+                with torch.no_grad():
+                    target = ae.encode(image)
+                lat = F.mse_loss(w_plus.float(), target.float())
+            opt.zero_grad(set_to_none=True)
+            trainer.backward(args.latent_lambda * lat)
+            opt.step()
+            sched.step()
+            row = {"latent": lat.item()}
+            step += 1
+            seen += len(image) * trainer.num_processes
+            bar.update(1)
+            finished = trainer.done(step)
+            if step % train_args.log_every == 0:
+                trainer.log(step, row)
+            if trainer.should_save(step):
+                trainer.save_state(step)
+            continue
         with trainer.autocast():
             fake, w_plus = stage(image if args.stage == "autoencoder" else sketch)
             l2 = F.mse_loss(fake.float(), image)
@@ -329,7 +357,9 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
         }
         trainer.save_pretrained(net, save_dir, card=model_card(train_args, args, summary), fp16=args.fp16_storage)
         (save_dir / "eval.json").write_text(
-            json.dumps({"summary": summary, "history": history, "args": asdict(args)}, indent=1)
+            json.dumps(
+                {"summary": summary, "history": history, "args": asdict(args), "training": asdict(train_args)}, indent=1
+            )
         )
         trainer.print(f"saved {save_dir}")
         if train_args.push_to_hub:

@@ -31,7 +31,7 @@ from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.data.pairs import EVAL_STYLES, STYLES, augment_pairs, eval_pairs, pair_pool
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.translator import SketchTranslator, TranslatorConfig
-from sketchface.trainer import Trainer, TrainingArguments, push_folder, training_speed
+from sketchface.trainer import Trainer, TrainingArguments, lineage, push_folder, training_speed
 
 
 @dataclass
@@ -106,22 +106,6 @@ def _mean_lpips(scores: dict[str, float]) -> float:
 
 
 # ------------------------------------------------------------------------------------------------------------ card
-def lineage(init_from: str | None) -> str:
-    """The card line for a run that started from another saved translator: what that one's training was."""
-    if not init_from:
-        return ""
-    try:
-        prev = json.loads((Path(init_from) / "eval.json").read_text())
-        s, t = prev["summary"], prev.get("training", {})
-        before = (
-            f"{s['steps']} steps × batch {t.get('batch_size', '?')} in {s['minutes']:.1f} min on {s['device']} "
-            f"({s['speed']}, precision {s['precision']})"
-        )
-    except (OSError, ValueError, KeyError):
-        before = "its own card says how it was trained"
-    return f"\n- Started from `{init_from}`: {before}."
-
-
 def model_card(train_args: TrainingArguments, args: TranslatorArguments, summary: dict) -> str:
     final = summary.get("eval", {})
     rows = "\n".join(
