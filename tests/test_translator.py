@@ -157,3 +157,15 @@ def test_training_runs_saves_a_card_and_resumes_exactly(layout, tmp_path, monkey
     b = SketchTranslator.from_pretrained(str(resumed)).state_dict()
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=k)
+
+
+def test_evaluation_and_benchmark_scripts_know_the_translator(tmp_path):
+    from train import benchmark, evaluate
+
+    _model().save_pretrained(tmp_path)
+    assert evaluate.detect_kind(tmp_path) == "sketch"
+    kind, pipe = evaluate.load_pipeline(str(tmp_path))
+    assert kind == "sketch" and isinstance(pipe, SketchTranslatorPipeline)
+    step, info = benchmark.TRAINABLE["translator"](torch.device("cpu"), 2)
+    step()  # one optimiser step of the starter's architecture
+    assert info["batch"] == 2 and info["params"] > 1e6

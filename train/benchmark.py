@@ -199,6 +199,27 @@ def _psp_step(device: torch.device, batch: int | None) -> tuple[Callable[[], Non
     return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "encoder only, L2 + W-norm"}
 
 
+def _translator_step(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+    from sketchface.models.translator import SketchTranslator, TranslatorConfig
+
+    cfg = TranslatorConfig(resolution=128, channels=[32, 64, 128, 160, 192, 192])  # the starter's architecture
+    b = batch or 32
+    model = SketchTranslator(cfg).to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    r = cfg.resolution
+    sketch, photo = torch.rand(b, 1, r, r, device=device), torch.rand(b, 3, r, r, device=device)
+
+    def step() -> None:  # L1 + KL: the ST-LPIPS and PatchGAN terms of train/translator.py add to this
+        fake, mu, logvar = model(sketch, style_photo=photo)
+        loss = (fake - photo).abs().mean() + 2e-3 * 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    params = sum(p.numel() for p in model.parameters())
+    return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "U-Net + style code, L1 + KL, fp32"}
+
+
 def _vae_step(
     model_name: str, config_name: str
 ) -> Callable[[torch.device, int | None], tuple[Callable[[], None], dict]]:
@@ -234,6 +255,7 @@ TRAINABLE: dict[str, Callable[[torch.device, int | None], tuple[Callable[[], Non
     "cvae": _vae_step("CrossModalVAE", "CrossModalVAEConfig"),
     "stylegan": _stylegan_step,
     "psp": _psp_step,
+    "translator": _translator_step,
 }
 
 

@@ -116,7 +116,7 @@ def detect_kind(path: str | Path) -> str:
             raise CheckpointError(f"{c} is not valid JSON: {e}") from e
     if "stem_width" in keys:
         raise CheckpointError(f"{path} is an attribute classifier checkpoint; pass it with --classifier")
-    if keys & {"fpn_channels", "encoder_channels", "coarse_ind", "=psp"}:
+    if keys & {"fpn_channels", "encoder_channels", "coarse_ind", "=psp", "=sketch-translator"}:
         return "sketch"
     if any(k in keys for k in ("=mvae", "=cvae", "poe", "attr_hidden", "attribute_hidden", "kl_anneal_epochs")) or any(
         "latent" in k for k in keys
@@ -144,12 +144,21 @@ class WeightedDescription:
         return self.pipe(*args, **kwargs)
 
 
+def _model_type(path: str | Path) -> str | None:
+    try:
+        return json.loads((Path(path) / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def load_pipeline(path: str, kind: str | None = None, device: str | torch.device = "cpu") -> tuple[str, Any]:
     """(kind, pipeline) for a checkpoint folder; imports the pipeline module only when needed."""
     kind = kind or detect_kind(path)
     if kind not in KINDS:
         raise CheckpointError(f"kind must be one of {KINDS}, got {kind!r}")
     module_name, class_name = PIPELINE_CLASSES[kind]
+    if kind == "sketch" and _model_type(path) == "sketch-translator":
+        module_name, class_name = "sketchface.pipelines.translator", "SketchTranslatorPipeline"
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as e:
