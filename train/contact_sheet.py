@@ -1,4 +1,4 @@
-"""Contact sheet of procedural faces with their computed and hand-drawn-style sketches (for the README).
+"""Contact sheet of procedural faces with their computed and hand-drawn-style sketches (for docs/data.md).
 
     python train/contact_sheet.py --out docs/images/procedural_contact_sheet.png --size 128 --columns 8
 

@@ -30,7 +30,7 @@ face instead. It is meant as a fine-tuning stage (``--init_from`` an existing ch
 A new decoder alone (``--decoder_only``, optionally wider: ``--decoder_widths``, ``--decoder_full_res``) on an MVAE's
 frozen encoders, with ``MVAE.decoder_loss``; ``--decoder_edits K`` adds the witness's case to its training: a face's
 sketch plus a description of the same face with up to K attributes switched, redrawn as the switched face
-(``ProceduralFaces(edits=K)``). Commands: the README, "Attributes → face".
+(``ProceduralFaces(edits=K)``). Commands: docs/training.md.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class TrainConfig:
     d_lr: float = 2e-4
     d_widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # PatchGAN critic's stride-2 convs
     # lazy R1 penalty on real faces (every 16 steps); off by default: telling sharp faces from blurred ones needs
-    # the large input gradients R1 penalises, and at 0.01 the critic's loss stayed at 2 ln 2 (see the README)
+    # the large input gradients R1 penalises, and at 0.01 the critic's loss stayed at 2 ln 2 (docs/history.md)
     r1_gamma: float = 0.0
     adversarial_start: int = 200  # steps that train the discriminator alone before its loss reaches the VAE
     adversarial_on: str = "reconstructions"  # decoded faces the critic judges: with an image target, or "all"

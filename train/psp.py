@@ -21,7 +21,7 @@ default: about 27 minutes on the 2-core CPU; ``--direction_samples N`` for fewer
 ``--generator_lr LR`` (default 0: frozen, as pSp) also fine-tunes the generator's synthesis layers with the
 encoder, pivotal tuning over the whole training set (PTI, Roich et al. 2021); ``--generator_reg`` keeps the tuned
 generator's images of random mixed styles close to the original's, so the candidates' random fine styles and the
-attribute directions (refit them afterwards) still mean what they did. Slow on a CPU (README, "Sketch → face").
+attribute directions (refit them afterwards) still mean what they did. Slow on a CPU (docs/history.md).
 """
 
 from __future__ import annotations

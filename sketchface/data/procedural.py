@@ -430,7 +430,7 @@ class AttributeSampler:
     then :func:`apply_rules`. This reproduces the marginals (:data:`CELEBA_MARGINALS`) and the main
     co-occurrences (gender/age with facial hair, make-up, grey hair, ...).
     ``mode="balanced"``: every attribute near 50 % where the rules allow (hair colours are one uniform
-    categorical over 5 states, facial hair only on male faces); see :meth:`expected_rates` / the README.
+    categorical over 5 states, facial hair only on male faces); see :meth:`expected_rates` / docs/data.md.
     """
 
     def __init__(self, mode: str = "celeba"):

@@ -62,7 +62,7 @@ class StyleGANConfig:
 
 
 # Resolution from which a channels_last generator switches its activations to that layout: oneDNN's NHWC
-# convolutions are faster there, its NCHW ones at 4-16 px (2-core CPU, README "Sketch → face" latency).
+# convolutions are faster there, its NCHW ones at 4-16 px (2-core CPU, docs/history.md "Speeding up pSp").
 CHANNELS_LAST_FROM = 32
 
 

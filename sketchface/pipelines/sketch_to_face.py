@@ -79,7 +79,7 @@ class SketchToFace:
 
     def __init__(self, psp: PSP, device: str | torch.device | None = None, truncation_psi: float = 0.7):
         # channels_last: the CPU's oneDNN convolutions skip a layout reorder on every call (same outputs to 1e-6,
-        # 10-20 % faster on the 2-core CPU; README, "Sketch → face"). Only 4-D weights change layout.
+        # 10-20 % faster on the 2-core CPU; docs/history.md, "Speeding up pSp"). Only 4-D weights change layout.
         self.psp = psp.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.truncation_psi = truncation_psi
         self._latents: OrderedDict[str, torch.Tensor] = OrderedDict()
