@@ -152,6 +152,12 @@ def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
     assert 0 <= tiny["mean_accuracy"] <= 1 and report["steps"] == 2
     card = (out / "README.md").read_text()
     assert card.startswith("---") and "balanced accuracy" in card.lower() and "Wearing_Hat" in card
+    assert "license: mit" in card and "non-commercial" not in card  # procedural data: no CelebA terms
+    # the same card for a model trained on CelebA states the data's licence
+    cfg.data = "celeba"
+    train.write_model_card(cfg, report, tmp_path / "celeba-card.md")
+    celeba = (tmp_path / "celeba-card.md").read_text()
+    assert "license_name: celeba-research-only" in celeba and "non-commercial research purposes only" in celeba
     model = AttributeClassifier.from_pretrained(out)
     assert model.config.image_size == 16
 

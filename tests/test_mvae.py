@@ -382,6 +382,11 @@ def test_training_script_two_steps(tmp_path, monkeypatch, script):
     assert model.config.model_type == script and model.config.image_size == 16
     card = (out / "README.md").read_text()
     assert "not measured" in card  # no --classifier given
+    if script == "mvae":  # a model trained on CelebA says the data's licence in its card
+        cfg.data = "celeba"
+        mvae_module.write_model_card(cfg, report, tmp_path / "celeba-card.md")
+        celeba = (tmp_path / "celeba-card.md").read_text()
+        assert "license_name: celeba-research-only" in celeba and "non-commercial research purposes only" in celeba
     # --resume continues from the saved training state
     cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "3", "--resume"])
     assert train.main(cfg)["steps"] == 3

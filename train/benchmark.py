@@ -1,6 +1,6 @@
 """Latency, throughput and memory of pipelines, and training speed of each trainable model.
 
-    python train/benchmark.py --models mvae=checkpoints/mvae-procedural-64 psp=checkpoints/psp-sketch-64 \\
+    python train/benchmark.py --models mvae=checkpoints/mvae-procedural-64 psp=checkpoints/psp-procedural-64 \\
         --json results/benchmark.json
 
 For each pipeline: milliseconds per image at batch 1 and 8 (``num_images``; median and p95 after warm-up),

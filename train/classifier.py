@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from sketchface.attributes import ATTRIBUTES
+from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.metrics import attribute_accuracy
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 from sketchface.training import cli_command
@@ -316,7 +317,7 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
     lines = [
         "---",
         "library_name: sketchface",
-        "license: mit",
+        *(["license: other", "license_name: celeba-research-only"] if cfg.data == "celeba" else ["license: mit"]),
         "tags:",
         "  - sketchface",
         "  - celeba-attributes",
@@ -328,6 +329,7 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
         "",
         f"# SketchFace attribute classifier ({cfg.data}, {cfg.image_size} px)",
         "",
+        *([f"**Licence of the training data.** {LICENCE_NOTE}", ""] if cfg.data == "celeba" else []),
         "`sketchface.models.classifier.AttributeClassifier`: a small CNN "
         f"({report['num_parameters'] / 1e6:.2f} M parameters) that predicts the 40 CelebA attributes of a face "
         "image in [0, 1]. SketchFace uses it to measure attribute fidelity of generated faces and as the feature "

@@ -53,6 +53,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from sketchface.attributes import ATTRIBUTES
+from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.models.mvae import (
     MVAE,
     CrossModalVAE,
@@ -433,12 +434,13 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
     lines = [
         "---",
         "library_name: sketchface",
-        "license: mit",
+        *(["license: other", "license_name: celeba-research-only"] if cfg.data == "celeba" else ["license: mit"]),
         "tags: [sketchface, vae, celeba-attributes]",
         "---",
         "",
         f"# SketchFace {kind}, {cfg.image_size} px",
         "",
+        *([f"**Licence of the training data.** {LICENCE_NOTE}", ""] if cfg.data == "celeba" else []),
         f"- Model: `sketchface.models.mvae.{'CrossModalVAE' if cfg.model == 'cvae' else 'MVAE'}`, "
         f"{report['num_parameters'] / 1e6:.2f} M parameters, latent {cfg.latent_dim}, "
         f"weights stored as {cfg.save_dtype}.",
