@@ -293,6 +293,28 @@ class Trainer:
         if self.is_main:
             push_folder(folder, repo_id)
 
+    def run_summary(self, model: nn.Module, steps: int, samples: int, seconds: float) -> dict[str, Any]:
+        """What every model card says about its run: steps, minutes, speed, device, precision, parameters."""
+        return {
+            "steps": steps,
+            "minutes": self.elapsed_minutes(),
+            "speed": training_speed(samples, seconds) if samples else "not measured (resumed at the end)",
+            "device": str(self.device) + (f" × {self.num_processes}" if self.num_processes > 1 else ""),
+            "precision": self.precision,
+            "parameters": sum(p.numel() for p in self.unwrap(model).parameters()),
+        }
+
+    def finish(self, model: nn.Module, folder: str | os.PathLike, *, card: str, record: dict, fp16: bool) -> Path:
+        """The end of a run: the model folder (:meth:`save_pretrained`), its ``eval.json`` (``record``), and, with
+        ``--push_to_hub``, exactly that folder uploaded."""
+        folder = self.save_pretrained(model, folder, card=card, fp16=fp16)
+        if self.is_main:
+            (folder / "eval.json").write_text(json.dumps(record, indent=1))
+            self.print(f"saved {folder}")
+            if self.args.push_to_hub:
+                push_folder(folder, self.args.push_to_hub)
+        return folder
+
 
 def _half_copy(model: nn.Module) -> nn.Module:
     import copy

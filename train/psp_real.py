@@ -21,7 +21,6 @@ Both stages resume with ``--resume``; several GPUs with ``accelerate launch -m t
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,7 +35,7 @@ from sketchface.data.pairs import EVAL_STYLES, STYLES, augment_pairs, eval_pairs
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig
 from sketchface.models.stylegan import StyleGANConfig
-from sketchface.trainer import Trainer, TrainingArguments, lineage, push_folder, training_speed
+from sketchface.trainer import Trainer, TrainingArguments, lineage
 
 
 @dataclass
@@ -345,25 +344,14 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
         final = history[-1] if history else {"step": step, **evaluate(net, ev, perceptual, identity, device)}
         seconds = time.monotonic() - t_start
         summary = {
-            "steps": step,
-            "minutes": trainer.elapsed_minutes(),
-            "speed": training_speed(seen, seconds) if seen else "not measured (resumed at the end)",
-            "device": str(device) + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
-            "precision": trainer.precision,
-            "parameters": sum(p.numel() for p in net.parameters()),
+            **trainer.run_summary(net, step, seen, seconds),
             "train_photos": n_train,
             "eval_photos": len(ev["image"]) // len(EVAL_STYLES),
             "eval": {k: v for k, v in final.items() if k != "step"},
         }
-        trainer.save_pretrained(net, save_dir, card=model_card(train_args, args, summary), fp16=args.fp16_storage)
-        (save_dir / "eval.json").write_text(
-            json.dumps(
-                {"summary": summary, "history": history, "args": asdict(args), "training": asdict(train_args)}, indent=1
-            )
-        )
-        trainer.print(f"saved {save_dir}")
-        if train_args.push_to_hub:
-            push_folder(save_dir, train_args.push_to_hub)
+        record = {"summary": summary, "history": history, "args": asdict(args), "training": asdict(train_args)}
+        card = model_card(train_args, args, summary)
+        trainer.finish(net, save_dir, card=card, record=record, fp16=args.fp16_storage)
     return save_dir
 
 
