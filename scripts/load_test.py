@@ -2,12 +2,14 @@
 
     python scripts/load_test.py                                   # python app.py on a free port; 50 clients, 60 s
     python scripts/load_test.py --clients 10 --duration 20 --endpoint parse
+    python scripts/load_test.py --think 5                          # each client waits ~5 s between clicks
     python scripts/load_test.py --url http://127.0.0.1:7860/ --server_pid 1234    # an app that is already running
     python scripts/load_test.py --json out.json -- --mvae PATH    # flags after -- go to app.py
 
 Each client is one ``gradio_client.Client`` (its own session, like one visitor's browser tab) that sends a request,
-waits for the answer (and, like a browser, downloads the images it names), and sends the next one at once: no
-think time, so N clients keep up to N requests in the server's queue. Client starts are spread over ``--ramp``
+waits for the answer (and, like a browser, downloads the images it names), and sends the next one at once (no
+think time, the default: N clients keep up to N requests in the server's queue) or after ``--think`` seconds on
+average (people looking at the faces before they click again). Client starts are spread over ``--ramp``
 seconds (default 1). Every ``/describe`` draws a fresh random seed, so nothing can be served from a cache. The
 clients run in ``--processes`` worker processes (threads inside), so that one client process's GIL does not
 become the bottleneck being measured.
@@ -73,7 +75,13 @@ def _check(endpoint: str, out: Any, candidates: int) -> None:
 def _client_loop(cfg: dict, index: int, client: Any, start: float, end: float, out: list, errors: list) -> None:
     rng = random.Random(cfg["seed"] * 1000 + index)
     time.sleep(max(0.0, start - time.time()))
+    first = True
     while time.time() < end:
+        if cfg["think"] > 0 and not first:  # a person looks at the faces before the next click
+            time.sleep(rng.uniform(0.5, 1.5) * cfg["think"])
+            if time.time() >= end:
+                break
+        first = False
         t = time.perf_counter()
         try:
             job = client.submit(*_request_args(cfg["endpoint"], cfg["candidates"], rng), api_name=f"/{cfg['endpoint']}")
@@ -205,6 +213,7 @@ def run(
     timeout: float = 60.0,
     download: bool = True,
     tls: str = "shared",
+    think: float = 0.0,
     server_pid: int | None = None,
     max_clients: int = 64,
     seed: int = 0,
@@ -228,6 +237,7 @@ def run(
         "timeout": timeout,
         "download": download,
         "tls": tls,
+        "think": think,
         "seed": seed,
     }
     workers = [
@@ -283,6 +293,7 @@ def run(
             "download_files": download,
             "client_processes": processes,
             "tls_context": tls,
+            "think_s": think,
             "cpu_count": os.cpu_count(),
         }
     )
@@ -291,7 +302,9 @@ def run(
 
 def _print_report(r: dict) -> None:
     print(
-        f"{r['clients']} clients × {r['duration_s']:g} s on {r['endpoint']}: {r['requests']} requests, "
+        f"{r['clients']} clients × {r['duration_s']:g} s on {r['endpoint']}"
+        + (f" (think {r['think_s']:g} s)" if r.get("think_s") else "")
+        + f": {r['requests']} requests, "
         f"{r['requests_per_s']} requests/s, {r['errors']} errors\n"
         f"latency ms: p50 {r['p50_ms']}  p95 {r['p95_ms']}  p99 {r['p99_ms']}  max {r['max_ms']}  mean {r['mean_ms']}"
     )
@@ -321,6 +334,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in s (default 60)")
     p.add_argument("--no_download", dest="download", action="store_false", help="do not download the images")
     p.add_argument("--tls", choices=("shared", "per-request"), default="shared", help="clients' TLS context")
+    p.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean think time in s between a client's requests (uniform, 0.5-1.5 times it; default 0: each client "
+        "clicks again as soon as its answer is in)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds the clients' random request seeds")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     p.add_argument("app_args", nargs="*", help="arguments for app.py (after --)")
@@ -361,6 +381,7 @@ def main(argv: list[str] | None = None) -> dict:
             timeout=args.timeout,
             download=args.download,
             tls=args.tls,
+            think=args.think,
             server_pid=pid,
             max_clients=args.max_clients,
             seed=args.seed,

@@ -49,6 +49,12 @@ def test_three_clients_three_seconds(server):
     assert report["clients"] == 3 and report["endpoint"] == "/describe" and report["download_files"] is True
 
 
+def test_think_time_spaces_a_clients_requests(server):
+    report = load_test.run(server, clients=2, duration=3, candidates=1, processes=1, think=2.0)
+    assert report["errors"] == 0 and report["think_s"] == 2.0
+    assert 2 <= report["requests"] <= 6  # each client: one at once, then one every 1-3 s
+
+
 def test_errors_are_counted_not_fatal(server):
     """A request the app refuses counts as an error, and the run goes on to report it."""
     report = load_test.run(server, clients=2, duration=2, candidates=0, processes=1)
