@@ -1882,7 +1882,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--torch_threads",
         type=int,
-        default=int(os.environ.get("SKETCHFACE_TORCH_THREADS", "1")),
+        default=os.environ.get("SKETCHFACE_TORCH_THREADS", "1"),  # a string default goes through type=int too
         help="threads per torch operation (default $SKETCHFACE_TORCH_THREADS or 1: concurrent requests are the "
         "parallelism; more threads per operation oversubscribe a small CPU under load, see docs/crowd.md)",
     )
@@ -1894,7 +1894,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "shipped docs/results/*; repeat for several, the first is shown first (default $SKETCHFACE_RESULTS)",
     )
     add_cli_flags(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.torch_threads < 1:
+        p.error(f"--torch_threads (or $SKETCHFACE_TORCH_THREADS) must be at least 1, got {args.torch_threads}")
+    return args
 
 
 def configure_logging() -> None:

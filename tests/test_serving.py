@@ -3,6 +3,7 @@ sized to the cores, a queue that holds a workshop's page loads."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import app
@@ -14,12 +15,8 @@ def test_limit_torch_threads():
     try:
         assert limit_torch_threads(1) == before
         assert torch.get_num_threads() == 1
-        try:
+        with pytest.raises(ValueError, match="at least 1"):
             limit_torch_threads(0)
-        except ValueError as err:
-            assert "at least 1" in str(err)
-        else:
-            raise AssertionError("0 threads was accepted")
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
@@ -30,6 +27,10 @@ def test_main_runs_torch_on_one_thread_by_default(monkeypatch):
     assert app.parse_args(["--torch_threads", "2"]).torch_threads == 2
     monkeypatch.setenv("SKETCHFACE_TORCH_THREADS", "3")
     assert app.parse_args([]).torch_threads == 3
+    for bad in ("0", "many"):  # a plain usage error, not a traceback
+        monkeypatch.setenv("SKETCHFACE_TORCH_THREADS", bad)
+        with pytest.raises(SystemExit):
+            app.parse_args([])
 
 
 def test_describe_has_its_own_concurrency_group_and_the_queue_room_for_a_crowd(app_registry):
