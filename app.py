@@ -49,6 +49,7 @@ from sketchface.export import (
 )
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.registry import KINDS, Registry, add_cli_flags, attribute_agreement, has_sketch_input, split_sources
+from sketchface.serving import limit_torch_threads
 
 MAX_CANDIDATES = 16
 MAX_COMPARE_CANDIDATES = 8  # per description and model in the Compare grid (paper 1 showed 8)
@@ -63,6 +64,12 @@ MAX_PIXELS = 40_000_000  # same limit as sketchface.data.sketch (checked before 
 SKETCH_INPUT_SIDE = SKETCH_WORK_SIDE
 STYLIZE_PREVIEW_SIDE = 512
 MAX_INSTRUCTION_CHARS = 500
+#: A crowd (docs/crowd.md): describes running at once, one per core (each torch operation on one thread; see
+#: main's --torch_threads), in a concurrency group of their own so that a long Compare never holds them up.
+DESCRIBE_CONCURRENCY = max(2, os.cpu_count() or 1)
+#: Events that may wait in the queue before Gradio answers "Queue is full": 50 visitors who open the page at once
+#: queue two load events each, besides their clicks.
+QUEUE_SIZE = 512
 IP2P_RECHECK_S = 600  # InstructPix2Pix's availability is checked again after this long (it may probe the Hub)
 UNDO_STEPS = 20  # Stylize: how many "Use this result" steps Undo can go back
 IP2P_CHOICE = ("InstructPix2Pix (free-form)", "instruct-pix2pix")
@@ -1729,6 +1736,7 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
         "api_visibility": "private",
     }
     gen = {"concurrency_limit": 2, "concurrency_id": "gpu"}
+    describe = {"concurrency_limit": DESCRIBE_CONCURRENCY, "concurrency_id": "describe"}  # a crowd's click
     # decoding and sketching uploads: each bounded to ~1 s and ~200 MB (a 40 MP RGBA PNG), two at once on 2 cores
     images = {"concurrency_limit": 2, "concurrency_id": "images"}
 
@@ -1749,7 +1757,7 @@ def wire_events(demo: gr.Blocks, h: Handlers, tabs: gr.Tabs, caption_box: gr.Che
         [d.text, *radios, d.model, d.n, d.seed, caption_box, d.state, d.weight, d.reading],
         [*round_out, d.pending],
         api_name="describe",
-        **gen,
+        **describe,
     ).success(**commit).then(**history)
     d.gallery.select(
         h.select, [d.state, d.a, caption_box], [d.a, d.b, d.selection, d.download], api_visibility="private"
@@ -1871,7 +1879,7 @@ def build_demo(registry: Registry | None = None, results: str | list[str] | None
             with gr.Tab("Models", id="models"):
                 m = build_models_tab(h)
         wire_events(demo, h, tabs, caption_box, d, s, st, c, m)
-    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.queue(default_concurrency_limit=4, max_size=QUEUE_SIZE)
     demo.handlers = h  # for tests and scripts
     return demo
 
@@ -1897,6 +1905,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--device", default=None, help="torch device for the models (default: CPU)")
     p.add_argument(
+        "--torch_threads",
+        type=int,
+        default=os.environ.get("SKETCHFACE_TORCH_THREADS", "1"),  # a string default goes through type=int too
+        help="threads per torch operation (default $SKETCHFACE_TORCH_THREADS or 1: concurrent requests are the "
+        "parallelism; more threads per operation oversubscribe a small CPU under load, see docs/crowd.md)",
+    )
+    p.add_argument(
         "--results",
         action="append",
         metavar="FOLDER",
@@ -1904,7 +1919,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "shipped docs/results/*; repeat for several, the first is shown first (default $SKETCHFACE_RESULTS)",
     )
     add_cli_flags(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.torch_threads < 1:
+        p.error(f"--torch_threads (or $SKETCHFACE_TORCH_THREADS) must be at least 1, got {args.torch_threads}")
+    return args
 
 
 def configure_logging() -> None:
@@ -1920,6 +1938,7 @@ def configure_logging() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     configure_logging()
+    limit_torch_threads(args.torch_threads)
     t0 = time.perf_counter()
     registry = Registry.discover({k: getattr(args, k) for k in KINDS}).load(device=args.device)
     demo = build_demo(registry, results=args.results)
