@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--photos", type=int, default=None, help="first N photos of the split (default: all)")
     p.add_argument("--candidates", type=int, default=8, help="candidates per sketch for the spread")
     p.add_argument("--candidate_photos", type=int, default=32, help="photos whose candidates are scored")
+    p.add_argument("--mix", type=float, default=0.5, help="variety of the candidates (the app's default 0.5)")
     p.add_argument("--classifier", default="checkpoints/classifier-celeba-mini-64", help="attribute judge ('' off)")
     p.add_argument("--no_constant", action="store_true", help="skip the mean-face constant")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (runtime figures)")
@@ -84,14 +85,14 @@ def load_sketch_pipeline(folder: str) -> Any:
     return pipe
 
 
-def candidates(pipe: Any, sketch: Image.Image, n: int, seed: int = 0) -> list[Image.Image]:
+def candidates(pipe: Any, sketch: Image.Image, n: int, seed: int = 0, mix: float = 0.5) -> list[Image.Image]:
     """``n`` candidates of one sketch; candidate 0 is the model's deterministic best guess."""
     from sketchface.pipelines.attribute_to_face import AttributeToFace
 
     if isinstance(pipe, AttributeToFace):  # the MVAE sketch expert: posterior mean first, then samples
         first = pipe(None, sketch=sketch, num_images=1, seed=seed, temperature=0.0)
         return first + (pipe(None, sketch=sketch, num_images=n - 1, seed=seed + 1) if n > 1 else [])
-    return pipe(sketch, num_images=n, seed=seed, mix_strength=0.5)
+    return pipe(sketch, num_images=n, seed=seed, mix_strength=mix)
 
 
 def to64(images: list[Image.Image]) -> torch.Tensor:
@@ -233,7 +234,7 @@ def spread(pipe: Any, ev_big: dict, ev: dict, scorer: Scorer, args: argparse.Nam
     sel = (ev["style"] == STYLES.index("computed")).nonzero().flatten().tolist()[: args.candidate_photos]
     spreads, sims = [], []
     for i in sel:
-        c = to64(candidates(pipe, pil(ev_big["sketch"][i]), args.candidates, seed=i))
+        c = to64(candidates(pipe, pil(ev_big["sketch"][i]), args.candidates, seed=i, mix=args.mix))
         spreads.append(scorer.perceptual.pairwise_mean(c))
         sims.append(scorer.identity(c, ev["image"][i : i + 1].expand(len(c), -1, -1, -1)))
     sims_arr = np.stack(sims)  # (photos, candidates)
@@ -244,6 +245,7 @@ def spread(pipe: Any, ev_big: dict, ev: dict, scorer: Scorer, args: argparse.Nam
         "share_over_0.55": float((sims_arr >= 0.55).mean()),
         "photos": len(sel),
         "per_sketch": args.candidates,
+        "mix": args.mix,
     }
 
 
@@ -273,7 +275,7 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
             )
         lines.append("")
     lines += [
-        f"**{n} candidates per computed sketch** (first {args.candidate_photos} photos)",
+        f"**{n} candidates per computed sketch** (first {args.candidate_photos} photos, variety {args.mix:g})",
         "",
         f"| model | ms for {n} | spread (pairwise ST-LPIPS) | SFace to the true photo: mean / lowest | ≥ 0.55 |",
         "|---|---:|---:|---:|---:|",

@@ -1,0 +1,68 @@
+"""train/evaluate_sketch.py end to end on tiny models and a procedural CelebA-layout folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.real_faces import write_celeba_layout
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+    from sketchface.models.translator import SketchTranslator, TranslatorConfig
+
+    root = tmp_path_factory.mktemp("eval-sketch")
+    layout = write_celeba_layout(root / "celeba", n=12)
+    torch.manual_seed(0)
+    translator = root / "tiny-translator"
+    SketchTranslator(TranslatorConfig(resolution=32, channels=[8, 16], groups=4)).save_pretrained(translator)
+    (translator / "README.md").write_text("---\nlicense: other\n---\n\n# tiny\n")
+    classifier = root / "tiny-classifier"
+    AttributeClassifier(ClassifierConfig(image_size=16, stem_width=4, widths=[8])).eval().save_pretrained(classifier)
+    return root, layout, translator, classifier
+
+
+def test_table_grids_and_cards(setup, conftest_psp):
+    from train import evaluate_sketch
+
+    root, layout, translator, classifier = setup
+    argv = [
+        "--models", f"tiny={translator}", f"psp={conftest_psp}", "--data_root", str(layout), "--photos", "2",
+        "--candidates", "3", "--candidate_photos", "1", "--classifier", str(classifier), "--threads", "1",
+        "--out_dir", str(root / "out"), "--grid_dir", str(root / "grids"), "--update_cards",
+    ]  # fmt: skip
+    results = evaluate_sketch.main(evaluate_sketch.parse_args(argv))
+    assert results["photos"] == 2 and results["perceptual"].startswith(("ST-LPIPS", "LPIPS"))
+    tiny = results["models"]["tiny"]
+    for style in ("computed", "edges", "xdog"):
+        assert {"mse", "ssim", "lpips", "sface_true", "sface_other", "agreement"} <= set(tiny[style])
+    assert tiny["runtime_ms"] > 0 and tiny["candidates"]["per_sketch"] == 3 and tiny["checkpoint_mb"] >= 0
+    constant = results["models"]["mean training face (a constant)"]
+    assert "runtime_ms" not in constant and constant["computed"]["mse"] > 0
+    assert 0.5 <= results["majority_baseline"] <= 1
+    saved = json.loads((root / "out" / "results.json").read_text())
+    assert saved["models"].keys() == results["models"].keys()
+    md = (root / "out" / "results.md").read_text()
+    assert "| tiny |" in md and "**edges sketches**" in md and "3 candidates per computed sketch" in md
+    # grids with dataset photos go to grid_dir only; the committable picture uses no dataset pixels
+    assert sorted(p.name for p in (root / "grids").iterdir()) == [
+        "candidates.png",
+        "sketch_to_face_computed.png",
+        "sketch_to_face_edges.png",
+    ]
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["drawings.png", "results.json", "results.md"]
+    card = (translator / "README.md").read_text()
+    assert card.count(evaluate_sketch.CARD_START) == 1 and "Held-out evaluation" in card
+    evaluate_sketch.update_card(translator, "tiny", results)  # again: the block is replaced, not repeated
+    assert (translator / "README.md").read_text().count(evaluate_sketch.CARD_START) == 1
+
+
+@pytest.fixture(scope="module")
+def conftest_psp(tmp_path_factory):
+    from tests.conftest import _tiny_psp_folder
+
+    return _tiny_psp_folder(tmp_path_factory.mktemp("psp"))
