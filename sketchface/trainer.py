@@ -336,6 +336,12 @@ def push_folder(folder: str | os.PathLike, repo_id: str, api: Any = None) -> str
     return str(info)
 
 
+def model_name(args: TrainingArguments) -> str:
+    """The name a model card gives its model: the save folder's name, or the run's when that is a generic "final"."""
+    folder = Path(args.save_dir or Path(args.output_dir) / "final")
+    return folder.name if folder.name != "final" else folder.parent.name
+
+
 def training_speed(samples: int, seconds: float) -> str:
     """ "1,234 samples/s" for model cards."""
     return f"{samples / max(seconds, 1e-9):,.0f} samples/s"

@@ -35,7 +35,7 @@ from sketchface.data.pairs import EVAL_STYLES, STYLES, augment_pairs, eval_pairs
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig
 from sketchface.models.stylegan import StyleGANConfig
-from sketchface.trainer import Trainer, TrainingArguments, lineage
+from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name
 
 
 @dataclass
@@ -188,7 +188,7 @@ library_name: sketchface
 tags: [sketchface, sketch-to-face, psp, stylegan2]
 ---
 
-# {Path(train_args.save_dir or "psp-real").name}
+# {model_name(train_args)}
 
 {what}. {summary["parameters"] / 1e6:.1f} M parameters, {args.resolution} px. Part of SketchFace.
 

@@ -31,7 +31,7 @@ from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.data.pairs import EVAL_STYLES, STYLES, augment_pairs, eval_pairs, pair_pool
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.translator import SketchTranslator, TranslatorConfig
-from sketchface.trainer import Trainer, TrainingArguments, lineage
+from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name
 
 
 @dataclass
@@ -107,6 +107,7 @@ def _mean_lpips(scores: dict[str, float]) -> float:
 
 # ------------------------------------------------------------------------------------------------------------ card
 def model_card(train_args: TrainingArguments, args: TranslatorArguments, summary: dict) -> str:
+    """The model card (README.md) of a trained translator: data and its licence, loss, run, validation figures."""
     final = summary.get("eval", {})
     rows = "\n".join(
         f"| {s} | {final.get(f'{s}/mse', float('nan')):.4f} | {final.get(f'{s}/lpips', float('nan')):.3f} | "
@@ -121,7 +122,7 @@ library_name: sketchface
 tags: [sketchface, sketch-to-face, pix2pix, image-to-image]
 ---
 
-# {Path(train_args.save_dir or "translator").name}
+# {model_name(train_args)}
 
 A sketch → face translator: a pix2pix-style U-Net ({summary["parameters"] / 1e6:.1f} M parameters, {args.resolution} px)
 with a {args.style_dim}-number style code for colour and light, so that one sketch gives several candidates
