@@ -56,7 +56,7 @@ def test_table_grids_and_cards(setup, conftest_psp):
     ]
     assert sorted(p.name for p in (root / "out").iterdir()) == ["drawings.png", "results.json", "results.md"]
     card = (translator / "README.md").read_text()
-    assert card.count(evaluate_sketch.CARD_START) == 1 and "Held-out evaluation" in card
+    assert card.count(evaluate_sketch.CARD_START) == 1 and "on held-out real faces" in card
     evaluate_sketch.update_card(translator, "tiny", results)  # again: the block is replaced, not repeated
     assert (translator / "README.md").read_text().count(evaluate_sketch.CARD_START) == 1
 

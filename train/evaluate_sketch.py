@@ -348,7 +348,7 @@ def update_card(folder: Path, name: str, results: dict) -> None:
     )
     c = r.get("candidates", {})
     block = (
-        f"{CARD_START}\n## Held-out evaluation (`train/evaluate_sketch.py`)\n\n"
+        f"{CARD_START}\n## Sketch → face on held-out real faces (`train/evaluate_sketch.py`)\n\n"
         f"{results['photos']} {results['split']}-split photos never seen in training, 64 px, candidate 0. "
         f"{r.get('runtime_ms', float('nan')):.1f} ms per sketch at batch 1 ({results['threads']} CPU threads).\n\n"
         f"| sketch style | MSE | SSIM | {results['perceptual']} | {results['identity']} true / other person |\n"
