@@ -1568,7 +1568,9 @@ def build_sketch_tab(h: Handlers) -> SimpleNamespace:
                 ui.n = gr.Slider(1, MAX_CANDIDATES, value=4, step=1, label="Variations", scale=2)
                 ui.seed = gr.Number(0, precision=0, label="Seed", minimum=0, scale=1)
             ui.text = gr.Textbox(label="Optional attributes in words (e.g. 'gray hair, glasses')", lines=1)
-            ui.mix = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Variety (style-mixing strength)")
+            ui.mix = gr.Slider(
+                0.0, 1.0, value=0.5, step=0.05, label="Variety of the candidates (style code or style mixing)"
+            )
             ui.weight = description_weight_slider(
                 "Words vs drawing (MVAE models)",
                 "How much the attributes count against the sketch: 1 = the plain product of experts; "
