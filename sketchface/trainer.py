@@ -18,7 +18,7 @@ A script owns its loop (a GAN step differs from a VAE step) and leaves everythin
 
 Precision: ``"auto"`` is bfloat16 autocast where the hardware runs it natively (CUDA with bf16; a CPU with AMX or
 AVX-512 BF16), float32 elsewhere; ``"fp32"`` forces float32. Threads: on a CPU each of N processes gets
-``cpu_count // N`` threads, so ``torchrun`` on a 2-core machine does not oversubscribe it.
+``usable cores // N`` threads, so ``torchrun`` on a 2-core machine does not oversubscribe it.
 """
 
 from __future__ import annotations
@@ -71,6 +71,14 @@ class TrainingArguments:
             raise ValueError("max_steps must be >= 0 and batch_size >= 1")
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on (``taskset``, cgroup cpusets), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 def native_bf16(device: torch.device) -> bool:
     """Whether bfloat16 runs natively here: CUDA with bf16, or a CPU with AMX / AVX-512 BF16."""
     if device.type == "cuda":
@@ -80,7 +88,8 @@ def native_bf16(device: torch.device) -> bool:
     return any(bool(getattr(cpu, p, lambda: False)()) for p in probes)
 
 
-def _resolve_precision(precision: str, device: torch.device) -> str:
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Map ``auto`` to ``bf16`` where the hardware runs it natively, else ``fp32``; ``fp16`` needs CUDA."""
     if precision == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     if precision == "fp16" and device.type != "cuda":
@@ -97,7 +106,7 @@ class Trainer:
 
         self.args = args
         probe_device = torch.device("cuda" if torch.cuda.is_available() and not cpu else "cpu")
-        self.precision = _resolve_precision(args.precision, probe_device)
+        self.precision = resolve_precision(args.precision, probe_device)
         mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[self.precision]
         from accelerate.state import AcceleratorState
 
@@ -106,7 +115,7 @@ class Trainer:
         AcceleratorState._reset_state(reset_partial_state=False)
         self.accelerator = Accelerator(mixed_precision=mp, cpu=bool(cpu) or probe_device.type == "cpu")
         if self.device.type == "cpu":
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.num_processes))
+            torch.set_num_threads(max(1, usable_cpus() // self.num_processes))
         else:  # fixed shapes: let cuDNN pick its fastest kernels; TF32 where float32 matmuls remain
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = True

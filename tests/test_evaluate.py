@@ -256,7 +256,8 @@ def test_benchmark_end_to_end(tmp_path, monkeypatch):
     assert set(lat["latency"]) == {"batch_1", "batch_8"}
     assert lat["latency"]["batch_8"]["items_per_call"] == 8 and lat["latency"]["batch_1"]["p50_ms"] > 0
     assert lat["peak_memory_mb"] > 0
-    assert "classifier" in saved["training"] and saved["training"]["classifier"]["steps_per_s"] > 0
+    options = saved["training"]["classifier"]["options"]
+    assert set(options) == {"fp32", "channels_last", "bf16"} and all(o["steps_per_s"] > 0 for o in options.values())
     assert results == saved
 
 

@@ -223,6 +223,40 @@ def test_loss_returns_the_decoded_logits_for_an_extra_loss():
     assert model.image_decoder.deconv[-1].weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("sample_subsets", [False, True])
+def test_loss_decodes_only_the_faces_it_scores(sample_subsets):
+    """With cross_weight 0 the attribute-only subset's face is never scored, so it is not decoded (issue 26); the
+    loss and its gradients equal those of the full decode (which return_image_logits still does)."""
+    torch.manual_seed(3)
+    model = MVAE(tiny()).eval()  # no dropout: both calls see the same network
+    b = 16
+    x, s, y = torch.rand(b, 3, 16, 16), torch.rand(b, 1, 16, 16), (torch.rand(b, 40) < 0.3).float()
+    rows: list[int] = []
+    hook = model.image_decoder.register_forward_hook(lambda m, args, out: rows.append(args[0].shape[0]))
+    results = []
+    for full in (True, False):
+        model.zero_grad()
+        torch.manual_seed(0)  # the same draws for both (with this seed some samples draw the attribute-only subset)
+        terms = model.loss(x, y, None, s, sample_subsets=sample_subsets, return_image_logits=full)
+        terms["loss"].backward()
+        grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        results.append((terms, grads))
+    hook.remove()
+    (full_terms, full_grads), (terms, grads) = results
+    for key in ("loss", "joint", "image", "attributes", "sketch", "sketch_attributes", "image_image_nll"):
+        assert torch.allclose(terms[key], full_terms[key], rtol=1e-5, atol=1e-6), key
+    assert torch.allclose(grads, full_grads, rtol=1e-4, atol=1e-6)
+    if sample_subsets:  # only the samples that drew a subset with an image to score
+        assert rows[0] == b and 0 < rows[1] < b
+    else:  # four of the five subsets
+        assert rows == [5 * b, 4 * b]
+    model.config.cross_weight = 0.5  # now that face is scored: decoded again
+    rows.clear()
+    model.image_decoder.register_forward_hook(lambda m, args, out: rows.append(args[0].shape[0]))
+    model.loss(x, y, None, s)
+    assert rows == [5 * b]
+
+
 @pytest.mark.parametrize("size", [16, 64])
 def test_patch_discriminator(size):
     disc = PatchDiscriminator((4, 8, 8))
@@ -365,6 +399,16 @@ TINY_ARGS = [
 ]  # fmt: skip
 
 
+def test_precision_flags():
+    train = _load_script("mvae")
+    assert train.parse_args([]).precision == "auto" and train.parse_args([]).channels_last
+    assert train.parse_args(["--mixed_precision", "no"]).precision == "fp32"  # the older flag still works
+    plain = train.parse_args(["--precision", "fp32", "--no-channels_last"])
+    assert plain.precision == "fp32" and not plain.channels_last
+    with pytest.raises(SystemExit):
+        train.parse_args(["--precision", "fp8"])
+
+
 @pytest.mark.parametrize("script", ["mvae", "cvae"])
 def test_training_script_two_steps(tmp_path, monkeypatch, script):
     train = _load_script(script)
@@ -382,6 +426,11 @@ def test_training_script_two_steps(tmp_path, monkeypatch, script):
     assert model.config.model_type == script and model.config.image_size == 16
     card = (out / "README.md").read_text()
     assert "not measured" in card  # no --classifier given
+    # issue 26: the precision it was trained in and its speed are in the card (auto: bf16 where native, else fp32)
+    from sketchface.trainer import resolve_precision
+
+    assert report["precision"] == resolve_precision("auto", torch.device("cpu")) and report["channels_last"]
+    assert report["samples_per_s"] > 0 and f"samples/s in {report['precision']} with channels_last" in card
     if script == "mvae":  # a model trained on CelebA says the data's licence in its card
         cfg.data = "celeba"
         mvae_module.write_model_card(cfg, report, tmp_path / "celeba-card.md")

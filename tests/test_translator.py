@@ -169,3 +169,20 @@ def test_evaluation_and_benchmark_scripts_know_the_translator(tmp_path):
     step, info = benchmark.TRAINABLE["translator"](torch.device("cpu"), 2)
     step()  # one optimiser step of the starter's architecture
     assert info["batch"] == 2 and info["params"] > 1e6
+
+
+def test_benchmark_times_each_training_option():
+    from train import benchmark
+
+    cfg = benchmark.parse_args(
+        ["--train_models", "mvae", "mvae-decode-all", "--train_batch", "2", "--train_steps", "1"]
+    )
+    for name in cfg.train_models:
+        result = benchmark.bench_training(name, cfg, torch.device("cpu"))
+        assert set(result["options"]) == {"fp32", "channels_last", "bf16"}, result
+        assert all(o["steps_per_s"] > 0 for o in result["options"].values())
+    assert "before issue 26" in result["note"]
+    table = benchmark.format_table(
+        {"meta": {"device": "cpu", "torch": "x"}, "pipelines": {}, "training": {name: result}}
+    )
+    assert "| mvae-decode-all | " in table and "| bf16 |" in table

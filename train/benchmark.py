@@ -6,7 +6,9 @@
 For each pipeline: milliseconds per image at batch 1 and 8 (``num_images``; median and p95 after warm-up),
 images per second, and peak memory (CUDA: ``torch.cuda.max_memory_allocated``; CPU: the process's peak
 resident set size so far, ``ru_maxrss``). For each trainable model type at its default config (built from
-its config class, random data): optimiser steps per second. The numbers are figures to read, not assertions.
+its config class, random data): optimiser steps per second in float32, with channels_last, and with bfloat16
+autocast + channels_last (``--train_options``), and ``mvae-decode-all``, the MVAE loss as it was before it stopped
+decoding faces no term scores (issue 26). The numbers are figures to read, not assertions.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class BenchConfig:
     train_models: list[str] = field(default_factory=lambda: list(TRAINABLE))
     train_steps: int = 10
     train_batch: int | None = None  # None: each model's own default below
+    train_options: list[str] = field(default_factory=lambda: list(TRAIN_OPTIONS))
+    train_architecture: list[str] = field(default_factory=list)  # NAME=CHECKPOINT: that model's architecture
     device: str = "auto"
     seed: int = 0
     json: str | None = None
@@ -72,6 +76,14 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     p.add_argument("--train_models", nargs="*", default=d.train_models, help=f"subset of {list(TRAINABLE)}")
     p.add_argument("--train_steps", type=int, default=d.train_steps)
     p.add_argument("--train_batch", type=int, default=d.train_batch)
+    p.add_argument("--train_options", nargs="+", default=d.train_options, choices=list(TRAIN_OPTIONS))
+    p.add_argument(
+        "--train_architecture",
+        nargs="*",
+        default=[],
+        metavar="NAME=CHECKPOINT",
+        help="time mvae/cvae (and mvae-decode-all) with a saved checkpoint's architecture, e.g. the starter's",
+    )
     p.add_argument("--device", default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--json", default=d.json, metavar="PATH", help="also write the results as JSON")
@@ -132,14 +144,14 @@ def bench_pipeline(kind: str, pipe: Any, cfg: BenchConfig, device: torch.device)
 # ---------------------------------------------------------------------------------------------- training steps
 
 
-def _classifier_step(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+def _classifier_step(device: torch.device, batch: int | None, cl: bool = False) -> tuple[Callable[[], None], dict]:
     from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 
     cfg = ClassifierConfig()
     b = batch or 256  # train/classifier.py default
-    model = AttributeClassifier(cfg).to(device).train()
+    model = _fmt(AttributeClassifier(cfg).to(device).train(), cl)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x = torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device)
+    x = _fmt(torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device), cl)
     y = (torch.rand(b, 40, device=device) > 0.5).float()
 
     def step() -> None:
@@ -151,15 +163,15 @@ def _classifier_step(device: torch.device, batch: int | None) -> tuple[Callable[
     return step, {"batch": b, "config": asdict(cfg), "params": sum(p.numel() for p in model.parameters())}
 
 
-def _stylegan_step(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+def _stylegan_step(device: torch.device, batch: int | None, cl: bool = False) -> tuple[Callable[[], None], dict]:
     from sketchface.models.stylegan import Discriminator, Generator, StyleGANConfig
 
     cfg = StyleGANConfig()
     b = batch or 16
-    g, d = Generator(cfg).to(device).train(), Discriminator(cfg).to(device).train()
+    g, d = _fmt(Generator(cfg).to(device).train(), cl), _fmt(Discriminator(cfg).to(device).train(), cl)
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-3, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-3, betas=(0.0, 0.99))
-    real = torch.rand(b, 3, cfg.resolution, cfg.resolution, device=device) * 2 - 1
+    real = _fmt(torch.rand(b, 3, cfg.resolution, cfg.resolution, device=device) * 2 - 1, cl)
 
     def step() -> None:  # one discriminator + one generator update (non-saturating loss, no regularisers)
         z = torch.randn(b, cfg.style_dim, device=device)
@@ -176,17 +188,17 @@ def _stylegan_step(device: torch.device, batch: int | None) -> tuple[Callable[[]
     return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "G+D step, no regularisers"}
 
 
-def _psp_step(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+def _psp_step(device: torch.device, batch: int | None, cl: bool = False) -> tuple[Callable[[], None], dict]:
     from sketchface.models.psp import PSP, PSPConfig
 
     cfg = PSPConfig()
     b = batch or 8
-    model = PSP(cfg).to(device).train()
+    model = _fmt(PSP(cfg).to(device).train(), cl)
     model.generator.requires_grad_(False)  # pSp trains the encoder into a frozen generator
     opt = torch.optim.Adam(model.encoder.parameters(), lr=1e-4)
     r = cfg.resolution
-    sketch = torch.rand(b, cfg.in_channels, r, r, device=device)
-    target = torch.rand(b, 3, r, r, device=device) * 2 - 1
+    sketch = _fmt(torch.rand(b, cfg.in_channels, r, r, device=device), cl)
+    target = _fmt(torch.rand(b, 3, r, r, device=device) * 2 - 1, cl)
 
     def step() -> None:  # L2 only: LPIPS/ID/attention terms of train/psp.py add to this
         image, w_plus = model(sketch)
@@ -199,15 +211,15 @@ def _psp_step(device: torch.device, batch: int | None) -> tuple[Callable[[], Non
     return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "encoder only, L2 + W-norm"}
 
 
-def _translator_step(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+def _translator_step(device: torch.device, batch: int | None, cl: bool = False) -> tuple[Callable[[], None], dict]:
     from sketchface.models.translator import SketchTranslator, TranslatorConfig
 
     cfg = TranslatorConfig(resolution=128, channels=[32, 64, 128, 160, 192, 192])  # the starter's architecture
     b = batch or 32
-    model = SketchTranslator(cfg).to(device).train()
+    model = _fmt(SketchTranslator(cfg).to(device).train(), cl)
     opt = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.5, 0.999))
     r = cfg.resolution
-    sketch, photo = torch.rand(b, 1, r, r, device=device), torch.rand(b, 3, r, r, device=device)
+    sketch, photo = _fmt(torch.rand(b, 1, r, r, device=device), cl), _fmt(torch.rand(b, 3, r, r, device=device), cl)
 
     def step() -> None:  # L1 + KL: the ST-LPIPS and PatchGAN terms of train/translator.py add to this
         fake, mu, logvar = model(sketch, style_photo=photo)
@@ -217,24 +229,30 @@ def _translator_step(device: torch.device, batch: int | None) -> tuple[Callable[
         opt.step()
 
     params = sum(p.numel() for p in model.parameters())
-    return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "U-Net + style code, L1 + KL, fp32"}
+    return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "U-Net + style code, L1 + KL"}
 
 
 def _vae_step(
-    model_name: str, config_name: str
-) -> Callable[[torch.device, int | None], tuple[Callable[[], None], dict]]:
-    def build(device: torch.device, batch: int | None) -> tuple[Callable[[], None], dict]:
+    model_name: str, config_name: str, decode_every_subset: bool = False
+) -> Callable[[torch.device, int | None, bool], tuple[Callable[[], None], dict]]:
+    """``decode_every_subset``: also decode the faces no ELBO term scores (the attribute-only subset's), as
+    ``MVAE.loss`` did before issue 26: the figure that shows what dropping that wasted work gained."""
+
+    def build(
+        device: torch.device, batch: int | None, cl: bool = False, architecture: str | None = None
+    ) -> tuple[Callable[[], None], dict]:
         import sketchface.models.mvae as mvae
 
-        if not hasattr(mvae, model_name) or not hasattr(mvae, config_name):
-            raise ImportError(f"sketchface.models.mvae has no {model_name} / {config_name}")
-        cfg = getattr(mvae, config_name)()
+        # a saved checkpoint's architecture (e.g. the shipped starter), else the config class's defaults
+        cfg = mvae.load_vae(architecture).config if architecture else getattr(mvae, config_name)()
         b = batch or 64
-        model = getattr(mvae, model_name)(cfg).to(device).train()
+        model = _fmt(getattr(mvae, model_name)(cfg).to(device).train(), cl)
         s = cfg.image_size
-        x = torch.rand(b, 3, s, s, device=device)
+        x = _fmt(torch.rand(b, 3, s, s, device=device), cl)
         y = (torch.rand(b, cfg.num_attributes, device=device) > 0.5).float()
-        extra = {"sketch": torch.rand(b, 1, s, s, device=device)} if getattr(cfg, "use_sketch", False) else {}
+        extra = {"sketch": _fmt(torch.rand(b, 1, s, s, device=device), cl)} if getattr(cfg, "use_sketch", False) else {}
+        if decode_every_subset:
+            extra["return_image_logits"] = True  # decodes every subset's face (and returns them)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
         def step() -> None:  # the model's own training loss (all sub-sampled ELBOs for the MVAE)
@@ -244,14 +262,23 @@ def _vae_step(
             opt.step()
 
         params = sum(p.numel() for p in model.parameters())
-        return step, {"batch": b, "config": asdict(cfg), "params": params}
+        note = "every subset's face decoded, as before issue 26" if decode_every_subset else ""
+        if architecture:
+            note = "; ".join(filter(None, [f"architecture of {architecture}", note]))
+        return step, {"batch": b, "config": asdict(cfg), "params": params, "note": note}
 
     return build
 
 
-TRAINABLE: dict[str, Callable[[torch.device, int | None], tuple[Callable[[], None], dict]]] = {
+def _fmt(x, channels_last: bool):
+    """A module or 4-d tensor in channels_last memory format when asked (oneDNN's / cuDNN's faster conv layout)."""
+    return x.to(memory_format=torch.channels_last) if channels_last else x
+
+
+TRAINABLE: dict[str, Callable[..., tuple[Callable[[], None], dict]]] = {
     "classifier": _classifier_step,
     "mvae": _vae_step("MVAE", "MVAEConfig"),
+    "mvae-decode-all": _vae_step("MVAE", "MVAEConfig", decode_every_subset=True),
     "cvae": _vae_step("CrossModalVAE", "CrossModalVAEConfig"),
     "stylegan": _stylegan_step,
     "psp": _psp_step,
@@ -259,23 +286,42 @@ TRAINABLE: dict[str, Callable[[torch.device, int | None], tuple[Callable[[], Non
 }
 
 
+TRAIN_OPTIONS = {  # name: (autocast dtype or None, channels_last); "bf16" is what the Trainer's "auto" picks
+    "fp32": (None, False),
+    "channels_last": (None, True),
+    "bf16": (torch.bfloat16, True),
+}
+
+
 def bench_training(name: str, cfg: BenchConfig, device: torch.device) -> dict:
-    try:
-        step, info = TRAINABLE[name](device, cfg.train_batch)
-    except ImportError as e:  # that model's module is not in this install
-        return {"skipped": str(e)}
-    except Exception as e:  # noqa: BLE001 - a broken default config must not stop the other figures
-        print(f"warning: {name} could not be built: {type(e).__name__}: {e}", file=sys.stderr)
-        return {"skipped": f"{type(e).__name__}: {e}"}
-    _reset_peak(device)
-    timing = time_callable(step, items_per_call=1, warmup=1, repeats=max(1, cfg.train_steps), device=device)
-    return {
-        **info,
-        "steps_per_s": 1000.0 / timing["p50_ms"],
-        "step_ms": timing,
-        "images_per_s": info["batch"] * 1000.0 / timing["p50_ms"],
-        "peak_memory_mb": _peak_memory_mb(device),
-    }
+    """Steps per second of ``name``'s training step under each of ``cfg.train_options`` (same seed, fresh model)."""
+    out: dict[str, Any] = {"options": {}}
+    for option in cfg.train_options:
+        dtype, channels_last = TRAIN_OPTIONS[option]
+        torch.manual_seed(cfg.seed)
+        try:
+            architecture = dict(a.split("=", 1) for a in cfg.train_architecture).get(name.split("-decode-all")[0])
+            step, info = TRAINABLE[name](
+                device, cfg.train_batch, channels_last, **({"architecture": architecture} if architecture else {})
+            )
+        except Exception as e:  # noqa: BLE001 - a broken default config must not stop the other figures
+            print(f"warning: {name} could not be built: {type(e).__name__}: {e}", file=sys.stderr)
+            return {"skipped": f"{type(e).__name__}: {e}"}
+        out.update(info)
+
+        def run(step=step, dtype=dtype) -> None:
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                step()
+
+        _reset_peak(device)
+        timing = time_callable(run, items_per_call=1, warmup=1, repeats=max(1, cfg.train_steps), device=device)
+        out["options"][option] = {
+            "steps_per_s": 1000.0 / timing["p50_ms"],
+            "step_ms": timing,
+            "images_per_s": info["batch"] * 1000.0 / timing["p50_ms"],
+            "peak_memory_mb": _peak_memory_mb(device),
+        }
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------- report
@@ -296,18 +342,26 @@ def format_table(results: dict) -> str:
         lines.append("")
     if results["training"]:
         lines += [
-            "| Model (default config) | Params | Batch | Steps/s | Images/s | Peak MB |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| Model (default config) | Params | Batch | Option | Steps/s | Images/s | vs first option | Peak MB |",
+            "|---|---:|---:|---|---:|---:|---:|---:|",
         ]
         for name, r in results["training"].items():
             if "skipped" in r:
-                lines.append(f"| {name} | – | – | skipped: {r['skipped']} | – | – |")
-            else:
+                lines.append(f"| {name} | – | – | – | skipped: {r['skipped']} | – | – | – |")
+                continue
+            base = next(iter(r["options"].values()))["steps_per_s"]
+            for option, o in r["options"].items():
                 lines.append(
-                    f"| {name} | {r['params'] / 1e6:.2f} M | {r['batch']} | {r['steps_per_s']:.2f} | "
-                    f"{r['images_per_s']:.0f} | {r['peak_memory_mb']:.0f} |"
+                    f"| {name} | {r['params'] / 1e6:.2f} M | {r['batch']} | {option} | {o['steps_per_s']:.2f} | "
+                    f"{o['images_per_s']:.0f} | {o['steps_per_s'] / base:.2f}× | {o['peak_memory_mb']:.0f} |"
                 )
-        lines.append("")
+        notes = [f"{n}: {r['note']}" for n, r in results["training"].items() if r.get("note")]
+        lines += [
+            "",
+            "Options: fp32; channels_last (float32, channels_last memory format); bf16 (bfloat16 autocast "
+            "+ channels_last, the Trainer's default where the hardware runs bfloat16 natively).",
+        ]
+        lines += [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
 
 

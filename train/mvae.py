@@ -4,7 +4,12 @@ cross-modal VAE. ``train/cvae.py`` is this script with ``--model cvae`` defaults
 Procedural faces (default; offline, exact labels). Faces are rendered once into an in-memory pool by DataLoader
 workers, then batches are drawn from the pool on the training device::
 
-    python train/mvae.py --output_dir checkpoints/mvae-procedural-64 --num_workers 16 --mixed_precision bf16
+    python train/mvae.py --output_dir checkpoints/mvae-procedural-64 --num_workers 16
+
+Speed (issue 26): ``--precision auto`` (the default) trains in bfloat16 autocast where the hardware runs it natively
+(CPUs with AMX / AVX-512 BF16, CUDA with bf16) and ``--channels_last`` (default) puts the convolutions in oneDNN's /
+cuDNN's faster layout; ``--precision fp32 --no-channels_last`` is the plain float32 run. The figures that chose these
+defaults are in docs/training.md (``python train/benchmark.py --train_models mvae mvae-decode-all``).
 
 CelebA in the official layout (e.g. the 899-image CelebA-mini; its train split)::
 
@@ -65,6 +70,7 @@ from sketchface.models.mvae import (
     random_known_mask,
 )
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
+from sketchface.trainer import resolve_precision, usable_cpus
 from sketchface.training import EDIT_KEYS, POOL_KEYS, cli_command, pool_to_batch, render_pool
 
 TRAIN_SEED = 0  # procedural training seeds start here
@@ -108,7 +114,8 @@ class TrainConfig:
     sample_subsets: bool = False  # one ELBO subset per sample instead of all (much cheaper; for CPU runs)
     rebalance: bool = False  # up-weight positives of rare attributes in the attribute likelihood
     time_limit: float | None = None  # minutes (pool rendering included); stop and save when exceeded
-    mixed_precision: str = "no"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (sketchface.trainer.resolve_precision)
+    channels_last: bool = True
     num_workers: int = 2
     seed: int = 0
     save_dtype: str = "float16"  # weights in model.safetensors ("float16" halves the size)
@@ -193,7 +200,14 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     p.add_argument("--sample_subsets", action=argparse.BooleanOptionalAction, default=d.sample_subsets)
     p.add_argument("--rebalance", action=argparse.BooleanOptionalAction, default=d.rebalance)
     p.add_argument("--time_limit", type=float, default=d.time_limit, help="minutes")
-    p.add_argument("--mixed_precision", default=d.mixed_precision, choices=["no", "fp16", "bf16"])
+    p.add_argument(
+        "--precision",
+        "--mixed_precision",  # the older name; "no" means fp32
+        default=d.precision,
+        choices=["auto", "fp32", "bf16", "fp16", "no"],
+        help="auto: bfloat16 autocast where the hardware runs it natively, else float32",
+    )
+    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=d.channels_last)
     p.add_argument("--num_workers", type=int, default=d.num_workers)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--save_dtype", default=d.save_dtype, choices=["float16", "float32"])
@@ -213,6 +227,8 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=d.resume)
     p.add_argument("--push_to_hub", default=d.push_to_hub, metavar="REPO_ID")
     cfg = TrainConfig(**vars(p.parse_args(argv)))
+    if cfg.precision == "no":
+        cfg.precision = "fp32"
     if cfg.data == "celeba" and not cfg.data_root:
         p.error("--data celeba needs --data_root")
     if cfg.model == "cvae":
@@ -448,7 +464,9 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
         f"- Steps: {report['steps']} × batch {cfg.batch_size} ({report['epochs']:.1f} epochs), Adam lr {cfg.lr}, "
         f"KL annealing over {report['anneal_steps']} steps, attribute dropout {cfg.attr_dropout}, "
         f"lambda_attrs {cfg.attribute_weight}, rebalance {cfg.rebalance}; "
-        f"{report['train_minutes']:.1f} min on {report['device']}.",
+        f"{report['train_minutes']:.1f} min on {report['device']}, "
+        f"{report.get('samples_per_s', float('nan')):.0f} samples/s in {report.get('precision', 'fp32')}"
+        f"{' with channels_last' if report.get('channels_last') else ''}.",
         *([f"- Fine-tuned from `{cfg.init_from}` (its own card gives its first training)."] if cfg.init_from else []),
         *(
             [
@@ -659,7 +677,17 @@ def fmt_logs(logs: dict[str, float]) -> dict[str, str]:
 
 
 def main(cfg: TrainConfig) -> dict:
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    probe = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        precision = resolve_precision(cfg.precision, probe)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)  # another run in this process may have used another
+    accelerator = Accelerator(mixed_precision={"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision])
+    if accelerator.device.type == "cpu":  # each process its share of the cores (torchrun on 2 cores: 1 each)
+        torch.set_num_threads(max(1, usable_cpus() // accelerator.num_processes))
     set_seed(cfg.seed)
     t_start = time.perf_counter()
     out_dir = Path(cfg.output_dir)
@@ -706,6 +734,8 @@ def main(cfg: TrainConfig) -> dict:
             else torch.stack([train_set[i]["labels"] for i in range(min(train_size, 4096))])
         )
         pos_weight = positive_weight(labels).to(device)
+    if cfg.channels_last:  # conv weights in the channels_last layout (oneDNN's / cuDNN's faster kernels)
+        model = model.to(memory_format=torch.channels_last)
     raw = model
     # DDP only synchronises gradients of calls through the wrapper's forward: wrap the loss as a module.
     model, optimizer = accelerator.prepare(_LossModule(model), optimizer)
@@ -748,6 +778,10 @@ def main(cfg: TrainConfig) -> dict:
             break
         batch = next(batches)
         x, y = batch["image"], batch["labels"]
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+            if "sketch" in batch:
+                batch["sketch"] = batch["sketch"].contiguous(memory_format=torch.channels_last)
         known = random_known_mask(x.shape[0], y.shape[1], cfg.attr_dropout, mask_gen, device)
         beta = annealing_factor(eff, anneal_steps)
         for group in optimizer.param_groups:
@@ -795,6 +829,8 @@ def main(cfg: TrainConfig) -> dict:
         if step % cfg.checkpoint_every == 0:
             save_checkpoint()
     bar.close()
+    loop_seconds = time.perf_counter() - t0
+    samples_per_s = (step - bar.initial) * cfg.batch_size * accelerator.num_processes / max(loop_seconds, 1e-9)
     save_checkpoint()
     accelerator.wait_for_everyone()
     train_minutes = (time.perf_counter() - t_start) / 60
@@ -814,6 +850,9 @@ def main(cfg: TrainConfig) -> dict:
             "anneal_steps": anneal_steps,
             "train_size": train_size,
             "train_minutes": train_minutes,
+            "precision": precision,
+            "channels_last": cfg.channels_last,
+            "samples_per_s": samples_per_s,
             "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
             "num_parameters": count_parameters(raw),
             "eval": ev,
@@ -825,7 +864,7 @@ def main(cfg: TrainConfig) -> dict:
                 skip=("resume", "model"),
             ),
         }
-        final = copy.deepcopy(raw).eval()
+        final = copy.deepcopy(raw).eval().to(memory_format=torch.contiguous_format)  # safetensors stores contiguous
         if cfg.save_dtype == "float16":
             final = final.half()
         final.save_pretrained(out_dir)

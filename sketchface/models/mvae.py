@@ -522,6 +522,11 @@ class MVAE(
 
         post = {name: self.combine([ex[m] for m in mods]) for name, (mods, _) in subsets.items()}
         names = list(subsets)
+        # which subsets' ELBO scores a decoded image: not the attribute-only one unless cross_weight > 0. The others'
+        # images are decoded only when the caller asks for every decoded face (return_image_logits); otherwise that
+        # decoder pass would be wasted work (a fifth of the decoder's cost with a sketch, a third without)
+        wants_image = [cfg.image_weight * (cfg.cross_weight if n == "attributes" else 1.0) > 0 for n in names]
+        decode_all = return_image_logits or all(wants_image)
         if sample_subsets:
             # one subset per sample (uniform over the subsets available to it): one decoder pass of B images
             avail = torch.stack([w for _, w in subsets.values()], 1)  # (B, S)
@@ -530,13 +535,23 @@ class MVAE(
             subsets = {n: (mods, onehot[:, j]) for j, (n, (mods, _)) in enumerate(subsets.items())}
             z_all = torch.stack([reparameterize(*post[n]) for n in names], 1)  # (B, S, D)
             z = z_all[torch.arange(b, device=z_all.device), choice]
-            decoded = self.decode_logits(z)
+            rows = torch.tensor(wants_image, device=z.device)[choice].nonzero()[:, 0]
+            if decode_all or len(rows) in (0, b):
+                decoded = self.decode_logits(z)
+            else:  # rows whose subset scores no image keep zero logits: their weight in every image term is 0
+                part = self.decode_logits(z[rows])
+                decoded = part.new_zeros((b, *part.shape[1:])).index_copy(0, rows, part)
             img_logits = [decoded] * len(names)
             attr_logits = [self.decode_attributes(z)] * len(names)
         else:
-            z = torch.cat([reparameterize(*post[n]) for n in names])  # (S·B, D): one decoder pass for all subsets
-            decoded = self.decode_logits(z)
-            img_logits = decoded.split(b)
+            zs = [reparameterize(*post[n]) for n in names]
+            z = torch.cat(zs)  # (S·B, D): one decoder pass for all subsets
+            if decode_all:
+                decoded = self.decode_logits(z)
+                img_logits = list(decoded.split(b))
+            else:
+                parts = iter(self.decode_logits(torch.cat([zi for zi, w in zip(zs, wants_image) if w])).split(b))
+                img_logits = [next(parts) if w else None for w in wants_image]
             attr_logits = self.decode_attributes(z).split(b)
 
         terms: dict[str, torch.Tensor] = {}
@@ -565,10 +580,7 @@ class MVAE(
         if return_image_logits:
             terms["image_logits"] = decoded
             # rows whose subset reconstructs the image (not the attribute-only one unless cross_weight > 0)
-            targets = torch.tensor(
-                [cfg.image_weight * (cfg.cross_weight if n == "attributes" else 1.0) > 0 for n in names],
-                device=image.device,
-            )
+            targets = torch.tensor(wants_image, device=image.device)
             if sample_subsets:
                 terms["image_has_target"] = targets[choice]
             else:
