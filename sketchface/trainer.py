@@ -97,29 +97,38 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def make_accelerator(precision: str = "auto", *, cpu: bool | None = None):
+    """(Accelerator, resolved precision) set up as every SketchFace training run is: ``precision`` resolved
+    (:func:`resolve_precision`), CPU threads shared out between the processes (no oversubscription under
+    ``torchrun``), cuDNN autotuning and TF32 on CUDA. Scripts with their own loop that do not use :class:`Trainer`
+    (``train/mvae.py``, ``train/classifier.py``) call this, so the options behave the same everywhere."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    probe_device = torch.device("cuda" if torch.cuda.is_available() and not cpu else "cpu")
+    resolved = resolve_precision(precision, probe_device)
+    # a new run in the same process (tests, notebooks) may ask for another precision: Accelerate keeps one global
+    # state, so drop it, keeping the distributed process group
+    AcceleratorState._reset_state(reset_partial_state=False)
+    mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[resolved]
+    accelerator = Accelerator(mixed_precision=mixed, cpu=bool(cpu) or probe_device.type == "cpu")
+    if accelerator.device.type == "cpu":
+        torch.set_num_threads(max(1, usable_cpus() // accelerator.num_processes))
+    else:  # fixed shapes: let cuDNN pick its fastest kernels; TF32 where float32 matmuls remain
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return accelerator, resolved
+
+
 class Trainer:
     """Accelerate-backed harness around a script's own loop (see the module docstring)."""
 
     def __init__(self, args: TrainingArguments, *, cpu: bool | None = None):
-        from accelerate import Accelerator
         from accelerate.utils import set_seed
 
         self.args = args
-        probe_device = torch.device("cuda" if torch.cuda.is_available() and not cpu else "cpu")
-        self.precision = resolve_precision(args.precision, probe_device)
-        mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[self.precision]
-        from accelerate.state import AcceleratorState
-
-        # a new run in the same process (tests, notebooks) may ask for another precision: Accelerate keeps one global
-        # state, so drop it, keeping the distributed process group
-        AcceleratorState._reset_state(reset_partial_state=False)
-        self.accelerator = Accelerator(mixed_precision=mp, cpu=bool(cpu) or probe_device.type == "cpu")
-        if self.device.type == "cpu":
-            torch.set_num_threads(max(1, usable_cpus() // self.num_processes))
-        else:  # fixed shapes: let cuDNN pick its fastest kernels; TF32 where float32 matmuls remain
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        self.accelerator, self.precision = make_accelerator(args.precision, cpu=cpu)
         set_seed(args.seed + self.process_index)  # each rank its own random draws
         self.output_dir = Path(args.output_dir)
         self.state_dir = self.output_dir / "state"

@@ -153,6 +153,7 @@ def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
     card = (out / "README.md").read_text()
     assert card.startswith("---") and "balanced accuracy" in card.lower() and "Wearing_Hat" in card
     assert "license: mit" in card and "non-commercial" not in card  # procedural data: no CelebA terms
+    assert "samples/s in " in card and "with channels_last" in card  # issue 26: speed and precision on the card
     # the same card for a model trained on CelebA states the data's licence
     cfg.data = "celeba"
     train.write_model_card(cfg, report, tmp_path / "celeba-card.md")

@@ -2,7 +2,7 @@
 
 Procedural faces (default; unlimited, exact labels, balanced attribute sampling so rare attributes are learned)::
 
-    python train/classifier.py --output_dir checkpoints/classifier-procedural-64 --num_workers 15 --mixed_precision bf16
+    python train/classifier.py --output_dir checkpoints/classifier-procedural-64 --num_workers 15
 
 CelebA in the official layout (e.g. the 899-image CelebA-mini), with its deterministic train/valid/test split::
 
@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -37,6 +36,7 @@ from sketchface.attributes import ATTRIBUTES
 from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.metrics import attribute_accuracy
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+from sketchface.trainer import make_accelerator
 from sketchface.training import cli_command
 
 TRAIN_SEED = 0  # procedural training seeds start here
@@ -67,7 +67,8 @@ class TrainConfig:
     eval_noise: float = 0.03  # also evaluate on the first held-out set with this much pixel noise (0: skip)
     cache: bool = True  # render/load the training set once into memory (uint8), then train epochs from RAM
     pos_weight: bool = False  # weight positives by the negative/positive ratio (for imbalanced CelebA labels)
-    mixed_precision: str = "no"  # "no" | "fp16" | "bf16"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (sketchface.trainer.resolve_precision)
+    channels_last: bool = True
     num_workers: int = 4
     seed: int = 0
     # bookkeeping
@@ -119,7 +120,14 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     )
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=d.cache)
     p.add_argument("--pos_weight", action=argparse.BooleanOptionalAction, default=d.pos_weight)
-    p.add_argument("--mixed_precision", default=d.mixed_precision, choices=["no", "fp16", "bf16"])
+    p.add_argument(
+        "--precision",
+        "--mixed_precision",  # the older name; "no" means fp32
+        default=d.precision,
+        choices=["auto", "fp32", "bf16", "fp16", "no"],
+        help="auto: bfloat16 autocast where the hardware runs it natively, else float32",
+    )
+    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=d.channels_last)
     p.add_argument("--num_workers", type=int, default=d.num_workers)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--log_every", type=int, default=d.log_every)
@@ -131,6 +139,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--keep_checkpoint", action=argparse.BooleanOptionalAction, default=d.keep_checkpoint)
     p.add_argument("--push_to_hub", default=d.push_to_hub, metavar="REPO_ID")
     cfg = TrainConfig(**vars(p.parse_args(argv)))
+    if cfg.precision == "no":
+        cfg.precision = "fp32"
     if cfg.data.startswith("celeba:"):
         cfg.data, cfg.data_root = "celeba", cfg.data.split(":", 1)[1]
     if cfg.data not in ("procedural", "celeba"):
@@ -339,7 +349,9 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
         f"- Steps: {report['steps']} × batch {cfg.batch_size}, AdamW lr {cfg.lr}, augmentation {cfg.augment}"
         + (f" (pixel noise std up to {cfg.noise:g} on half the images)" if cfg.augment and cfg.noise > 0 else "")
         + f", positive weighting {cfg.pos_weight}"
-        + (f", fine-tuned from `{cfg.init_from}` (its own card gives its training)." if cfg.init_from else "."),
+        + (f", fine-tuned from `{cfg.init_from}` (its own card gives its training)" if cfg.init_from else "")
+        + f"; {report.get('samples_per_s', float('nan')):.0f} samples/s in {report.get('precision', 'fp32')}"
+        + (" with channels_last." if report.get("channels_last") else "."),
         f"- Held out: {held_out_desc}.",
         "",
         "```python",
@@ -397,7 +409,10 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 def main(cfg: TrainConfig) -> dict:
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    try:
+        accelerator, precision = make_accelerator("fp32" if cfg.precision == "no" else cfg.precision)
+    except ValueError as e:  # fp16 without CUDA
+        raise SystemExit(str(e)) from None
     set_seed(cfg.seed)
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -438,6 +453,8 @@ def main(cfg: TrainConfig) -> dict:
         persistent_workers=cfg.num_workers > 0 and not cfg.cache,
         generator=torch.Generator().manual_seed(cfg.seed + step),  # a resumed run sees a new order
     )
+    if cfg.channels_last:  # conv weights and inputs in oneDNN's / cuDNN's faster layout
+        model = model.to(memory_format=torch.channels_last)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     if pos_weight is not None:
         pos_weight = pos_weight.to(accelerator.device)
@@ -466,6 +483,8 @@ def main(cfg: TrainConfig) -> dict:
             x, y = batch["image"], batch["labels"].float()
             if cfg.augment:
                 x = augment(x, aug_gen, noise=cfg.noise)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(cfg, step)
             with accelerator.autocast():
@@ -484,6 +503,7 @@ def main(cfg: TrainConfig) -> dict:
             if step % cfg.checkpoint_every == 0:
                 save_checkpoint()
     bar.close()
+    samples_per_s = seen * accelerator.num_processes / max(time.perf_counter() - t0, 1e-9)
     save_checkpoint()
     accelerator.wait_for_everyone()
 
@@ -494,13 +514,16 @@ def main(cfg: TrainConfig) -> dict:
         report = {
             "steps": step,
             "num_parameters": sum(p.numel() for p in final.parameters()),
+            "precision": precision,
+            "channels_last": cfg.channels_last,
+            "samples_per_s": samples_per_s,
             "sets": sets,
             "config": asdict(cfg),
             "command": cli_command(
                 "classifier", asdict(cfg), asdict(TrainConfig()), skip=("resume", "keep_checkpoint")
             ),
         }
-        final.eval().save_pretrained(out_dir)
+        final.eval().to(memory_format=torch.contiguous_format).save_pretrained(out_dir)  # safetensors: contiguous
         _atomic_write_text(out_dir / "eval.json", json.dumps(report, indent=2))
         write_model_card(cfg, report, out_dir / "README.md")  # replaces the mixin's generic card
         if not cfg.keep_checkpoint:

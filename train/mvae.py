@@ -52,7 +52,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -70,7 +69,7 @@ from sketchface.models.mvae import (
     random_known_mask,
 )
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
-from sketchface.trainer import resolve_precision, usable_cpus
+from sketchface.trainer import make_accelerator
 from sketchface.training import EDIT_KEYS, POOL_KEYS, cli_command, pool_to_batch, render_pool
 
 TRAIN_SEED = 0  # procedural training seeds start here
@@ -677,17 +676,10 @@ def fmt_logs(logs: dict[str, float]) -> dict[str, str]:
 
 
 def main(cfg: TrainConfig) -> dict:
-    probe = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        precision = resolve_precision(cfg.precision, probe)
-    except ValueError as e:
+        accelerator, precision = make_accelerator(cfg.precision)
+    except ValueError as e:  # fp16 without CUDA
         raise SystemExit(str(e)) from None
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=False)  # another run in this process may have used another
-    accelerator = Accelerator(mixed_precision={"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision])
-    if accelerator.device.type == "cpu":  # each process its share of the cores (torchrun on 2 cores: 1 each)
-        torch.set_num_threads(max(1, usable_cpus() // accelerator.num_processes))
     set_seed(cfg.seed)
     t_start = time.perf_counter()
     out_dir = Path(cfg.output_dir)
