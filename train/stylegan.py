@@ -26,11 +26,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from sketchface.data.synthetic import SyntheticFaces
 from sketchface.models.stylegan import Discriminator, Generator, StyleGANConfig
+from sketchface.trainer import make_accelerator
 from sketchface.training import render_pool
 
 
@@ -58,7 +58,7 @@ class TrainConfig:
     ema_rampup: float = 0.05
     diffaugment: str = ""  # e.g. "translation,color,cutout" (comma separated)
     xflip: bool = True
-    mixed_precision: str = "no"  # no | bf16 | fp16 (R1 in low precision is risky: default no, TF32 on)
+    precision: str = "fp32"  # auto | fp32 | bf16 | fp16; fp32: R1 in low precision is risky (TF32 on CUDA)
     num_workers: int = 8
     sample_every: int = 500
     sample_count: int = 32  # images per sample grid
@@ -82,7 +82,9 @@ def parse_args(argv=None) -> TrainConfig:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, default in asdict(TrainConfig()).items():
         flag = f"--{name}"
-        if isinstance(default, bool):
+        if name == "precision":  # the older --mixed_precision still works ("no" = fp32)
+            p.add_argument(flag, "--mixed_precision", default=default, choices=["auto", "fp32", "bf16", "fp16", "no"])
+        elif isinstance(default, bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         elif name in ("data_root", "push_to_hub"):
             p.add_argument(flag, type=str, default=default)
@@ -90,7 +92,10 @@ def parse_args(argv=None) -> TrainConfig:
             p.add_argument(flag, type=float, default=default)
         else:
             p.add_argument(flag, type=type(default), default=default)
-    return TrainConfig(**vars(p.parse_args(argv)))
+    cfg = TrainConfig(**vars(p.parse_args(argv)))
+    if cfg.precision == "no":
+        cfg.precision = "fp32"
+    return cfg
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -192,12 +197,11 @@ def main(cfg: TrainConfig) -> Path:
         cfg.r1_gamma = 0.0002 * cfg.resolution**2 / cfg.batch_size
     if cfg.ema_kimg < 0:
         cfg.ema_kimg = cfg.batch_size * 10 / 32
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    try:  # precision, threads per process, TF32 and cuDNN autotuning on CUDA: as every training script
+        accelerator, precision = make_accelerator(cfg.precision)
+    except ValueError as e:  # fp16 without CUDA
+        raise SystemExit(str(e)) from None
     dev = accelerator.device
-    if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
     torch.manual_seed(cfg.seed + accelerator.process_index)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -334,6 +338,7 @@ def main(cfg: TrainConfig) -> Path:
             "steps": step,
             "images_seen": step * cfg.batch_size * accelerator.num_processes,
             "stop_reason": stop_reason,
+            "precision": precision,
             "minutes": (time.time() - t_start) / 60,
             "pool_size": int(pool.shape[0]),
             "dataset": cfg.dataset,
