@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -181,8 +182,60 @@ def test_benchmark_times_each_training_option():
         result = benchmark.bench_training(name, cfg, torch.device("cpu"))
         assert set(result["options"]) == {"fp32", "channels_last", "bf16"}, result
         assert all(o["steps_per_s"] > 0 for o in result["options"].values())
-    assert "before issue 26" in result["note"]
+    assert "the attribute-only one for nothing" in result["note"]
     table = benchmark.format_table(
         {"meta": {"device": "cpu", "torch": "x"}, "pipelines": {}, "training": {name: result}}
     )
     assert "| mvae-decode-all | " in table and "| bf16 |" in table
+
+
+def test_benchmark_multivae_trains_the_same_networks():
+    """The multivae entry wraps mvae-2experts' very networks: same parameter count, same initial weights (same
+    seed), and one optimiser step of each runs with a finite loss."""
+    pytest.importorskip("multivae")  # optional benchmark dependency (requirements-bench.txt)
+    from train import benchmark
+
+    cpu = torch.device("cpu")
+    models = {}
+    for name in ("mvae-2experts", "multivae"):
+        torch.manual_seed(0)
+        step, info = benchmark.TRAINABLE[name](cpu, 2)
+        step()
+        models[name] = info
+    assert models["mvae-2experts"]["params"] == models["multivae"]["params"] > 1e6
+    assert models["multivae"]["config"]["use_sketch"] is False
+
+
+def test_benchmark_without_multivae_says_how_to_install(monkeypatch):
+    from train import benchmark
+
+    monkeypatch.setitem(sys.modules, "multivae", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "multivae.models", None)
+    cfg = benchmark.parse_args(["--train_models", "multivae", "--train_batch", "2", "--train_steps", "1"])
+    result = benchmark.bench_training("multivae", cfg, torch.device("cpu"))
+    assert "pip install multivae" in result["skipped"]
+
+
+def test_benchmark_times_data_sources(tmp_path):
+    """--loaders: ms per batch of each data source, as a share of the step it feeds when that step was timed; a
+    missing CelebA folder is reported, not fatal."""
+    from train import benchmark
+
+    root = write_celeba_layout(tmp_path / "celeba", n=24)
+    cfg = benchmark.parse_args(
+        ["--train_batch", "4", "--train_steps", "1", "--data_root", str(root), "--loaders", "procedural-pool"]
+    )
+    training = {"mvae": {"options": {"bf16": {"step_ms": {"p50_ms": 100.0}}}}}
+    loaders = {}
+    for name in ("procedural-pool", "procedural-render", "celeba-stream", "pairs-pool"):
+        loaders[name] = r = benchmark.bench_loader(name, cfg, training)
+        assert r["batch"] == 4 and r["batch_ms"]["p50_ms"] > 0, (name, r)
+        assert ("share_of_step" in r) == (r["feeds"] == "mvae")  # only the mvae step was timed here
+    cfg.data_root = str(tmp_path / "nowhere")
+    loaders["celeba-stream"] = benchmark.bench_loader("celeba-stream", cfg, training)
+    assert "does not exist" in loaders["celeba-stream"]["skipped"]
+    table = benchmark.format_table(
+        {"meta": {"device": "cpu", "torch": "x"}, "pipelines": {}, "training": {}, "loaders": loaders}
+    )
+    assert "| procedural-pool | mvae (64 px) | 4 |" in table and "| pairs-pool | translator (128 px) | 4 |" in table
+    assert "| celeba-stream | – | – | skipped: " in table

@@ -8,7 +8,14 @@ images per second, and peak memory (CUDA: ``torch.cuda.max_memory_allocated``; C
 resident set size so far, ``ru_maxrss``). For each trainable model type at its default config (built from
 its config class, random data): optimiser steps per second in float32, with channels_last, and with bfloat16
 autocast + channels_last (``--train_options``), and ``mvae-decode-all``, the MVAE loss as it was before it stopped
-decoding faces no term scores (issue 26). The numbers are figures to read, not assertions.
+decoding faces no term scores (issue 26). ``mvae-2experts`` and ``multivae`` train the same image + attributes
+networks with SketchFace's loss and with the peer library multivae's (an optional dependency:
+``pip install -r requirements-bench.txt``; reported as skipped without it). ``--loaders`` times one batch of each
+data source (in-memory pool, faces rendered on the fly, CelebA decoded per batch, the translator's cached pairs with
+their augmentation) against the step it feeds. The numbers are figures to read, not assertions.
+
+    python train/benchmark.py --train_models mvae mvae-2experts multivae \
+        --train_architecture mvae=checkpoints/mvae-procedural-64 --loaders procedural-pool celeba-stream
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ class BenchConfig:
     train_batch: int | None = None  # None: each model's own default below
     train_options: list[str] = field(default_factory=lambda: list(TRAIN_OPTIONS))
     train_architecture: list[str] = field(default_factory=list)  # NAME=CHECKPOINT: that model's architecture
+    loaders: list[str] = field(default_factory=list)  # data sources to time (DATA_SOURCES)
+    data_root: str = "../shared/data/celeba-mini"  # CelebA layout for the celeba and pairs sources
     device: str = "auto"
     seed: int = 0
     json: str | None = None
@@ -84,6 +93,14 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         metavar="NAME=CHECKPOINT",
         help="time mvae/cvae (and mvae-decode-all) with a saved checkpoint's architecture, e.g. the starter's",
     )
+    p.add_argument(
+        "--loaders",
+        nargs="*",
+        default=d.loaders,
+        choices=list(DATA_SOURCES),
+        help="also time one batch from each data source (ms per batch beside the step it feeds)",
+    )
+    p.add_argument("--data_root", default=d.data_root, help="CelebA layout for the celeba and pairs sources")
     p.add_argument("--device", default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--json", default=d.json, metavar="PATH", help="also write the results as JSON")
@@ -236,7 +253,8 @@ def _vae_step(
     model_name: str, config_name: str, decode_every_subset: bool = False
 ) -> Callable[[torch.device, int | None, bool], tuple[Callable[[], None], dict]]:
     """``decode_every_subset``: also decode the faces no ELBO term scores (the attribute-only subset's), as
-    ``MVAE.loss`` did before issue 26: the figure that shows what dropping that wasted work gained."""
+    ``MVAE.loss`` did before issue 26: the figure that shows what dropping that wasted work gains (the loss before
+    issue 26 also decoded every subset in one pass; time it from an older checkout for the full before/after)."""
 
     def build(
         device: torch.device, batch: int | None, cl: bool = False, architecture: str | None = None
@@ -262,12 +280,129 @@ def _vae_step(
             opt.step()
 
         params = sum(p.numel() for p in model.parameters())
-        note = "every subset's face decoded, as before issue 26" if decode_every_subset else ""
+        note = "every subset's face decoded, the attribute-only one for nothing" if decode_every_subset else ""
         if architecture:
             note = "; ".join(filter(None, [f"architecture of {architecture}", note]))
         return step, {"batch": b, "config": asdict(cfg), "params": params, "note": note}
 
     return build
+
+
+def _two_expert_config(architecture: str | None):
+    """The MVAE config of ``architecture`` (a checkpoint; else the defaults) without the sketch expert: the
+    image + attributes model both SketchFace and multivae can train (multivae needs a decoder per modality)."""
+    import sketchface.models.mvae as mvae
+
+    cfg = mvae.load_vae(architecture).config if architecture else mvae.MVAEConfig()
+    return mvae.MVAEConfig(**{**asdict(cfg), "use_sketch": False})
+
+
+def _mvae_two_experts_step(
+    device: torch.device, batch: int | None, cl: bool = False, architecture: str | None = None
+) -> tuple[Callable[[], None], dict]:
+    """SketchFace's ``MVAE.loss`` on the image + attributes model: the side of the multivae comparison."""
+    from sketchface.models.mvae import MVAE
+
+    cfg = _two_expert_config(architecture)
+    b = batch or 64
+    model = _fmt(MVAE(cfg).to(device).train(), cl)
+    x = _fmt(torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device), cl)
+    y = (torch.rand(b, cfg.num_attributes, device=device) > 0.5).float()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        loss = model.loss(x, y)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    note = "image + attributes experts (no sketch): the networks the multivae entry trains"
+    if architecture:
+        note += f", architecture of {architecture}"
+    return step, {"batch": b, "config": asdict(cfg), "params": sum(p.numel() for p in model.parameters()), "note": note}
+
+
+def _multivae_step(
+    device: torch.device, batch: int | None, cl: bool = False, architecture: str | None = None
+) -> tuple[Callable[[], None], dict]:
+    """The peer library multivae's MVAE (Wu & Goodman's sub-sampled ELBOs: joint + unimodal, k = 0) training
+    the very same networks as ``mvae-2experts`` (SketchFace's encoders and decoders wrapped as pythae
+    encoders/decoders, Bernoulli likelihoods on logits, the attributes' likelihood scaled by SketchFace's
+    ``attribute_weight``). An optional benchmark dependency (``pip install multivae``), never a runtime one."""
+    try:
+        from multivae.data.datasets.base import MultimodalBaseDataset
+        from multivae.models import MVAE as PeerMVAE
+        from multivae.models import MVAEConfig as PeerConfig
+        from pythae.models.base.base_utils import ModelOutput
+        from pythae.models.nn.base_architectures import BaseDecoder, BaseEncoder
+    except ImportError as e:
+        raise RuntimeError("multivae is not installed (optional: pip install multivae==1.0.3)") from e
+    from sketchface.models.mvae import MVAE
+
+    cfg = _two_expert_config(architecture)
+    ours = MVAE(cfg)
+
+    class Encoder(BaseEncoder):
+        def __init__(self, net, attributes: bool):
+            super().__init__()
+            self.net, self.attributes = net, attributes
+
+        def forward(self, x):
+            mu, logvar = self.net(x, None) if self.attributes else self.net(x)
+            return ModelOutput(embedding=mu, log_covariance=logvar)
+
+    class Decoder(BaseDecoder):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=self.net(z))
+
+    s, a = cfg.image_size, cfg.num_attributes
+    peer_cfg = PeerConfig(
+        n_modalities=2,
+        latent_dim=cfg.latent_dim,
+        input_dims={"image": (3, s, s), "attributes": (a,)},
+        decoders_dist={"image": "bernoulli", "attributes": "bernoulli"},
+        uses_likelihood_rescaling=True,
+        rescale_factors={"image": cfg.image_weight, "attributes": cfg.attribute_weight},
+        use_subsampling=True,
+        k=0,
+        warmup=0,
+    )
+    model = PeerMVAE(
+        peer_cfg,
+        encoders={"image": Encoder(ours.image_encoder, False), "attributes": Encoder(ours.attribute_encoder, True)},
+        decoders={"image": Decoder(ours.image_decoder), "attributes": Decoder(ours.attribute_decoder)},
+    )
+    model = _fmt(model.to(device).train(), cl)
+    b = batch or 64
+    data = MultimodalBaseDataset(
+        data={
+            "image": _fmt(torch.rand(b, 3, s, s, device=device), cl),
+            "attributes": (torch.rand(b, a, device=device) > 0.5).float(),
+        }
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        # multivae's Bernoulli log-likelihood validates that targets are 0/1; faces are grey levels in [0, 1]
+        # (the continuous Bernoulli-as-BCE both libraries mean), so argument checks are off while it runs
+        validate = torch.distributions.Distribution._validate_args
+        torch.distributions.Distribution.set_default_validate_args(False)
+        try:
+            loss = model(data).loss
+        finally:
+            torch.distributions.Distribution.set_default_validate_args(validate)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    note = "multivae 1.0.3 MVAE (subsampling, k=0) on mvae-2experts' networks"
+    if architecture:
+        note += f", architecture of {architecture}"
+    return step, {"batch": b, "config": asdict(cfg), "params": sum(p.numel() for p in model.parameters()), "note": note}
 
 
 def _fmt(x, channels_last: bool):
@@ -279,12 +414,16 @@ TRAINABLE: dict[str, Callable[..., tuple[Callable[[], None], dict]]] = {
     "classifier": _classifier_step,
     "mvae": _vae_step("MVAE", "MVAEConfig"),
     "mvae-decode-all": _vae_step("MVAE", "MVAEConfig", decode_every_subset=True),
+    "mvae-2experts": _mvae_two_experts_step,
+    "multivae": _multivae_step,
     "cvae": _vae_step("CrossModalVAE", "CrossModalVAEConfig"),
     "stylegan": _stylegan_step,
     "psp": _psp_step,
     "translator": _translator_step,
 }
 
+
+ARCHITECTURE_OF = {"mvae-decode-all": "mvae", "mvae-2experts": "mvae", "multivae": "mvae"}  # --train_architecture key
 
 TRAIN_OPTIONS = {  # name: (autocast dtype or None, channels_last); "bf16" is what the Trainer's "auto" picks
     "fp32": (None, False),
@@ -300,7 +439,7 @@ def bench_training(name: str, cfg: BenchConfig, device: torch.device) -> dict:
         dtype, channels_last = TRAIN_OPTIONS[option]
         torch.manual_seed(cfg.seed)
         try:
-            architecture = dict(a.split("=", 1) for a in cfg.train_architecture).get(name.split("-decode-all")[0])
+            architecture = dict(a.split("=", 1) for a in cfg.train_architecture).get(ARCHITECTURE_OF.get(name, name))
             step, info = TRAINABLE[name](
                 device, cfg.train_batch, channels_last, **({"architecture": architecture} if architecture else {})
             )
@@ -321,6 +460,89 @@ def bench_training(name: str, cfg: BenchConfig, device: torch.device) -> dict:
             "images_per_s": info["batch"] * 1000.0 / timing["p50_ms"],
             "peak_memory_mb": _peak_memory_mb(device),
         }
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ data loading
+
+
+def _procedural_pool(batch: int, root: str) -> tuple[Callable[[], Any], dict]:
+    """train/mvae.py's default: faces rendered once into a uint8 pool, batches indexed from it."""
+    from sketchface.data.procedural import ProceduralFaces
+    from sketchface.training import pool_to_batch, render_pool
+
+    pool = render_pool(ProceduralFaces(64, length=max(4 * batch, 256), sketch="computed"), desc="render")
+    g = torch.Generator().manual_seed(0)
+    n = len(pool["labels"])
+    return lambda: pool_to_batch(pool, torch.randint(0, n, (batch,), generator=g))
+
+
+def _procedural_render(batch: int, root: str) -> tuple[Callable[[], Any], dict]:
+    """Faces rendered on the fly (streaming, one process): what every step costs without the pool."""
+    from torch.utils.data import DataLoader
+
+    from sketchface.data.procedural import ProceduralFaces
+
+    it = iter(DataLoader(ProceduralFaces(64, length=10**6, sketch="computed"), batch_size=batch))
+    return lambda: next(it)
+
+
+def _celeba_stream(batch: int, root: str) -> tuple[Callable[[], Any], dict]:
+    """CelebA photos decoded, cropped, resized and sketched per batch (``--data celeba --no-cache``)."""
+    from torch.utils.data import DataLoader
+
+    from sketchface.data.celeba import CelebA
+
+    data = CelebA(root, "train", 64, sketch="computed")  # here, so that a missing folder is reported up front
+
+    def batches():
+        while True:
+            yield from DataLoader(data, batch_size=batch, shuffle=True)
+
+    it = batches()
+    return lambda: next(it)
+
+
+def _pairs_pool(batch: int, root: str) -> tuple[Callable[[], Any], dict]:
+    """train/translator.py: a cached pool of (sketch, photo) pairs at 128 px, indexed, then augmented per batch."""
+    from sketchface.data.pairs import augment_pairs, pair_pool
+    from sketchface.training import pool_to_batch
+
+    pool = pair_pool(root, 128, variants=1, split="valid")  # a small split: the cost per batch is the same
+    g = torch.Generator().manual_seed(0)
+    n = len(pool["image"])
+
+    def get():
+        b = pool_to_batch(pool, torch.randint(0, n, (batch,), generator=g))
+        return augment_pairs(b["sketch"], b["image"], g)
+
+    return get
+
+
+DATA_SOURCES: dict[str, tuple[str, int, Callable[[int, str], Callable[[], Any]]]] = {  # name: (feeds, px, builder)
+    "procedural-pool": ("mvae", 64, _procedural_pool),
+    "procedural-render": ("mvae", 64, _procedural_render),
+    "celeba-stream": ("mvae", 64, _celeba_stream),
+    "pairs-pool": ("translator", 128, _pairs_pool),
+}
+
+
+def bench_loader(name: str, cfg: BenchConfig, training: dict) -> dict:
+    """Milliseconds to produce one batch of ``name`` (batch size of the model it feeds), and that as a share of the
+    model's training step when that step was timed in this run (its first option's p50)."""
+    model, size, build = DATA_SOURCES[name]
+    batch = cfg.train_batch or {"mvae": 64, "translator": 32}[model]
+    try:
+        get = build(batch, cfg.data_root)
+    except Exception as e:  # noqa: BLE001 - e.g. no CelebA folder: the other sources still report
+        print(f"warning: data source {name} unavailable: {type(e).__name__}: {e}", file=sys.stderr)
+        return {"skipped": f"{type(e).__name__}: {e}"}
+    timing = time_callable(get, items_per_call=1, warmup=1, repeats=max(3, cfg.train_steps))
+    out = {"feeds": model, "size": size, "batch": batch, "batch_ms": timing}
+    step = training.get(model, {}).get("options", {})
+    if step:
+        option, o = next(iter(step.items()))
+        out["step_option"], out["share_of_step"] = option, timing["p50_ms"] / o["step_ms"]["p50_ms"]
     return out
 
 
@@ -362,6 +584,19 @@ def format_table(results: dict) -> str:
             "+ channels_last, the Trainer's default where the hardware runs bfloat16 natively).",
         ]
         lines += [f"- {n}" for n in notes] + [""]
+    if results.get("loaders"):
+        lines += [
+            "| Data source | Feeds | Batch | ms per batch p50 | vs its model's step |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for name, r in results["loaders"].items():
+            if "skipped" in r:
+                lines.append(f"| {name} | – | – | skipped: {r['skipped']} | – |")
+                continue
+            share = f"{100 * r['share_of_step']:.1f} % of {r['step_option']}" if "share_of_step" in r else "–"
+            ms = r["batch_ms"]["p50_ms"]
+            lines.append(f"| {name} | {r['feeds']} ({r['size']} px) | {r['batch']} | {ms:.1f} | {share} |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -390,6 +625,8 @@ def main(cfg: BenchConfig) -> dict:
             results["pipelines"][name] = bench_pipeline(kind, pipe, cfg, device)
     for name in tqdm(cfg.train_models, desc="training steps"):
         results["training"][name] = bench_training(name, cfg, device)
+    if cfg.loaders:
+        results["loaders"] = {name: bench_loader(name, cfg, results["training"]) for name in cfg.loaders}
     print(format_table(results))
     if cfg.json:
         path = Path(cfg.json)

@@ -545,14 +545,12 @@ class MVAE(
             attr_logits = [self.decode_attributes(z)] * len(names)
         else:
             zs = [reparameterize(*post[n]) for n in names]
-            z = torch.cat(zs)  # (S·B, D): one decoder pass for all subsets
+            # one image-decoder pass per subset, as the reference MVAE does (BatchNorm statistics per subset): B
+            # images at a time stay in the CPU's caches, 13 % faster a step than one pass of S·B (issue 26)
+            img_logits = [self.decode_logits(zi) if decode_all or w else None for zi, w in zip(zs, wants_image)]
             if decode_all:
-                decoded = self.decode_logits(z)
-                img_logits = list(decoded.split(b))
-            else:
-                parts = iter(self.decode_logits(torch.cat([zi for zi, w in zip(zs, wants_image) if w])).split(b))
-                img_logits = [next(parts) if w else None for w in wants_image]
-            attr_logits = self.decode_attributes(z).split(b)
+                decoded = torch.cat(img_logits)
+            attr_logits = self.decode_attributes(torch.cat(zs)).split(b)  # (S·B, D): the small MLP in one pass
 
         terms: dict[str, torch.Tensor] = {}
         total = image.new_zeros((), dtype=torch.float32)
