@@ -546,7 +546,8 @@ class MVAE(
         else:
             zs = [reparameterize(*post[n]) for n in names]
             # one image-decoder pass per subset, as the reference MVAE does (BatchNorm statistics per subset): B
-            # images at a time stay in the CPU's caches, 13 % faster a step than one pass of S·B (issue 26)
+            # images at a time stay in the CPU's caches: the decoder runs 14 % (bf16) to 20 % (fp32) faster than in one
+            # pass of S·B (issue 26)
             img_logits = [self.decode_logits(zi) if decode_all or w else None for zi, w in zip(zs, wants_image)]
             if decode_all:
                 decoded = torch.cat(img_logits)
