@@ -22,7 +22,10 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported for hints only: this module does not import torch until Registry.load
+    from .pipelines.attribute_to_face import AttributeToFace
 
 #: Repository root (the folder holding ``checkpoints/``) for the starter defaults.
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,16 +289,11 @@ class Registry:
             entry.folder, entry.reason = folder, how
         entry.card = _read_card(entry.folder)
         entry.config = _read_config(entry.folder)
-        try:
-            cls = _import(kind.loader)
-        except (ImportError, AttributeError) as err:
-            entry.status = "unavailable"
-            entry.reason = f"this install has no {kind.loader.split(':')[-1]} yet ({type(err).__name__}: {err})"
-            return entry
+        cls = _import(kind.loader)
         try:
             model = cls.from_pretrained(entry.folder)
-            if device is not None and callable(getattr(model, "to", None)):
-                model = model.to(device) or model
+            if device is not None:
+                model = model.to(device)
             if callable(getattr(model, "eval", None)):
                 model.eval()
         except Exception as err:  # noqa: BLE001 - a broken checkpoint must not stop the app
@@ -335,18 +333,9 @@ class Registry:
         return [k for k in KINDS.values() if k.name not in have]
 
 
-def has_sketch_input(pipeline: Any) -> bool:
+def has_sketch_input(pipeline: AttributeToFace) -> bool:
     """Whether an attribute pipeline accepts a sketch (an MVAE with a sketch expert)."""
-    probe = getattr(pipeline, "has_sketch_encoder", None)
-    if probe is not None:
-        return bool(probe() if callable(probe) else probe)
-    model = getattr(pipeline, "model", None)
-    cfg = getattr(model, "config", None)
-    for name in ("use_sketch", "sketch", "sketch_expert", "with_sketch"):
-        value = cfg.get(name) if isinstance(cfg, dict) else getattr(cfg, name, None)
-        if value:
-            return True
-    return False
+    return pipeline.has_sketch_encoder
 
 
 def attribute_agreement(

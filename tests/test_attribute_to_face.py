@@ -297,3 +297,10 @@ def test_criminal_sketch_grid(pipe, cvae_pipe):
 
     grid, labels = criminal_sketch_grid({"mvae": pipe, "cvae": cvae_pipe}, num_images=4, cell=16)
     assert grid.size == (4 * 16, 6 * 16) and len(labels) == 6 and labels[0][0] == "mvae"
+
+
+def test_registry_reads_sketch_input_from_the_pipeline(pipe, cvae_pipe):
+    from sketchface.registry import has_sketch_input
+
+    assert pipe.has_sketch_encoder and has_sketch_input(pipe) is True
+    assert has_sketch_input(cvae_pipe) is False

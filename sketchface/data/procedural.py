@@ -96,6 +96,7 @@ import torch
 from torch.utils.data import Dataset
 
 from sketchface.attributes import ATTRIBUTES, INDEX, NUM_ATTRIBUTES, Attributes
+from sketchface.data import sketch as sk
 
 __all__ = [
     "CELEBA_MARGINALS",
@@ -1512,12 +1513,6 @@ class ProceduralFaces(Dataset):
         if self.with_mask:
             item["mask"] = torch.from_numpy(face.mask.astype(np.int64))
         if self.sketch is not None:
-            try:
-                from sketchface.data import sketch as sk
-            except ImportError as e:  # written in parallel; say what is missing
-                raise ImportError(
-                    f"sketch={self.sketch!r} needs sketchface.data.sketch, which failed to import: {e}"
-                ) from e
             kind = self.sketch
             if kind == "mixed":
                 kind = "hand" if np.random.default_rng([seed, 2]).random() < 0.5 else "computed"

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..attributes import HAIR_COLOURS, INDEX, pretty
+from ..attributes import HAIR_COLOURS, INDEX, parse_instruction, pretty
 
 #: Instructions longer than this are refused (a UI text box, not a document).
 MAX_INSTRUCTION_CHARS = 500
@@ -162,16 +162,6 @@ def _describe_changes(changes: Mapping[str, bool]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def _default_parser() -> Callable[[str], Any]:
-    try:
-        from ..attributes import parse_instruction
-    except ImportError as err:  # the attributes module predates the instruction parser
-        raise RuntimeError(
-            "sketchface.attributes.parse_instruction is not available in this install; pass parser=... to LatentEditor."
-        ) from err
-    return parse_instruction
-
-
 def _normalise_changes(changes: Mapping[str, Any]) -> dict[str, bool]:
     """Validate attribute names and make each value a bool (official order)."""
     out: dict[str, bool] = {}
@@ -238,7 +228,7 @@ class LatentEditor:
         if not callable(getattr(model, "edit", None)):
             raise TypeError(f"{type(model).__name__} has no edit(image_or_latent, changes) method.")
         self.model = model
-        self._parser = parser
+        self._parser = parse_instruction if parser is None else parser
         self.strength = None if strength is None else float(strength)
         self.keep_details = bool(keep_details)
         self.detail_threshold = (float(detail_threshold[0]), float(detail_threshold[1]))
@@ -263,8 +253,6 @@ class LatentEditor:
 
     @property
     def parser(self) -> Callable[[str], Any]:
-        if self._parser is None:
-            self._parser = _default_parser()
         return self._parser
 
     @property
