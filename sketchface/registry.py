@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # imported for hints only: this module does not import torch 
 
 #: Repository root (the folder holding ``checkpoints/``) for the starter defaults.
 ROOT = Path(__file__).resolve().parent.parent
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+#: A Hugging Face Hub repo id: ``owner/name`` (exactly one slash; the owner starts with a letter or digit).
+HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass(frozen=True)
@@ -147,11 +148,16 @@ def split_sources(value: str | Iterable[str] | None) -> list[str]:
     return [s.strip() for item in items for s in str(item).split(",") if s.strip()]
 
 
+def is_hub_repo_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a Hub repo id ``owner/name`` (not a path such as ``./x`` or ``/x/y``)."""
+    return HUB_REPO_ID.match(text) is not None
+
+
 def _origin(source: str, root: Path) -> tuple[str, str | None]:
     for candidate in (Path(source).expanduser(), root / source):
         if candidate.is_dir():
             return "local folder", str(candidate.resolve())
-    if _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+    if is_hub_repo_id(source):
         return "Hugging Face Hub", None
     return "not found", None
 
@@ -186,11 +192,9 @@ def hub_offline() -> bool:
     or huggingface_hub's own offline flag (which it read from the environment when it was imported)."""
     if any(os.environ.get(v, "").strip().upper() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
         return True
-    try:
-        from huggingface_hub import constants
-    except ImportError:  # pragma: no cover - huggingface_hub is a core dependency
-        return False
-    return bool(getattr(constants, "HF_HUB_OFFLINE", False))
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def _hub_folder(repo_id: str) -> tuple[str | None, str]:
@@ -377,6 +381,7 @@ def add_cli_flags(parser: Any) -> None:
 
 
 __all__ = [
+    "HUB_REPO_ID",
     "KINDS",
     "Kind",
     "ModelEntry",
@@ -385,5 +390,6 @@ __all__ = [
     "attribute_agreement",
     "has_sketch_input",
     "hub_offline",
+    "is_hub_repo_id",
     "split_sources",
 ]

@@ -97,3 +97,26 @@ def test_online_a_missing_hub_id_still_asks_the_hub(monkeypatch, hub_cache):
     assert not registry_mod.hub_offline()
     reg = Registry.discover({"mvae": ["nobody-sketchface-test/not-cached-model"]}, env={}, defaults=False).load()
     assert probes and "Hub is unreachable (test: no route)" in reg.entries[0].reason
+
+
+@pytest.mark.parametrize(
+    "text,ok",
+    [
+        ("timbrooks/instruct-pix2pix", True),
+        ("owner/name.v2_b", True),
+        ("instruct-pix2pix", False),  # no owner: a folder name, not a repo id
+        ("a/b/c", False),
+        ("./owner/name", False),
+        ("/abs/path", False),
+        ("~/x", False),
+        ("owner/", False),
+        ("-owner/name", False),
+        ("", False),
+    ],
+)
+def test_hub_repo_id_is_owner_slash_name(text, ok):
+    from sketchface.pipelines.stylize import InstructPix2PixBackend
+
+    assert registry_mod.is_hub_repo_id(text) is ok
+    if text:  # the stylizer decides "local folder or Hub id" with the same rule
+        assert InstructPix2PixBackend(model=text)._is_local() is (not ok)

@@ -58,8 +58,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ..attributes import ATTRIBUTES, NUM_ATTRIBUTES
-from .procedural import MASK_CLASSES  # CelebAMask-HQ parsing classes: index = class id (0 = background)
-from .sketch import photo_to_sketch
+from .sketch import MASK_CLASSES, photo_to_sketch  # MASK_CLASSES: CelebAMask-HQ's, index = class id (0 = background)
 
 __all__ = [
     "CROPS",

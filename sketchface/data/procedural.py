@@ -97,6 +97,7 @@ from torch.utils.data import Dataset
 
 from sketchface.attributes import ATTRIBUTES, INDEX, NUM_ATTRIBUTES, Attributes
 from sketchface.data import sketch as sk
+from sketchface.data.sketch import MASK_CLASSES  # the index is the class id in Face.mask
 
 __all__ = [
     "CELEBA_MARGINALS",
@@ -110,11 +111,6 @@ __all__ = [
     "write_celeba_layout",
 ]
 
-#: CelebAMask-HQ parsing classes; the index is the class id in :attr:`Face.mask`.
-MASK_CLASSES: tuple[str, ...] = (
-    "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
-    "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
-)  # fmt: skip
 _C = {name: i for i, name in enumerate(MASK_CLASSES)}
 # mask class → weight of the soft paint (skin-like classes) / of the shading (everything but background)
 _SOFT_LUT = np.zeros(256, np.float32)

