@@ -20,7 +20,6 @@ import importlib
 import inspect
 import json
 import math
-import os
 import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,6 +36,7 @@ from tqdm.auto import tqdm
 from sketchface import metrics as M
 from sketchface.attributes import ATTRIBUTES, CRIMINALS, INDEX, Attributes
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
+from sketchface.training import atomic_write
 
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds (training uses seeds from 0)
 KINDS = ("attribute", "sketch")
@@ -743,12 +743,6 @@ def sketch_attributes_grid(pipe: Any, dataset: Dataset, cfg: EvalConfig, faces: 
     return criminal_grid(rows, labels)
 
 
-def _atomic_write(path: Path, data: bytes | str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
-
-
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -827,15 +821,13 @@ def main(cfg: EvalConfig) -> dict:
     sketch_models = {n: p for n, (k, p) in pipes.items() if k == "sketch"}
     if sketch_models:
         grid = sketch_examples_grid(sketch_models, dataset, cfg)
-        grid.save(out_dir / "sketch_examples.png.tmp", format="PNG")
-        os.replace(out_dir / "sketch_examples.png.tmp", out_dir / "sketch_examples.png")
+        atomic_write(out_dir / "sketch_examples.png", lambda tmp: grid.save(tmp, format="PNG"))
         results["sketch_examples_grid"] = str(out_dir / "sketch_examples.png")
     if cfg.sketch_attributes:
         results["sketch_attributes"] = {n: ev.sketch_attributes(p, dataset) for n, p in sketchable.items()}
         name, pipe = next(iter(sketchable.items()))
         grid = sketch_attributes_grid(pipe, dataset, cfg)
-        grid.save(out_dir / "sketch_attributes.png.tmp", format="PNG")
-        os.replace(out_dir / "sketch_attributes.png.tmp", out_dir / "sketch_attributes.png")
+        atomic_write(out_dir / "sketch_attributes.png", lambda tmp: grid.save(tmp, format="PNG"))
         results["sketch_attributes_grid"] = {"model": name, "path": str(out_dir / "sketch_attributes.png")}
 
     attribute_models = {n: p for n, (k, p) in pipes.items() if k == "attribute"}
@@ -846,13 +838,12 @@ def main(cfg: EvalConfig) -> dict:
             for n, pipe in attribute_models.items()
         }
         grid = criminal_grid(rows, [(name, text) for name, text, _ in crims])
-        grid.save(out_dir / "criminals.png.tmp", format="PNG")
-        os.replace(out_dir / "criminals.png.tmp", out_dir / "criminals.png")
+        atomic_write(out_dir / "criminals.png", lambda tmp: grid.save(tmp, format="PNG"))
         results["criminals_grid"] = str(out_dir / "criminals.png")
 
     table = markdown_table(results)
-    _atomic_write(out_dir / "results.json", json.dumps(results, indent=2, default=float))
-    _atomic_write(out_dir / "results.md", table)
+    atomic_write(out_dir / "results.json", json.dumps(results, indent=2, default=float))
+    atomic_write(out_dir / "results.md", table)
     print(table)
     return results
 
