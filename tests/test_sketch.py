@@ -213,11 +213,9 @@ def test_strokes_to_sketch_hand_follows_strokes():
 
 
 def _all_strokes():
+    from sketchface.data.procedural import render
+
     sets = [face_strokes()]
-    try:
-        from sketchface.data.procedural import render
-    except ImportError:
-        return sets
     return sets + [render({}, seed=s, size=128).strokes for s in range(3)]
 
 
@@ -415,7 +413,8 @@ def test_mask_classes_are_one_definition():
 
 
 def test_works_with_renderer_strokes():
-    procedural = pytest.importorskip("sketchface.data.procedural")
+    from sketchface.data import procedural
+
     face = procedural.render({}, seed=0, size=64)
     hand = np.asarray(strokes_to_sketch(face.strokes, 64, seed=0))
     assert hand.min() < 128 and np.median(hand) == 255
