@@ -9,6 +9,7 @@ import pytest
 
 from sketchface import registry as registry_mod
 from sketchface.registry import Registry
+from tests.helpers import tiny_mvae_config
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -67,15 +68,13 @@ def test_offline_hub_id_not_cached_is_unavailable_without_any_network_call(hub_c
 def test_offline_hub_id_in_the_cache_loads_from_it(hub_cache, no_network):
     import torch
 
-    from sketchface.models.mvae import MVAE, MVAEConfig
+    from sketchface.models.mvae import MVAE
 
     repo = hub_cache / "models--nobody-sketchface-test--cached-mvae"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(COMMIT)
     torch.manual_seed(0)
-    MVAE(MVAEConfig(image_size=32, latent_dim=8, widths=[4, 8, 8, 8], fc_dim=16, attr_hidden=16)).save_pretrained(
-        repo / "snapshots" / COMMIT
-    )
+    MVAE(tiny_mvae_config(32, widths=[4, 8, 8, 8], attr_hidden=16)).save_pretrained(repo / "snapshots" / COMMIT)
     reg = Registry.discover({"mvae": ["nobody-sketchface-test/cached-mvae"]}, env={}, defaults=False).load()
     (entry,) = reg.entries
     assert entry.ok, entry.reason
