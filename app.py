@@ -36,7 +36,16 @@ from typing import Any
 import gradio as gr
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sketchface.attributes import ATTRIBUTES, GROUPS, PRESETS, Attributes, describe, parse_description, pretty
+from sketchface.attributes import (
+    ATTRIBUTES,
+    GROUPS,
+    MAX_INSTRUCTION_CHARS,
+    PRESETS,
+    Attributes,
+    describe,
+    parse_description,
+    pretty,
+)
 from sketchface.data.sketch import SKETCH_WORK_SIDE, downscale
 from sketchface.export import (
     AI_LABEL,
@@ -63,7 +72,6 @@ MAX_PIXELS = 40_000_000  # same limit as sketchface.data.sketch (checked before 
 #: pictures are smaller still, see Handlers._stylize_side).
 SKETCH_INPUT_SIDE = SKETCH_WORK_SIDE
 STYLIZE_PREVIEW_SIDE = 512
-MAX_INSTRUCTION_CHARS = 500
 #: A crowd (docs/crowd.md): describes running at once, one per core (each torch operation on one thread; see
 #: main's --torch_threads), in a concurrency group of their own so that a long Compare never holds them up.
 DESCRIBE_CONCURRENCY = max(2, os.cpu_count() or 1)

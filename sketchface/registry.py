@@ -22,11 +22,15 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported for hints only: this module does not import torch until Registry.load
+    from .pipelines.attribute_to_face import AttributeToFace
 
 #: Repository root (the folder holding ``checkpoints/``) for the starter defaults.
 ROOT = Path(__file__).resolve().parent.parent
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+#: A Hugging Face Hub repo id: ``owner/name`` (exactly one slash; the owner starts with a letter or digit).
+HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass(frozen=True)
@@ -144,11 +148,16 @@ def split_sources(value: str | Iterable[str] | None) -> list[str]:
     return [s.strip() for item in items for s in str(item).split(",") if s.strip()]
 
 
+def is_hub_repo_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a Hub repo id ``owner/name`` (not a path such as ``./x`` or ``/x/y``)."""
+    return HUB_REPO_ID.match(text) is not None
+
+
 def _origin(source: str, root: Path) -> tuple[str, str | None]:
     for candidate in (Path(source).expanduser(), root / source):
         if candidate.is_dir():
             return "local folder", str(candidate.resolve())
-    if _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+    if is_hub_repo_id(source):
         return "Hugging Face Hub", None
     return "not found", None
 
@@ -183,11 +192,9 @@ def hub_offline() -> bool:
     or huggingface_hub's own offline flag (which it read from the environment when it was imported)."""
     if any(os.environ.get(v, "").strip().upper() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
         return True
-    try:
-        from huggingface_hub import constants
-    except ImportError:  # pragma: no cover - huggingface_hub is a core dependency
-        return False
-    return bool(getattr(constants, "HF_HUB_OFFLINE", False))
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def _hub_folder(repo_id: str) -> tuple[str | None, str]:
@@ -286,16 +293,11 @@ class Registry:
             entry.folder, entry.reason = folder, how
         entry.card = _read_card(entry.folder)
         entry.config = _read_config(entry.folder)
-        try:
-            cls = _import(kind.loader)
-        except (ImportError, AttributeError) as err:
-            entry.status = "unavailable"
-            entry.reason = f"this install has no {kind.loader.split(':')[-1]} yet ({type(err).__name__}: {err})"
-            return entry
+        cls = _import(kind.loader)
         try:
             model = cls.from_pretrained(entry.folder)
-            if device is not None and callable(getattr(model, "to", None)):
-                model = model.to(device) or model
+            if device is not None:
+                model = model.to(device)
             if callable(getattr(model, "eval", None)):
                 model.eval()
         except Exception as err:  # noqa: BLE001 - a broken checkpoint must not stop the app
@@ -335,18 +337,9 @@ class Registry:
         return [k for k in KINDS.values() if k.name not in have]
 
 
-def has_sketch_input(pipeline: Any) -> bool:
+def has_sketch_input(pipeline: AttributeToFace) -> bool:
     """Whether an attribute pipeline accepts a sketch (an MVAE with a sketch expert)."""
-    probe = getattr(pipeline, "has_sketch_encoder", None)
-    if probe is not None:
-        return bool(probe() if callable(probe) else probe)
-    model = getattr(pipeline, "model", None)
-    cfg = getattr(model, "config", None)
-    for name in ("use_sketch", "sketch", "sketch_expert", "with_sketch"):
-        value = cfg.get(name) if isinstance(cfg, dict) else getattr(cfg, name, None)
-        if value:
-            return True
-    return False
+    return pipeline.has_sketch_encoder
 
 
 def attribute_agreement(
@@ -388,6 +381,7 @@ def add_cli_flags(parser: Any) -> None:
 
 
 __all__ = [
+    "HUB_REPO_ID",
     "KINDS",
     "Kind",
     "ModelEntry",
@@ -396,5 +390,6 @@ __all__ = [
     "attribute_agreement",
     "has_sketch_input",
     "hub_offline",
+    "is_hub_repo_id",
     "split_sources",
 ]

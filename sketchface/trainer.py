@@ -97,6 +97,24 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """Linear warm-up: ``(step + 1) / warmup_steps`` until warm, then 1 (always 1 without warm-up steps)."""
+    return min(1.0, (step + 1) / max(warmup_steps, 1))
+
+
+def cosine_decay(progress: float, floor: float) -> float:
+    """Half-cosine factor from 1 at ``progress`` 0 down to ``floor`` at 1 (and after)."""
+    return floor + (1.0 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def warmup_cosine(peak: float, step: int, warmup_steps: int, total_steps: int, floor: float) -> float:
+    """Learning rate at ``step``: linear warm-up to ``peak`` over ``warmup_steps``, then cosine decay to
+    ``floor · peak`` over the remaining steps up to ``total_steps``."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    return peak * cosine_decay((step - warmup_steps) / max(1, total_steps - warmup_steps), floor)
+
+
 def make_accelerator(precision: str = "auto", *, cpu: bool | None = None):
     """(Accelerator, resolved precision) set up as every SketchFace training run is: ``precision`` resolved
     (:func:`resolve_precision`), CPU threads shared out between the processes (no oversubscription under
@@ -182,7 +200,7 @@ class Trainer:
                 return 1.0
             if kind == "linear":
                 return 1.0 - 0.9 * progress
-            return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))  # cosine down to 10 %
+            return cosine_decay(progress, 0.1)
 
         sched = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         self.accelerator.register_for_checkpointing(sched)

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], object]) -> Path:
+    """Write ``path`` through ``<path>.tmp`` and a rename, so a crash never leaves a half-written file.
+
+    ``data``: bytes, text (written as UTF-8), or a callable that writes the temporary path it is given
+    (``lambda tmp: torch.save(state, tmp)``, ``lambda tmp: image.save(tmp, format="PNG")``). Returns ``path``.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    if isinstance(data, str):
+        tmp.write_bytes(data.encode("utf-8"))
+    elif isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        data(tmp)
+    os.replace(tmp, path)
+    return path
 
 
 def cli_command(script: str, config: Mapping[str, Any], defaults: Mapping[str, Any], skip: Iterable[str] = ()) -> str:

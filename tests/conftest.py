@@ -7,7 +7,6 @@ saved to disk and loaded through the registry, the app's own loading path.
 from __future__ import annotations
 
 import socket
-from dataclasses import asdict
 
 import pytest
 
@@ -15,10 +14,11 @@ import pytest
 def _tiny_mvae_folder(root) -> str:
     import torch
 
-    from sketchface.models.mvae import MVAE, MVAEConfig
+    from sketchface.models.mvae import MVAE
+    from tests.helpers import tiny_mvae_config
 
     torch.manual_seed(0)
-    model = MVAE(MVAEConfig(image_size=32, latent_dim=8, widths=[4, 8, 8, 8], fc_dim=16, attr_hidden=16))
+    model = MVAE(tiny_mvae_config(32, widths=[4, 8, 8, 8], attr_hidden=16))
     folder = root / "tiny-mvae"
     model.save_pretrained(folder)
     (folder / "README.md").write_text("# tiny-mvae\n\nRandomly initialised test model with a sketch expert.\n")
@@ -28,17 +28,11 @@ def _tiny_mvae_folder(root) -> str:
 def _tiny_psp_folder(root) -> str:
     import torch
 
-    from sketchface.models import psp as psp_mod
-    from sketchface.models import stylegan
+    from sketchface.models.psp import PSP
+    from tests.helpers import tiny_psp_config
 
     torch.manual_seed(0)
-    cfg = psp_mod.PSPConfig(
-        encoder_channels=[4, 8, 8, 16],
-        blocks_per_stage=[1, 1, 1, 1],
-        fpn_channels=8,
-        generator=asdict(stylegan.StyleGANConfig(resolution=32, style_dim=16, n_mlp=2, max_channels=8)),
-    )
-    model = psp_mod.PSP(cfg)
+    model = PSP(tiny_psp_config(32))
     folder = root / "tiny-psp"
     model.save_pretrained(folder)
     (folder / "README.md").write_text("# tiny-psp\n\nRandomly initialised test model.\n")

@@ -78,13 +78,9 @@ def test_input_forms_agree(pipe):
 
 
 def test_text_description(pipe):
-    from sketchface import attributes
+    from sketchface.attributes import parse_description
 
-    if not hasattr(attributes, "parse_description"):
-        with pytest.raises(TypeError, match="parse_description"):
-            pipe("man with glasses")
-        return
-    parsed = attributes.parse_description("man with glasses").attributes
+    parsed = parse_description("man with glasses").attributes
     assert np.array_equal(_arr(pipe("man with glasses", num_images=2)), _arr(pipe(parsed, num_images=2)))
 
 
@@ -289,11 +285,14 @@ def test_from_pretrained(tmp_path, pipe):
 
 
 def test_criminal_sketch_grid(pipe, cvae_pipe):
-    from sketchface import attributes
-
-    if not hasattr(attributes, "CRIMINALS"):
-        pytest.skip("sketchface.attributes.CRIMINALS not available yet")
     from sketchface.pipelines.attribute_to_face import criminal_sketch_grid
 
     grid, labels = criminal_sketch_grid({"mvae": pipe, "cvae": cvae_pipe}, num_images=4, cell=16)
     assert grid.size == (4 * 16, 6 * 16) and len(labels) == 6 and labels[0][0] == "mvae"
+
+
+def test_registry_reads_sketch_input_from_the_pipeline(pipe, cvae_pipe):
+    from sketchface.registry import has_sketch_input
+
+    assert pipe.has_sketch_encoder and has_sketch_input(pipe) is True
+    assert has_sketch_input(cvae_pipe) is False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,10 @@ import torch
 from torch.utils.data import Dataset
 
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ClassifierConfig(image_size=16, stem_width=4, widths=[8, 8], dropout=0.0)
-
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"train_{name}", ROOT / "train" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class TinyFaces(Dataset):
@@ -74,7 +66,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_data_argument_forms():
-    train = _load_script("classifier")
+    train = load_script("classifier")
     cfg = train.parse_args(["--data", "celeba:/some/root"])
     assert (cfg.data, cfg.data_root) == ("celeba", "/some/root")
     assert train.parse_args(["--data", "celeba", "--data_root", "/r"]).data_root == "/r"
@@ -84,7 +76,7 @@ def test_data_argument_forms():
 
 
 def test_noise_augmentation_and_noisy_held_out_set():
-    train = _load_script("classifier")
+    train = load_script("classifier")
     x = torch.full((64, 3, 16, 16), 0.5)
     # without noise the augmentation of a flat grey image stays flat (shift, flip and contrast keep it flat)
     flat = train.augment(x, torch.Generator().manual_seed(0))
@@ -139,7 +131,7 @@ def _tiny_args(out: Path) -> list[str]:
 
 
 def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
-    train = _load_script("classifier")
+    train = load_script("classifier")
     monkeypatch.setattr(train, "build_datasets", lambda cfg: (TinyFaces(32), {"tiny": TinyFaces(16, seed=1)}))
     cfg = train.parse_args(_tiny_args(tmp_path / "run"))
     assert cfg.max_steps == 2 and cfg.widths == [8, 8]
@@ -184,7 +176,7 @@ def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(importlib.util.find_spec("sketchface.data.procedural") is None, reason="procedural faces missing")
 def test_training_script_on_procedural_faces(tmp_path):
-    train = _load_script("classifier")
+    train = load_script("classifier")
     args = _tiny_args(tmp_path / "proc")
     cfg = train.parse_args([*args, "--train_samples", "32", "--eval_samples", "8"])
     assert cfg.data == "procedural"
@@ -199,7 +191,7 @@ CELEBA_MINI = ROOT / ".." / "shared" / "data" / "celeba-mini"
 
 @pytest.mark.skipif(not (CELEBA_MINI / "list_attr_celeba.txt").is_file(), reason="CelebA-mini not present")
 def test_training_script_on_celeba_mini(tmp_path):
-    train = _load_script("classifier")
+    train = load_script("classifier")
     args = [*_tiny_args(tmp_path / "celeba"), "--data", f"celeba:{CELEBA_MINI}", "--no-cache", "--pos_weight"]
     train.main(train.parse_args(args))
     report = json.loads((tmp_path / "celeba" / "eval.json").read_text())

@@ -5,7 +5,6 @@ The 50-client, 60-s measurement of docs/crowd.md is not part of the default suit
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 from pathlib import Path
@@ -13,19 +12,13 @@ from pathlib import Path
 import pytest
 
 import app
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("gradio_client")
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("load_test", ROOT / "scripts" / "load_test.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-load_test = _load_script()
+load_test = load_script("load_test", folder="scripts", module_name="load_test")
 
 
 @pytest.fixture(scope="module")

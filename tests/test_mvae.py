@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +14,6 @@ from sketchface.losses import attribute_nll, gaussian_kl, gaussian_kl_between, i
 from sketchface.models.mvae import (
     MVAE,
     CrossModalVAE,
-    CrossModalVAEConfig,
     MVAEConfig,
     PatchDiscriminator,
     annealing_factor,
@@ -25,17 +22,7 @@ from sketchface.models.mvae import (
     prior_expert,
     random_known_mask,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny(size: int = 16, **kw) -> MVAEConfig:
-    return MVAEConfig(image_size=size, latent_dim=8, widths=[4, 8, 8, 16], fc_dim=16, attr_hidden=32, **kw)
-
-
-def tiny_cvae(size: int = 16) -> CrossModalVAEConfig:
-    return CrossModalVAEConfig(image_size=size, latent_dim=8, widths=[4, 8, 8, 16], fc_dim=16, attr_hidden=32)
-
+from tests.helpers import load_script, tiny_cvae_config, tiny_mvae_config
 
 # ------------------------------------------------------------------------------------------------ product of experts
 
@@ -66,7 +53,7 @@ def test_poe_matches_numeric_product_of_densities():
 
 def test_weighted_experts_scale_precision():
     torch.manual_seed(2)
-    model = MVAE(tiny()).eval()
+    model = MVAE(tiny_mvae_config()).eval()
     values, known, sketch = torch.rand(3, 40).round(), torch.ones(3, 40), torch.rand(3, 1, 16, 16)
     with torch.no_grad():
         experts = model.experts(values=values, known=known, sketch=sketch)
@@ -111,7 +98,7 @@ def test_prior_only_is_standard_normal():
     pd_mu, pd_logvar = poe(mu[None], logvar[None])
     torch.testing.assert_close(pd_mu, torch.zeros(4, 8))
     torch.testing.assert_close(pd_logvar, torch.zeros(4, 8), atol=1e-6, rtol=0)
-    model = MVAE(tiny()).eval()
+    model = MVAE(tiny_mvae_config()).eval()
     m, lv = model.infer()
     assert m.abs().max() == 0 and lv.abs().max() < 1e-6
     # an all-unknown description must still give a proper posterior (finite, near the prior's scale)
@@ -124,7 +111,7 @@ def test_prior_only_is_standard_normal():
 
 def test_unknown_values_do_not_change_the_attribute_expert():
     torch.manual_seed(2)
-    model = MVAE(tiny()).eval()
+    model = MVAE(tiny_mvae_config()).eval()
     known = (torch.rand(4, 40) < 0.5).float()
     values = (torch.rand(4, 40) < 0.5).float()
     flipped = torch.where(known > 0, values, 1 - values)  # change only the unknown entries
@@ -153,7 +140,7 @@ def test_random_known_mask_rates():
 @pytest.mark.parametrize("size", [16, 32])
 def test_mvae_shapes_and_loss(size):
     torch.manual_seed(3)
-    model = MVAE(tiny(size))
+    model = MVAE(tiny_mvae_config(size))
     x, s = torch.rand(4, 3, size, size), torch.rand(4, 1, size, size)
     y = (torch.rand(4, 40) < 0.3).float()
     img, attrs, mu, logvar = model(x, y, None, s)
@@ -175,7 +162,7 @@ def test_mvae_shapes_and_loss(size):
 
 @pytest.mark.parametrize("size", [16, 32])
 def test_decoder_widths_and_full_resolution_stage(size):
-    default = MVAE(tiny(size)).image_decoder
+    default = MVAE(tiny_mvae_config(size)).image_decoder
     # the default is the paper's mirror decoder, parameter for parameter (so older checkpoints load strictly)
     assert [tuple(p.shape) for p in default.parameters()] == [
         (16 * (size // 16) ** 2, 8),
@@ -192,7 +179,7 @@ def test_decoder_widths_and_full_resolution_stage(size):
         (4, 3, 4, 4),
         (3,),
     ]
-    model = MVAE(tiny(size, decoder_widths=[24, 16, 12, 8], decoder_full_res=6))
+    model = MVAE(tiny_mvae_config(size, decoder_widths=[24, 16, 12, 8], decoder_full_res=6))
     dec = model.image_decoder
     assert dec.fc[0].out_features == 24 * (size // 16) ** 2
     last = dec.deconv[-1]
@@ -206,7 +193,7 @@ def test_decoder_widths_and_full_resolution_stage(size):
 
 def test_loss_returns_the_decoded_logits_for_an_extra_loss():
     torch.manual_seed(3)
-    model = MVAE(tiny())
+    model = MVAE(tiny_mvae_config())
     x, s, y = torch.rand(4, 3, 16, 16), torch.rand(4, 1, 16, 16), (torch.rand(4, 40) < 0.3).float()
     assert "image_logits" not in model.loss(x, y, None, s)
     full = model.loss(x, y, None, s, return_image_logits=True)["image_logits"]
@@ -228,7 +215,7 @@ def test_loss_decodes_only_the_faces_it_scores(sample_subsets):
     """With cross_weight 0 the attribute-only subset's face is never scored, so it is not decoded (issue 26); the
     loss and its gradients equal those of the full decode (which return_image_logits still does)."""
     torch.manual_seed(3)
-    model = MVAE(tiny()).eval()  # no dropout: both calls see the same network
+    model = MVAE(tiny_mvae_config()).eval()  # no dropout: both calls see the same network
     b = 16
     x, s, y = torch.rand(b, 3, 16, 16), torch.rand(b, 1, 16, 16), (torch.rand(b, 40) < 0.3).float()
     rows: list[int] = []
@@ -266,7 +253,7 @@ def test_patch_discriminator(size):
 
 
 def test_mvae_without_sketch_expert():
-    model = MVAE(tiny(use_sketch=False))
+    model = MVAE(tiny_mvae_config(use_sketch=False))
     assert model.sketch_encoder is None
     with pytest.raises(ValueError, match="sketch"):
         model.infer(sketch=torch.rand(1, 1, 16, 16))
@@ -275,7 +262,7 @@ def test_mvae_without_sketch_expert():
 
 
 def test_cross_modal_vae_shapes_and_loss():
-    model = CrossModalVAE(tiny_cvae(32))
+    model = CrossModalVAE(tiny_cvae_config(32))
     assert model.config.activation == "leaky_relu" and not hasattr(model, "image_encoder")
     img, mu, logvar = model(torch.ones(3, 40))
     assert img.shape == (3, 3, 32, 32) and mu.shape == (3, 8)
@@ -333,7 +320,11 @@ def test_elbo_terms():
 
 @pytest.mark.parametrize(
     "cls,cfg",
-    [(MVAE, tiny()), (CrossModalVAE, tiny_cvae()), (MVAE, tiny(decoder_widths=[16, 12, 8, 8], decoder_full_res=4))],
+    [
+        (MVAE, tiny_mvae_config()),
+        (CrossModalVAE, tiny_cvae_config()),
+        (MVAE, tiny_mvae_config(decoder_widths=[16, 12, 8, 8], decoder_full_res=4)),
+    ],
 )
 def test_save_load_round_trip(tmp_path, cls, cfg):
     torch.manual_seed(4)
@@ -385,14 +376,6 @@ class TinyFaces(Dataset):
         return item
 
 
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"train_{name}", ROOT / "train" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
 TINY_ARGS = [
     "--image_size", "16", "--latent_dim", "8", "--widths", "4", "8", "8", "16", "--fc_dim", "16",
     "--attr_hidden", "32", "--batch_size", "4", "--num_workers", "0", "--eval_samples", "8",
@@ -400,7 +383,7 @@ TINY_ARGS = [
 
 
 def test_precision_flags():
-    train = _load_script("mvae")
+    train = load_script("mvae")
     assert train.parse_args([]).precision == "auto" and train.parse_args([]).channels_last
     assert train.parse_args(["--mixed_precision", "no"]).precision == "fp32"  # the older flag still works
     plain = train.parse_args(["--precision", "fp32", "--no-channels_last"])
@@ -411,7 +394,7 @@ def test_precision_flags():
 
 @pytest.mark.parametrize("script", ["mvae", "cvae"])
 def test_training_script_two_steps(tmp_path, monkeypatch, script):
-    train = _load_script(script)
+    train = load_script(script)
     mvae_module = train if script == "mvae" else train.base
     monkeypatch.setattr(mvae_module, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
     out = tmp_path / "run"
@@ -442,7 +425,7 @@ def test_training_script_two_steps(tmp_path, monkeypatch, script):
 
 
 def test_adversarial_fine_tuning_from_a_checkpoint(tmp_path, monkeypatch):
-    train = _load_script("mvae")
+    train = load_script("mvae")
     monkeypatch.setattr(train, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
     first = tmp_path / "first"
     train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "1", "--sample_subsets"]))
@@ -482,7 +465,7 @@ def test_adversarial_fine_tuning_from_a_checkpoint(tmp_path, monkeypatch):
 
 def test_decoder_loss_trains_the_decoder_alone():
     torch.manual_seed(6)
-    model = MVAE(tiny()).eval()
+    model = MVAE(tiny_mvae_config()).eval()
     x, s, y = torch.rand(4, 3, 16, 16), torch.rand(4, 1, 16, 16), (torch.rand(4, 40) < 0.3).float()
     terms = model.decoder_loss(x, y, None, s, annealing_factor=0.3)  # the loss() arguments are accepted
     assert terms["image_logits"].shape == (4, 3, 16, 16) and terms["image_has_target"].all()
@@ -496,7 +479,7 @@ def test_decoder_loss_trains_the_decoder_alone():
 
 def test_decoder_loss_redraws_edited_faces_from_sketch_and_description():
     torch.manual_seed(7)
-    model = MVAE(tiny()).eval()
+    model = MVAE(tiny_mvae_config()).eval()
     x, s, y = torch.zeros(10, 3, 16, 16), torch.rand(10, 1, 16, 16), (torch.rand(10, 40) < 0.3).float()
     switched = torch.zeros(10, 40)
     switched[:, 15] = 1  # Eyeglasses
@@ -519,7 +502,7 @@ def test_decoder_loss_redraws_edited_faces_from_sketch_and_description():
 
 
 def test_decoder_only_training_keeps_the_encoders(tmp_path, monkeypatch):
-    train = _load_script("mvae")
+    train = load_script("mvae")
     monkeypatch.setattr(train, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
     first = tmp_path / "first"
     train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "2", "--sample_subsets"]))
@@ -546,13 +529,13 @@ def test_decoder_only_training_keeps_the_encoders(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(importlib.util.find_spec("sketchface.data.procedural") is None, reason="procedural faces missing")
 def test_mvae_script_on_procedural_faces(tmp_path):
-    train = _load_script("mvae")
+    train = load_script("mvae")
     cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path), "--steps", "2", "--train_samples", "16"])
     assert train.main(cfg)["steps"] == 2
 
 
 def test_decoder_edits_run_on_procedural_faces(tmp_path, capsys):
-    train = _load_script("mvae")
+    train = load_script("mvae")
     first = tmp_path / "first"
     train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "1", "--train_samples", "8"]))
     out = tmp_path / "edits"
@@ -573,9 +556,9 @@ def test_decoder_edits_run_on_procedural_faces(tmp_path, capsys):
 def test_training_evaluation_with_a_classifier_reports_the_weighted_sketch_figures():
     from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 
-    train = _load_script("mvae")
+    train = load_script("mvae")
     torch.manual_seed(3)
-    model = MVAE(tiny()).eval()
+    model = MVAE(tiny_mvae_config()).eval()
     clf = AttributeClassifier(ClassifierConfig(image_size=16, stem_width=4, widths=[8, 8])).eval()
     faces = TinyFaces(12)
     pool = train.render_pool(faces, 0)

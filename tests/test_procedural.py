@@ -251,7 +251,6 @@ def test_dataset_items_and_dataloader():
 
 
 def test_dataset_sketch_modes():
-    pytest.importorskip("sketchface.data.sketch")
     for mode in ("hand", "computed", "mixed"):
         item = ProceduralFaces(size=32, length=2, sketch=mode)[1]
         sk = item["sketch"]

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from dataclasses import asdict
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -17,27 +12,15 @@ from sketchface.models.psp import (
     AttentionLoss,
     ClassifierFeatureNet,
     GradualStyleEncoder,
-    PSPConfig,
     fit_linear_boundaries,
 )
-from sketchface.models.stylegan import Generator, StyleGANConfig
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def gcfg(res=16) -> StyleGANConfig:
-    return StyleGANConfig(resolution=res, style_dim=16, n_mlp=2, max_channels=8)
-
-
-def tiny(res=16, **kw) -> PSPConfig:
-    return PSPConfig(
-        encoder_channels=[4, 8, 8, 16], blocks_per_stage=[1, 1, 1, 1], fpn_channels=8, generator=asdict(gcfg(res)), **kw
-    )
+from sketchface.models.stylegan import Generator
+from tests.helpers import load_script, tiny_psp_config, tiny_stylegan_config
 
 
 @pytest.mark.parametrize("res,n", [(16, 6), (32, 8), (64, 10), (128, 12), (256, 14), (1024, 18)])
 def test_encoder_style_count(res, n):
-    cfg = tiny(res)
+    cfg = tiny_psp_config(res)
     assert cfg.n_styles == n
     if res <= 64:
         enc = GradualStyleEncoder(cfg)
@@ -49,7 +32,7 @@ def test_encoder_style_count(res, n):
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fused_inference_heads_equal_the_per_head_modules(res, channels_last):
     torch.manual_seed(0)
-    enc = GradualStyleEncoder(tiny(res)).eval()
+    enc = GradualStyleEncoder(tiny_psp_config(res)).eval()
     if channels_last:
         enc.to(memory_format=torch.channels_last)
     x = torch.randn(2, 1, res, res)
@@ -68,7 +51,7 @@ def test_fused_inference_heads_equal_the_per_head_modules(res, channels_last):
 @pytest.mark.parametrize("in_channels", [1, 3])
 def test_psp_shapes_and_latent_avg(in_channels):
     torch.manual_seed(0)
-    psp = PSP(tiny(32, in_channels=in_channels))
+    psp = PSP(tiny_psp_config(32, in_channels=in_channels))
     psp.latent_avg.fill_(0.25)
     x = torch.rand(2, in_channels, 48, 48)  # resized to the encoder size internally
     img, w_plus = psp(x)
@@ -81,7 +64,7 @@ def test_psp_shapes_and_latent_avg(in_channels):
 
 def test_encoder_gradients_and_frozen_generator_untouched():
     torch.manual_seed(0)
-    psp = PSP(tiny(32))  # 32 px: coarse, middle and fine heads all present
+    psp = PSP(tiny_psp_config(32))  # 32 px: coarse, middle and fine heads all present
     psp.generator.requires_grad_(False)
     img, _ = psp(torch.rand(2, 1, 32, 32))
     img.pow(2).mean().backward()
@@ -91,7 +74,7 @@ def test_encoder_gradients_and_frozen_generator_untouched():
 
 def test_save_load_round_trip_fp16(tmp_path):
     torch.manual_seed(0)
-    psp = PSP(tiny())
+    psp = PSP(tiny_psp_config())
     psp.latent_avg.normal_()
     psp.directions[3].normal_()
     psp.direction_scales[3] = 2.0
@@ -109,8 +92,8 @@ def test_save_load_round_trip_fp16(tmp_path):
 
 
 def test_generator_weights_carried(tmp_path):
-    g = Generator(gcfg())
-    psp = PSP(tiny())
+    g = Generator(tiny_stylegan_config())
+    psp = PSP(tiny_psp_config())
     psp.generator.load_state_dict(g.state_dict())
     psp.save_pretrained(tmp_path)
     loaded = PSP.from_pretrained(tmp_path, strict=True)
@@ -182,7 +165,7 @@ def test_fit_linear_boundaries_recovers_direction():
 
 def test_edit_moves_across_boundary():
     torch.manual_seed(0)
-    psp = PSP(tiny())
+    psp = PSP(tiny_psp_config())
     i = INDEX["Eyeglasses"]
     n = torch.nn.functional.normalize(torch.randn(16), dim=0)
     psp.directions[i] = n
@@ -202,7 +185,7 @@ def test_edit_moves_across_boundary():
 
 
 def test_mix_fine_leaves_coarse_layers():
-    psp = PSP(tiny(32))
+    psp = PSP(tiny_psp_config(32))
     w = torch.randn(2, 8, 16)
     r = torch.randn(2, 16)
     mixed = psp.mix_fine(w, r, 1.0, start=4)
@@ -212,17 +195,11 @@ def test_mix_fine_leaves_coarse_layers():
 
 
 # ---------------------------------------------------------------------------------- training smoke
-def _load_script(name):
-    spec = importlib.util.spec_from_file_location(f"train_{name}", ROOT / "train" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_training_smoke(tmp_path):
-    Generator(gcfg()).save_pretrained(tmp_path / "gen")
-    mod = _load_script("psp")
+    Generator(tiny_stylegan_config()).save_pretrained(tmp_path / "gen")
+    mod = load_script("psp")
     cfg = mod.parse_args(
         f"--generator {tmp_path / 'gen'} --output_dir {tmp_path / 'run'} --dataset synthetic --pool_size 16 "
         "--batch_size 4 --steps 2 --num_workers 0 --encoder_channels 4,8,8,16 --blocks_per_stage 1,1,1,1 "
@@ -240,8 +217,8 @@ def test_training_smoke(tmp_path):
 
 
 def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
-    PSP(tiny()).save_pretrained(tmp_path / "start")
-    mod = _load_script("psp")
+    PSP(tiny_psp_config()).save_pretrained(tmp_path / "start")
+    mod = load_script("psp")
     args = (
         f"--init_from {tmp_path / 'start'} --dataset synthetic --pool_size 16 --batch_size 4 --steps 3 "
         "--num_workers 0 --perceptual none --eval_samples 0 --warmup_steps 1 --generator_reg_every 1"
@@ -271,9 +248,9 @@ def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
 
 
 def test_attention_sweep(tmp_path):
-    PSP(tiny()).save_pretrained(tmp_path / "start")
+    PSP(tiny_psp_config()).save_pretrained(tmp_path / "start")
     (tmp_path / "start" / "eval.json").write_text('{"attention_lambda": 1000.0}')  # as train/psp.py summarises
-    sweep = _load_script("sweep_attention")
+    sweep = load_script("sweep_attention")
     cfg = sweep.parse_args(
         [
             "--lambdas", "0", "1e6", "--runs_dir", str(tmp_path / "runs"), "--out_dir", str(tmp_path / "out"), "--",
@@ -295,7 +272,7 @@ def test_attention_sweep(tmp_path):
 
 
 def test_w_norm_loss():
-    mod = _load_script("psp")
+    mod = load_script("psp")
     avg = torch.zeros(4)
     w = torch.zeros(2, 3, 4)
     w[0, 0, 0] = 3.0

@@ -9,6 +9,7 @@ import pytest
 
 from sketchface import registry as registry_mod
 from sketchface.registry import Registry
+from tests.helpers import tiny_mvae_config
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -67,15 +68,13 @@ def test_offline_hub_id_not_cached_is_unavailable_without_any_network_call(hub_c
 def test_offline_hub_id_in_the_cache_loads_from_it(hub_cache, no_network):
     import torch
 
-    from sketchface.models.mvae import MVAE, MVAEConfig
+    from sketchface.models.mvae import MVAE
 
     repo = hub_cache / "models--nobody-sketchface-test--cached-mvae"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(COMMIT)
     torch.manual_seed(0)
-    MVAE(MVAEConfig(image_size=32, latent_dim=8, widths=[4, 8, 8, 8], fc_dim=16, attr_hidden=16)).save_pretrained(
-        repo / "snapshots" / COMMIT
-    )
+    MVAE(tiny_mvae_config(32, widths=[4, 8, 8, 8], attr_hidden=16)).save_pretrained(repo / "snapshots" / COMMIT)
     reg = Registry.discover({"mvae": ["nobody-sketchface-test/cached-mvae"]}, env={}, defaults=False).load()
     (entry,) = reg.entries
     assert entry.ok, entry.reason
@@ -97,3 +96,26 @@ def test_online_a_missing_hub_id_still_asks_the_hub(monkeypatch, hub_cache):
     assert not registry_mod.hub_offline()
     reg = Registry.discover({"mvae": ["nobody-sketchface-test/not-cached-model"]}, env={}, defaults=False).load()
     assert probes and "Hub is unreachable (test: no route)" in reg.entries[0].reason
+
+
+@pytest.mark.parametrize(
+    "text,ok",
+    [
+        ("timbrooks/instruct-pix2pix", True),
+        ("owner/name.v2_b", True),
+        ("instruct-pix2pix", False),  # no owner: a folder name, not a repo id
+        ("a/b/c", False),
+        ("./owner/name", False),
+        ("/abs/path", False),
+        ("~/x", False),
+        ("owner/", False),
+        ("-owner/name", False),
+        ("", False),
+    ],
+)
+def test_hub_repo_id_is_owner_slash_name(text, ok):
+    from sketchface.pipelines.stylize import InstructPix2PixBackend
+
+    assert registry_mod.is_hub_repo_id(text) is ok
+    if text:  # the stylizer decides "local folder or Hub id" with the same rule
+        assert InstructPix2PixBackend(model=text)._is_local() is (not ok)

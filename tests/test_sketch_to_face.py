@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
 
 from sketchface.attributes import INDEX
-from sketchface.models.psp import PSP, PSPConfig
-from sketchface.models.stylegan import StyleGANConfig
+from sketchface.models.psp import PSP
 from sketchface.pipelines.sketch_to_face import SketchToFace
+from tests.helpers import tiny_psp_config
 
 RES = 32
 
@@ -20,12 +18,7 @@ RES = 32
 @pytest.fixture(scope="module")
 def pipe():
     torch.manual_seed(0)
-    cfg = PSPConfig(
-        encoder_channels=[4, 8, 8, 16],
-        blocks_per_stage=[1, 1, 1, 1],
-        fpn_channels=8,
-        generator=asdict(StyleGANConfig(resolution=RES, style_dim=16, n_mlp=2, max_channels=8)),
-    )
+    cfg = tiny_psp_config(RES)
     psp = PSP(cfg)
     i = INDEX["Eyeglasses"]
     psp.directions[i] = torch.nn.functional.normalize(torch.randn(16), dim=0)

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from sketchface.models.layers import Blur, ModulatedConv2d, Upsample, make_kernel, separable_taps, upfirdn2d
 from sketchface.models.stylegan import Discriminator, Generator, StyleGANConfig, n_styles_for
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny(res=16, **kw) -> StyleGANConfig:
-    return StyleGANConfig(resolution=res, style_dim=16, n_mlp=2, max_channels=8, **kw)
+from tests.helpers import load_script, tiny_stylegan_config
 
 
 @pytest.mark.parametrize("res,n", [(16, 6), (64, 10), (128, 12), (256, 14), (1024, 18)])
@@ -33,7 +24,7 @@ def test_channel_table_matches_rosinality():
 @pytest.mark.parametrize("res", [16, 32])
 def test_shapes(res):
     torch.manual_seed(0)
-    g, d = Generator(tiny(res)), Discriminator(tiny(res))
+    g, d = Generator(tiny_stylegan_config(res)), Discriminator(tiny_stylegan_config(res))
     z = torch.randn(3, 16)
     img = g(z)
     assert img.shape == (3, 3, res, res)
@@ -45,7 +36,7 @@ def test_shapes(res):
 
 def test_gradients_reach_generator_and_discriminator():
     torch.manual_seed(0)
-    g, d = Generator(tiny()), Discriminator(tiny())
+    g, d = Generator(tiny_stylegan_config()), Discriminator(tiny_stylegan_config())
     loss = torch.nn.functional.softplus(-d(g(torch.randn(4, 16)))).mean()
     loss.backward()
     assert all(p.grad is not None for p in g.convs.parameters())
@@ -55,7 +46,7 @@ def test_gradients_reach_generator_and_discriminator():
 
 def test_const_noise_is_deterministic_random_is_not():
     torch.manual_seed(0)
-    g = Generator(tiny())
+    g = Generator(tiny_stylegan_config())
     for m in g.modules():  # noise weights start at 0; make noise matter
         if hasattr(m, "weight") and m.__class__.__name__ == "NoiseInjection":
             m.weight.data.fill_(1.0)
@@ -66,7 +57,7 @@ def test_const_noise_is_deterministic_random_is_not():
 
 def test_style_mixing_keeps_coarse_layers():
     torch.manual_seed(0)
-    g = Generator(tiny(32))
+    g = Generator(tiny_stylegan_config(32))
     w1, w2 = g.map(torch.randn(2, 16)), g.map(torch.randn(2, 16))
     mixed = g.mix(w1, w2, crossover=3)
     assert torch.equal(mixed[:, :3], g.broadcast(w1)[:, :3])
@@ -79,7 +70,7 @@ def test_style_mixing_keeps_coarse_layers():
 def test_fine_layers_change_image_less_than_coarse():
     # swapping only the last layers must change the image less than swapping everything
     torch.manual_seed(0)
-    g = Generator(tiny(32))
+    g = Generator(tiny_stylegan_config(32))
     w1, w2 = g.map(torch.randn(4, 16)), g.map(torch.randn(4, 16))
     base = g.synthesis(g.broadcast(w1))
     fine = g.synthesis(g.mix(w1, w2, crossover=g.n_latent - 2))
@@ -100,7 +91,7 @@ def test_upfirdn_shapes_and_dc_gain():
 
 def test_save_load_round_trip(tmp_path):
     torch.manual_seed(0)
-    g = Generator(tiny())
+    g = Generator(tiny_stylegan_config())
     g.w_avg.fill_(0.5)
     g.save_pretrained(tmp_path / "g")
     g2 = Generator.from_pretrained(tmp_path / "g", strict=True)
@@ -108,7 +99,7 @@ def test_save_load_round_trip(tmp_path):
     assert torch.equal(g2.w_avg, g.w_avg)
     z = torch.randn(2, 16)
     assert torch.allclose(g(z, noise_mode="const"), g2(z, noise_mode="const"))
-    d = Discriminator(tiny())
+    d = Discriminator(tiny_stylegan_config())
     d.save_pretrained(tmp_path / "d")
     x = torch.randn(2, 3, 16, 16)
     assert torch.allclose(Discriminator.from_pretrained(tmp_path / "d", strict=True)(x), d(x))
@@ -119,16 +110,8 @@ def test_bad_resolution():
         StyleGANConfig(resolution=48)
 
 
-def _load_script(name):
-    spec = importlib.util.spec_from_file_location(f"train_{name}", ROOT / "train" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_diffaugment_shapes_and_grad():
-    mod = _load_script("stylegan")
+    mod = load_script("stylegan")
     x = torch.rand(4, 3, 16, 16, requires_grad=True)
     y = mod.diff_augment(x, "translation,color,cutout")
     assert y.shape == x.shape
@@ -139,7 +122,7 @@ def test_diffaugment_shapes_and_grad():
 
 
 def test_training_smoke(tmp_path):
-    mod = _load_script("stylegan")
+    mod = load_script("stylegan")
     cfg = mod.parse_args(
         f"--output_dir {tmp_path / 'run'} --dataset synthetic --resolution 16 --max_channels 8 --style_dim 16 "
         "--n_mlp 2 --batch_size 4 --pool_size 16 --steps 2 --num_workers 0 --d_reg_every 1 "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import string
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ from sketchface.pipelines.stylize import (
     as_rgb_image,
     check_instruction,
 )
+from tests.helpers import load_script, tiny_mvae_config, tiny_psp_config
 
 # ---------------------------------------------------------------------------------------------
 # A tiny randomly initialised InstructPix2Pix pipeline, built from configs here (no network).
@@ -325,10 +325,7 @@ def test_as_rgb_image_conversions():
         as_rgb_image("face.png")
 
 
-def test_real_instruction_parser_if_present():
-    attributes = pytest.importorskip("sketchface.attributes")
-    if not hasattr(attributes, "parse_instruction"):
-        pytest.skip("parse_instruction not written yet")
+def test_real_instruction_parser():
     editor = LatentEditor(StandInModel())
     changes, unknown = editor.parse("make the hair brown")
     assert changes["Brown_Hair"] is True and changes["Black_Hair"] is False
@@ -347,18 +344,6 @@ def test_real_instruction_parser_if_present():
 # ---------------------------------------------------------------------------------------------
 # train/evaluate_edits.py end to end in a "cell world": attribute k is the brightness of cell k.
 # ---------------------------------------------------------------------------------------------
-
-
-def _load_evaluate_edits():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "train" / "evaluate_edits.py"
-    spec = importlib.util.spec_from_file_location("evaluate_edits", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["evaluate_edits"] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
 
 
 _CELL = 8  # 64 px face = 8 × 8 cells of 8 px; cells 0..39 hold the attributes
@@ -410,7 +395,7 @@ def pixel_identity(a, b):
 
 
 def test_evaluate_edits_end_to_end(tmp_path):
-    ev = _load_evaluate_edits()
+    ev = load_script("evaluate_edits", module_name="evaluate_edits")
     assert len(ev.INSTRUCTIONS) >= 40
     assert len({a for _, t in ev.INSTRUCTIONS for a in t}) >= 15
     assert all(a in INDEX for _, t in ev.INSTRUCTIONS for a in t)
@@ -446,7 +431,7 @@ def test_evaluate_edits_end_to_end(tmp_path):
 
 
 def test_evaluate_edits_args():
-    ev = _load_evaluate_edits()
+    ev = load_script("evaluate_edits", module_name="evaluate_edits")
     cfg = ev.parse_args(["--editor", "x", "--classifier", "y", "--no-identity", "--faces_per_instruction", "3"])
     assert cfg.identity is False and cfg.faces_per_instruction == 3 and cfg.start_seed == 10_000_000
 
@@ -500,18 +485,12 @@ def test_latent_editor_respects_editable_attributes():
 
 def test_latent_editor_with_tiny_sketch_to_face():
     """Integration with the real SketchToFace (random tiny pSp; one fitted direction): encode → W+ edit → decode."""
-    from dataclasses import asdict
 
-    psp_mod = pytest.importorskip("sketchface.models.psp")
-    stylegan = pytest.importorskip("sketchface.models.stylegan")
-    s2f = pytest.importorskip("sketchface.pipelines.sketch_to_face")
+    from sketchface.models import psp as psp_mod
+    from sketchface.pipelines import sketch_to_face as s2f
+
     torch.manual_seed(0)
-    cfg = psp_mod.PSPConfig(
-        encoder_channels=[4, 8, 8, 16],
-        blocks_per_stage=[1, 1, 1, 1],
-        fpn_channels=8,
-        generator=asdict(stylegan.StyleGANConfig(resolution=32, style_dim=16, n_mlp=2, max_channels=8)),
-    )
+    cfg = tiny_psp_config(32)
     psp = psp_mod.PSP(cfg)
     i = INDEX["Eyeglasses"]
     psp.directions[i] = torch.nn.functional.normalize(torch.randn(16), dim=0)
@@ -579,10 +558,11 @@ def test_latent_editor_keeps_details_outside_the_edit():
 
 def test_latent_editor_with_tiny_attribute_to_face(tmp_path):
     """Integration with the real AttributeToFace (random tiny MVAE) and main() of evaluate_edits on checkpoints."""
-    mvae = pytest.importorskip("sketchface.models.mvae")
-    a2f = pytest.importorskip("sketchface.pipelines.attribute_to_face")
+    from sketchface.models import mvae
+    from sketchface.pipelines import attribute_to_face as a2f
+
     torch.manual_seed(0)
-    cfg = mvae.MVAEConfig(image_size=16, latent_dim=8, widths=[4, 8, 8, 16], fc_dim=16, attr_hidden=32)
+    cfg = tiny_mvae_config(16)
     pipe = a2f.AttributeToFace(mvae.MVAE(cfg))
     editor = LatentEditor(pipe, parser=stand_in_parser, keep_details=False)
     assert not editor.encode_first
@@ -594,14 +574,12 @@ def test_latent_editor_with_tiny_attribute_to_face(tmp_path):
     assert not np.array_equal(np.asarray(weak.image), np.asarray(strong.image)), "strength reaches the model"
 
     # The evaluation command end to end on saved (untrained) checkpoints, procedural faces and the real parser.
-    procedural = pytest.importorskip("sketchface.data.procedural")
-    classifier_mod = pytest.importorskip("sketchface.models.classifier")
-    if not hasattr(procedural, "render"):
-        pytest.skip("procedural.render not available")
+    from sketchface.models import classifier as classifier_mod
+
     pipe.model.save_pretrained(tmp_path / "mvae")
     clf = classifier_mod.AttributeClassifier(classifier_mod.ClassifierConfig(image_size=16, stem_width=4, widths=[8]))
     clf.save_pretrained(tmp_path / "clf")
-    ev = _load_evaluate_edits()
+    ev = load_script("evaluate_edits", module_name="evaluate_edits")
     argv = ["--editor", str(tmp_path / "mvae"), "--classifier", str(tmp_path / "clf"), "--out_dir", str(tmp_path)]
     argv += ["--faces_per_instruction", "1", "--size", "32", "--latency_repeats", "2", "--no-identity"]
     report = ev.main(ev.parse_args([*argv, "--max_instructions", "8"]))
@@ -612,7 +590,7 @@ def test_latent_editor_with_tiny_attribute_to_face(tmp_path):
 
 def test_evaluate_edits_with_instruct_pix2pix(tiny_ip2p, tmp_path):
     """The evaluation runs InstructPix2Pix too (tiny random pipeline, three instructions, cell-world judge)."""
-    ev = _load_evaluate_edits()
+    ev = load_script("evaluate_edits", module_name="evaluate_edits")
     cfg = ev.EvalEditsConfig(faces_per_instruction=1, latency_repeats=1, ip2p_steps=1, size=64)
     backend = InstructPix2PixBackend(tiny_ip2p, device="cpu")
     short = ev.INSTRUCTIONS[:2]

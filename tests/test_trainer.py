@@ -138,3 +138,30 @@ def test_save_state_and_resume_restore_the_step_and_time(tmp_path):
     torch.testing.assert_close(m2.weight, model.weight)
     fresh = Trainer(_args(tmp_path / "other", precision="fp32", resume=True), cpu=True)
     assert fresh.resume() == 0  # nothing saved there: start from 0
+
+
+def test_schedule_helpers_match_the_training_scripts_formulas():
+    import math
+
+    from sketchface.trainer import cosine_decay, warmup_cosine, warmup_factor
+
+    # the formulas train/mvae.py, train/classifier.py (warm-up, then cosine to 5 %) and train/psp.py (warm-up times a
+    # cosine to 10 % over the run) computed before they shared these helpers: equal to the last bit
+    def mvae_lr(lr, warm, step, total):
+        if step < warm:
+            return lr * (step + 1) / warm
+        t = (step - warm) / max(1, total - warm)
+        return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+    def psp_lr(base, warm, step, progress):
+        w = min(1.0, (step + 1) / max(warm, 1))
+        return base * w * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+    for lr, warm, total in ((3e-4, 100, 2000), (1e-3, 0, 50), (2e-4, 7, 7)):
+        for step in range(0, total + 30, 3):
+            assert warmup_cosine(lr, step, warm, total, floor=0.05) == mvae_lr(lr, warm, step, total)
+            progress = step / total
+            assert lr * warmup_factor(step, warm) * cosine_decay(progress, 0.1) == psp_lr(lr, warm, step, progress)
+            assert cosine_decay(min(progress, 1.0), 0.1) == 0.1 + 0.45 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    assert warmup_cosine(1.0, 0, 10, 100, floor=0.05) == 0.1 and warmup_cosine(1.0, 10, 10, 100, floor=0.05) == 1.0
+    assert cosine_decay(1.0, 0.05) == pytest.approx(0.05) and cosine_decay(5.0, 0.05) == cosine_decay(1.0, 0.05)

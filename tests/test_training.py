@@ -68,3 +68,20 @@ def test_cli_command_from_config(monkeypatch):
 def test_cli_command_quotes_the_running_script(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["train/classifier.py", "--max_steps", "5"])
     assert cli_command("classifier", {"max_steps": 5}, {"max_steps": 1}) == "python train/classifier.py --max_steps 5"
+
+
+def test_atomic_write_bytes_text_and_callables(tmp_path):
+    from sketchface.training import atomic_write
+
+    assert atomic_write(tmp_path / "a.bin", b"\x00\x01").read_bytes() == b"\x00\x01"
+    assert atomic_write(str(tmp_path / "b.md"), "ü text").read_bytes() == "ü text".encode()
+    seen = []
+    atomic_write(tmp_path / "c.pt", lambda tmp: (seen.append(tmp.name), torch.save({"x": torch.ones(2)}, tmp)))
+    assert seen == ["c.pt.tmp"] and torch.equal(torch.load(tmp_path / "c.pt", weights_only=True)["x"], torch.ones(2))
+    (tmp_path / "b.md").write_text("old")
+    try:
+        atomic_write(tmp_path / "b.md", lambda tmp: (tmp.write_text("half"), 1 / 0))
+    except ZeroDivisionError:
+        pass
+    assert (tmp_path / "b.md").read_text() == "old"  # a failed write leaves the previous file in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.md", "b.md.tmp", "c.pt"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,8 +35,8 @@ from sketchface.attributes import ATTRIBUTES
 from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.metrics import attribute_accuracy
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
-from sketchface.trainer import make_accelerator
-from sketchface.training import cli_command
+from sketchface.trainer import make_accelerator, warmup_cosine
+from sketchface.training import atomic_write, cli_command
 
 TRAIN_SEED = 0  # procedural training seeds start here
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen in training)
@@ -388,24 +387,10 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
             ]
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
     lines += ["", "Trained with:", "", "```", report["command"], "```", ""]
-    _atomic_write_text(path, "\n".join(lines))
+    atomic_write(path, "\n".join(lines))
 
 
 # ------------------------------------------------------------------------------------------------------------ training
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay to 5% of the peak."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
-    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
 def main(cfg: TrainConfig) -> dict:
@@ -469,9 +454,7 @@ def main(cfg: TrainConfig) -> dict:
             "step": step,
             "config": asdict(cfg),
         }
-        tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, ckpt_path)  # atomic: a crash never leaves a half-written checkpoint
+        atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))  # a crash never leaves a half-written checkpoint
 
     model.train()
     bar = tqdm(total=cfg.max_steps, initial=step, desc="classifier", disable=not accelerator.is_main_process)
@@ -486,7 +469,7 @@ def main(cfg: TrainConfig) -> dict:
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(cfg, step)
+                group["lr"] = warmup_cosine(cfg.lr, step, cfg.warmup_steps, cfg.max_steps, floor=0.05)
             with accelerator.autocast():
                 logits = model(x)
             loss = F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
@@ -524,7 +507,7 @@ def main(cfg: TrainConfig) -> dict:
             ),
         }
         final.eval().to(memory_format=torch.contiguous_format).save_pretrained(out_dir)  # safetensors: contiguous
-        _atomic_write_text(out_dir / "eval.json", json.dumps(report, indent=2))
+        atomic_write(out_dir / "eval.json", json.dumps(report, indent=2))
         write_model_card(cfg, report, out_dir / "README.md")  # replaces the mixin's generic card
         if not cfg.keep_checkpoint:
             ckpt_path.unlink(missing_ok=True)  # the finished folder is config + weights + card + eval.json

@@ -20,7 +20,6 @@ import importlib
 import inspect
 import json
 import math
-import os
 import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,8 +34,9 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from sketchface import metrics as M
-from sketchface.attributes import ATTRIBUTES, INDEX, Attributes
+from sketchface.attributes import ATTRIBUTES, CRIMINALS, INDEX, Attributes
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
+from sketchface.training import atomic_write
 
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds (training uses seeds from 0)
 KINDS = ("attribute", "sketch")
@@ -44,24 +44,6 @@ PIPELINE_CLASSES = {
     "attribute": ("sketchface.pipelines.attribute_to_face", "AttributeToFace"),
     "sketch": ("sketchface.pipelines.sketch_to_face", "SketchToFace"),
 }
-# Paper 1's criminal sketch test, used when sketchface.attributes has no CRIMINALS yet.
-_PAPER_CRIMINALS = (
-    (
-        "Criminal 1",
-        "Man with gray hair, pale skin, and a mustache",
-        dict(Male=True, Gray_Hair=True, Pale_Skin=True, Mustache=True),
-    ),
-    (
-        "Criminal 2",
-        "Young woman with black hair, heavy makeup, wearing a hat",
-        dict(Male=False, Young=True, Black_Hair=True, Heavy_Makeup=True, Wearing_Hat=True),
-    ),
-    (
-        "Criminal 3",
-        "Chubby young man with glasses and bushy eyebrows",
-        dict(Chubby=True, Young=True, Male=True, Eyeglasses=True, Bushy_Eyebrows=True),
-    ),
-)
 
 
 # ------------------------------------------------------------------------------------------------- pipeline interface
@@ -159,33 +141,17 @@ def load_pipeline(path: str, kind: str | None = None, device: str | torch.device
     module_name, class_name = PIPELINE_CLASSES[kind]
     if kind == "sketch" and _model_type(path) == "sketch-translator":
         module_name, class_name = "sketchface.pipelines.translator", "SketchTranslatorPipeline"
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as e:
-        raise CheckpointError(f"cannot load {path}: {module_name}.{class_name} is not available here ({e})") from e
+    cls = getattr(importlib.import_module(module_name), class_name)
     try:
         pipe = cls.from_pretrained(str(path))
     except Exception as e:  # noqa: BLE001 - any load failure is reported with the path
         raise CheckpointError(f"could not load {path} as {class_name} (incompatible checkpoint?): {e}") from e
-    if callable(getattr(pipe, "to", None)):
-        pipe = pipe.to(device) or pipe
-    return kind, pipe
+    return kind, pipe.to(device)
 
 
 def criminals() -> list[tuple[str, str, Attributes]]:
-    """(label, description, attributes) for paper 1's three criminals."""
-    from sketchface import attributes as A
-
-    found = getattr(A, "CRIMINALS", None)
-    if found:
-        items = found.values() if isinstance(found, dict) else found
-        out = []
-        for i, c in enumerate(items):
-            attrs = getattr(c, "attributes", c)
-            text = getattr(c, "text", None) or (A.describe(attrs) if hasattr(A, "describe") else "")
-            out.append((getattr(c, "name", None) or f"Criminal {i + 1}", text, Attributes(attrs)))
-        return out
-    return [(name, text, Attributes(values)) for name, text, values in _PAPER_CRIMINALS]
+    """(label, description, attributes) for paper 1's three criminals (:data:`sketchface.attributes.CRIMINALS`)."""
+    return [(c.name, c.text, c.attributes) for c in CRIMINALS]
 
 
 # ------------------------------------------------------------------------------------------------------------ config
@@ -777,12 +743,6 @@ def sketch_attributes_grid(pipe: Any, dataset: Dataset, cfg: EvalConfig, faces: 
     return criminal_grid(rows, labels)
 
 
-def _atomic_write(path: Path, data: bytes | str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
-
-
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -861,15 +821,13 @@ def main(cfg: EvalConfig) -> dict:
     sketch_models = {n: p for n, (k, p) in pipes.items() if k == "sketch"}
     if sketch_models:
         grid = sketch_examples_grid(sketch_models, dataset, cfg)
-        grid.save(out_dir / "sketch_examples.png.tmp", format="PNG")
-        os.replace(out_dir / "sketch_examples.png.tmp", out_dir / "sketch_examples.png")
+        atomic_write(out_dir / "sketch_examples.png", lambda tmp: grid.save(tmp, format="PNG"))
         results["sketch_examples_grid"] = str(out_dir / "sketch_examples.png")
     if cfg.sketch_attributes:
         results["sketch_attributes"] = {n: ev.sketch_attributes(p, dataset) for n, p in sketchable.items()}
         name, pipe = next(iter(sketchable.items()))
         grid = sketch_attributes_grid(pipe, dataset, cfg)
-        grid.save(out_dir / "sketch_attributes.png.tmp", format="PNG")
-        os.replace(out_dir / "sketch_attributes.png.tmp", out_dir / "sketch_attributes.png")
+        atomic_write(out_dir / "sketch_attributes.png", lambda tmp: grid.save(tmp, format="PNG"))
         results["sketch_attributes_grid"] = {"model": name, "path": str(out_dir / "sketch_attributes.png")}
 
     attribute_models = {n: p for n, (k, p) in pipes.items() if k == "attribute"}
@@ -880,13 +838,12 @@ def main(cfg: EvalConfig) -> dict:
             for n, pipe in attribute_models.items()
         }
         grid = criminal_grid(rows, [(name, text) for name, text, _ in crims])
-        grid.save(out_dir / "criminals.png.tmp", format="PNG")
-        os.replace(out_dir / "criminals.png.tmp", out_dir / "criminals.png")
+        atomic_write(out_dir / "criminals.png", lambda tmp: grid.save(tmp, format="PNG"))
         results["criminals_grid"] = str(out_dir / "criminals.png")
 
     table = markdown_table(results)
-    _atomic_write(out_dir / "results.json", json.dumps(results, indent=2, default=float))
-    _atomic_write(out_dir / "results.md", table)
+    atomic_write(out_dir / "results.json", json.dumps(results, indent=2, default=float))
+    atomic_write(out_dir / "results.md", table)
     print(table)
     return results
 

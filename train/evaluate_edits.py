@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from sketchface.attributes import ATTRIBUTES, INDEX, pretty
 from sketchface.pipelines.stylize import EditNotUnderstood, InstructPix2PixBackend, LatentEditor
+from sketchface.training import atomic_write
 
 #: (instruction, target changes the classifier must see afterwards). The editor is given only the text;
 #: its parser's changes decide which attributes count as "untouched".
@@ -388,9 +389,7 @@ def before_after_grid(
 def write_outputs(report: dict[str, Any], befores, afters, out_dir: str | os.PathLike, grid_faces: int = 3) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "edits.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, out / "edits.json")
+    atomic_write(out / "edits.json", json.dumps(report, indent=2))
     (out / "edits.md").write_text(to_markdown(report))
     before_after_grid(report, befores, afters, faces=grid_faces).save(out / "edits_grid.png")
     return out

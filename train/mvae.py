@@ -44,7 +44,6 @@ import argparse
 import copy
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -69,8 +68,8 @@ from sketchface.models.mvae import (
     random_known_mask,
 )
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
-from sketchface.trainer import make_accelerator
-from sketchface.training import EDIT_KEYS, POOL_KEYS, cli_command, pool_to_batch, render_pool
+from sketchface.trainer import make_accelerator, warmup_cosine
+from sketchface.training import EDIT_KEYS, POOL_KEYS, atomic_write, cli_command, pool_to_batch, render_pool
 
 TRAIN_SEED = 0  # procedural training seeds start here
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen in training)
@@ -550,24 +549,10 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
     else:
         lines += ["Attribute fidelity: not measured (no `--classifier` given).", ""]
     lines += ["Trained with:", "", "```", report["command"], "```", ""]
-    _atomic_write_text(path, "\n".join(lines))
+    atomic_write(path, "\n".join(lines))
 
 
 # ------------------------------------------------------------------------------------------------------------ training
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
-    """Linear warm-up, then cosine decay to 5% of the peak."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
 def _batches(cfg: TrainConfig, train_set: Dataset, pool, device, step: int):
@@ -743,9 +728,7 @@ def main(cfg: TrainConfig) -> dict:
         if disc is not None:
             state["discriminator"] = accelerator.unwrap_model(disc).state_dict()
             state["d_optimizer"] = d_opt.state_dict()
-        tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, ckpt_path)  # atomic: a crash never leaves a half-written checkpoint
+        atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))  # a crash never leaves a half-written checkpoint
 
     model.train()
     if cfg.decoder_only:  # frozen encoders: BatchNorm statistics and dropout as at inference
@@ -777,7 +760,7 @@ def main(cfg: TrainConfig) -> dict:
         known = random_known_mask(x.shape[0], y.shape[1], cfg.attr_dropout, mask_gen, device)
         beta = annealing_factor(eff, anneal_steps)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(cfg, eff, total)
+            group["lr"] = warmup_cosine(cfg.lr, eff, cfg.warmup_steps, total, floor=0.05)
         decoder_extra = {}  # MVAE.decoder_loss: the edited faces (--decoder_edits), weighted as the pipeline does
         if cfg.decoder_only:
             decoder_extra = {k: batch[k] for k in EDIT_KEYS if k in batch}
@@ -860,7 +843,7 @@ def main(cfg: TrainConfig) -> dict:
         if cfg.save_dtype == "float16":
             final = final.half()
         final.save_pretrained(out_dir)
-        _atomic_write_text(out_dir / "eval.json", json.dumps(report, indent=2))
+        atomic_write(out_dir / "eval.json", json.dumps(report, indent=2))
         write_model_card(cfg, report, out_dir / "README.md")  # replaces the mixin's generic card
         size_mb = (out_dir / "model.safetensors").stat().st_size / 1e6
         accelerator.print(

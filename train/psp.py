@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -43,8 +42,8 @@ from sketchface.attributes import ATTRIBUTES
 from sketchface.data.synthetic import SyntheticFaces
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig, fit_attribute_directions
 from sketchface.models.stylegan import Generator
-from sketchface.trainer import make_accelerator
-from sketchface.training import render_pool
+from sketchface.trainer import cosine_decay, make_accelerator, warmup_factor
+from sketchface.training import atomic_write, render_pool
 
 POOL_KEYS = ("image", "sketch", "labels")  # what a training or evaluation pool holds
 
@@ -153,12 +152,6 @@ def build_perceptual(kind: str, device):
     pd = PerceptualDistance(backend=kind)
     net = pd.net.to(device).eval().requires_grad_(False)
     return (lambda a, b: net(a, b).flatten()), pd.name
-
-
-def atomic_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def save_grid(rows: list[torch.Tensor], path: Path) -> None:
@@ -432,13 +425,10 @@ def main(cfg: TrainConfig) -> Path:
     opt = accelerator.prepare(opt)
     latent_avg = psp.latent_avg
 
-    def lr_at(progress: float, base: float) -> float:  # warmup, then cosine to 10% over steps or wall clock
-        warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-        return base * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
-
     def save_state():
         if accelerator.is_main_process:
-            atomic_save({"psp": psp.state_dict(), "opt": opt.state_dict(), "step": step}, state_path)
+            state = {"psp": psp.state_dict(), "opt": opt.state_dict(), "step": step}
+            atomic_write(state_path, lambda tmp: torch.save(state, tmp))
 
     fixed = None
     if pool is not None:
@@ -454,7 +444,8 @@ def main(cfg: TrainConfig) -> Path:
         if deadline:
             progress = max(progress, (time.time() - t_start) / max(deadline - reserve - t_start, 1.0))
         for group in opt.param_groups:
-            group["lr"] = lr_at(progress, group["base_lr"])
+            # warm-up, then cosine to 10 % over steps or wall clock
+            group["lr"] = group["base_lr"] * warmup_factor(step, cfg.warmup_steps) * cosine_decay(progress, 0.1)
         idx = torch.randint(0, pool["image"].shape[0], (cfg.batch_size,), generator=gen_rng)
         y = pool["image"][idx].to(dev).float() / 127.5 - 1  # (B, 3, R, R) in [-1, 1]
         s = pool["sketch"][idx].to(dev).float() / 255  # (B, 1, R, R) in [0, 1]

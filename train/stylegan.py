@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from tqdm.auto import tqdm
 from sketchface.data.synthetic import SyntheticFaces
 from sketchface.models.stylegan import Discriminator, Generator, StyleGANConfig
 from sketchface.trainer import make_accelerator
-from sketchface.training import render_pool
+from sketchface.training import atomic_write, render_pool
 
 
 @dataclass
@@ -159,12 +158,6 @@ def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------ utilities
-def atomic_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, beta: float) -> None:
     for pe, pm in zip(ema.parameters(), model.parameters()):
@@ -264,7 +257,7 @@ def main(cfg: TrainConfig) -> Path:
             "d_opt": d_opt.state_dict(),
             "step": step,
         }
-        atomic_save(st, state_path)
+        atomic_write(state_path, lambda tmp: torch.save(st, tmp))
 
     aug = lambda x: diff_augment(x, cfg.diffaugment)  # noqa: E731
     pbar = tqdm(total=cfg.steps, initial=step, disable=not accelerator.is_local_main_process, desc="stylegan")

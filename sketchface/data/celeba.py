@@ -58,7 +58,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from ..attributes import ATTRIBUTES, NUM_ATTRIBUTES
-from .procedural import MASK_CLASSES  # CelebAMask-HQ parsing classes: index = class id (0 = background)
+from .sketch import MASK_CLASSES, photo_to_sketch  # MASK_CLASSES: CelebAMask-HQ's, index = class id (0 = background)
 
 __all__ = [
     "CROPS",
@@ -322,12 +322,6 @@ def _to_tensor(img: Image.Image) -> torch.Tensor:
 
 def _computed_sketch(img: Image.Image, mask: np.ndarray | None, size: int) -> torch.Tensor:
     """Paper 2's colour-dodge sketch of the (cropped) photo, resized to ``size``: float32 (1, S, S)."""
-    try:
-        from .sketch import photo_to_sketch
-    except ImportError as err:
-        raise RuntimeError(
-            "sketch='computed' needs sketchface.data.sketch.photo_to_sketch, which is not available in this install."
-        ) from err
     sketch = photo_to_sketch(img, mask=mask)
     return _to_tensor(sketch.convert("L").resize((size, size), Image.Resampling.BICUBIC))
 

