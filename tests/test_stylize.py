@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -132,6 +133,36 @@ def test_instruct_pix2pix_tiny_pipeline_end_to_end(tiny_ip2p):
     assert np.array_equal(np.asarray(again.image), np.asarray(result.image)), "same seed → same image"
     other = backend.edit(face, "make the hair brown", seed=4, steps=2)
     assert not np.array_equal(np.asarray(other.image), np.asarray(result.image))
+
+
+def test_instruct_pix2pix_runs_under_zero_gpu_when_spaces_is_installed(tiny_ip2p, monkeypatch):
+    """On a ZeroGPU Space (the ``spaces`` package present) the diffusers call runs inside ``@spaces.GPU``; without
+    the package the function is left as it is."""
+    import types
+
+    from sketchface.pipelines.stylize import zero_gpu
+
+    def plain(x):
+        return x
+
+    monkeypatch.setitem(sys.modules, "spaces", None)  # not installed
+    assert zero_gpu(plain) is plain
+    held = []
+
+    def gpu(duration):
+        def wrap(fn):
+            def run(*args, **kwargs):
+                held.append(duration)  # the GPU is held while the function runs
+                return fn(*args, **kwargs)
+
+            return run
+
+        return wrap
+
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
+    backend = InstructPix2PixBackend(tiny_ip2p, device="cpu", steps=1)
+    result = backend.edit(_face(), "make the hair brown", seed=0)
+    assert held == [60] and result.image.size == _face().size
 
 
 def test_instruct_pix2pix_through_stylizer(tiny_ip2p):

@@ -402,6 +402,27 @@ def apply_edit_residual(
 # ----------------------------------------------------------------------------------------------
 
 
+#: Seconds of GPU a ZeroGPU Space asks for one InstructPix2Pix edit (20 steps at 512 px take a few seconds on an
+#: A100; the margin covers the first call, which also moves the weights to the GPU).
+ZERO_GPU_SECONDS = 60
+
+
+def zero_gpu(fn: Callable[..., Any], duration: int = ZERO_GPU_SECONDS) -> Callable[..., Any]:
+    """``fn`` under ZeroGPU's ``@spaces.GPU(duration=…)`` when the ``spaces`` package is installed (Hugging Face
+    Spaces installs it; on other hardware the decorator does nothing), else ``fn`` itself. A ZeroGPU Space holds a
+    GPU only while such a function runs."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=duration)(fn)
+
+
+def _run_instruct_pix2pix(pipe: Any, text: str, **kwargs: Any) -> Image.Image:
+    """The GPU part of an InstructPix2Pix edit: the diffusers call (wrapped by :func:`zero_gpu` per backend)."""
+    return pipe(text, **kwargs).images[0]
+
+
 def hub_reachable(timeout: float = 2.0) -> tuple[bool, str]:
     """Whether a TCP connection to the Hub endpoint opens within ``timeout`` seconds (DNS included).
 
@@ -482,6 +503,7 @@ class InstructPix2PixBackend:
         self.hub_timeout = float(hub_timeout)
         self.safety_checker = safety_checker
         self.pipe: Any = None
+        self._run = zero_gpu(_run_instruct_pix2pix)  # the diffusers call, on a ZeroGPU Space under @spaces.GPU
 
     # Where the weights are --------------------------------------------------------------------
     def _is_local(self) -> bool:
@@ -638,7 +660,8 @@ class InstructPix2PixBackend:
         # A CPU generator gives the same noise on every device (diffusers moves it).
         generator = torch.Generator("cpu").manual_seed(int(seed))
         t0 = time.perf_counter()
-        out = pipe(
+        out = self._run(
+            pipe,
             text,
             image=work,
             num_inference_steps=steps,
@@ -646,7 +669,7 @@ class InstructPix2PixBackend:
             image_guidance_scale=image_guidance,
             generator=generator,
             callback_on_step_end=callback,
-        ).images[0]
+        )
         seconds = time.perf_counter() - t0
         out = as_rgb_image(out)
         if out.size != source.size:
