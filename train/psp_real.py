@@ -310,6 +310,7 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
                 loss = loss + args.latent_lambda * lat + args.w_norm_lambda * wn + args.attention_lambda * att
                 row.update(latent=lat.item(), w_norm=wn.item(), attention=att.item())
             if adv:
+                disc.requires_grad_(False)  # the generator's step needs no critic weight gradients (issue 26)
                 g_adv = -disc(fake).mean()
                 loss = loss + args.adv_lambda * g_adv
         opt.zero_grad(set_to_none=True)
@@ -317,6 +318,7 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
         opt.step()
         sched.step()
         if disc is not None and step >= args.adv_start - 300:
+            disc.requires_grad_(True)
             with trainer.autocast():
                 d_loss = F.relu(1 - disc(image)).mean() + F.relu(1 + disc(fake.detach())).mean()
             d_opt.zero_grad(set_to_none=True)

@@ -228,6 +228,7 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
             kl = kl_loss(mu[kept].float(), logvar[kept].float()) if kept.any() else mu.new_zeros(()).float()
             loss = l1 + args.lpips_lambda * lp + args.kl_lambda * kl
             if adv:
+                disc.requires_grad_(False)  # the generator's step needs no critic weight gradients (issue 26)
                 g_adv = -disc(sketch, fake).mean()
                 loss = loss + args.adv_lambda * g_adv
         opt.zero_grad(set_to_none=True)
@@ -235,6 +236,7 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
         opt.step()
         sched.step()
         if adv or step >= args.adv_start - 200:  # the critic warms up shortly before it counts
+            disc.requires_grad_(True)
             with trainer.autocast():
                 d_loss = F.relu(1 - disc(sketch, image)).mean() + F.relu(1 + disc(sketch, fake.detach())).mean()
             d_opt.zero_grad(set_to_none=True)
