@@ -181,7 +181,9 @@ def _read_config(folder: str | None) -> dict[str, Any]:
         data = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    from .models.auto import normalise_config  # flat, with model_type, whatever year the folder was written
+
+    return normalise_config(data) if isinstance(data, dict) else {}
 
 
 _TRUE = {"1", "ON", "YES", "TRUE"}

@@ -58,7 +58,8 @@ def test_save_load_round_trip(tmp_path):
     model.train()(torch.rand(4, 3, 16, 16))  # move BatchNorm running stats away from their defaults
     model.eval()
     model.save_pretrained(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text())["config"]["widths"] == [8, 8]
+    saved = json.loads((tmp_path / "config.json").read_text())  # flat, as huggingface_hub writes dataclass configs
+    assert saved["widths"] == [8, 8] and saved["model_type"] == "attribute-classifier"
     loaded = AttributeClassifier.from_pretrained(tmp_path)
     assert loaded.config == model.config and not loaded.training
     x = torch.rand(2, 3, 16, 16)

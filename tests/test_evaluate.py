@@ -109,10 +109,14 @@ def _fake_checkpoint(path: Path, config: dict) -> Path:
 
 
 def test_detect_kind_and_clear_errors(evaluate, tmp_path, tiny_classifier):
-    mvae = _fake_checkpoint(tmp_path / "mvae", {"config": {"latent_dim": 100, "attr_hidden": 512}})
-    psp = _fake_checkpoint(tmp_path / "psp", {"config": {"fpn_channels": 96, "generator": {"n_mlp": 8}}})
-    assert evaluate.detect_kind(mvae) == "attribute"
+    mvae = _fake_checkpoint(tmp_path / "mvae", {"model_type": "mvae", "latent_dim": 100})
+    old_mvae = _fake_checkpoint(tmp_path / "old-mvae", {"config": {"model_type": "cvae", "latent_dim": 100}})
+    psp = _fake_checkpoint(tmp_path / "psp", {"fpn_channels": 96, "generator": {"n_mlp": 8}})  # pSp before model_type
+    gen = _fake_checkpoint(tmp_path / "gen", {"model_type": "stylegan2", "n_mlp": 8})
+    assert evaluate.detect_kind(mvae) == evaluate.detect_kind(old_mvae) == "attribute"
     assert evaluate.detect_kind(psp) == "sketch"
+    with pytest.raises(evaluate.CheckpointError, match="bare StyleGAN"):
+        evaluate.detect_kind(gen)
     with pytest.raises(evaluate.CheckpointError, match="not found"):
         evaluate.detect_kind(tmp_path / "nowhere")
     with pytest.raises(evaluate.CheckpointError, match="classifier"):

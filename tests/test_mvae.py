@@ -335,7 +335,7 @@ def test_save_load_round_trip(tmp_path, cls, cfg):
     else:
         model(torch.rand(4, 40))
     model.eval().save_pretrained(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text())["config"]["model_type"] == cfg.model_type
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == cfg.model_type  # flat config.json
     loaded = load_vae(str(tmp_path))
     assert isinstance(loaded, cls) and loaded.config == model.config and not loaded.training
     sd, sd2 = model.state_dict(), loaded.state_dict()

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from sketchface import metrics as M
 from sketchface.attributes import ATTRIBUTES, CRIMINALS, INDEX, Attributes
+from sketchface.models import auto
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.training import atomic_write
 
@@ -71,45 +72,22 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, of an unknown type, or failed to load."""
 
 
-def _config_keys(obj: Any, prefix: str = "") -> set[str]:
-    keys: set[str] = set()
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            keys.add(str(k).lower())
-            keys |= _config_keys(v)
-    elif isinstance(obj, str):
-        keys.add("=" + obj.lower())  # string values, e.g. a model_type field
-    return keys
-
-
 def detect_kind(path: str | Path) -> str:
-    """ "attribute" or "sketch" from the config.json files of a checkpoint folder (its root and subfolders)."""
+    """ "attribute" or "sketch" from the checkpoint's ``model_type`` (:mod:`sketchface.models.auto`)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path} (train it first, or check the path)")
-    configs = sorted(path.glob("config.json")) + sorted(path.glob("*/config.json")) if path.is_dir() else []
-    if not configs:
+    if not (path / "config.json").is_file():
         raise CheckpointError(f"{path} holds no config.json: not a SketchFace checkpoint folder")
-    keys: set[str] = set()
-    for c in configs:
-        try:
-            keys |= _config_keys(json.loads(c.read_text()))
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"{c} is not valid JSON: {e}") from e
-    if "stem_width" in keys:
+    try:
+        found = auto.model_type(path)
+    except auto.UnknownModelError as e:
+        raise CheckpointError(f"cannot tell what {path} is: {e} Use --kinds NAME=attribute|sketch") from e
+    if found == "attribute-classifier":
         raise CheckpointError(f"{path} is an attribute classifier checkpoint; pass it with --classifier")
-    if keys & {"fpn_channels", "encoder_channels", "coarse_ind", "=psp", "=sketch-translator"}:
-        return "sketch"
-    if any(k in keys for k in ("=mvae", "=cvae", "poe", "attr_hidden", "attribute_hidden", "kl_anneal_epochs")) or any(
-        "latent" in k for k in keys
-    ):
-        return "attribute"
-    if "n_mlp" in keys:
+    if found == "stylegan2":
         raise CheckpointError(f"{path} is a bare StyleGAN generator; sketch→face needs a pSp checkpoint")
-    raise CheckpointError(
-        f"cannot tell what {path} is (config keys: {sorted(k for k in keys if not k.startswith('='))[:20]}); "
-        "use --kinds NAME=attribute|sketch"
-    )
+    return "sketch" if found in ("psp", "sketch-translator") else "attribute"
 
 
 class WeightedDescription:
@@ -128,8 +106,8 @@ class WeightedDescription:
 
 def _model_type(path: str | Path) -> str | None:
     try:
-        return json.loads((Path(path) / "config.json").read_text()).get("model_type")
-    except (OSError, ValueError, AttributeError):
+        return auto.read_config(path).get("model_type")
+    except (OSError, ValueError):
         return None
 
 

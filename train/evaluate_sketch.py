@@ -67,20 +67,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ------------------------------------------------------------------------------------------------------ models
 def load_sketch_pipeline(folder: str) -> Any:
-    """The sketch pipeline for a checkpoint folder, from its config.json (``model_type`` when it has one)."""
-    cfg = json.loads((Path(folder) / "config.json").read_text())
-    if cfg.get("model_type") == "sketch-translator":
-        from sketchface.pipelines.translator import SketchTranslatorPipeline
-
-        return SketchTranslatorPipeline.from_pretrained(folder)
-    if "fpn_channels" in cfg:
-        from sketchface.pipelines.sketch_to_face import SketchToFace
-
-        return SketchToFace.from_pretrained(folder)
+    """The face pipeline for a checkpoint folder (by config.json's ``model_type``); it must take a sketch."""
+    from sketchface.models.auto import AutoPipeline
     from sketchface.pipelines.attribute_to_face import AttributeToFace
 
-    pipe = AttributeToFace.from_pretrained(folder)
-    if not pipe.has_sketch_encoder:
+    pipe = AutoPipeline.from_pretrained(folder)
+    if isinstance(pipe, AttributeToFace) and not pipe.has_sketch_encoder:
         raise SystemExit(f"{folder} takes no sketch (an attribute model without a sketch expert)")
     return pipe
 

@@ -8,7 +8,7 @@ runs in tens of milliseconds on a laptop CPU.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,7 @@ from ..attributes import NUM_ATTRIBUTES
 class ClassifierConfig:
     """Hyper-parameters of :class:`AttributeClassifier` (JSON-serialisable: it becomes config.json)."""
 
+    model_type: str = "attribute-classifier"
     image_size: int = 64  # inputs of any size are resized to this
     stem_width: int = 16
     widths: tuple[int, ...] | list[int] = field(default_factory=lambda: [24, 48, 96, 128])
@@ -65,8 +66,7 @@ class AttributeClassifier(
         elif isinstance(config, dict):
             config = ClassifierConfig(**config)
         self.config = config
-        # The mixin writes config.json from this dict (a dataclass attribute alone is not serialised).
-        self._hub_mixin_config = {"config": asdict(config)}
+        self._hub_mixin_config = config  # huggingface_hub's mixin writes a dataclass config flat into config.json
 
         layers: list[nn.Module] = [_conv_bn_relu(3, config.stem_width)]  # full resolution: thin strokes matter
         c = config.stem_width

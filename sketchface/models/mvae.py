@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -288,8 +288,7 @@ class _VAEBase(nn.Module):
 
     def _init_config(self, config: MVAEConfig) -> None:
         self.config = config
-        # The hub mixin writes config.json from this dict (a dataclass attribute alone is not serialised).
-        self._hub_mixin_config = {"config": asdict(config)}
+        self._hub_mixin_config = config  # huggingface_hub's mixin writes a dataclass config flat into config.json
 
     @property
     def device(self) -> torch.device:
@@ -641,31 +640,10 @@ class MVAE(
 
 def load_vae(path_or_repo: str, **kwargs) -> MVAE | CrossModalVAE:
     """Load an :class:`MVAE` or :class:`CrossModalVAE` checkpoint, choosing the class from config.json."""
-    from pathlib import Path
+    from .auto import read_config
 
-    from huggingface_hub import hf_hub_download
-
-    p = Path(path_or_repo)
-    if p.is_dir():
-        cfg_file = p / "config.json"
-        if not cfg_file.is_file():
-            raise FileNotFoundError(f"{path_or_repo}: no config.json (not a SketchFace VAE checkpoint folder).")
-    elif p.exists():
-        raise FileNotFoundError(
-            f"{path_or_repo} is a file; pass the checkpoint folder (config.json + model.safetensors)."
-        )
-    else:
-        try:
-            cfg_file = Path(hf_hub_download(str(path_or_repo), "config.json", **kwargs))
-        except Exception as e:  # noqa: BLE001 - offline, missing repo, bad id: all mean "cannot find it"
-            raise FileNotFoundError(
-                f"Cannot find the checkpoint {path_or_repo!r}: not a local folder, and the Hub lookup failed ({e})."
-            ) from e
-    import json
-
-    raw = json.loads(cfg_file.read_text())
-    config = raw.get("config", raw)
-    model_type = config.get("model_type") if isinstance(config, dict) else None
+    hub = {k: v for k, v in kwargs.items() if k in ("revision", "cache_dir", "token", "local_files_only")}
+    model_type = read_config(path_or_repo, **hub).get("model_type")
     classes = {"mvae": MVAE, "cvae": CrossModalVAE}
     if model_type not in classes:
         raise ValueError(

@@ -33,6 +33,7 @@ from .stylegan import Generator, StyleGANConfig, n_styles_for
 class PSPConfig:
     """Encoder architecture plus the generator's config (so the checkpoint rebuilds both)."""
 
+    model_type: str = "psp"
     in_channels: int = 1  # 1: sketch (white background = 1); 3: RGB photo (inversion)
     input_size: int | None = None  # encoder input resolution; None = generator resolution
     encoder_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
@@ -46,8 +47,9 @@ class PSPConfig:
     style_bank: int = 0
 
     def __post_init__(self):
-        if isinstance(self.generator, StyleGANConfig):
-            self.generator = asdict(self.generator)
+        # canonical form (every field, model_type included), so configs from older files compare equal
+        gen = self.generator if isinstance(self.generator, StyleGANConfig) else StyleGANConfig(**self.generator)
+        self.generator = asdict(gen)
         self.encoder_channels = list(self.encoder_channels)
         self.blocks_per_stage = list(self.blocks_per_stage)
         if len(self.encoder_channels) != 4 or len(self.blocks_per_stage) != 4:
@@ -198,6 +200,7 @@ class PSP(nn.Module, PyTorchModelHubMixin, library_name="sketchface", tags=["psp
         super().__init__()
         cfg = config if isinstance(config, PSPConfig) else PSPConfig(**(config or {}))
         self.config = cfg
+        self._hub_mixin_config = cfg  # huggingface_hub's mixin writes a dataclass config flat into config.json
         self.cfg = cfg
         self.encoder = GradualStyleEncoder(cfg)
         self.generator = Generator(cfg.generator_config)

@@ -27,6 +27,7 @@ class StyleGANConfig:
     ``channel_multiplier=2, max_channels=512`` this is rosinality's table (512 up to 64 px, 256 at 128 ...).
     """
 
+    model_type: str = "stylegan2"
     resolution: int = 64
     style_dim: int = 256
     n_mlp: int = 8
@@ -89,6 +90,7 @@ class Generator(nn.Module, PyTorchModelHubMixin, library_name="sketchface", tags
         cfg = _as_config(config)
         self.config = cfg
         self.cfg = cfg
+        self._hub_mixin_config = cfg  # huggingface_hub's mixin writes a dataclass config flat into config.json
         sd = cfg.style_dim
         self.style_dim = sd
         self.n_latent = cfg.n_latent
@@ -218,6 +220,7 @@ class Discriminator(nn.Module, PyTorchModelHubMixin, library_name="sketchface", 
         cfg = _as_config(config)
         self.config = cfg
         self.cfg = cfg
+        self._hub_mixin_config = cfg  # huggingface_hub's mixin writes a dataclass config flat into config.json
         ch = lambda r: cfg.channels(r, discriminator=True)  # noqa: E731
         layers = [ConvLayer(3, ch(cfg.resolution), 1)]
         in_ch = ch(cfg.resolution)

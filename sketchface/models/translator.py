@@ -81,6 +81,7 @@ class SketchTranslator(
         super().__init__()
         cfg = config if isinstance(config, TranslatorConfig) else TranslatorConfig(**(config or {}))
         self.config = cfg
+        self._hub_mixin_config = cfg  # huggingface_hub's mixin writes a dataclass config flat into config.json
         ch, g, sd = cfg.channels, cfg.groups, cfg.style_dim
         self.stem = nn.Conv2d(cfg.in_channels, ch[0], 3, padding=1)
         self.enc = nn.ModuleList([_ResBlock(ch[0], g, 0)])
