@@ -200,9 +200,9 @@ def _spy_description_weight(h, monkeypatch):
     entry = next(e for e in h.registry.loaded("attributes"))
     cls, original, seen = type(entry.pipeline), type(entry.pipeline).__call__, []
 
-    def spy(self, attributes=None, sketch=None, num_images=8, seed=0, temperature=1.0, description_weight=None):
+    def spy(self, attributes=None, *, description_weight=None, **options):
         seen.append(description_weight)
-        return original(self, attributes, sketch, num_images, seed, temperature, description_weight)
+        return original(self, attributes, description_weight=description_weight, **options)
 
     monkeypatch.setattr(cls, "__call__", spy)
     return entry, seen
