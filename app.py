@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import html
-import inspect
 import io
 import logging
 import math
@@ -160,28 +159,6 @@ CSS = """
 # helpers (no tensor code: pipelines take and give PIL images)
 
 
-def _accepting(fn: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
-    """The keyword arguments ``fn`` accepts (pipelines differ in optional knobs such as temperature)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return kwargs
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    return {k: v for k, v in kwargs.items() if k in params}
-
-
-def _images(out: Any) -> list[Image.Image]:
-    """A pipeline result (list of PIL, one PIL, or an object with .image/.images) → list of PIL images."""
-    if isinstance(out, Image.Image):
-        return [out]
-    if hasattr(out, "images"):
-        return list(out.images)
-    if hasattr(out, "image"):
-        return [out.image]
-    return list(out)
-
-
 def parse_seed(value: Any) -> int:
     """The seed box's value as an int; gr.Error for an empty box, a fraction or a number out of range."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -201,10 +178,12 @@ def parse_seed(value: Any) -> int:
     return seed
 
 
-def run_pipeline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Image.Image]:
-    """Call a pipeline method with the keyword arguments it accepts; its ValueErrors become gr.Error."""
+def run_pipeline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a pipeline (or one of its methods) → its ``FaceOutput`` (faces and latents); its ValueErrors become
+    gr.Error. Callers pass only the options the pipeline's ``capabilities`` declare (a description weight only to a
+    pipeline that weighs descriptions, ...): nothing is filtered here, so an option it does not take is an error."""
     try:
-        return _images(fn(*args, **_accepting(fn, **kwargs)))
+        return fn(*args, **kwargs)
     except (ValueError, KeyError, TypeError) as err:
         raise gr.Error(f"The model could not do this: {err}") from err
 
@@ -778,11 +757,17 @@ class Handlers:
             caps = [f"#{i + 1} · classifier sees {m}/{n}" for i, (m, n) in enumerate(agreement)]
         return caps
 
-    def _new_round(self, state: dict, label: str, images, meta, caption: bool, attrs: Attributes | None, prefix: str):
+    def _new_round(
+        self, state: dict, label: str, out, meta, caption: bool, attrs: Attributes | None, prefix: str
+    ) -> dict:
+        """A new round of candidates from a pipeline's ``FaceOutput`` ``out``: its faces and, for more like this
+        and crossing, their latents (row i for candidate i + 1; ``None`` when the pipeline has none)."""
+        images = out.images
         paths = _export(images, meta, caption, prefix, full=False)
         rnd = {
             "label": label,
             "images": images,
+            "latents": out.latents,
             "paths": paths,
             "meta": meta,
             "captions": self._captions(images, attrs),
@@ -823,11 +808,12 @@ class Handlers:
         n, seed = int(n), parse_seed(seed)
         t0 = time.perf_counter()
         pipe = entry.pipeline
-        images = run_pipeline(pipe, attrs, num_images=n, seed=seed, description_weight=weight)
+        # what it takes to draw the same faces again: a pipeline that weighs the description (an MVAE) gets the weight
+        weighted = {"description_weight": weight} if pipe.capabilities.weighs_description else {}
+        out = run_pipeline(pipe, attrs, num_images=n, seed=seed, **weighted)
+        images = out.images
         ms = (time.perf_counter() - t0) * 1000
         known = {k: bool(v) for k, v in attrs.known.items()}
-        # what it takes to draw the same faces again: an MVAE weighs the description
-        weighted = {"description_weight": weight} if getattr(pipe, "weighs_description", False) else {}
         meta = [
             {
                 "model": entry.key,
@@ -841,7 +827,7 @@ class Handlers:
             }
             for i in range(len(images))
         ]
-        state = self._new_round(state or {}, _short(describe(attrs)), images, meta, caption, attrs, "candidate")
+        state = self._new_round(state or {}, _short(describe(attrs)), out, meta, caption, attrs, "candidate")
         status = f"{len(images)} candidates from `{entry.key}` (seed {seed}) in {ms:.0f} ms: {describe(attrs)}"
         return (*self._round_outputs(state, status), reading)
 
@@ -869,6 +855,7 @@ class Handlers:
         return text
 
     def _pick(self, state: dict, idx: Any, what: str = "candidate") -> tuple[Image.Image, dict]:
+        """The picked candidate's face and metadata (gr.Error when nothing valid is picked)."""
         if not state or not state.get("rounds"):
             raise gr.Error("There are no candidates yet: generate some first.")
         rnd = state["rounds"][state["current"]]
@@ -882,6 +869,15 @@ class Handlers:
             raise gr.Error(f"There is no candidate #{i}: this round has {len(rnd['images'])}.")
         return rnd["images"][i - 1], rnd["meta"][i - 1]
 
+    @staticmethod
+    def _subject(state: dict, idx: Any, image: Image.Image, meta: dict, entry) -> Any:
+        """What to breed from: the picked candidate's own latent when ``entry``'s model drew it (so strength 0 is the
+        face itself), else its image, which the pipeline reads with its image encoder (or refuses, saying why)."""
+        latents = state["rounds"][state["current"]].get("latents")
+        if latents is not None and meta.get("model") == entry.key:
+            return latents[int(idx) - 1]
+        return image
+
     def more_like_this(self, a, strength, n, seed, model, caption, state):
         image, parent = self._pick(state, a)
         entry = _entry_or_error(self.registry, model, "attributes", "attribute-to-face")
@@ -889,8 +885,9 @@ class Handlers:
         if not callable(getattr(pipe, "variations", None)):
             raise gr.Error(f"{entry.key} cannot make variations (its pipeline has no variations()).")
         n, seed = int(n), parse_seed(seed)
-        kwargs = {"num_images": n, "seed": seed, "strength": float(strength)}
-        images = run_pipeline(pipe.variations, image, **kwargs)
+        subject = self._subject(state, a, image, parent, entry)
+        out = run_pipeline(pipe.variations, subject, num_images=n, seed=seed, strength=float(strength))
+        images = out.images
         attrs_known = parent.get("attributes") or {}
         meta = [
             {
@@ -906,7 +903,7 @@ class Handlers:
             for i in range(len(images))
         ]
         label = f"like #{int(a)} of round {state['current'] + 1}"
-        state = self._new_round(state, label, images, meta, caption, Attributes(attrs_known), "variation")
+        state = self._new_round(state, label, out, meta, caption, Attributes(attrs_known), "variation")
         return self._round_outputs(
             state, f"{len(images)} variations of #{int(a)} (strength {float(strength):.2f}, seed {seed})."
         )
@@ -921,7 +918,10 @@ class Handlers:
         if not callable(getattr(pipe, "cross", None)):
             raise gr.Error(f"{entry.key} cannot cross two faces (its pipeline has no cross()).")
         n, seed = int(n), parse_seed(seed)
-        images = run_pipeline(pipe.cross, img_a, img_b, num_images=n, seed=seed)
+        subject_a = self._subject(state, a, img_a, meta_a, entry)
+        subject_b = self._subject(state, b, img_b, meta_b, entry)
+        out = run_pipeline(pipe.cross, subject_a, subject_b, num_images=n)  # deterministic: the seed is recorded
+        images = out.images
         meta = [
             {
                 "model": entry.key,
@@ -933,7 +933,7 @@ class Handlers:
             }
             for i in range(len(images))
         ]
-        state = self._new_round(state, f"#{int(a)} × #{int(b)}", images, meta, caption, None, "cross")
+        state = self._new_round(state, f"#{int(a)} × #{int(b)}", out, meta, caption, None, "cross")
         return self._round_outputs(state, f"{len(images)} blends of #{int(a)} and #{int(b)} (seed {seed}).")
 
     def restore_round(self, round_no, state):
@@ -1008,18 +1008,22 @@ class Handlers:
         except ValueError as err:
             raise gr.Error(str(err)) from err
         n, seed, pipe = int(n), parse_seed(seed), entry.pipeline
+        caps = pipe.capabilities
         weight = DESCRIPTION_WEIGHT if weight is None else float(weight)
+        weighted = {"description_weight": weight} if caps.weighs_description else {}
         t0 = time.perf_counter()
         unused: list[str] = []  # stated attributes this model cannot show (said in the status, never dropped silently)
         if entry.task == "sketch":
-            images = _images(run_pipeline(pipe, sketch, num_images=n, seed=seed, mix_strength=float(mix)))
-            editable = set(getattr(pipe, "editable_attributes", ()) or ())
+            out = run_pipeline(pipe, sketch, num_images=n, seed=seed, mix_strength=float(mix))
+            images = out.images
+            editable = set(caps.editable_attributes)
             changes = {k: bool(v) for k, v in attrs.known.items() if k in editable}
             unused = [k for k in attrs.known if k not in editable]
-            if changes:
-                images = [run_pipeline(pipe.edit, pipe.encode(img), changes)[0] for img in images]
+            if changes:  # each candidate's own latent, moved along the fitted directions
+                rows = range(len(images))
+                images = [run_pipeline(pipe.edit, out.latents[i : i + 1], changes).images[0] for i in rows]
         else:  # an MVAE with a sketch expert: attributes ⊗ sketch, the description weighted
-            images = run_pipeline(pipe, attrs, sketch=sketch, num_images=n, seed=seed, description_weight=weight)
+            images = run_pipeline(pipe, attrs, sketch=sketch, num_images=n, seed=seed, **weighted).images
         ms = (time.perf_counter() - t0) * 1000
         meta = [
             {
@@ -1032,9 +1036,7 @@ class Handlers:
                 "attributes": {k: bool(v) for k, v in attrs.known.items()},
                 "seed": seed,
                 "mix_strength": float(mix),
-                **(
-                    {"description_weight": weight} if attrs.known and getattr(pipe, "weighs_description", False) else {}
-                ),
+                **(weighted if attrs.known else {}),
                 "candidate": i + 1,
             }
             for i in range(len(images))
@@ -1086,26 +1088,27 @@ class Handlers:
         return self._ip2p
 
     def _editor_entries(self) -> list:
-        """Loaded models with an edit() method: attribute models first (an MVAE edits any face), then sketch ones."""
+        """Loaded models that declare latent edits or an image encoder (``capabilities``): attribute models first
+        (an MVAE edits any face), then sketch ones."""
         entries = []
         for task in ("attributes", "sketch"):
-            entries += [e for e in self.registry.loaded(task) if callable(getattr(e.pipeline, "edit", None))]
+            for e in self.registry.loaded(task):
+                caps = e.pipeline.capabilities
+                if caps.editable_attributes or caps.has_image_encoder:
+                    entries.append(e)
         return entries
 
     @staticmethod
     def _cannot_edit(entry) -> str | None:
-        """Why ``entry`` cannot edit an uploaded face, from what its pipeline declares; ``None`` when it can.
+        """Why ``entry`` cannot edit an uploaded face, from what its pipeline declares (``capabilities``); ``None``
+        when it can.
 
         ``has_image_encoder``: the model reads a face image into its latent (an MVAE's image expert, the pSp
-        encoder); the cross-modal VAE has none. ``editable_attributes`` (when declared): the attributes it has
-        edit directions for."""
-        pipe = entry.pipeline
-        if not callable(getattr(pipe, "edit", None)):
-            return "it has no edit method"
-        if not getattr(pipe, "has_image_encoder", False):
+        encoder); the cross-modal VAE has none. ``editable_attributes``: the attributes it has edit directions for."""
+        caps = entry.pipeline.capabilities
+        if not caps.has_image_encoder:
             return "it has no image encoder (it draws faces from attributes only), so it cannot read an uploaded face"
-        editable = getattr(pipe, "editable_attributes", None)
-        if editable is not None and not list(editable):
+        if not caps.editable_attributes:
             return "it has no fitted attribute directions to edit along"
         return None
 
@@ -1349,15 +1352,16 @@ class Handlers:
         for entry in models:
             pipe = entry.pipeline
             row = []
+            options = {"description_weight": weight} if pipe.capabilities.weighs_description else {}
             for _name, attrs, _text in columns:
-                row.append(run_pipeline(pipe, attrs, num_images=k, seed=seed, description_weight=weight))
+                row.append(run_pipeline(pipe, attrs, num_images=k, seed=seed, **options).images)
             cells.append(row)
         cell = 128 if k == 1 else 96
         # headers: what each column was drawn from ("Criminal 1: Man with gray hair, …"), not just its name
         headers = [f"{name}: {text}" if i < len(PRESETS) else text for i, (name, _attrs, text) in enumerate(columns)]
         grid = labelled_grid(cells, [e.key for e in models], headers, cell=cell, footer=AI_LABEL)
         # what it takes to draw the same grid again: the weight applies to the models that weigh a description
-        weighted = [e.key for e in models if getattr(e.pipeline, "weighs_description", False)]
+        weighted = [e.key for e in models if e.pipeline.capabilities.weighs_description]
         meta = {
             "action": "criminal sketch test",
             "models": [e.key for e in models],

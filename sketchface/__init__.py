@@ -20,6 +20,8 @@ __version__ = "0.1.0"
 # Public names that live in heavier modules, imported on first access (PEP 562).
 _LAZY = {
     "AttributeToFace": "sketchface.pipelines",
+    "FaceOutput": "sketchface.pipelines",
+    "FacePipeline": "sketchface.pipelines",
     "SketchToFace": "sketchface.pipelines",
     "Stylizer": "sketchface.pipelines",
     "data": "sketchface.data",

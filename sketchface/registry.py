@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported for hints only: this module does not import torch until Registry.load
-    from .pipelines.attribute_to_face import AttributeToFace
+    from .pipelines.base import FacePipeline
 
 #: Repository root (the folder holding ``checkpoints/``) for the starter defaults.
 ROOT = Path(__file__).resolve().parent.parent
@@ -339,9 +339,10 @@ class Registry:
         return [k for k in KINDS.values() if k.name not in have]
 
 
-def has_sketch_input(pipeline: AttributeToFace) -> bool:
-    """Whether an attribute pipeline accepts a sketch (an MVAE with a sketch expert)."""
-    return pipeline.has_sketch_encoder
+def has_sketch_input(pipeline: FacePipeline) -> bool:
+    """Whether a pipeline declares that it draws from a sketch (``capabilities.takes_sketch``: the sketch pipelines,
+    and an MVAE with a sketch expert)."""
+    return pipeline.capabilities.takes_sketch
 
 
 def attribute_agreement(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import gradio as gr
+import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 import app
@@ -200,9 +202,9 @@ def _spy_description_weight(h, monkeypatch):
     entry = next(e for e in h.registry.loaded("attributes"))
     cls, original, seen = type(entry.pipeline), type(entry.pipeline).__call__, []
 
-    def spy(self, attributes=None, sketch=None, num_images=8, seed=0, temperature=1.0, description_weight=None):
+    def spy(self, attributes=None, *, description_weight=None, **options):
         seen.append(description_weight)
-        return original(self, attributes, sketch, num_images, seed, temperature, description_weight)
+        return original(self, attributes, description_weight=description_weight, **options)
 
     monkeypatch.setattr(cls, "__call__", spy)
     return entry, seen
@@ -622,3 +624,54 @@ def test_colour_photos_are_told_from_drawings():
     ImageDraw.Draw(pen).ellipse((10, 10, 54, 54), outline=(20, 40, 200), width=2)  # a blue pen drawing
     photo = Image.new("RGB", (64, 64), (200, 150, 120))
     assert not app.is_colour_photo(grey) and not app.is_colour_photo(pen) and app.is_colour_photo(photo)
+
+
+def test_breeding_starts_from_the_picked_candidates_own_latent(cvae_registry):
+    """More like this and cross use the round's latents (FaceOutput.latents) when the same model drew it: strength 0
+    gives the picked face itself, and the cross-modal VAE, which cannot read a face image, breeds too."""
+    h = app.Handlers(cvae_registry)
+    radios = ["?"] * len(ATTRIBUTES)
+    for key in ("mvae · tiny-mvae", "cvae · tiny-cvae"):
+        gallery, state, *_ = h.generate("bald man", *radios, key, 3, 0, False, {})
+        assert state["rounds"][0]["latents"].shape[0] == 3
+        picked = np.asarray(state["rounds"][0]["images"][1])
+        _, same, *_ = h.more_like_this(2, 0.0, 2, 0, key, False, state)
+        assert all(np.array_equal(np.asarray(im), picked) for im in same["rounds"][-1]["images"])
+        _, crossed, *_ = h.cross(2, 3, 3, 0, key, False, state)
+        ends = crossed["rounds"][-1]["images"]
+        assert np.array_equal(np.asarray(ends[0]), picked)
+        assert np.array_equal(np.asarray(ends[-1]), np.asarray(state["rounds"][0]["images"][2]))
+        assert crossed["rounds"][-1]["latents"].shape[0] == 3  # a cross can be bred again
+    # a round drawn by another model: its image, read by this model's image encoder (the MVAE) or refused by name
+    _, state, *_ = h.generate("bald man", *radios, "mvae · tiny-mvae", 2, 0, False, {})
+    with pytest.raises(gr.Error, match="no image encoder"):
+        h.more_like_this(1, 0.3, 2, 0, "cvae · tiny-cvae", False, state)
+
+
+def test_sketch_tab_edits_each_candidate_from_its_own_w_plus(demo, monkeypatch):
+    """Words on the Sketch tab move each pSp candidate's own W+ (FaceOutput.latents) along the fitted directions."""
+    h = demo.handlers
+    entry = next(e for e in h.registry.loaded("sketch"))
+    pipe = entry.pipeline
+    monkeypatch.setattr(app, "open_image", lambda value, what="image", **_: value)
+    sketch = Image.new("L", (128, 128), 255)
+    ImageDraw.Draw(sketch).ellipse((30, 20, 98, 108), outline=0, width=3)
+    psp, i = pipe.psp, ATTRIBUTES.index("Eyeglasses")
+    saved = psp.direction_scales.clone(), psp.directions.clone()
+    try:  # give the tiny pSp one direction to edit along
+        with torch.no_grad():
+            psp.direction_scales[i] = 1.0
+            psp.directions[i] = torch.nn.functional.normalize(torch.ones_like(psp.directions[i]), dim=0)
+        assert "Eyeglasses" in pipe.capabilities.editable_attributes
+        _, paths, seen, _, _ = h.sketch_generate(None, sketch, "sketch", entry.key, "glasses", 2, 0, 0.5, False)
+        out = pipe(seen, num_images=2, seed=0, mix_strength=0.5)
+        expected = pipe.edit(out.latents, {"Eyeglasses": True}).images
+        plain = out.images
+    finally:
+        with torch.no_grad():
+            psp.direction_scales.copy_(saved[0])
+            psp.directions.copy_(saved[1])
+    for path, face in zip(paths, expected, strict=True):
+        with Image.open(path) as img:
+            assert np.array_equal(np.asarray(img.convert("RGB")), np.asarray(face))
+    assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(expected, plain, strict=True))

@@ -359,11 +359,15 @@ def test_log_has_one_line_per_user_error_and_tracebacks_for_failures(client, app
     assert records[0].getMessage().startswith("user error in /compare: Nothing in 'qwertyuiop'")
     assert "\n" not in records[0].getMessage() and "Traceback" not in capfd.readouterr().err
 
-    class Broken:
+    entry = next(e for e in app_registry.loaded("attributes"))
+    entry_caps = entry.pipeline.capabilities
+
+    class Broken:  # a pipeline that declares what it takes, then fails
+        capabilities = entry_caps
+
         def __call__(self, *args, **kwargs):
             raise RuntimeError("injected failure at /srv/secret/config.yaml")
 
-    entry = next(e for e in app_registry.loaded("attributes"))
     monkeypatch.setattr(entry, "pipeline", Broken())
     caplog.clear()
     with pytest.raises(AppError) as err:

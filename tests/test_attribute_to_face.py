@@ -18,6 +18,7 @@ from sketchface.pipelines.attribute_to_face import (
     AttributeToFace,
     slerp,
 )
+from sketchface.pipelines.base import FaceOutput
 
 SIZE = 16
 
@@ -48,12 +49,14 @@ def cvae_pipe():
 
 
 def _arr(images):
+    """Faces (a FaceOutput's, or a list) → (N, H, W, 3) int16."""
+    images = images.images if isinstance(images, FaceOutput) else images
     return np.stack([np.asarray(im, dtype=np.int16) for im in images])
 
 
 def test_candidates_are_seeded(pipe):
     attrs = Attributes(Male=True, Eyeglasses=True)
-    a = pipe(attrs, num_images=4, seed=3)
+    a = pipe(attrs, num_images=4, seed=3).images
     assert len(a) == 4 and all(isinstance(im, Image.Image) and im.size == (SIZE, SIZE) for im in a)
     assert np.array_equal(_arr(a), _arr(pipe(attrs, num_images=4, seed=3)))
     assert not np.array_equal(_arr(a), _arr(pipe(attrs, num_images=4, seed=4)))
@@ -74,7 +77,7 @@ def test_input_forms_agree(pipe):
     # a different description gives different faces
     assert not np.array_equal(ref, _arr(pipe(Attributes(Male=False, Smiling=True), num_images=2, seed=1)))
     # nothing known: prior samples
-    assert len(pipe(None, num_images=2)) == 2
+    assert len(pipe(None, num_images=2).images) == 2
 
 
 def test_text_description(pipe):
@@ -111,7 +114,7 @@ def test_sketch_joins_the_description(pipe, cvae_pipe):
     attrs = Attributes(Eyeglasses=True)
     with_sketch = _arr(pipe(attrs, sketch=sketch, num_images=2, seed=0))
     assert not np.array_equal(with_sketch, _arr(pipe(attrs, num_images=2, seed=0)))
-    assert len(pipe(None, sketch=sketch.convert("RGBA"), num_images=2)) == 2  # sketch alone, alpha → white
+    assert len(pipe(None, sketch=sketch.convert("RGBA"), num_images=2).images) == 2  # sketch alone, alpha → white
     with pytest.raises(ValueError, match="sketch expert"):
         cvae_pipe(attrs, sketch=sketch)
 
@@ -125,18 +128,23 @@ def test_description_weight_scales_the_attribute_expert(pipe, cvae_pipe):
     with torch.no_grad():
         plain = pipe.model.infer(values=v, known=k, sketch=s)
         weighted = pipe.model.infer(values=v, known=k, sketch=s, weights={"attributes": DESCRIPTION_WEIGHT})
-    torch.testing.assert_close(pipe.posterior(attrs, sketch, description_weight=1.0)[0], plain[0])
-    torch.testing.assert_close(pipe.posterior(attrs, sketch)[0], weighted[0])  # the default weight
+    torch.testing.assert_close(pipe.posterior(attrs, sketch=sketch, description_weight=1.0)[0], plain[0])
+    torch.testing.assert_close(pipe.posterior(attrs, sketch=sketch)[0], weighted[0])  # the default weight
     assert not torch.allclose(plain[0], weighted[0])
     # without a sketch it weighs the description against the prior alone
     with torch.no_grad():
         alone = pipe.model.infer(values=v, known=k, weights={"attributes": 5.0})
     torch.testing.assert_close(pipe.posterior(attrs, description_weight=5.0)[0], alone[0])
     assert not torch.allclose(pipe.posterior(attrs, description_weight=1.0)[0], alone[0])
-    # nothing to weight: a sketch alone, or the cross-modal VAE (no product of experts)
-    assert pipe.weighs_description and not cvae_pipe.weighs_description
-    torch.testing.assert_close(pipe.posterior(None, sketch, description_weight=5.0)[0], pipe.posterior(None, sketch)[0])
-    torch.testing.assert_close(cvae_pipe.posterior(attrs, description_weight=5.0)[0], cvae_pipe.posterior(attrs)[0])
+    # nothing to weight: a sketch alone; the cross-modal VAE (no product of experts) refuses a weight, naming it
+    assert pipe.capabilities.weighs_description and not cvae_pipe.capabilities.weighs_description
+    torch.testing.assert_close(
+        pipe.posterior(None, sketch=sketch, description_weight=5.0)[0], pipe.posterior(None, sketch=sketch)[0]
+    )
+    with pytest.raises(ValueError, match="description_weight"):
+        cvae_pipe.posterior(attrs, description_weight=5.0)
+    with pytest.raises(ValueError, match="description_weight"):
+        cvae_pipe(attrs, num_images=1, description_weight=5.0)
     a = _arr(pipe(attrs, sketch=sketch, num_images=2, seed=1, description_weight=1.0))
     assert not np.array_equal(a, _arr(pipe(attrs, sketch=sketch, num_images=2, seed=1)))
     for bad in (0, -2.0, float("nan")):
@@ -145,7 +153,8 @@ def test_description_weight_scales_the_attribute_expert(pipe, cvae_pipe):
 
 
 def test_generate_variations_cross(pipe):
-    images, latents = pipe.generate(Attributes(Male=True), num_images=3, seed=0)
+    out = pipe(Attributes(Male=True), num_images=3, seed=0)
+    images, latents = out.images, out.latents
     assert latents.shape == (3, 8)
     assert np.array_equal(_arr(images), _arr(pipe.decode(latents)))
     # strength 0 reproduces the face; more strength moves further away
@@ -158,13 +167,18 @@ def test_generate_variations_cross(pipe):
     assert d(near) < d(far)
     assert np.array_equal(near, _arr(pipe.variations(z, num_images=4, seed=0, strength=0.2)))
     # crossing: both ends included
-    path = pipe.cross(latents[0], latents[1], num_images=5)
-    assert len(path) == 5
+    crossed = pipe.cross(latents[0], latents[1], num_images=5)
+    path = crossed.images
+    assert len(path) == 5 and crossed.latents.shape == (5, 8)
+    assert np.array_equal(_arr(path), _arr(pipe.decode(crossed.latents)))
     assert np.array_equal(_arr(path[:1]), _arr(images[:1])) and np.array_equal(_arr(path[-1:]), _arr(images[1:2]))
-    assert len(pipe.cross(latents[0], latents[1], num_images=3, spherical=False)) == 3
-    # images work wherever latents do (through the image expert)
-    assert pipe.encode_image(images[0]).shape == (8,)
-    assert len(pipe.variations(images[0], num_images=2)) == 2
+    assert len(pipe.cross(latents[0], latents[1], num_images=3, spherical=False).images) == 3
+    more = pipe.variations(z, num_images=3, seed=1, strength=0.5)
+    assert more.latents.shape == (3, 8) and np.array_equal(_arr(more), _arr(pipe.decode(more.latents)))
+    # images work wherever latents do (through the image expert); a (1, D) latent as well as a (D,) one
+    assert pipe.encode(images[0]).shape == (1, 8)
+    assert len(pipe.variations(images[0], num_images=2).images) == 2
+    assert np.array_equal(near, _arr(pipe.variations(z[None], num_images=4, seed=0, strength=0.2)))
 
 
 def test_slerp_endpoints_and_norm():
@@ -176,26 +190,32 @@ def test_slerp_endpoints_and_norm():
 
 
 def test_edit(pipe, cvae_pipe):
-    face = pipe(Attributes(Male=True), num_images=1)[0]
+    face = pipe(Attributes(Male=True), num_images=1).images[0]
     out = pipe.edit(face, {"Eyeglasses": True})
-    assert isinstance(out, Image.Image) and out.size == face.size
-    assert np.array_equal(np.asarray(out), np.asarray(pipe.edit(face, {"Eyeglasses": True})))
-    # strength 0 is the model's reconstruction, for both methods' image path
-    assert np.array_equal(
-        np.asarray(pipe.edit(face, {"Eyeglasses": True}, strength=0.0)), np.asarray(pipe.reconstruct(face))
-    )
+    assert isinstance(out, FaceOutput) and out.images[0].size == face.size and out.latents.shape == (1, 8)
+    assert np.array_equal(_arr(out), _arr(pipe.edit(face, {"Eyeglasses": True})))
+    assert np.array_equal(_arr(out), _arr(pipe.decode(out.latents)))
+    # the image path is the path of its latent (encode); strength 0 is the model's reconstruction
+    assert np.array_equal(_arr(out), _arr(pipe.edit(pipe.encode(face), {"Eyeglasses": True})))
+    assert np.array_equal(_arr(pipe.edit(face, {"Eyeglasses": True}, strength=0.0)), _arr([pipe.reconstruct(face)]))
     weak, strong = (
         pipe.edit(face, {"Eyeglasses": True}, strength=0.0, method="poe"),
         pipe.edit(face, {"Eyeglasses": True}, strength=1.0, method="poe"),
     )
-    assert not np.array_equal(np.asarray(weak), np.asarray(strong))
-    assert pipe.edit(torch.zeros(8), {"Smiling": True}).size == (SIZE, SIZE)  # a latent works too
-    _, z = cvae_pipe.generate(Attributes(Male=True), num_images=1)
-    assert cvae_pipe.edit(z[0], {"Eyeglasses": True}).size == (SIZE, SIZE)
+    assert not np.array_equal(_arr(weak), _arr(strong))
+    assert pipe.edit(torch.zeros(8), {"Smiling": True}).images[0].size == (SIZE, SIZE)  # a latent works too
+    # a batch of latents: each row edited as on its own
+    zs = pipe(Attributes(Male=True), num_images=3, seed=2).latents
+    batch = pipe.edit(zs, {"Smiling": True}, strength=0.5)
+    assert batch.latents.shape == (3, 8)
+    for i in range(3):
+        assert np.array_equal(_arr(batch)[i], _arr(pipe.edit(zs[i], {"Smiling": True}, strength=0.5))[0])
+    z = cvae_pipe(Attributes(Male=True), num_images=1).latents
+    assert cvae_pipe.edit(z[0], {"Eyeglasses": True}).images[0].size == (SIZE, SIZE)
     with pytest.raises(ValueError, match="no attribute decoder"):
         cvae_pipe.read_attributes(z[0])
     with pytest.raises(ValueError, match="no image encoder"):
-        cvae_pipe.encode_image(face)
+        cvae_pipe.encode(face)
     with pytest.raises(ValueError, match="method"):
         pipe.edit(face, {"Eyeglasses": True}, method="pixels")
 
@@ -208,7 +228,7 @@ def test_edit_direction_is_latent_arithmetic(pipe):
     torch.testing.assert_close(both, on + pipe.edit_direction({"Smiling": True}))
     z = torch.randn(8, generator=torch.Generator().manual_seed(0))
     expected = pipe.decode(z + 1.5 * on)[0]  # on already includes EDIT_STEP
-    got = pipe.edit(z, {"Eyeglasses": True}, strength=1.5, method="direction")
+    got = pipe.edit(z, {"Eyeglasses": True}, strength=1.5, method="direction").images[0]
     assert np.array_equal(np.asarray(got), np.asarray(expected))
 
 
@@ -245,7 +265,7 @@ def test_default_edit_moves_along_the_faces_own_context(pipe):
     changes = {"Eyeglasses": True, "Smiling": False}
     step = pipe.edit_direction(changes, context=pipe.read_attributes(z))
     expected = pipe.decode(z + 0.7 * step)[0]
-    got = pipe.edit(z, changes, strength=0.7, max_boost=1.0)
+    got = pipe.edit(z, changes, strength=0.7, max_boost=1.0).images[0]
     assert np.array_equal(np.asarray(got), np.asarray(expected))
     # with the boost, the step is the shortest on the grid whose rendering the model reads as changed
     scale = pipe._step_scale(z, step, changes, 0.7, 2.0)
@@ -261,7 +281,7 @@ def test_default_edit_moves_along_the_faces_own_context(pipe):
         for r in reads
     ]
     assert scale == pytest.approx(0.7 * (boosts[done.index(True)] if any(done) else 1.0), rel=1e-5)
-    assert np.array_equal(np.asarray(pipe.edit(z, changes, strength=0.7)), np.asarray(pipe.decode(z + scale * step)[0]))
+    assert np.array_equal(_arr(pipe.edit(z, changes, strength=0.7)), _arr(pipe.decode(z + scale * step)))
     assert pipe._step_scale(z, step, changes, 0.7, 1.0) == 0.7 and pipe._step_scale(z, step, changes, 0.0, 2.0) == 0.0
     with pytest.raises(ValueError, match="'context', 'direction' or 'poe'"):
         pipe.edit(z, changes, method="global")
@@ -294,5 +314,5 @@ def test_criminal_sketch_grid(pipe, cvae_pipe):
 def test_registry_reads_sketch_input_from_the_pipeline(pipe, cvae_pipe):
     from sketchface.registry import has_sketch_input
 
-    assert pipe.has_sketch_encoder and has_sketch_input(pipe) is True
+    assert pipe.capabilities.takes_sketch and has_sketch_input(pipe) is True
     assert has_sketch_input(cvae_pipe) is False

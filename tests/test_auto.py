@@ -126,6 +126,6 @@ def test_migrating_the_shipped_mvae_keeps_its_faces(tmp_path):
     shutil.copytree(src, dst)
     cfg = json.loads((dst / "config.json").read_text())
     (dst / "config.json").write_text(json.dumps({"config": cfg}))
-    a = AttributeToFace.from_pretrained(str(src))("a man with glasses", num_images=2, seed=3)
-    b = AttributeToFace.from_pretrained(str(dst))("a man with glasses", num_images=2, seed=3)
+    a = AttributeToFace.from_pretrained(str(src))("a man with glasses", num_images=2, seed=3).images
+    b = AttributeToFace.from_pretrained(str(dst))("a man with glasses", num_images=2, seed=3).images
     assert [list(i.getdata()) for i in a] == [list(i.getdata()) for i in b]

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from sketchface.attributes import ATTRIBUTES, INDEX, Attributes
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+from sketchface.pipelines.base import Capabilities, FaceOutput
 from tests.helpers import load_script, tiny_mvae_config, tiny_psp_config
 
 SIZE = 32
@@ -44,6 +45,8 @@ def _face(labels: torch.Tensor, seed: int, size: int) -> torch.Tensor:
 class FakeAttributeToFace:
     """Duck-typed AttributeToFace: colour from the attributes, noise from the seed."""
 
+    capabilities = Capabilities(takes_words=True)
+
     def __init__(self, size: int = 48):
         self.size = size
         self.device = torch.device("cpu")
@@ -53,20 +56,22 @@ class FakeAttributeToFace:
         self.device = torch.device(device)
         return self
 
-    def __call__(self, attributes, *, num_images: int = 1, seed: int = 0) -> list[Image.Image]:
+    def __call__(self, attributes, *, num_images: int = 1, seed: int = 0) -> FaceOutput:
         self.calls += 1
         attrs = Attributes(attributes)
         labels = torch.as_tensor((attrs.to_vector() > 0).astype(np.float32))
-        return [
-            Image.fromarray((_face(labels, seed * 100 + k, self.size) * 255).byte().permute(1, 2, 0).numpy())
-            for k in range(num_images)
-        ]
+        return FaceOutput(
+            [
+                Image.fromarray((_face(labels, seed * 100 + k, self.size) * 255).byte().permute(1, 2, 0).numpy())
+                for k in range(num_images)
+            ]
+        )
 
 
 class FakeMVAE(FakeAttributeToFace):
     """A stand-in with an image encoder whose decoder is perfect: ``reconstruct`` gives the face back."""
 
-    has_image_encoder = True
+    capabilities = Capabilities(takes_words=True, has_image_encoder=True)
 
     def reconstruct(self, image: torch.Tensor) -> Image.Image:
         return Image.fromarray((image * 255).round().byte().permute(1, 2, 0).numpy())
@@ -76,17 +81,20 @@ class FakeSketchToFace:
     """Duck-typed SketchToFace: the sketch tinted, plus seeded noise."""
 
     device = torch.device("cpu")
+    capabilities = Capabilities(takes_sketch=True)
 
     def to(self, device):
         return self
 
-    def __call__(self, sketch: Image.Image, *, num_images: int = 1, seed: int = 0) -> list[Image.Image]:
+    def __call__(self, sketch: Image.Image, *, num_images: int = 1, seed: int = 0) -> FaceOutput:
         rng = np.random.default_rng(seed)
         a = np.asarray(sketch.convert("RGB"), dtype=np.float32)
-        return [
-            Image.fromarray(np.clip(a * 0.9 + rng.uniform(0, 20, a.shape), 0, 255).astype(np.uint8))
-            for _ in range(num_images)
-        ]
+        return FaceOutput(
+            [
+                Image.fromarray(np.clip(a * 0.9 + rng.uniform(0, 20, a.shape), 0, 255).astype(np.uint8))
+                for _ in range(num_images)
+            ]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -331,9 +339,9 @@ def test_evaluate_and_benchmark_real_untrained_mvae_checkpoint(evaluate, tmp_pat
 
     seen, original = [], AttributeToFace.__call__
 
-    def spy(self, attributes=None, sketch=None, num_images=8, seed=0, temperature=1.0, description_weight=None):
+    def spy(self, attributes=None, *, description_weight=None, **options):
         seen.append(description_weight)
-        return original(self, attributes, sketch, num_images, seed, temperature, description_weight)
+        return original(self, attributes, description_weight=description_weight, **options)
 
     monkeypatch.setattr(AttributeToFace, "__call__", spy)
     results = evaluate.main(

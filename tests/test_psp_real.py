@@ -45,7 +45,7 @@ def test_two_stages_give_a_sketch_psp_with_a_bank_of_real_styles(layout, tmp_pat
     pipe = SketchToFace(psp)
     sketch = Image.new("L", (64, 64), 255)
     ImageDraw.Draw(sketch).ellipse((12, 8, 52, 58), outline=0, width=2)
-    faces = pipe(sketch, num_images=3, seed=0, mix_strength=1.0)
+    faces = pipe(sketch, num_images=3, seed=0, mix_strength=1.0).images
     assert len({f.tobytes() for f in faces}) == 3  # fine styles from the bank vary the candidates
 
 

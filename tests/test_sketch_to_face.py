@@ -36,22 +36,23 @@ def drawing(size=200) -> Image.Image:
 
 
 def test_call_returns_pil_candidates(pipe):
-    out = pipe(drawing(), num_images=4, seed=0, mix_strength=0.7)
-    assert len(out) == 4
+    result = pipe(drawing(), num_images=4, seed=0, mix_strength=0.7)
+    out = result.images
+    assert len(out) == 4 and result.latents.shape == (4, pipe.psp.n_styles, 16)
     assert all(isinstance(im, Image.Image) and im.size == (RES, RES) and im.mode == "RGB" for im in out)
     arrays = [np.asarray(im, dtype=np.int16) for im in out]
     assert any(np.abs(arrays[0] - a).max() > 0 for a in arrays[1:])  # candidates differ
 
 
 def test_seeded_and_candidate_zero_is_reconstruction(pipe):
-    a = pipe(drawing(), num_images=3, seed=5, mix_strength=0.8)
-    b = pipe(drawing(), num_images=3, seed=5, mix_strength=0.8)
-    c = pipe(drawing(), num_images=3, seed=6, mix_strength=0.8)
+    a = pipe(drawing(), num_images=3, seed=5, mix_strength=0.8).images
+    b = pipe(drawing(), num_images=3, seed=5, mix_strength=0.8).images
+    c = pipe(drawing(), num_images=3, seed=6, mix_strength=0.8).images
     assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
     assert not np.array_equal(np.asarray(a[1]), np.asarray(c[1]))
-    plain = pipe(drawing(), num_images=1, seed=99, mix_strength=0.0)[0]
+    plain = pipe(drawing(), num_images=1, seed=99, mix_strength=0.0).images[0]
     assert np.array_equal(np.asarray(plain), np.asarray(a[0]))
-    zero = pipe(drawing(), num_images=3, seed=5, mix_strength=0.0)
+    zero = pipe(drawing(), num_images=3, seed=5, mix_strength=0.0).images
     assert all(np.array_equal(np.asarray(zero[0]), np.asarray(z)) for z in zero)
 
 
@@ -82,7 +83,7 @@ def test_candidates_without_mixing_skip_the_mapping_network(pipe, monkeypatch):
 def test_prenormalised_input_and_arrays(pipe):
     pre = Image.new("L", (RES, RES), 255)
     ImageDraw.Draw(pre).ellipse([6, 4, 26, 28], outline=0, width=2)
-    assert len(pipe(pre, num_images=1)) == 1
+    assert len(pipe(pre, num_images=1).images) == 1
     x = pipe.prepare_sketch(pre)
     assert x.shape == (1, 1, RES, RES) and x.max() <= 1 and x.min() >= 0
     assert pipe.prepare_sketch(np.asarray(drawing())).shape == (1, 1, RES, RES)
@@ -96,15 +97,21 @@ def test_bad_arguments(pipe):
 
 
 def test_encode_decode_edit(pipe):
-    faces = pipe(drawing(), num_images=2, seed=1, mix_strength=0.5)
-    w = pipe.encode(faces[1])  # remembered exactly
+    out = pipe(drawing(), num_images=2, seed=1, mix_strength=0.5)
+    faces = out.images
+    w = out.latents[1:2]  # candidate 1's own W+
     assert w.shape == (1, pipe.psp.n_styles, 16)
     assert np.array_equal(np.asarray(pipe.decode(w)[0]), np.asarray(faces[1]))
+    assert np.array_equal(np.asarray(pipe.decode(w[0])[0]), np.asarray(faces[1]))  # (n_styles, D) too
     other = Image.fromarray((np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8))
     assert pipe.encode(other).shape == w.shape  # a photo goes through the computed sketch
+    assert pipe.encode(drawing()).shape == w.shape
     edited = pipe.edit(w, {"Eyeglasses": True}, strength=2.0)
-    assert len(edited) == 1 and edited[0].size == (RES, RES)
-    assert pipe.editable_attributes == ["Eyeglasses"]
+    assert len(edited.images) == 1 and edited.images[0].size == (RES, RES) and edited.latents.shape == w.shape
+    assert np.array_equal(np.asarray(pipe.decode(edited.latents)[0]), np.asarray(edited.images[0]))
+    both = pipe.edit(out.latents, {"Eyeglasses": True}, strength=2.0)  # a batch: each row as on its own
+    assert np.array_equal(np.asarray(both.images[1]), np.asarray(edited.images[0]))
+    assert pipe.capabilities.editable_attributes == ("Eyeglasses",)
     with pytest.raises(ValueError):
         pipe.edit(w, {"Bald": True})
 
@@ -113,7 +120,7 @@ def test_from_pretrained_round_trip(pipe, tmp_path):
     pipe.psp.save_pretrained(tmp_path)
     loaded = SketchToFace.from_pretrained(str(tmp_path))
     assert loaded.device == torch.device("cpu")
-    a = pipe(drawing(), num_images=2, seed=3)
-    b = loaded(drawing(), num_images=2, seed=3)
+    a = pipe(drawing(), num_images=2, seed=3).images
+    b = loaded(drawing(), num_images=2, seed=3).images
     assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
     assert loaded.to("cpu") is loaded

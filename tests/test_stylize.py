@@ -14,7 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sketchface.attributes import HAIR_COLOURS, INDEX
+from sketchface.attributes import ATTRIBUTES, HAIR_COLOURS, INDEX
+from sketchface.pipelines.base import Capabilities, FaceOutput
 from sketchface.pipelines.stylize import (
     MAX_INSTRUCTION_CHARS,
     AttributeNotEditable,
@@ -255,24 +256,35 @@ def stand_in_parser(text: str) -> _Edit:
 
 
 class StandInModel:
-    """Stand-in for AttributeToFace/SketchToFace: edit() draws one bright column per attribute switched on."""
+    """Stand-in face pipeline (the contract of AttributeToFace/SketchToFace): the latent of any face is one number,
+    it decodes to a black face, and edit() draws one bright column per attribute switched on."""
+
+    capabilities = Capabilities(has_image_encoder=True, editable_attributes=tuple(ATTRIBUTES))
 
     def __init__(self, size=32):
         self.size = size
         self.calls = []
+        self.encoded = []  # the sizes of the faces it was given
 
-    def edit(self, image, changes, seed=0, strength=1.0):
-        self.calls.append({"size": image.size, "changes": dict(changes), "seed": seed, "strength": strength})
-        out = np.zeros((3, self.size, self.size), dtype=np.float32)
+    def encode(self, image):
+        self.encoded.append(image.size)
+        return torch.zeros(1, 1)
+
+    def decode(self, latents):
+        return [Image.new("RGB", (self.size, self.size)) for _ in latents]
+
+    def edit(self, latents, changes, *, strength=1.0):
+        self.calls.append({"latents": latents, "changes": dict(changes), "strength": strength})
+        out = np.zeros((self.size, self.size, 3), dtype=np.uint8)
         for name, on in changes.items():
             if on:
-                out[:, :, INDEX[name] % self.size] = 1.0
-        return torch.from_numpy(out)  # (3, H, W) in [0, 1]
+                out[:, INDEX[name] % self.size] = 255
+        return FaceOutput([Image.fromarray(out)], latents)
 
 
 def test_latent_editor_hair_colour_and_size():
     model = StandInModel()
-    editor = LatentEditor(model, parser=stand_in_parser)
+    editor = LatentEditor(model, parser=stand_in_parser, keep_details=False)  # the model's whole face comes back
     face = _face((64, 64))
     result = editor.edit(face, "make the hair brown", seed=7)
     assert result.backend == "latent" and result.seed == 7
@@ -280,8 +292,8 @@ def test_latent_editor_hair_colour_and_size():
     assert all(result.changes[c] is False for c in HAIR_COLOURS if c != "Brown_Hair")
     assert result.unknown_words == []
     assert result.image.size == (64, 64) and result.params["model_size"] == [32, 32]
-    assert model.calls[-1]["changes"] == result.changes and model.calls[-1]["seed"] == 7
-    assert model.calls[-1]["size"] == (64, 64)
+    assert model.calls[-1]["changes"] == result.changes and model.encoded[-1] == (64, 64)
+    assert model.calls[-1]["strength"] == 1.0  # strength None: the model's own default
     col = np.asarray(result.image.resize((32, 32), Image.NEAREST))[:, INDEX["Brown_Hair"] % 32]
     assert col.min() > 200, "the model's output is what comes back"
     assert "brown hair on" in result.caption and "Seed 7" in result.caption
@@ -317,6 +329,12 @@ def test_latent_editor_explicit_changes_and_bad_names():
         LatentEditor(model, parser=lambda t: _Edit({"Blue_Eyes": True})).edit(_face(), "blue eyes")
     with pytest.raises(TypeError, match="edit"):
         LatentEditor(object())
+
+    class NoEncoder(StandInModel):  # like the cross-modal VAE: it cannot read the face to edit
+        capabilities = Capabilities(editable_attributes=tuple(ATTRIBUTES))
+
+    with pytest.raises(ValueError, match="no image encoder"):
+        LatentEditor(NoEncoder())
 
 
 def test_instruction_length_limit(tiny_ip2p):
@@ -398,20 +416,30 @@ def cell_face(force, seed, size):
 
 
 class CellEditor:
-    """Stand-in model: flips the requested cells (``broken=True`` returns the input unchanged)."""
+    """Stand-in face pipeline whose latent is the picture itself (1, H, W, 3): edit() flips the requested cells
+    (``broken=True`` leaves the latent unchanged)."""
+
+    capabilities = Capabilities(has_image_encoder=True, editable_attributes=tuple(ATTRIBUTES))
 
     def __init__(self, broken=False):
         self.broken = broken
 
-    def edit(self, image, changes):
-        arr = np.asarray(image, dtype=np.int16).copy()
+    def encode(self, image):
+        return torch.from_numpy(np.asarray(image, dtype=np.int16).copy())[None]
+
+    def decode(self, latents):
+        return [Image.fromarray(z.numpy().clip(0, 255).astype(np.uint8)) for z in latents]
+
+    def edit(self, latents, changes, *, strength=1.0):
+        arr = latents[0].numpy().copy()
         if not self.broken:
             for name, on in changes.items():
                 ys, xs = _cell_slices(INDEX[name])
                 present = arr[ys, xs].mean() > 120
                 if present != on:
                     arr[ys, xs] += 160 if on else -160
-        return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+        edited = torch.from_numpy(arr)[None]
+        return FaceOutput(self.decode(edited), edited)
 
 
 class CellClassifier:
@@ -467,25 +495,32 @@ def test_evaluate_edits_args():
     assert cfg.identity is False and cfg.faces_per_instruction == 3 and cfg.start_seed == 10_000_000
 
 
-def test_latent_editor_encodes_first_for_latent_models():
-    class WPlusModel:  # like SketchToFace: encode(image) → W+, edit(w_plus, changes) → image
+def test_latent_editor_edits_the_encoded_latent_and_decodes_it():
+    class WPlusModel:  # like SketchToFace: encode(image) → W+, edit(w_plus, changes) → FaceOutput, decode(W+)
+        capabilities = Capabilities(has_image_encoder=True, editable_attributes=("Eyeglasses",))
+
         def __init__(self):
-            self.seen = None
+            self.seen, self.decoded = None, None
 
         def encode(self, image):
             return torch.full((1, 10, 4), float(np.asarray(image).mean()))
 
-        def edit(self, w_plus, changes):
+        def decode(self, latents):
+            self.decoded = latents
+            return [Image.new("RGB", (16, 16), (200, 200, 200))]
+
+        def edit(self, w_plus, changes, *, strength=1.0):
             self.seen = w_plus
-            return Image.new("RGB", (16, 16), (9, 9, 9))
+            return FaceOutput([Image.new("RGB", (16, 16), (9, 9, 9))], w_plus + 1)
 
     model = WPlusModel()
-    editor = LatentEditor(model, parser=stand_in_parser)
-    assert editor.encode_first
-    result = editor.edit(_face((16, 16)), "add glasses")
+    face = _face((16, 16))
+    result = LatentEditor(model, parser=stand_in_parser).edit(face, "add glasses")
     assert isinstance(model.seen, torch.Tensor) and model.seen.shape == (1, 10, 4)
+    assert model.decoded is model.seen, "the unedited rendering is the decoded latent of the face"
     assert result.image.getpixel((0, 0)) == (9, 9, 9)
-    assert not LatentEditor(StandInModel(), parser=stand_in_parser).encode_first
+    plain = LatentEditor(model, parser=stand_in_parser, keep_details=False).edit(face, "add glasses")
+    assert plain.image.getpixel((0, 0)) == (9, 9, 9)
 
 
 @pytest.mark.slow
@@ -502,7 +537,7 @@ def test_real_instruct_pix2pix_if_cached():
 
 def test_latent_editor_respects_editable_attributes():
     class Directions(StandInModel):  # like SketchToFace: directions fitted for a few attributes only
-        editable_attributes = ["Brown_Hair", "Eyeglasses", "Smiling"]
+        capabilities = Capabilities(has_image_encoder=True, editable_attributes=("Brown_Hair", "Eyeglasses", "Smiling"))
 
     model = Directions()
     editor = LatentEditor(model, parser=stand_in_parser)
@@ -527,10 +562,9 @@ def test_latent_editor_with_tiny_sketch_to_face():
     psp.directions[i] = torch.nn.functional.normalize(torch.randn(16), dim=0)
     psp.direction_scales[i] = 1.0
     pipe = s2f.SketchToFace(psp)
-    face = pipe(Image.new("L", (32, 32), 255), num_images=1, seed=0)[0]  # a face it made: exact W+ on encode
+    face = pipe(Image.new("L", (32, 32), 255), num_images=1, seed=0).images[0]  # read through its computed sketch
 
     editor = LatentEditor(pipe, parser=stand_in_parser, strength=3.0)
-    assert editor.encode_first
     result = editor.edit(face, "add glasses", seed=0)
     assert result.image.size == face.size and result.changes == {"Eyeglasses": True}
     diff = np.abs(np.asarray(result.image, np.int16) - np.asarray(face, np.int16)).mean()
@@ -569,13 +603,18 @@ def test_latent_editor_keeps_details_outside_the_edit():
     """With keep_details (the default) the editor returns the input's own pixels where the model changed nothing."""
 
     class Painter:  # "decodes" a flat face; the edit paints a square where glasses would go
-        def reconstruct(self, image):
-            return Image.new("RGB", (16, 16), (120, 120, 120))
+        capabilities = Capabilities(has_image_encoder=True, editable_attributes=("Eyeglasses",))
 
-        def edit(self, image, changes, seed=0, strength=1.0):
+        def encode(self, image):
+            return torch.zeros(1, 1)
+
+        def decode(self, latents):
+            return [Image.new("RGB", (16, 16), (120, 120, 120))]
+
+        def edit(self, latents, changes, *, strength=1.0):
             out = np.full((16, 16, 3), 120, np.uint8)
             out[6:9, 3:13] = (20, 20, 20)
-            return Image.fromarray(out)
+            return FaceOutput([Image.fromarray(out)], latents)
 
     face = _face((64, 64))
     result = LatentEditor(Painter(), parser=stand_in_parser).edit(face, "add glasses")
@@ -596,7 +635,6 @@ def test_latent_editor_with_tiny_attribute_to_face(tmp_path):
     cfg = tiny_mvae_config(16)
     pipe = a2f.AttributeToFace(mvae.MVAE(cfg))
     editor = LatentEditor(pipe, parser=stand_in_parser, keep_details=False)
-    assert not editor.encode_first
     face = _face((48, 48))
     weak = editor.edit(face, "make the hair blond", strength=0.0)
     strong = editor.edit(face, "make the hair blond", strength=1.0)

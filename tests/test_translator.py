@@ -86,17 +86,26 @@ def test_save_load_round_trip_in_half_precision(tmp_path):
 
 def test_pipeline_candidates(tmp_path):
     pipe = SketchTranslatorPipeline(_model())
-    faces = pipe(_sketch(), num_images=4, seed=1, mix_strength=0.5)
+    out = pipe(_sketch(), num_images=4, seed=1, mix_strength=0.5)
+    faces = out.images
+    assert out.latents is None  # no latent space of its own: a face depends on the sketch's features too
     assert len(faces) == 4 and all(f.size == (32, 32) and f.mode == "RGB" for f in faces)
-    again = pipe(_sketch(), num_images=4, seed=1, mix_strength=0.5)
+    again = pipe(_sketch(), num_images=4, seed=1, mix_strength=0.5).images
     assert [f.tobytes() for f in faces] == [f.tobytes() for f in again]  # seeded
-    other = pipe(_sketch(), num_images=4, seed=2, mix_strength=0.5)
+    other = pipe(_sketch(), num_images=4, seed=2, mix_strength=0.5).images
     assert faces[0].tobytes() == other[0].tobytes()  # candidate 0 is code 0 whatever the seed
     assert faces[1].tobytes() != other[1].tobytes()
     assert len({f.tobytes() for f in faces}) == 4  # candidates differ
-    same = [np.asarray(f, dtype=int) for f in pipe(_sketch(), num_images=3, seed=1, mix_strength=0.0)]
+    same = [np.asarray(f, dtype=int) for f in pipe(_sketch(), num_images=3, seed=1, mix_strength=0.0).images]
     assert max(np.abs(f - same[0]).max() for f in same) <= 1  # all code 0 (rows of a batch may round apart)
-    assert pipe.takes_sketch and not pipe.takes_words and pipe.editable_attributes == []
+    caps = pipe.capabilities
+    assert caps.takes_sketch and not caps.takes_words and caps.editable_attributes == () and not caps.has_image_encoder
+    with pytest.raises(ValueError, match="no latent space"):
+        pipe.decode(torch.zeros(1, 8))
+    with pytest.raises(ValueError, match="no image encoder"):
+        pipe.encode(_sketch())
+    with pytest.raises(ValueError, match="no attribute edits"):
+        pipe.edit(torch.zeros(1, 8), {"Eyeglasses": True})
     with pytest.raises(ValueError, match="mix_strength"):
         pipe(_sketch(), mix_strength=1.5)
     with pytest.raises(ValueError, match="num_images"):
@@ -141,7 +150,7 @@ def test_training_runs_saves_a_card_and_resumes_exactly(layout, tmp_path, monkey
     summary = json.loads((straight / "eval.json").read_text())["summary"]
     assert summary["steps"] == 4 and {"computed/mse", "edges/lpips", "xdog/mse"} <= set(summary["eval"])
     pipe = SketchTranslatorPipeline.from_pretrained(str(straight))
-    assert len(pipe(_sketch(), num_images=2)) == 2
+    assert len(pipe(_sketch(), num_images=2).images) == 2
     # the same run killed right after its step-2 save, then resumed: the same weights as four steps in one go
     save_state = Trainer.save_state
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import json
 import math
 import platform
@@ -37,6 +36,7 @@ from sketchface import metrics as M
 from sketchface.attributes import ATTRIBUTES, CRIMINALS, INDEX, Attributes
 from sketchface.models import auto
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
+from sketchface.pipelines.base import Capabilities, FaceOutput
 from sketchface.training import atomic_write
 
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds (training uses seeds from 0)
@@ -52,11 +52,13 @@ PIPELINE_CLASSES = {
 
 @runtime_checkable
 class AttributePipeline(Protocol):
-    """What evaluation needs from an attribute→face pipeline (AttributeToFace satisfies it)."""
+    """What evaluation needs from an attribute→face pipeline (AttributeToFace satisfies it; see
+    :class:`sketchface.pipelines.base.FacePipeline`)."""
 
     device: Any
+    capabilities: Capabilities
 
-    def __call__(self, attributes: Attributes, *, num_images: int, seed: int) -> list[Image.Image]: ...
+    def __call__(self, attributes: Attributes, *, num_images: int, seed: int) -> FaceOutput: ...
 
 
 @runtime_checkable
@@ -64,8 +66,9 @@ class SketchPipeline(Protocol):
     """What evaluation needs from a sketch→face pipeline (SketchToFace satisfies it)."""
 
     device: Any
+    capabilities: Capabilities
 
-    def __call__(self, sketch: Image.Image, *, num_images: int, seed: int) -> list[Image.Image]: ...
+    def __call__(self, sketch: Image.Image, *, num_images: int, seed: int) -> FaceOutput: ...
 
 
 class CheckpointError(RuntimeError):
@@ -262,7 +265,7 @@ class Evaluator:
         )
 
     def _generate(self, kind: str, pipe: Any, condition: Any, num_images: int, seed: int) -> torch.Tensor:
-        images = pipe(condition, num_images=num_images, seed=seed)
+        images = pipe(condition, num_images=num_images, seed=seed).images
         if len(images) != num_images:
             raise RuntimeError(f"pipeline returned {len(images)} images for num_images={num_images}")
         return M.to_tensor(list(images), size=self.cfg.size)  # (K, 3, S, S)
@@ -332,7 +335,7 @@ class Evaluator:
         if kind == "attribute" and probs is not None:
             out["criminals"] = self.criminal_fidelity(pipe)
             out["criminal_fidelity"] = out["criminals"]["mean_over_specified"]
-            if getattr(pipe, "has_image_encoder", False):
+            if pipe.capabilities.has_image_encoder:
                 out["reconstruction"] = self.reconstruction_ceiling(pipe, truth, req[::k])
         if kind == "sketch" and probs is not None and cfg.inversion_steps > 0 and hasattr(pipe, "psp"):
             f = min(cfg.inversion_faces, n)
@@ -429,7 +432,7 @@ class Evaluator:
             kwargs = {"sketch": sketch} if sketch is not None else {}
             if weight is not None:
                 kwargs["description_weight"] = weight
-            return M.to_tensor(list(pipe(condition, num_images=k, seed=seed, **kwargs)), size=cfg.size)
+            return M.to_tensor(pipe(condition, num_images=k, seed=seed, **kwargs).images, size=cfg.size)
 
         out: dict[str, Any] = {"candidates": k, "weights": {}}
         sketch_only = [faces(None, sk, None, cfg.seed + i)[0] for i, sk in enumerate(sketches)]
@@ -699,7 +702,7 @@ def sketch_examples_grid(pipes: dict[str, Any], dataset: Dataset, cfg: EvalConfi
         for i in range(min(faces, len(dataset))):
             truth, sketch = _truth_and_sketch(dataset[i])
             rows[f"{name}: face {i + 1}"] = [
-                [truth, sketch, *pipe(sketch, num_images=cfg.grid_candidates, seed=cfg.seed + i)]
+                [truth, sketch, *pipe(sketch, num_images=cfg.grid_candidates, seed=cfg.seed + i).images]
             ]
     text = f"the held-out face, its {cfg.sketch} sketch, then {cfg.grid_candidates} candidates from the sketch alone"
     return criminal_grid(rows, [("Sketch to face", text)])
@@ -714,7 +717,7 @@ def sketch_attributes_grid(pipe: Any, dataset: Dataset, cfg: EvalConfig, faces: 
         groups = [[truth, sketch]]
         for w in cfg.description_weights:
             kw = {"sketch": sketch, "description_weight": w}
-            groups.append(list(pipe({"Eyeglasses": True}, num_images=cfg.grid_candidates, seed=cfg.seed + i, **kw)))
+            groups.append(pipe({"Eyeglasses": True}, num_images=cfg.grid_candidates, seed=cfg.seed + i, **kw).images)
         rows[f"face {i + 1}"] = groups
     labels = [("Face, sketch", "the sketched face and its sketch")]
     labels += [(f"weight {w:g}", 'sketch + "Eyeglasses"') for w in cfg.description_weights]
@@ -742,13 +745,6 @@ def load_classifier(path: str | None, device: torch.device) -> torch.nn.Module |
         raise CheckpointError(f"could not load the attribute classifier from {path}: {e}") from e
 
 
-def _takes_description_weight(pipe: Any) -> bool:
-    try:
-        return "description_weight" in inspect.signature(pipe.__call__).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def main(cfg: EvalConfig) -> dict:
     device = _device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -757,14 +753,14 @@ def main(cfg: EvalConfig) -> dict:
     for spec in cfg.models:
         name, path = spec.split("=", 1)
         kind, pipe = load_pipeline(path, overrides.get(name), device)
-        if cfg.description_weight is not None and kind == "attribute" and _takes_description_weight(pipe):
+        if cfg.description_weight is not None and kind == "attribute" and pipe.capabilities.weighs_description:
             pipe = WeightedDescription(pipe, cfg.description_weight)
         pipes[name] = kind, pipe
     classifier = load_classifier(cfg.classifier, device)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    sketchable = {n: p for n, (k, p) in pipes.items() if k == "attribute" and getattr(p, "has_sketch_encoder", False)}
+    sketchable = {n: p for n, (k, p) in pipes.items() if k == "attribute" and p.capabilities.takes_sketch}
     if cfg.sketch_attributes and not sketchable:
         raise SystemExit("--sketch_attributes: none of the --models is an MVAE with a sketch expert")
     needs_sketch = any(kind == "sketch" for kind, _ in pipes.values()) or cfg.sketch_attributes
@@ -812,7 +808,10 @@ def main(cfg: EvalConfig) -> dict:
     if attribute_models:
         crims = criminals()
         rows = {
-            n: [pipe(attrs, num_images=cfg.grid_candidates, seed=cfg.seed + j) for j, (_, _, attrs) in enumerate(crims)]
+            n: [
+                pipe(attrs, num_images=cfg.grid_candidates, seed=cfg.seed + j).images
+                for j, (_, _, attrs) in enumerate(crims)
+            ]
             for n, pipe in attribute_models.items()
         }
         grid = criminal_grid(rows, [(name, text) for name, text, _ in crims])

@@ -69,22 +69,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def load_sketch_pipeline(folder: str) -> Any:
     """The face pipeline for a checkpoint folder (by config.json's ``model_type``); it must take a sketch."""
     from sketchface.models.auto import AutoPipeline
-    from sketchface.pipelines.attribute_to_face import AttributeToFace
 
     pipe = AutoPipeline.from_pretrained(folder)
-    if isinstance(pipe, AttributeToFace) and not pipe.has_sketch_encoder:
+    if not pipe.capabilities.takes_sketch:
         raise SystemExit(f"{folder} takes no sketch (an attribute model without a sketch expert)")
     return pipe
 
 
 def candidates(pipe: Any, sketch: Image.Image, n: int, seed: int = 0, mix: float = 0.5) -> list[Image.Image]:
     """``n`` candidates of one sketch; candidate 0 is the model's deterministic best guess."""
-    from sketchface.pipelines.attribute_to_face import AttributeToFace
-
-    if isinstance(pipe, AttributeToFace):  # the MVAE sketch expert: posterior mean first, then samples
-        first = pipe(None, sketch=sketch, num_images=1, seed=seed, temperature=0.0)
-        return first + (pipe(None, sketch=sketch, num_images=n - 1, seed=seed + 1) if n > 1 else [])
-    return pipe(sketch, num_images=n, seed=seed, mix_strength=mix)
+    if pipe.capabilities.takes_words:  # the MVAE sketch expert (sketch=): posterior mean first, then samples
+        first = pipe(None, sketch=sketch, num_images=1, seed=seed, temperature=0.0).images
+        return first + (pipe(None, sketch=sketch, num_images=n - 1, seed=seed + 1).images if n > 1 else [])
+    return pipe(sketch, num_images=n, seed=seed, mix_strength=mix).images
 
 
 def to64(images: list[Image.Image]) -> torch.Tensor:

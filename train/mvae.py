@@ -501,7 +501,7 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
         "```python",
         "from sketchface.pipelines.attribute_to_face import AttributeToFace",
         "pipe = AttributeToFace.from_pretrained(PATH)",
-        'faces = pipe({"Male": True, "Eyeglasses": True}, num_images=8, seed=0)',
+        'faces = pipe({"Male": True, "Eyeglasses": True}, num_images=8, seed=0).images',
         "```",
         "",
         "## Held-out figures",

@@ -1,4 +1,5 @@
-"""Pipelines between models and UI: PIL in, PIL out, seeded.
+"""Pipelines between models and UI: PIL in, :class:`FaceOutput` (PIL faces + latents) out, seeded; one contract
+(:class:`FacePipeline`) with declared :class:`Capabilities`.
 
 Each pipeline lives in its own module and is imported on first access, so that importing one does not
 load the others' dependencies (diffusers is only needed by the InstructPix2Pix backend).
@@ -10,8 +11,12 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "Capabilities": "base",
+    "FaceOutput": "base",
+    "FacePipeline": "base",
     "AttributeToFace": "attribute_to_face",
     "SketchToFace": "sketch_to_face",
+    "SketchTranslatorPipeline": "translator",
     "Stylizer": "stylize",
     "StylizeResult": "stylize",
     "LatentEditor": "stylize",

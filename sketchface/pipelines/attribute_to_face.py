@@ -1,8 +1,8 @@
 """Attributes (and/or a sketch) → candidate faces, with "more like this", crossing and attribute edits.
 
 >>> pipe = AttributeToFace.from_pretrained("checkpoints/mvae-procedural-64")      # doctest: +SKIP
->>> faces = pipe({"Male": True, "Eyeglasses": True}, num_images=8, seed=0)        # doctest: +SKIP
->>> more = pipe.variations(faces[3], num_images=8, seed=1, strength=0.5)         # doctest: +SKIP
+>>> out = pipe({"Male": True, "Eyeglasses": True}, num_images=8, seed=0)          # doctest: +SKIP
+>>> more = pipe.variations(out.latents[3], num_images=8, seed=1, strength=0.5)   # doctest: +SKIP
 
 A description is tri-state (:class:`sketchface.attributes.Attributes`): stated-present, stated-absent or
 unknown. Unknown attributes are left to the model's posterior, so the candidates differ in what the witness
@@ -21,6 +21,7 @@ from PIL import Image
 
 from ..attributes import ATTRIBUTES, NUM_ATTRIBUTES, Attributes, check_name, parse_description
 from ..models.mvae import MVAE, CrossModalVAE, load_vae
+from .base import Capabilities, FaceOutput, FacePipeline, check_num_images
 
 #: Latent step per unit of edit strength along an attribute direction (see ``AttributeToFace.edit``); chosen
 #: with ``train/evaluate_edits.py`` on procedural faces that are not the reported held-out ones (docs/models.md).
@@ -115,8 +116,11 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-class AttributeToFace:
-    """Tri-state attributes (and/or a sketch) → N candidate faces from an MVAE or cross-modal VAE."""
+class AttributeToFace(FacePipeline):
+    """Tri-state attributes (and/or a sketch) → N candidate faces from an MVAE or cross-modal VAE.
+
+    Latents are the VAE's z, (N, latent_dim). Both models edit a latent along their attribute expert's directions;
+    only the MVAE reads a face image (its image expert) and weighs a description against a sketch."""
 
     def __init__(self, model: MVAE | CrossModalVAE):
         if not isinstance(model, (MVAE, CrossModalVAE)):
@@ -147,17 +151,17 @@ class AttributeToFace:
         return self.model.config.image_size
 
     @property
-    def has_image_encoder(self) -> bool:
-        return isinstance(self.model, MVAE)
-
-    @property
-    def weighs_description(self) -> bool:
-        """Whether ``description_weight`` does anything: an MVAE's product of experts (not the cross-modal VAE)."""
-        return isinstance(self.model, MVAE)
-
-    @property
-    def has_sketch_encoder(self) -> bool:
-        return isinstance(self.model, MVAE) and self.model.sketch_encoder is not None
+    def capabilities(self) -> Capabilities:
+        """Words always; a sketch with an MVAE that has a sketch expert; ``description_weight`` and an image encoder
+        with an MVAE (its product of experts, its image expert); edits of all 40 attributes with both."""
+        mvae = isinstance(self.model, MVAE)
+        return Capabilities(
+            takes_sketch=mvae and self.model.sketch_encoder is not None,
+            takes_words=True,
+            weighs_description=mvae,
+            has_image_encoder=mvae,
+            editable_attributes=tuple(ATTRIBUTES),
+        )
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device="cpu").manual_seed(int(seed))
@@ -171,25 +175,26 @@ class AttributeToFace:
         k = torch.from_numpy(known).to(self.device)[None].expand(n, -1)
         return v, k
 
-    def _check_num(self, num_images: int) -> int:
-        if int(num_images) < 1:
-            raise ValueError(f"num_images must be at least 1, got {num_images}")
-        return int(num_images)
-
     # ------------------------------------------------------------------------------------------- posterior
     @torch.inference_mode()
     def posterior(
-        self, attributes: AttributesLike = None, sketch: Any = None, description_weight: float | None = None
+        self, attributes: AttributesLike = None, *, sketch: Any = None, description_weight: float | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z | description, sketch) as (mu, logvar), each (1, latent_dim).
 
         MVAE: the attribute expert's precision is multiplied by ``description_weight`` (default
-        :data:`DESCRIPTION_WEIGHT`; 1 = the plain product of experts). The cross-modal VAE has no product to weight."""
+        :data:`DESCRIPTION_WEIGHT`; 1 = the plain product of experts). The cross-modal VAE has no product to weight:
+        a ``description_weight`` is refused (ValueError), as is a sketch without a sketch expert."""
         attrs = _to_attributes(attributes)
+        caps = self.capabilities
+        if description_weight is not None and not caps.weighs_description:
+            raise ValueError(
+                f"description_weight: {type(self.model).__name__} has no product of experts to weigh a description in."
+            )
         weight = DESCRIPTION_WEIGHT if description_weight is None else float(description_weight)
         if not (np.isfinite(weight) and weight > 0):
             raise ValueError(f"description_weight must be a positive number, got {description_weight!r}")
-        if sketch is not None and not self.has_sketch_encoder:
+        if sketch is not None and not caps.takes_sketch:
             raise ValueError("This checkpoint has no sketch expert: use an MVAE trained with --sketch.")
         if isinstance(self.model, CrossModalVAE):
             v, k = self._attribute_input(attrs)
@@ -203,36 +208,26 @@ class AttributeToFace:
 
     # --------------------------------------------------------------------------------------------- generate
     @torch.inference_mode()
-    def generate(
-        self,
-        attributes: AttributesLike = None,
-        sketch: Any = None,
-        num_images: int = 8,
-        seed: int = 0,
-        temperature: float = 1.0,
-        description_weight: float | None = None,
-    ) -> tuple[list[Image.Image], torch.Tensor]:
-        """(candidates, latents (N, latent_dim)): z = mu + temperature · sigma · eps, decoded in one batch.
-        ``description_weight``: how much the description counts (see :meth:`posterior`)."""
-        n = self._check_num(num_images)
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        mu, logvar = self.posterior(attributes, sketch, description_weight)
-        eps = self._randn((n, mu.shape[1]), self._generator(seed))
-        z = mu + float(temperature) * torch.exp(0.5 * logvar) * eps  # (N, D)
-        return _to_pil(self.model.decode(z)), z.cpu()
-
     def __call__(
         self,
         attributes: AttributesLike = None,
+        *,
         sketch: Any = None,
         num_images: int = 8,
         seed: int = 0,
         temperature: float = 1.0,
         description_weight: float | None = None,
-    ) -> list[Image.Image]:
-        """N candidate faces (PIL RGB, model size) for a description and/or a sketch; same seed → same faces."""
-        return self.generate(attributes, sketch, num_images, seed, temperature, description_weight)[0]
+    ) -> FaceOutput:
+        """N candidate faces (PIL RGB, model size) for a description and/or a sketch, and their latents
+        (N, latent_dim): z = mu + temperature · sigma · eps, decoded in one batch; same seed → same faces.
+        ``description_weight``: how much the description counts (see :meth:`posterior`)."""
+        n = check_num_images(num_images)
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        mu, logvar = self.posterior(attributes, sketch=sketch, description_weight=description_weight)
+        eps = self._randn((n, mu.shape[1]), self._generator(seed))
+        z = mu + float(temperature) * torch.exp(0.5 * logvar) * eps  # (N, D)
+        return FaceOutput(_to_pil(self.model.decode(z)), z.cpu())
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:
@@ -242,12 +237,10 @@ class AttributeToFace:
 
     # ------------------------------------------------------------------------------------ latents of images
     @torch.inference_mode()
-    def encode_image(self, image: Any) -> torch.Tensor:
-        """Image → latent (latent_dim,): the mean of q(z | image) = PoE(prior, image expert). MVAE only."""
+    def encode(self, image: Any) -> torch.Tensor:
+        """Image → latent (1, latent_dim): the mean of q(z | image) = PoE(prior, image expert). MVAE only."""
         mu, _ = self._image_posterior(image)
-        return mu[0].cpu()
-
-    encode = encode_image
+        return mu.cpu()
 
     @torch.inference_mode()
     def reconstruct(self, image: Any) -> Image.Image:
@@ -255,60 +248,67 @@ class AttributeToFace:
         return self.decode(self._image_posterior(image)[0])[0]
 
     def _image_posterior(self, image: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.has_image_encoder:
-            raise ValueError("The cross-modal VAE has no image encoder: pass a latent (from generate()) instead.")
+        if not self.capabilities.has_image_encoder:
+            raise ValueError("The cross-modal VAE has no image encoder: pass a latent (FaceOutput.latents) instead.")
         x = _image_tensor(image, self.image_size, 3).to(self.device)
         return self.model.infer(image=x)
 
+    @staticmethod
+    def _is_latent(x: Any) -> bool:
+        """A latent of one face: (latent_dim,) or (1, latent_dim), a tensor or an array (anything else is an image)."""
+        return (torch.is_tensor(x) or isinstance(x, np.ndarray)) and (x.ndim == 1 or (x.ndim == 2 and x.shape[0] == 1))
+
     def _as_latent(self, image_or_latent: Any) -> torch.Tensor:
-        if torch.is_tensor(image_or_latent) and image_or_latent.ndim == 1:
-            if image_or_latent.shape[0] != self.model.config.latent_dim:
-                raise ValueError(
-                    f"a latent must have {self.model.config.latent_dim} values, got {image_or_latent.shape[0]}"
-                )
-            return image_or_latent.float().to(self.device)
-        if isinstance(image_or_latent, np.ndarray) and image_or_latent.ndim == 1:
-            return self._as_latent(torch.from_numpy(image_or_latent))
-        return self.encode_image(image_or_latent).to(self.device)
+        """One face's latent (latent_dim,): a latent as given, or an image's (MVAE: its image expert's mean)."""
+        if self._is_latent(image_or_latent):
+            z = torch.as_tensor(image_or_latent).reshape(-1)
+            if z.shape[0] != self.model.config.latent_dim:
+                raise ValueError(f"a latent must have {self.model.config.latent_dim} values, got {z.shape[0]}")
+            return z.float().to(self.device)
+        return self.encode(image_or_latent)[0].to(self.device)
 
     # ---------------------------------------------------------------------------------- breeding the faces
     @torch.inference_mode()
     def variations(
-        self, latent_or_image: Any, num_images: int = 8, seed: int = 0, strength: float = 0.5
-    ) -> list[Image.Image]:
+        self, latent_or_image: Any, *, num_images: int = 8, seed: int = 0, strength: float = 0.5
+    ) -> FaceOutput:
         """ "More like this": N faces near a chosen one, z_i = sqrt(1 - s²) · z + s · eps_i (s = strength in [0, 1]).
 
-        The mix keeps the prior's scale, so strength 0 returns the face itself and 1 a fresh prior sample.
+        The mix keeps the prior's scale, so strength 0 returns the face itself and 1 a fresh prior sample. A face
+        image (MVAE) starts from its image expert's mean.
         """
-        n = self._check_num(num_images)
+        n = check_num_images(num_images)
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
         z0 = self._as_latent(latent_or_image)
         eps = self._randn((n, z0.shape[0]), self._generator(seed))
         z = (1 - strength**2) ** 0.5 * z0[None] + strength * eps
-        return _to_pil(self.model.decode(z))
+        return FaceOutput(_to_pil(self.model.decode(z)), z.cpu())
 
     @torch.inference_mode()
-    def cross(self, latent_a: Any, latent_b: Any, num_images: int = 5, spherical: bool = True) -> list[Image.Image]:
+    def cross(self, latent_a: Any, latent_b: Any, *, num_images: int = 5, spherical: bool = True) -> FaceOutput:
         """Cross two candidates: N faces along the path from a to b (both ends included)."""
-        n = self._check_num(num_images)
+        n = check_num_images(num_images)
         a, b = self._as_latent(latent_a), self._as_latent(latent_b)
         t = torch.linspace(0, 1, n, device=self.device)
         z = slerp(a, b, t) if spherical else (1 - t[:, None]) * a + t[:, None] * b
-        return _to_pil(self.model.decode(z))
+        return FaceOutput(_to_pil(self.model.decode(z)), z.cpu())
 
     # -------------------------------------------------------------------------------------------------- edit
     @torch.inference_mode()
     def edit(
         self,
-        image_or_latent: Any,
+        latents: Any,
         changes: Mapping[str, bool],
-        seed: int = 0,
+        *,
         strength: float = 1.0,
         method: str = "context",
         max_boost: float | None = None,
-    ) -> Image.Image:
-        """Change some attributes of a face and decode it (at the model's size).
+    ) -> FaceOutput:
+        """Change some attributes of faces → the edited faces (at the model's size) and their latents.
+
+        ``latents``: (N, latent_dim) or (latent_dim,), e.g. :attr:`FaceOutput.latents`; or a face image (MVAE: its
+        image expert's mean, or the picture itself with ``method="poe"``).
 
         ``method="context"`` (default): latent arithmetic along the attribute expert's directions *in this face's
         context*, ``z + strength · EDIT_STEP · Σ (mu(d with the attribute as asked) − mu(d with it opposite))``,
@@ -326,7 +326,7 @@ class AttributeToFace:
         With ``"context"`` the step grows (up to ``max_boost`` times, default ``EDIT_MAX_BOOST``; 1 turns it off)
         until the model reads the change off its own rendering of the edited face (:meth:`_step_scale`), so
         attributes the decoder draws faintly get a longer step and the rest stay short. Deterministic (posterior
-        means); ``seed`` is accepted for interface compatibility. Strength 0 returns the model's reconstruction.
+        means). Strength 0 returns the model's reconstruction.
         """
         if not changes:
             raise ValueError("No attribute changes given.")
@@ -336,27 +336,35 @@ class AttributeToFace:
             check_name(name)
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"Change for {name} must be True or False, got {value!r}.")
-        is_latent = (torch.is_tensor(image_or_latent) or isinstance(image_or_latent, np.ndarray)) and np.ndim(
-            image_or_latent
-        ) == 1
+        if (torch.is_tensor(latents) or isinstance(latents, np.ndarray)) and latents.ndim == 2 and len(latents) > 1:
+            rows = [self._edit_one(z, changes, float(strength), method, max_boost) for z in latents]
+        else:
+            rows = [self._edit_one(latents, changes, float(strength), method, max_boost)]
+        z = torch.cat(rows)  # (N, latent_dim)
+        return FaceOutput(_to_pil(self.model.decode(z)), z.cpu())
+
+    def _edit_one(
+        self, image_or_latent: Any, changes: Mapping[str, bool], strength: float, method: str, max_boost: float | None
+    ) -> torch.Tensor:
+        """One face's edited latent (1, latent_dim) (see :meth:`edit`)."""
         if method != "poe" or isinstance(self.model, CrossModalVAE):
             z = self._as_latent(image_or_latent)
             contextual = method != "direction" and not isinstance(self.model, CrossModalVAE)
             context = self.read_attributes(z) if contextual else None
             step = self.edit_direction(changes, context=context)
             boost = (EDIT_MAX_BOOST if max_boost is None else float(max_boost)) if contextual else 1.0
-            scale = self._step_scale(z, step, changes, float(strength), boost)
-            return _to_pil(self.model.decode(z[None] + scale * step))[0]
-        if is_latent:  # PoE needs the picture: decode the latent first
+            scale = self._step_scale(z, step, changes, strength, boost)
+            return z[None] + scale * step
+        if self._is_latent(image_or_latent):  # PoE needs the picture: decode the latent first
             image_or_latent = self.model.decode(self._as_latent(image_or_latent)[None])[0]
         v, k = self._attribute_input(Attributes({n: bool(x) for n, x in changes.items()}))
         x = _image_tensor(image_or_latent, self.image_size, 3).to(self.device)
         ex = self.model.experts(image=x, values=v, known=k)
         mu_x, logvar_x = ex["image"]
-        weight = max(1.0 - 0.98 * float(strength), 1e-3)
+        weight = max(1.0 - 0.98 * strength, 1e-3)
         logvar_x = logvar_x - float(np.log(weight))  # precision · weight
         mu, _ = self.model.combine([(mu_x, logvar_x), ex["attributes"]])
-        return _to_pil(self.model.decode(mu))[0]
+        return mu
 
     @torch.inference_mode()
     def _step_scale(
@@ -420,7 +428,7 @@ def criminal_sketch_grid(
     labels: list[tuple[str, str]] = []
     for name, pipe in pipelines.items():
         for criminal in CRIMINALS:
-            faces = pipe(criminal.attributes, num_images=num_images, seed=seed)
+            faces = pipe(criminal.attributes, num_images=num_images, seed=seed).images
             rows.append([f.resize((cell, cell), Image.BICUBIC) for f in faces])
             labels.append((name, f"{criminal.name}: {criminal.text}"))
     grid = Image.new("RGB", (cell * num_images, cell * len(rows)), "white")

@@ -1,15 +1,13 @@
 """SketchToFace: a sketch -> candidate faces with pSp + StyleGAN2 (paper 2, stage one).
 
 pipe = SketchToFace.from_pretrained("checkpoints/psp-procedural-64")
-faces = pipe(sketch, num_images=4, seed=0, mix_strength=0.5)   # candidate 0 = plain reconstruction
-w_plus = pipe.encode(faces[0])                                   # exact latent of a face it produced
-edited = pipe.edit(w_plus, {"Eyeglasses": True, "Gray_Hair": True}, strength=1.5)
+out = pipe(sketch, num_images=4, seed=0, mix_strength=0.5)   # out.images[0] = plain reconstruction
+w_plus = out.latents[:1]                                       # (1, n_styles, style_dim): candidate 0's W+
+edited = pipe.edit(w_plus, {"Eyeglasses": True, "Gray_Hair": True}, strength=1.5).images[0]
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,19 +16,13 @@ import torch
 from PIL import Image
 
 from ..models.psp import PSP
-
-_CACHE_SIZE = 64
+from .base import Capabilities, FaceOutput, FacePipeline, check_num_images
 
 
 def _to_pil_list(images: torch.Tensor) -> list[Image.Image]:
     """(B, 3, H, W) in [-1, 1] -> list of RGB PIL images."""
     arr = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return [Image.fromarray(a.permute(1, 2, 0).cpu().numpy(), mode="RGB") for a in arr]
-
-
-def _key(img: Image.Image) -> str:
-    rgb = img.convert("RGB")
-    return hashlib.sha1(rgb.tobytes() + str(rgb.size).encode()).hexdigest()
 
 
 def prepare_sketch(sketch: Any, size: int, normalize: bool | None = None) -> torch.Tensor:
@@ -68,7 +60,7 @@ def _is_grey(img: Image.Image) -> bool:
     return int(np.abs(a - a.mean(axis=2, keepdims=True)).max()) <= 12
 
 
-class SketchToFace:
+class SketchToFace(FacePipeline):
     """pSp sketch encoder + StyleGAN2 generator: PIL sketch in, PIL faces out, seeded.
 
     Multimodal outputs (paper 2, fig. 5): candidate 0 is the plain reconstruction; candidates 1..K-1 blend
@@ -82,7 +74,6 @@ class SketchToFace:
         # 10-20 % faster on the 2-core CPU; docs/history.md, "Speeding up pSp"). Only 4-D weights change layout.
         self.psp = psp.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.truncation_psi = truncation_psi
-        self._latents: OrderedDict[str, torch.Tensor] = OrderedDict()
         if device is not None:
             self.to(device)
 
@@ -105,14 +96,12 @@ class SketchToFace:
         return self.psp.resolution
 
     @property
-    def editable_attributes(self) -> list[str]:
-        return self.psp.editable_attributes
-
-    @property
-    def has_image_encoder(self) -> bool:
-        """Always: :meth:`encode` reads any face image (a colour photo through its computed sketch), so this
-        pipeline can edit an uploaded face (the app's Stylize tab checks this declaration)."""
-        return True
+    def capabilities(self) -> Capabilities:
+        """A sketch in; :meth:`encode` reads any face image (a colour photo through its computed sketch), so this
+        pipeline can edit an uploaded face along the attribute directions the checkpoint has fitted."""
+        return Capabilities(
+            takes_sketch=True, has_image_encoder=True, editable_attributes=tuple(self.psp.editable_attributes)
+        )
 
     # ----------------------------------------------------------------------------------- inputs
     def prepare_sketch(self, sketch: Any, normalize: bool | None = None) -> torch.Tensor:
@@ -132,19 +121,20 @@ class SketchToFace:
     def __call__(
         self,
         sketch: Any,
+        *,
         num_images: int = 4,
         seed: int = 0,
         mix_strength: float = 0.5,
         normalize: bool | None = None,
-    ) -> list[Image.Image]:
-        """Sketch -> ``num_images`` candidate faces (RGB PIL at the generator resolution)."""
-        if num_images < 1:
-            raise ValueError("num_images must be >= 1")
+    ) -> FaceOutput:
+        """Sketch -> ``num_images`` candidate faces (RGB PIL at the generator resolution) and their W+
+        (num_images, n_styles, style_dim)."""
+        num_images = check_num_images(num_images)
         if not 0.0 <= mix_strength <= 1.0:
             raise ValueError(f"mix_strength must be in [0, 1], got {mix_strength}")
         w_plus = self.psp.encode(self.prepare_sketch(sketch, normalize))  # (1, n, D)
         w_all = self.candidates(w_plus, num_images, seed, mix_strength)
-        return self.decode(w_all)
+        return FaceOutput(self.decode(w_all), w_all.cpu())
 
     def candidates(self, w_plus: torch.Tensor, num_images: int, seed: int, mix_strength: float) -> torch.Tensor:
         """(1, n, D) -> (num_images, n, D): row 0 unchanged, rows 1.. fine layers mixed with random styles."""
@@ -158,17 +148,13 @@ class SketchToFace:
         return self.psp.mix_fine(w, w_rand, 1.0) * strength + w * (1 - strength)
 
     @torch.inference_mode()
-    def encode(self, image: Any, normalize: bool | None = None) -> torch.Tensor:
+    def encode(self, image: Any, *, normalize: bool | None = None) -> torch.Tensor:
         """Sketch or face -> W+ (1, n_styles, style_dim).
 
-        A face this pipeline produced returns its exact latent (remembered for the last 64 outputs); any
-        other colour photo goes through the computed sketch (:meth:`sketch_from_photo`) first, since the
-        encoder reads sketches.
+        A colour photo goes through the computed sketch (:meth:`sketch_from_photo`) first, since the encoder reads
+        sketches. The exact latents of faces this pipeline drew are in :attr:`FaceOutput.latents`.
         """
         if isinstance(image, Image.Image):
-            hit = self._latents.get(_key(image))
-            if hit is not None:
-                return hit.clone().to(self.device)
             if self.psp.cfg.in_channels == 1 and not _is_grey(image):
                 image = self.sketch_from_photo(image)
                 normalize = False if normalize is None else normalize
@@ -178,28 +164,20 @@ class SketchToFace:
 
     @torch.inference_mode()
     def decode(self, w_plus: torch.Tensor) -> list[Image.Image]:
-        """W+ (B, n_styles, style_dim) -> B RGB PIL images (their latents are remembered for encode)."""
+        """W+ (B, n_styles, style_dim) or (n_styles, style_dim) -> B RGB PIL images."""
         if w_plus.ndim == 2:
             w_plus = w_plus[None]
-        images = _to_pil_list(self.psp.decode(w_plus.to(self.device).float()))
-        for img, w in zip(images, w_plus):
-            self._remember(img, w[None])
-        return images
-
-    def edit_latent(self, w_plus: torch.Tensor, changes: Mapping[str, bool], strength: float = 1.0) -> torch.Tensor:
-        """Move W+ along the stored attribute directions (see :meth:`PSP.edit`)."""
-        return self.psp.edit(w_plus.to(self.device).float(), changes, strength)
+        return _to_pil_list(self.psp.decode(w_plus.to(self.device).float()))
 
     @torch.inference_mode()
-    def edit(self, w_plus: torch.Tensor, changes: Mapping[str, bool], strength: float = 1.0) -> list[Image.Image]:
-        """Edit a latent by attribute changes (``{"Eyeglasses": True, "Smiling": False}``) -> PIL images.
+    def edit(self, w_plus: torch.Tensor, changes: Mapping[str, bool], *, strength: float = 1.0) -> FaceOutput:
+        """Move W+ (B, n_styles, style_dim) along the stored attribute directions (``{"Eyeglasses": True,
+        "Smiling": False}``, see :meth:`PSP.edit`) -> the B edited faces and their W+.
 
         ``strength`` is in standard deviations of the attribute's signed distance over generator samples.
-        Raises ``ValueError`` for an attribute without a fitted direction (see ``editable_attributes``).
+        Raises ``ValueError`` for an attribute without a fitted direction (see ``capabilities.editable_attributes``).
         """
-        return self.decode(self.edit_latent(w_plus, changes, strength))
-
-    def _remember(self, img: Image.Image, w: torch.Tensor) -> None:
-        self._latents[_key(img)] = w.detach().cpu()
-        while len(self._latents) > _CACHE_SIZE:
-            self._latents.popitem(last=False)
+        if w_plus.ndim == 2:
+            w_plus = w_plus[None]
+        edited = self.psp.edit(w_plus.to(self.device).float(), changes, strength)
+        return FaceOutput(self.decode(edited), edited.cpu())

@@ -4,8 +4,9 @@ Two backends behind one front object, :class:`Stylizer`:
 
 * :class:`LatentEditor` (``"latent"``, the offline default): the instruction is parsed into CelebA
   attribute changes with :func:`sketchface.attributes.parse_instruction`, the face is encoded by one of
-  the project's own models (MVAE attribute directions through ``AttributeToFace.edit``, or pSp W+
-  directions through ``SketchToFace.edit``), edited in latent space and decoded; only the regions the edit
+  the project's own face pipelines (:class:`~sketchface.pipelines.base.FacePipeline`: MVAE attribute directions
+  through ``AttributeToFace.edit``, or pSp W+ directions through ``SketchToFace.edit``), edited in latent space
+  and decoded; only the regions the edit
   changed replace the input's pixels. Instant on a CPU; only the 40 CelebA attributes can be edited, and
   words it could not use are reported.
 * :class:`InstructPix2PixBackend` (``"instruct-pix2pix"``): diffusers'
@@ -19,7 +20,6 @@ Both return a :class:`StylizeResult`: the edited image plus what was done, for c
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import re
@@ -177,37 +177,22 @@ def _normalise_changes(changes: Mapping[str, Any]) -> dict[str, bool]:
     return dict(sorted(out.items(), key=lambda kv: INDEX[kv[0]]))
 
 
-def _accepted_kwargs(fn: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
-    """The subset of ``candidates`` that ``fn`` accepts (all of them if it takes ``**kwargs``)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return candidates
-    return {k: v for k, v in candidates.items() if k in params}
-
-
-_LATENT_ARG_NAMES = {"w_plus", "w", "latent", "latents", "z", "mu", "code", "codes"}
-
-
 class LatentEditor:
     """Instruction → CelebA attribute changes → latent-space edit with one of the project's models.
 
-    ``model`` is anything with ``edit(image_or_latent, changes, ...)`` returning an image (PIL, a list of
-    PIL images, or a (3, H, W) tensor in [0, 1]): ``AttributeToFace`` (MVAE: the attribute expert's
-    directions in the face's own context, see ``AttributeToFace.edit``) or ``SketchToFace`` (pSp inversion +
-    stored W+ directions).
-    ``seed`` and ``strength`` are passed on when the model's ``edit`` accepts them (``strength=None``: the
-    model's default, since its scale is the model's: MVAE 0..1, pSp standard deviations). When ``edit``'s first
-    parameter is a latent (``w_plus``, ``latent``, ...), the image goes through ``model.encode`` first.
+    ``model`` is a face pipeline (:class:`~sketchface.pipelines.base.FacePipeline`) whose capabilities declare an
+    image encoder and the attributes it can edit: ``AttributeToFace`` (MVAE: the attribute expert's directions in
+    the face's own context, see ``AttributeToFace.edit``) or ``SketchToFace`` (pSp inversion + stored W+
+    directions). The face goes through ``model.encode``, the latent through ``model.edit(latents, changes,
+    strength=...)`` (``strength=None``: the model's default, since its scale is the model's: MVAE 0..1, pSp
+    standard deviations); changes outside ``capabilities.editable_attributes`` are reported, not made. ``seed`` is
+    recorded (the latent edits are deterministic).
     ``parser`` defaults to :func:`sketchface.attributes.parse_instruction` and must return an object with
     ``changes`` (dict name → bool) and ``unknown_words``.
 
     ``keep_details`` (default on): the result is the input picture, at its own size, with only the regions the
-    edit changed taken from the model (:func:`apply_edit_residual`; the model's rendering of the unedited face
-    comes from ``model.reconstruct(image)`` or ``model.decode(latent)``). Off: the model's whole decoded face,
-    resized to the input's size.
+    edit changed taken from the model (:func:`apply_edit_residual`; the model's rendering of the unedited face is
+    ``model.decode(latents)``). Off: the model's whole decoded face, resized to the input's size.
     """
 
     name = "latent"
@@ -218,14 +203,21 @@ class LatentEditor:
         *,
         parser: Callable[[str], Any] | None = None,
         strength: float | None = None,
-        encode_first: bool | None = None,
         keep_details: bool = True,
         detail_threshold: tuple[float, float] = (0.17, 0.47),
         detail_floor: float = 0.04,
         mask_grow: int = 3,
     ):
-        if not callable(getattr(model, "edit", None)):
-            raise TypeError(f"{type(model).__name__} has no edit(image_or_latent, changes) method.")
+        from .base import Capabilities
+
+        caps = getattr(model, "capabilities", None)
+        if not isinstance(caps, Capabilities):
+            raise TypeError(
+                f"{type(model).__name__} is not a face pipeline: it declares no capabilities for encode / "
+                "edit(latents, changes) / decode."
+            )
+        if not caps.has_image_encoder:
+            raise ValueError(f"{type(model).__name__} has no image encoder, so it cannot read the face to edit.")
         self.model = model
         self._parser = parse_instruction if parser is None else parser
         self.strength = None if strength is None else float(strength)
@@ -233,11 +225,6 @@ class LatentEditor:
         self.detail_threshold = (float(detail_threshold[0]), float(detail_threshold[1]))
         self.detail_floor = float(detail_floor)
         self.mask_grow = int(mask_grow)
-        if encode_first is None:
-            # A model whose edit() takes a latent (e.g. ``edit(w_plus, changes)``) gets ``encode(image)`` first.
-            first = next(iter(inspect.signature(model.edit).parameters), "")
-            encode_first = first in _LATENT_ARG_NAMES and callable(getattr(model, "encode", None))
-        self.encode_first = bool(encode_first)
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str, *, kind: str = "mvae", **kwargs: Any) -> LatentEditor:
@@ -297,24 +284,20 @@ class LatentEditor:
                 raise ValueError("No attribute changes given.")
         source = as_rgb_image(image)
         strength = self.strength if strength is None else float(strength)
-        # Models with per-attribute directions (SketchToFace) list what they can move; drop the rest.
-        editable = getattr(self.model, "editable_attributes", None)
-        not_editable: list[str] = []
-        if editable is not None:
-            editable = list(editable)
-            not_editable = [n for n in changes_ if n not in editable]
-            if len(not_editable) == len(changes_):
-                raise AttributeNotEditable(not_editable, editable)
-            changes_ = {n: v for n, v in changes_.items() if n in editable}
+        # The model declares what it can move (SketchToFace: the fitted directions); the rest is reported, not made.
+        editable = list(self.model.capabilities.editable_attributes)
+        not_editable = [n for n in changes_ if n not in editable]
+        if len(not_editable) == len(changes_):
+            raise AttributeNotEditable(not_editable, editable)
+        changes_ = {n: v for n, v in changes_.items() if n in editable}
         if progress is not None:
             progress(0, 1)
         # strength None = the model's own default (its scale differs: MVAE 0..1, pSp standard deviations).
-        extra = {"seed": int(seed)} if strength is None else {"seed": int(seed), "strength": strength}
-        kwargs = _accepted_kwargs(self.model.edit, **extra)
-        subject = self.model.encode(source) if self.encode_first else source
-        out = as_rgb_image(self.model.edit(subject, dict(changes_), **kwargs))
+        kwargs = {} if strength is None else {"strength": strength}
+        latents = self.model.encode(source)
+        out = as_rgb_image(self.model.edit(latents, dict(changes_), **kwargs).images[0])
         model_size = out.size
-        recon = self._reconstruct(subject) if self.keep_details else None
+        recon = as_rgb_image(self.model.decode(latents)[0]) if self.keep_details else None
         if recon is not None:
             low, high = self.detail_threshold
             out = apply_edit_residual(source, out, recon, low, high, self.detail_floor, self.mask_grow)
@@ -347,14 +330,6 @@ class LatentEditor:
         )
 
     __call__ = edit
-
-    def _reconstruct(self, subject: Any) -> Image.Image | None:
-        """The model's own rendering of the unedited face (None when it cannot make one)."""
-        if self.encode_first and callable(getattr(self.model, "decode", None)):
-            return as_rgb_image(self.model.decode(subject))
-        if callable(getattr(self.model, "reconstruct", None)):
-            return as_rgb_image(self.model.reconstruct(subject))
-        return None
 
 
 def apply_edit_residual(

@@ -2,7 +2,7 @@
 translator (:class:`sketchface.models.translator.SketchTranslator`).
 
 pipe = SketchTranslatorPipeline.from_pretrained("checkpoints/translator-celeba-mini-64")
-faces = pipe(sketch, num_images=8, seed=0, mix_strength=0.5)   # candidate 0: the most likely colouring
+faces = pipe(sketch, num_images=8, seed=0, mix_strength=0.5).images   # candidate 0: the most likely colouring
 """
 
 from __future__ import annotations
@@ -13,24 +13,26 @@ import torch
 from PIL import Image
 
 from ..models.translator import SketchTranslator
+from .base import Capabilities, FaceOutput, FacePipeline, check_num_images
 from .sketch_to_face import _is_grey, _to_pil_list, prepare_sketch
 
 #: Variety 1 draws style codes with this standard deviation (the prior's is 1, reached at the default 0.5).
 MAX_TEMPERATURE = 2.0
 
 
-class SketchTranslatorPipeline:
+class SketchTranslatorPipeline(FacePipeline):
     """Sketch in, candidate faces out (RGB PIL at the model's resolution), seeded.
 
     Candidate 0 uses style code 0 (the most likely colours and light for the drawing); candidates 1.. draw codes
     from N(0, t²·I) with ``t = 2 · mix_strength`` (0: all candidates equal candidate 0; 0.5: the prior the model
     was trained with). The drawing itself (shapes, features, hair line) is the same in every candidate.
+
+    It has no latent space of its own: a face depends on the sketch's features as well as on its style code, so
+    :attr:`FaceOutput.latents` is ``None``, and there is nothing to encode, decode or edit.
     """
 
     #: what this pipeline takes and can do (read by the app and the evaluation; never guessed from signatures)
-    takes_sketch = True
-    takes_words = False
-    editable_attributes: list[str] = []
+    capabilities = Capabilities(takes_sketch=True)
 
     def __init__(self, model: SketchTranslator, device: str | torch.device | None = None):
         # channels_last: oneDNN's convolutions skip a layout reorder on every call (CPU)
@@ -78,17 +80,24 @@ class SketchTranslatorPipeline:
     def __call__(
         self,
         sketch: Any,
+        *,
         num_images: int = 4,
         seed: int = 0,
         mix_strength: float = 0.5,
         normalize: bool | None = None,
-    ) -> list[Image.Image]:
-        """Sketch → ``num_images`` candidate faces (RGB PIL at the model's resolution)."""
-        if num_images < 1:
-            raise ValueError("num_images must be >= 1")
+    ) -> FaceOutput:
+        """Sketch → ``num_images`` candidate faces (RGB PIL at the model's resolution); no latents."""
+        num_images = check_num_images(num_images)
         if not 0.0 <= mix_strength <= 1.0:
             raise ValueError(f"mix_strength must be in [0, 1], got {mix_strength}")
         x = self.prepare_sketch(sketch, normalize).contiguous(memory_format=torch.channels_last)
         feats = [f.expand(num_images, -1, -1, -1) for f in self.model.encode_sketch(x)]  # the sketch, once
         z = self.style_codes(num_images, seed, mix_strength) if self.model.style_dim else None
-        return _to_pil_list(self.model.decode(feats, z) * 2 - 1)
+        return FaceOutput(_to_pil_list(self.model.decode(feats, z) * 2 - 1), None)
+
+    def decode(self, latents: torch.Tensor) -> list[Image.Image]:
+        """Refused: a face needs the sketch's features as well as a style code, so no latent redraws it alone."""
+        raise ValueError(
+            "SketchTranslatorPipeline has no latent space to decode: its faces depend on the sketch (its outputs "
+            "carry latents=None)."
+        )
