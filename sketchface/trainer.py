@@ -425,7 +425,9 @@ class _StepBatches:
 
     def __init__(self, trainer: Trainer, n: int, start: int):
         self.trainer, self.n, self.start = trainer, n, start
-        next(trainer.batch_indices(n, start))  # fail here, not in a worker, when the data set is too small
+        per_step = trainer.args.batch_size * trainer.num_processes
+        if n < per_step:  # fail here, not in a worker
+            raise ValueError(f"the data set has {n} samples, fewer than one step's {per_step} (batch × processes)")
 
     def __iter__(self) -> Iterator[list[int]]:
         for idx in self.trainer.batch_indices(self.n, self.start):

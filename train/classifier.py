@@ -513,7 +513,8 @@ def main(cfg: TrainConfig) -> dict:
             "precision": trainer.precision,
             "channels_last": cfg.channels_last,
             "samples_per_s": samples_per_s,
-            "device": str(device) + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
+            "device": (device.type if device.type != "cuda" else torch.cuda.get_device_name(device))
+            + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
             "sets": sets,
             "config": asdict(cfg),
             "command": cli_command(

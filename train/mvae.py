@@ -844,7 +844,7 @@ def main(cfg: TrainConfig) -> dict:
             "precision": precision,
             "channels_last": cfg.channels_last,
             "samples_per_s": samples_per_s,
-            "device": (str(device) if device.type != "cuda" else torch.cuda.get_device_name(device))
+            "device": (device.type if device.type != "cuda" else torch.cuda.get_device_name(device))
             + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
             "num_parameters": count_parameters(raw),
             "eval": ev,
