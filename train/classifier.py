@@ -13,6 +13,9 @@ CelebA in the official layout (e.g. the 899-image CelebA-mini), with its determi
 At the end it evaluates on held-out data (procedural seeds from 10_000_000 with CelebA marginals and
 balanced; or the CelebA valid/test splits) and writes per-attribute accuracy and balanced accuracy to
 eval.json and to the model card README.md beside config.json + model.safetensors.
+
+Runs on ``sketchface.trainer.Trainer``: several processes (``accelerate launch train/classifier.py …``, ``torchrun``)
+train data-parallel, each rank on its own rows of every step; ``--resume`` continues a killed run exactly.
 """
 
 from __future__ import annotations
@@ -72,8 +75,8 @@ class TrainConfig:
     seed: int = 0
     # bookkeeping
     log_every: int = 100
-    checkpoint_every: int = 1_000
-    resume: bool = False
+    checkpoint_every: int = 1_000  # also --save_every: steps between training states (output_dir/state)
+    resume: bool = False  # continue from output_dir/state: weights, optimiser, every rank's RNG, scaler
     init_from: str | None = None  # start from these weights (a saved classifier folder): fine-tuning
     keep_checkpoint: bool = False  # keep state/ (training state) after a finished run; off: the folder ships as is
     push_to_hub: str | None = None

@@ -36,6 +36,9 @@ A new decoder alone (``--decoder_only``, optionally wider: ``--decoder_widths``,
 frozen encoders, with ``MVAE.decoder_loss``; ``--decoder_edits K`` adds the witness's case to its training: a face's
 sketch plus a description of the same face with up to K attributes switched, redrawn as the switched face
 (``ProceduralFaces(edits=K)``). Commands: docs/training.md.
+
+Runs on ``sketchface.trainer.Trainer``: several processes (``accelerate launch train/mvae.py …``, ``torchrun``) train
+data-parallel, each rank on its own rows of every step; ``--resume`` continues a killed run exactly.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ class TrainConfig:
     align_weight: float = 1.0
     cross_weight: float = 0.0
     # optimisation
-    steps: int = 1_500
+    steps: int = 1_500  # also --max_steps (the shared harness's name)
     epochs: float | None = None  # if given, overrides --steps (epochs over the pool)
     batch_size: int = 64
     lr: float = 1e-3
@@ -108,7 +111,7 @@ class TrainConfig:
     attr_dropout: float = 0.5
     sample_subsets: bool = False  # one ELBO subset per sample instead of all (much cheaper; for CPU runs)
     rebalance: bool = False  # up-weight positives of rare attributes in the attribute likelihood
-    time_limit: float | None = None  # minutes (pool rendering included); stop and save when exceeded
+    time_limit: float | None = None  # --max_minutes: minutes (pool rendering, earlier runs included); then stop
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (sketchface.trainer.resolve_precision)
     channels_last: bool = True
     num_workers: int = 2
@@ -136,8 +139,8 @@ class TrainConfig:
     adversarial_on: str = "reconstructions"  # decoded faces the critic judges: with an image target, or "all"
     # bookkeeping
     log_every: int = 50
-    checkpoint_every: int = 500
-    resume: bool = False
+    checkpoint_every: int = 500  # also --save_every: steps between training states (output_dir/state)
+    resume: bool = False  # continue from output_dir/state: weights, optimisers, every rank's RNG, scaler
     push_to_hub: str | None = None
 
     def model_config(self) -> MVAEConfig:
