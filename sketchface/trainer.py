@@ -154,6 +154,7 @@ class Trainer:
         self._t0 = time.monotonic()
         self._elapsed_before = 0.0  # training seconds of earlier runs (resume)
         self._saved_files: dict[Path, list[str]] = {}  # model files saved into the run's own folder
+        self.meta: dict[str, Any] = {}  # a script's own JSON values, saved with the state and restored by resume()
         if self.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -300,6 +301,7 @@ class Trainer:
         self.accelerator.save_state(str(tmp))
         if self.is_main:
             meta = {"step": step, "elapsed_seconds": self.elapsed_minutes() * 60, "args": asdict(self.args)}
+            meta["script"] = self.meta
             (tmp / "trainer.json").write_text(json.dumps(meta, indent=1))
             old = self.output_dir / "state.old"
             if self.state_dir.exists():
@@ -319,6 +321,7 @@ class Trainer:
         self.accelerator.load_state(str(self.state_dir))
         meta = json.loads(meta_path.read_text())
         self._elapsed_before = float(meta.get("elapsed_seconds", 0.0))
+        self.meta = dict(meta.get("script", {}))
         self._t0 = time.monotonic()
         self.print(f"resumed from step {meta['step']} ({self._elapsed_before / 60:.1f} min trained)")
         return int(meta["step"])

@@ -129,12 +129,13 @@ def test_save_state_and_resume_restore_the_step_and_time(tmp_path):
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.Adam(model.parameters())
     model, opt = trainer.prepare(model, opt)
+    trainer.meta["setup_seconds"] = 12.5  # a script's own values travel with the state
     trainer.save_state(7)
     meta = json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())
     assert meta["step"] == 7 and not (tmp_path / "run" / "state.tmp").exists()
     again = Trainer(args, cpu=True)
     m2, o2 = again.prepare(torch.nn.Linear(2, 2), torch.optim.Adam(torch.nn.Linear(2, 2).parameters()))
-    assert again.resume() == 7
+    assert again.resume() == 7 and again.meta == {"setup_seconds": 12.5}
     torch.testing.assert_close(m2.weight, model.weight)
     fresh = Trainer(_args(tmp_path / "other", precision="fp32", resume=True), cpu=True)
     assert fresh.resume() == 0  # nothing saved there: start from 0

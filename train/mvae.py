@@ -750,7 +750,8 @@ def main(cfg: TrainConfig) -> dict:
     batches = _batches(trainer, cfg, train_set, pool, step)
     bar = tqdm(total=total, initial=step, desc=cfg.model, disable=not trainer.is_main)
     t0 = time.perf_counter()
-    setup_s = trainer.elapsed_minutes() * 60 if cfg.time_limit else 0.0  # this run's rendering, earlier runs
+    # the first run's rendering: the time schedule spans the rest of --time_limit, and a resumed run carries it on
+    setup_s = trainer.meta.setdefault("setup_seconds", trainer.elapsed_minutes() * 60)
     saved_at = None
     while step < total:
         # with --time_limit, schedules follow whichever runs out first, steps or time, so a run cut by the
