@@ -19,8 +19,8 @@ from sketchface.models.mvae import load_vae
 from tests.helpers import ROOT, load_script
 
 # Runs the script as torchrun would, after two test-only patches: every rank appends its rows of each step to
-# ROWS/rows-rank<r>.txt, and with KILL_AT=k rank 0 kills itself (SIGKILL) right after the training state of step k
-# is saved.
+# ROWS/rows-rank<r>.txt (and the sums of its models' weights at each saved state to ROWS/sums-rank<r>.txt), and with
+# KILL_AT=k rank 0 kills itself (SIGKILL) right after the training state of step k is saved.
 LAUNCHER = """
 import os, signal, sys
 from sketchface import trainer as T
@@ -38,6 +38,9 @@ def logged(self, n, start_step=0):
 
 def save_then_die(self, step):
     save_state(self, step)
+    sums = [float(sum(p.double().sum() for p in m.parameters())) for m in self.accelerator._models]
+    with open(os.path.join(rows_dir, f"sums-rank{self.process_index}.txt"), "a") as f:
+        f.write(f"{step} {sums}\\n")
     if step == kill_at and self.is_main:
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -61,7 +64,8 @@ CLASSIFIER_ARGS = [
 
 
 def _torchrun(tmp_path: Path, name: str, script: str, args: list[str], kill_at: int = -1, procs: int = 2):
-    """Run ``train/<script>.py`` under torchrun with ``procs`` CPU processes; returns (exit code, rows per rank)."""
+    """Run ``train/<script>.py`` under torchrun with ``procs`` CPU processes; returns (the finished process, rows per
+    rank); in a finished run the weight sums at every saved state agree across ranks (DDP kept them in step)."""
     launcher = tmp_path / "launch.py"
     launcher.write_text(LAUNCHER)
     rows = tmp_path / f"rows-{name}"
@@ -87,6 +91,9 @@ def _torchrun(tmp_path: Path, name: str, script: str, args: list[str], kill_at: 
         else []
         for r in range(procs)
     ]
+    if proc.returncode == 0:  # (a killed run's other ranks may die before they write)
+        sums = [(rows / f"sums-rank{r}.txt").read_text() for r in range(procs)]
+        assert sums[0] and all(x == sums[0] for x in sums), sums
     return proc, per_rank
 
 
@@ -96,9 +103,14 @@ def _assert_ranks_saw_different_rows(rows: list[list[list[int]]], steps: int, ba
         assert len(a) == len(b) == batch and not set(a) & set(b)  # every step: each rank its own rows
 
 
+# the adversarial term too: a second DDP model (the critic), its lazy R1 penalty, subset sampling
+ADVERSARIAL = ["--sample_subsets", "--adversarial_weight", "0.5", "--adversarial_start", "1", "--r1_gamma", "0.01"]
+
+
 def test_mvae_two_processes_train_on_different_rows_and_resume_bit_for_bit_after_kill_9(tmp_path):
     straight = tmp_path / "straight"
-    proc, rows = _torchrun(tmp_path, "straight", "mvae", [*MVAE_ARGS, "--steps", "4", "--output_dir", str(straight)])
+    args = [*MVAE_ARGS, *ADVERSARIAL, "--d_widths", "4", "8", "--steps", "4"]
+    proc, rows = _torchrun(tmp_path, "straight", "mvae", [*args, "--output_dir", str(straight)])
     assert proc.returncode == 0, proc.stderr[-3000:]
     _assert_ranks_saw_different_rows(rows, steps=4, batch=4)
     model = load_vae(str(straight))
@@ -111,7 +123,7 @@ def test_mvae_two_processes_train_on_different_rows_and_resume_bit_for_bit_after
 
     # the same run, rank 0 killed with SIGKILL right after the step-2 state is saved, then resumed
     killed = tmp_path / "killed"
-    args = [*MVAE_ARGS, "--steps", "4", "--output_dir", str(killed)]
+    args = [*args, "--output_dir", str(killed)]
     proc, _ = _torchrun(tmp_path, "killed", "mvae", args, kill_at=2)
     assert proc.returncode != 0 and not (killed / "model.safetensors").exists()
     assert json.loads((killed / "state" / "trainer.json").read_text())["step"] == 2

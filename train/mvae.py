@@ -734,7 +734,7 @@ def main(cfg: TrainConfig) -> dict:
     # (prepare puts conv weights in the channels_last layout with --channels_last: oneDNN's / cuDNN's faster kernels)
     model, optimizer = trainer.prepare(_LossModule(model), optimizer)
     if disc is not None:
-        disc, d_opt = accelerator.prepare(disc, d_opt)
+        disc, d_opt = trainer.prepare(disc, d_opt)  # channels_last like its inputs (DDP: matching grad strides)
         last_layer = raw.image_decoder.deconv[-1].weight  # where the two gradients are compared
     # weights, optimisers, every rank's RNG (dropout, reparameterisation, subsets) and the AMP scaler
     step = trainer.resume()
