@@ -524,10 +524,10 @@ def main(cfg: TrainConfig) -> dict:
                 "classifier", asdict(cfg), asdict(TrainConfig()), skip=("resume", "keep_checkpoint")
             ),
         }
-        if not cfg.keep_checkpoint:  # the finished folder is config + weights + card + eval.json
-            shutil.rmtree(trainer.state_dir, ignore_errors=True)
         # float32 weights, as before; --push_to_hub uploads exactly the files saved here
         trainer.finish(final, out_dir, card=model_card(cfg, report), record=report, fp16=False)
+        if not cfg.keep_checkpoint:  # the finished folder is config + weights + card + eval.json (+ log.jsonl)
+            shutil.rmtree(trainer.state_dir, ignore_errors=True)
         for name, s in sets.items():
             trainer.print(
                 f"{name}: mean accuracy {s['mean_accuracy']:.4f}, mean balanced accuracy "
