@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -152,6 +153,8 @@ class Trainer:
         self.state_dir = self.output_dir / "state"
         self._t0 = time.monotonic()
         self._elapsed_before = 0.0  # training seconds of earlier runs (resume)
+        self._saved_files: dict[Path, list[str]] = {}  # model files saved into the run's own folder
+        self.meta: dict[str, Any] = {}  # a script's own JSON values, saved with the state and restored by resume()
         if self.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -215,14 +218,13 @@ class Trainer:
     def unwrap(self, model: nn.Module) -> nn.Module:
         return self.accelerator.unwrap_model(model)
 
-    def pool_batches(self, pool: dict[str, torch.Tensor], start_step: int = 0) -> Iterator[dict[str, torch.Tensor]]:
-        """Endless batches of an in-memory pool (tensors with one row per sample), on this device.
+    def batch_indices(self, n: int, start_step: int = 0) -> Iterator[torch.Tensor]:
+        """Endless row indices (into ``n`` samples) of this rank's batch at each step from ``start_step``.
 
-        Epoch ``e`` is a permutation seeded by (seed, e); step ``s`` takes its next ``batch_size × processes``
-        rows and each rank its own slice of them, so ranks never see the same rows and a resumed run (any
-        ``start_step``) continues exactly where the killed one was.
+        Epoch ``e`` is a permutation seeded by (seed, e), the same on every rank; step ``s`` takes its next
+        ``batch_size × processes`` rows and each rank its own slice of them, so ranks never see the same rows and a
+        resumed run (any ``start_step``) continues exactly where the killed one was.
         """
-        n = len(next(iter(pool.values())))
         per_rank, world = self.args.batch_size, self.num_processes
         per_step = per_rank * world
         if n < per_step:
@@ -237,9 +239,33 @@ class Trainer:
                     torch.randperm(n, generator=torch.Generator().manual_seed(self.args.seed * 100_003 + e)),
                 )
             start = i * per_step + self.process_index * per_rank
-            idx = perm[start : start + per_rank]
-            yield {k: v[idx].to(self.device, non_blocking=True) for k, v in pool.items()}
+            yield perm[start : start + per_rank]
             step += 1
+
+    def pool_batches(self, pool: dict[str, torch.Tensor], start_step: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+        """Endless batches of an in-memory pool (tensors with one row per sample), on this device: the rows of
+        :meth:`batch_indices` (each rank its own; a resumed run continues exactly)."""
+        n = len(next(iter(pool.values())))
+        for idx in self.batch_indices(n, start_step):
+            yield {k: v[idx.to(v.device)].to(self.device, non_blocking=True) for k, v in pool.items()}
+
+    def dataset_batches(
+        self, dataset: Dataset, start_step: int = 0, *, num_workers: int | None = None
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        """Endless batches of a map-style dataset read by DataLoader workers (streaming: nothing is held in memory),
+        on this device. The same rows as :meth:`pool_batches` would take: each rank reads only its own slice of every
+        step, and a resumed run continues exactly. The loader draws nothing from the global RNG (it has its own
+        generator), so a resumed run's random draws stay in step with an uninterrupted one."""
+        workers = self.args.num_workers if num_workers is None else num_workers
+        loader = DataLoader(
+            dataset,
+            batch_sampler=_StepBatches(self, len(dataset), start_step),
+            num_workers=workers,
+            generator=torch.Generator().manual_seed(self.args.seed * 1009 + self.process_index),
+            pin_memory=self.device.type == "cuda",
+        )
+        for batch in loader:
+            yield {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
     def step_generator(self, step: int) -> torch.Generator:
         """A CPU generator for this rank and step (augmentation draws): repeatable, so resuming needs no state."""
@@ -275,6 +301,7 @@ class Trainer:
         self.accelerator.save_state(str(tmp))
         if self.is_main:
             meta = {"step": step, "elapsed_seconds": self.elapsed_minutes() * 60, "args": asdict(self.args)}
+            meta["script"] = self.meta
             (tmp / "trainer.json").write_text(json.dumps(meta, indent=1))
             old = self.output_dir / "state.old"
             if self.state_dir.exists():
@@ -294,6 +321,7 @@ class Trainer:
         self.accelerator.load_state(str(self.state_dir))
         meta = json.loads(meta_path.read_text())
         self._elapsed_before = float(meta.get("elapsed_seconds", 0.0))
+        self.meta = dict(meta.get("script", {}))
         self._t0 = time.monotonic()
         self.print(f"resumed from step {meta['step']} ({self._elapsed_before / 60:.1f} min trained)")
         return int(meta["step"])
@@ -309,25 +337,47 @@ class Trainer:
 
     def save_pretrained(self, model: nn.Module, folder: str | os.PathLike, *, card: str, fp16: bool = True) -> Path:
         """The final model folder (config.json, model.safetensors, README.md), written whole to a temporary
-        folder and renamed; ``fp16`` stores half-precision weights (they load into float32)."""
+        folder and renamed; ``fp16`` stores half-precision weights (they load into float32).
+
+        The older scripts (``train/mvae.py``, ``train/classifier.py``) save the model into the run's own
+        ``output_dir``, beside its training state: there the files are moved in one by one and the rest of the
+        folder is kept; :meth:`push_to_hub` then uploads exactly the files saved here, never the training state."""
         folder = Path(folder)
         if not self.is_main:
             return folder
         net = self.unwrap(model)
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        saved = _half_copy(net) if fp16 else net
-        saved.save_pretrained(tmp)
+        _storage_copy(net, fp16).save_pretrained(tmp)
         (tmp / "README.md").write_text(card, encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
+        if self._holds_run(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            names = sorted(f.name for f in tmp.iterdir())
+            for name in names:
+                os.replace(tmp / name, folder / name)
+            tmp.rmdir()
+            self._saved_files[folder.resolve()] = names
+        else:
+            if folder.exists():
+                shutil.rmtree(folder)
+            tmp.rename(folder)
         return folder
 
+    def _holds_run(self, folder: Path) -> bool:
+        """Whether ``folder`` is (or contains) this run's output_dir, which must survive a save into it."""
+        run, target = self.output_dir.resolve(), folder.resolve()
+        return run == target or target in run.parents
+
+    def saved_files(self, folder: str | os.PathLike) -> list[str] | None:
+        """The files :meth:`save_pretrained` (and :meth:`finish`) put into ``folder`` when it is the run's own
+        folder (None: the folder is the saved model whole)."""
+        return self._saved_files.get(Path(folder).resolve())
+
     def push_to_hub(self, folder: str | os.PathLike, repo_id: str) -> None:
-        """Upload exactly ``folder`` (what :meth:`save_pretrained` wrote) to ``repo_id``."""
+        """Upload exactly what :meth:`save_pretrained` wrote to ``folder`` to ``repo_id``."""
         if self.is_main:
-            push_folder(folder, repo_id)
+            push_folder(folder, repo_id, files=self.saved_files(folder))
+            self.print(f"pushed to https://huggingface.co/{repo_id}")
 
     def run_summary(self, model: nn.Module, steps: int, samples: int, seconds: float) -> dict[str, Any]:
         """What every model card says about its run: steps, minutes, speed, device, precision, parameters."""
@@ -345,30 +395,59 @@ class Trainer:
         ``--push_to_hub``, exactly that folder uploaded."""
         folder = self.save_pretrained(model, folder, card=card, fp16=fp16)
         if self.is_main:
-            (folder / "eval.json").write_text(json.dumps(record, indent=1))
+            from sketchface.training import atomic_write
+
+            atomic_write(folder / "eval.json", json.dumps(record, indent=1))
+            if self.saved_files(folder) is not None:
+                self._saved_files[folder.resolve()] = sorted({*self.saved_files(folder), "eval.json"})
             self.print(f"saved {folder}")
             if self.args.push_to_hub:
-                push_folder(folder, self.args.push_to_hub)
+                self.push_to_hub(folder, self.args.push_to_hub)
         return folder
 
 
-def _half_copy(model: nn.Module) -> nn.Module:
+def _storage_copy(model: nn.Module, half: bool) -> nn.Module:
+    """A CPU copy of ``model`` for saving: contiguous tensors (safetensors stores no channels_last layout), in
+    float16 when ``half``; the live model is untouched."""
     import copy
 
-    half = copy.deepcopy(model).to(memory_format=torch.contiguous_format).cpu()
-    for p in list(half.parameters()) + list(half.buffers()):
-        if p.is_floating_point():
-            p.data = p.data.half()
-    return half
+    out = copy.deepcopy(model).to(memory_format=torch.contiguous_format).cpu()
+    if half:
+        for p in list(out.parameters()) + list(out.buffers()):
+            if p.is_floating_point():
+                p.data = p.data.half()
+    return out
 
 
-def push_folder(folder: str | os.PathLike, repo_id: str, api: Any = None) -> str:
-    """Create ``repo_id`` if needed and upload the folder as it is on disk; returns the commit URL."""
+def _half_copy(model: nn.Module) -> nn.Module:
+    return _storage_copy(model, half=True)
+
+
+class _StepBatches:
+    """A DataLoader batch sampler: this rank's rows of every step from ``start`` on (:meth:`Trainer.batch_indices`)."""
+
+    def __init__(self, trainer: Trainer, n: int, start: int):
+        self.trainer, self.n, self.start = trainer, n, start
+        per_step = trainer.args.batch_size * trainer.num_processes
+        if n < per_step:  # fail here, not in a worker
+            raise ValueError(f"the data set has {n} samples, fewer than one step's {per_step} (batch × processes)")
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for idx in self.trainer.batch_indices(self.n, self.start):
+            yield idx.tolist()
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str, api: Any = None, files: list[str] | None = None) -> str:
+    """Create ``repo_id`` if needed and upload the folder as it is on disk (only ``files`` when given: the model
+    files saved into a run's folder, not its training state); returns the commit URL."""
     from huggingface_hub import HfApi
 
     api = api or HfApi()
     api.create_repo(repo_id, exist_ok=True)
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Upload from SketchFace")
+    kwargs = {"allow_patterns": list(files)} if files is not None else {}
+    info = api.upload_folder(
+        folder_path=str(folder), repo_id=repo_id, commit_message="Upload from SketchFace", **kwargs
+    )
     return str(info)
 
 

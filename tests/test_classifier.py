@@ -156,9 +156,9 @@ def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
     assert model.config.image_size == 16
 
     # a finished run ships without its training state unless asked to keep it
-    assert not (out / "checkpoint.pt").exists()
+    assert not (out / "state").exists() and not (out / "checkpoint.pt").exists()
     train.main(train.parse_args([*_tiny_args(out), "--keep_checkpoint"]))
-    assert (out / "checkpoint.pt").is_file()
+    assert (out / "state" / "trainer.json").is_file()
     # --resume continues from the saved training state instead of starting again
     cfg = train.parse_args([*_tiny_args(out), "--max_steps", "3", "--resume"])
     train.main(cfg)

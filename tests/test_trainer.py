@@ -129,12 +129,13 @@ def test_save_state_and_resume_restore_the_step_and_time(tmp_path):
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.Adam(model.parameters())
     model, opt = trainer.prepare(model, opt)
+    trainer.meta["setup_seconds"] = 12.5  # a script's own values travel with the state
     trainer.save_state(7)
     meta = json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())
     assert meta["step"] == 7 and not (tmp_path / "run" / "state.tmp").exists()
     again = Trainer(args, cpu=True)
     m2, o2 = again.prepare(torch.nn.Linear(2, 2), torch.optim.Adam(torch.nn.Linear(2, 2).parameters()))
-    assert again.resume() == 7
+    assert again.resume() == 7 and again.meta == {"setup_seconds": 12.5}
     torch.testing.assert_close(m2.weight, model.weight)
     fresh = Trainer(_args(tmp_path / "other", precision="fp32", resume=True), cpu=True)
     assert fresh.resume() == 0  # nothing saved there: start from 0
@@ -165,3 +166,53 @@ def test_schedule_helpers_match_the_training_scripts_formulas():
             assert cosine_decay(min(progress, 1.0), 0.1) == 0.1 + 0.45 * (1 + math.cos(math.pi * min(progress, 1.0)))
     assert warmup_cosine(1.0, 0, 10, 100, floor=0.05) == 0.1 and warmup_cosine(1.0, 10, 10, 100, floor=0.05) == 1.0
     assert cosine_decay(1.0, 0.05) == pytest.approx(0.05) and cosine_decay(5.0, 0.05) == cosine_decay(1.0, 0.05)
+
+
+def test_dataset_batches_stream_the_rows_pool_batches_take(tmp_path, monkeypatch):
+    class Rows(torch.utils.data.Dataset):
+        def __len__(self):
+            return 20
+
+        def __getitem__(self, i):
+            return {"x": torch.tensor(i)}
+
+    trainer = Trainer(_args(tmp_path, batch_size=4, precision="fp32"), cpu=True)
+    pool = {"x": torch.arange(20)}
+    for start in (0, 7):  # from the start, and resumed in the second epoch
+        streamed, pooled = trainer.dataset_batches(Rows(), start), trainer.pool_batches(pool, start)
+        for _ in range(6):
+            assert torch.equal(next(streamed)["x"], next(pooled)["x"])
+    state = torch.get_rng_state()
+    next(trainer.dataset_batches(Rows(), 0))
+    assert torch.equal(torch.get_rng_state(), state)  # the loader leaves the global RNG alone (exact resume)
+    monkeypatch.setattr(Trainer, "num_processes", property(lambda self: 8))
+    with pytest.raises(ValueError, match="fewer than one step"):
+        trainer.dataset_batches(Rows(), 0).__next__()
+
+
+def test_save_pretrained_into_the_run_folder_keeps_the_state_and_push_sends_only_the_model(tmp_path, monkeypatch):
+    args = _args(tmp_path, precision="fp32", push_to_hub="me/model")
+    trainer = Trainer(args, cpu=True)
+    model = SketchTranslator(TranslatorConfig(resolution=32, channels=[8, 16], style_dim=0, groups=4))
+    opt = torch.optim.Adam(model.parameters())
+    model, opt = trainer.prepare(model, opt)  # channels_last: the float32 save needs a contiguous copy
+    trainer.save_state(3)
+    run = tmp_path / "run"
+    sent = {}
+
+    class FakeApi:
+        def create_repo(self, repo_id, exist_ok):
+            pass
+
+        def upload_folder(self, folder_path, repo_id, commit_message, allow_patterns=None):
+            sent.update({n: (run / n).read_bytes() for n in allow_patterns})
+            return "ok"
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    trainer.finish(model, run, card="# card\n", record={"steps": 3}, fp16=False)
+    assert (run / "state" / "trainer.json").is_file()  # the training state survives the save
+    assert trainer.saved_files(run) == ["README.md", "config.json", "eval.json", "model.safetensors"]
+    assert sent == {n: (run / n).read_bytes() for n in trainer.saved_files(run)}
+    assert SketchTranslator.from_pretrained(str(run)).state_dict().keys() == trainer.unwrap(model).state_dict().keys()

@@ -13,13 +13,16 @@ CelebA in the official layout (e.g. the 899-image CelebA-mini), with its determi
 At the end it evaluates on held-out data (procedural seeds from 10_000_000 with CelebA marginals and
 balanced; or the CelebA valid/test splits) and writes per-attribute accuracy and balanced accuracy to
 eval.json and to the model card README.md beside config.json + model.safetensors.
+
+Runs on ``sketchface.trainer.Trainer``: several processes (``accelerate launch train/classifier.py …``, ``torchrun``)
+train data-parallel, each rank on its own rows of every step; ``--resume`` continues a killed run exactly.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -35,7 +37,7 @@ from sketchface.attributes import ATTRIBUTES
 from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.metrics import attribute_accuracy
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
-from sketchface.trainer import make_accelerator, warmup_cosine
+from sketchface.trainer import Trainer, TrainingArguments, warmup_cosine
 from sketchface.training import atomic_write, cli_command
 
 TRAIN_SEED = 0  # procedural training seeds start here
@@ -61,6 +63,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 200
     max_steps: int = 10_000
+    max_minutes: float | None = None  # stop earlier once this much training time has passed (resumes included)
     augment: bool = True
     noise: float = 0.05  # with --augment: half the images get Gaussian pixel noise of std U(0, noise)
     eval_noise: float = 0.03  # also evaluate on the first held-out set with this much pixel noise (0: skip)
@@ -72,12 +75,10 @@ class TrainConfig:
     seed: int = 0
     # bookkeeping
     log_every: int = 100
-    checkpoint_every: int = 1_000
-    resume: bool = False
+    checkpoint_every: int = 1_000  # also --save_every: steps between training states (output_dir/state)
+    resume: bool = False  # continue from output_dir/state: weights, optimiser, every rank's RNG, scaler
     init_from: str | None = None  # start from these weights (a saved classifier folder): fine-tuning
-    keep_checkpoint: bool = (
-        False  # keep checkpoint.pt (optimizer state) after a finished run; off: the folder ships as is
-    )
+    keep_checkpoint: bool = False  # keep state/ (training state) after a finished run; off: the folder ships as is
     push_to_hub: str | None = None
 
     def model_config(self) -> ClassifierConfig:
@@ -104,6 +105,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--weight_decay", type=float, default=d.weight_decay)
     p.add_argument("--warmup_steps", type=int, default=d.warmup_steps)
     p.add_argument("--max_steps", type=int, default=d.max_steps)
+    p.add_argument("--max_minutes", type=float, default=d.max_minutes, help="stop earlier after this much training")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d.augment)
     p.add_argument(
         "--noise",
@@ -130,7 +132,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--num_workers", type=int, default=d.num_workers)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--log_every", type=int, default=d.log_every)
-    p.add_argument("--checkpoint_every", type=int, default=d.checkpoint_every)
+    p.add_argument("--checkpoint_every", "--save_every", dest="checkpoint_every", type=int, default=d.checkpoint_every)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=d.resume)
     p.add_argument(
         "--init_from", default=d.init_from, metavar="PATH", help="fine-tune: start from this classifier's weights"
@@ -299,6 +301,11 @@ def evaluate(model: torch.nn.Module, datasets: dict[str, Dataset], batch_size: i
 
 def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
     """README.md with YAML front matter: what was trained on, how, and the per-attribute table."""
+    atomic_write(path, model_card(cfg, report))
+
+
+def model_card(cfg: TrainConfig, report: dict) -> str:
+    """The model card's text (see :func:`write_model_card`)."""
     sets = report["sets"]
     names = list(sets)
     data_desc = (
@@ -387,141 +394,146 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
             ]
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
     lines += ["", "Trained with:", "", "```", report["command"], "```", ""]
-    atomic_write(path, "\n".join(lines))
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------------------ training
 
 
+def training_arguments(cfg: TrainConfig) -> TrainingArguments:
+    """The shared harness's settings for this run (``--checkpoint_every`` is its ``save_every``; the learning rate
+    stays this script's own warm-up + cosine to 5 %)."""
+    return TrainingArguments(
+        output_dir=cfg.output_dir,
+        save_dir=cfg.output_dir,  # the model folder is the run's folder, as the docs and cards say
+        max_steps=cfg.max_steps,
+        max_minutes=cfg.max_minutes,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        warmup_steps=cfg.warmup_steps,
+        precision=cfg.precision,
+        channels_last=cfg.channels_last,
+        save_every=cfg.checkpoint_every,
+        log_every=cfg.log_every,
+        seed=cfg.seed,
+        resume=cfg.resume,
+        num_workers=cfg.num_workers,
+        push_to_hub=cfg.push_to_hub,
+    )
+
+
 def main(cfg: TrainConfig) -> dict:
     try:
-        accelerator, precision = make_accelerator("fp32" if cfg.precision == "no" else cfg.precision)
+        trainer = Trainer(training_arguments(cfg))  # device, precision, seed + rank, threads per process
     except ValueError as e:  # fp16 without CUDA
         raise SystemExit(str(e)) from None
-    set_seed(cfg.seed)
+    device = trainer.device
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / "checkpoint.pt"
 
     train_set, held_out = build_datasets(cfg)
-    if cfg.cache:
-        with accelerator.main_process_first():
-            train_set = CachedFaces(train_set, num_workers=cfg.num_workers, desc="caching training set")
+    pool = None
+    if cfg.cache:  # every rank holds the whole set (each trains on its own rows of it)
+        cached = CachedFaces(train_set, num_workers=cfg.num_workers, desc="caching training set")
+        pool = {"image": cached.images, "labels": cached.labels}
+    per_step = cfg.batch_size * trainer.num_processes
+    if len(train_set) < per_step:
+        raise SystemExit(f"{len(train_set)} training samples are fewer than one step's {per_step} (batch × processes)")
     model = AttributeClassifier(cfg.model_config())
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step = 0
-    if cfg.resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"], strict=True)
+    model, optimizer = trainer.prepare(model, optimizer)  # channels_last with --channels_last; DDP with several
+    # weights, optimiser, every rank's RNG (dropout) and the AMP scaler
+    step = trainer.resume()
+    legacy = out_dir / "checkpoint.pt"
+    if cfg.resume and step == 0 and legacy.is_file():  # a run saved by the older version of this script
+        state = torch.load(legacy, map_location="cpu", weights_only=True)
+        trainer.unwrap(model).load_state_dict(state["model"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
-        accelerator.print(f"resumed from {ckpt_path} at step {step}")
-    elif cfg.resume:
-        accelerator.print(f"--resume: no {ckpt_path} yet, starting from scratch")
+        trainer.print(f"resumed from {legacy} at step {step} (an older checkpoint: no RNG state)")
     if step == 0 and cfg.init_from:
         init = AttributeClassifier.from_pretrained(cfg.init_from)
-        if init.config != model.config:
+        wanted = trainer.unwrap(model).config
+        if init.config != wanted:
             raise SystemExit(
                 f"--init_from {cfg.init_from}: its architecture ({init.config}) differs from the requested one "
-                f"({model.config}); pass matching --image_size/--stem_width/--widths or drop --init_from"
+                f"({wanted}); pass matching --image_size/--stem_width/--widths or drop --init_from"
             )
-        model.load_state_dict(init.state_dict())
-        accelerator.print(f"initialised from {cfg.init_from}")
+        trainer.unwrap(model).load_state_dict(init.state_dict())
+        trainer.print(f"initialised from {cfg.init_from}")
+    start_step = step
 
-    pos_weight = positive_weight(train_set) if cfg.pos_weight else None
-    loader = DataLoader(
-        train_set,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        drop_last=len(train_set) >= cfg.batch_size,
-        num_workers=0 if cfg.cache else cfg.num_workers,  # cached items are a tensor index: workers only cost
-        persistent_workers=cfg.num_workers > 0 and not cfg.cache,
-        generator=torch.Generator().manual_seed(cfg.seed + step),  # a resumed run sees a new order
-    )
-    if cfg.channels_last:  # conv weights and inputs in oneDNN's / cuDNN's faster layout
-        model = model.to(memory_format=torch.channels_last)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    if pos_weight is not None:
-        pos_weight = pos_weight.to(accelerator.device)
-    aug_gen = torch.Generator().manual_seed(cfg.seed + 1 + step)
-
-    def save_checkpoint() -> None:
-        if not accelerator.is_main_process:
-            return
-        state = {
-            "model": accelerator.unwrap_model(model).state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "config": asdict(cfg),
-        }
-        atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))  # a crash never leaves a half-written checkpoint
+    pos_weight = positive_weight(train_set).to(device) if cfg.pos_weight else None
+    if pool is not None:  # images as uint8: a batch is a tensor index, no workers
+        batches = (
+            {"image": b["image"].float() / 255.0, "labels": b["labels"]} for b in trainer.pool_batches(pool, step)
+        )
+    else:
+        batches = trainer.dataset_batches(train_set, step, num_workers=cfg.num_workers)
 
     model.train()
-    bar = tqdm(total=cfg.max_steps, initial=step, desc="classifier", disable=not accelerator.is_main_process)
-    t0, seen = time.perf_counter(), 0
-    while step < cfg.max_steps:
-        for batch in loader:
-            if step >= cfg.max_steps:
-                break
-            x, y = batch["image"], batch["labels"].float()
-            if cfg.augment:
-                x = augment(x, aug_gen, noise=cfg.noise)
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            for group in optimizer.param_groups:
-                group["lr"] = warmup_cosine(cfg.lr, step, cfg.warmup_steps, cfg.max_steps, floor=0.05)
-            with accelerator.autocast():
-                logits = model(x)
-            loss = F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
-            optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
-            optimizer.step()
-            step += 1
-            seen += x.shape[0]
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.max_steps:
-                acc = ((logits.detach() > 0) == (y > 0.5)).float().mean()
-                rate = seen / (time.perf_counter() - t0)
-                bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{acc.item():.3f}", img_s=f"{rate:.0f}")
-            if step % cfg.checkpoint_every == 0:
-                save_checkpoint()
+    bar = tqdm(total=cfg.max_steps, initial=step, desc="classifier", disable=not trainer.is_main)
+    t0, saved_at = time.perf_counter(), None
+    finished = trainer.done(step)
+    while not finished:
+        batch = next(batches)
+        x, y = batch["image"], batch["labels"].float()
+        if cfg.augment:  # drawn from (seed, step, rank): resuming needs no state
+            x = augment(x, trainer.step_generator(step), noise=cfg.noise)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        for group in optimizer.param_groups:
+            group["lr"] = warmup_cosine(cfg.lr, step, cfg.warmup_steps, cfg.max_steps, floor=0.05)
+        with trainer.autocast():
+            logits = model(x)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
+        optimizer.zero_grad(set_to_none=True)
+        trainer.backward(loss)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        finished = trainer.done(step)  # max_steps, or --max_minutes (every rank agrees)
+        if step % cfg.log_every == 0 or finished:
+            acc = ((logits.detach() > 0) == (y > 0.5)).float().mean()
+            rate = (step - start_step) * per_step / (time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{acc.item():.3f}", img_s=f"{rate:.0f}")
+            trainer.log(step, {"loss": loss.item(), "acc": acc.item(), "lr": optimizer.param_groups[0]["lr"]})
+        if trainer.should_save(step):
+            trainer.save_state(step)
+            saved_at = step
     bar.close()
-    samples_per_s = seen * accelerator.num_processes / max(time.perf_counter() - t0, 1e-9)
-    save_checkpoint()
-    accelerator.wait_for_everyone()
+    samples_per_s = (step - start_step) * per_step / max(time.perf_counter() - t0, 1e-9)
+    if saved_at != step:
+        trainer.save_state(step)
 
     report: dict = {}
-    if accelerator.is_main_process:
-        final = accelerator.unwrap_model(model)
+    if trainer.is_main:
+        final = trainer.unwrap(model)
         sets = evaluate(final, held_out, batch_size=max(cfg.batch_size, 64), num_workers=cfg.num_workers)
         report = {
             "steps": step,
             "num_parameters": sum(p.numel() for p in final.parameters()),
-            "precision": precision,
+            "precision": trainer.precision,
             "channels_last": cfg.channels_last,
             "samples_per_s": samples_per_s,
+            "device": (device.type if device.type != "cuda" else torch.cuda.get_device_name(device))
+            + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
             "sets": sets,
             "config": asdict(cfg),
             "command": cli_command(
                 "classifier", asdict(cfg), asdict(TrainConfig()), skip=("resume", "keep_checkpoint")
             ),
         }
-        final.eval().to(memory_format=torch.contiguous_format).save_pretrained(out_dir)  # safetensors: contiguous
-        atomic_write(out_dir / "eval.json", json.dumps(report, indent=2))
-        write_model_card(cfg, report, out_dir / "README.md")  # replaces the mixin's generic card
-        if not cfg.keep_checkpoint:
-            ckpt_path.unlink(missing_ok=True)  # the finished folder is config + weights + card + eval.json
+        # float32 weights, as before; --push_to_hub uploads exactly the files saved here
+        trainer.finish(final, out_dir, card=model_card(cfg, report), record=report, fp16=False)
+        if not cfg.keep_checkpoint:  # the finished folder is config + weights + card + eval.json (+ log.jsonl)
+            shutil.rmtree(trainer.state_dir, ignore_errors=True)
         for name, s in sets.items():
-            accelerator.print(
+            trainer.print(
                 f"{name}: mean accuracy {s['mean_accuracy']:.4f}, mean balanced accuracy "
                 f"{s['mean_balanced_accuracy']:.4f} ({s['num_samples']} faces)"
             )
-        if cfg.push_to_hub:
-            from huggingface_hub import create_repo, upload_folder
-
-            create_repo(cfg.push_to_hub, exist_ok=True)
-            upload_folder(repo_id=cfg.push_to_hub, folder_path=out_dir, ignore_patterns=["checkpoint.pt", "*.tmp"])
-            accelerator.print(f"pushed to https://huggingface.co/{cfg.push_to_hub}")
+    trainer.accelerator.wait_for_everyone()
     return report
 
 

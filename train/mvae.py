@@ -36,13 +36,14 @@ A new decoder alone (``--decoder_only``, optionally wider: ``--decoder_widths``,
 frozen encoders, with ``MVAE.decoder_loss``; ``--decoder_edits K`` adds the witness's case to its training: a face's
 sketch plus a description of the same face with up to K attributes switched, redrawn as the switched face
 (``ProceduralFaces(edits=K)``). Commands: docs/training.md.
+
+Runs on ``sketchface.trainer.Trainer``: several processes (``accelerate launch train/mvae.py …``, ``torchrun``) train
+data-parallel, each rank on its own rows of every step; ``--resume`` continues a killed run exactly.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -51,8 +52,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate.utils import set_seed
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from sketchface.attributes import ATTRIBUTES
@@ -68,7 +68,7 @@ from sketchface.models.mvae import (
     random_known_mask,
 )
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
-from sketchface.trainer import make_accelerator, warmup_cosine
+from sketchface.trainer import Trainer, TrainingArguments, warmup_cosine
 from sketchface.training import EDIT_KEYS, POOL_KEYS, atomic_write, cli_command, pool_to_batch, render_pool
 
 TRAIN_SEED = 0  # procedural training seeds start here
@@ -102,7 +102,7 @@ class TrainConfig:
     align_weight: float = 1.0
     cross_weight: float = 0.0
     # optimisation
-    steps: int = 1_500
+    steps: int = 1_500  # also --max_steps (the shared harness's name)
     epochs: float | None = None  # if given, overrides --steps (epochs over the pool)
     batch_size: int = 64
     lr: float = 1e-3
@@ -111,7 +111,7 @@ class TrainConfig:
     attr_dropout: float = 0.5
     sample_subsets: bool = False  # one ELBO subset per sample instead of all (much cheaper; for CPU runs)
     rebalance: bool = False  # up-weight positives of rare attributes in the attribute likelihood
-    time_limit: float | None = None  # minutes (pool rendering included); stop and save when exceeded
+    time_limit: float | None = None  # --max_minutes: minutes (pool rendering, earlier runs included); then stop
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (sketchface.trainer.resolve_precision)
     channels_last: bool = True
     num_workers: int = 2
@@ -139,8 +139,8 @@ class TrainConfig:
     adversarial_on: str = "reconstructions"  # decoded faces the critic judges: with an image target, or "all"
     # bookkeeping
     log_every: int = 50
-    checkpoint_every: int = 500
-    resume: bool = False
+    checkpoint_every: int = 500  # also --save_every: steps between training states (output_dir/state)
+    resume: bool = False  # continue from output_dir/state: weights, optimisers, every rank's RNG, scaler
     push_to_hub: str | None = None
 
     def model_config(self) -> MVAEConfig:
@@ -188,7 +188,7 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     p.add_argument("--attribute_weight", type=float, default=d.attribute_weight, help="lambda_attrs")
     p.add_argument("--align_weight", type=float, default=d.align_weight)
     p.add_argument("--cross_weight", type=float, default=d.cross_weight)
-    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--steps", "--max_steps", dest="steps", type=int, default=d.steps)
     p.add_argument("--epochs", type=float, default=d.epochs)
     p.add_argument("--batch_size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -197,7 +197,7 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     p.add_argument("--attr_dropout", type=float, default=d.attr_dropout)
     p.add_argument("--sample_subsets", action=argparse.BooleanOptionalAction, default=d.sample_subsets)
     p.add_argument("--rebalance", action=argparse.BooleanOptionalAction, default=d.rebalance)
-    p.add_argument("--time_limit", type=float, default=d.time_limit, help="minutes")
+    p.add_argument("--time_limit", "--max_minutes", dest="time_limit", type=float, default=d.time_limit, help="minutes")
     p.add_argument(
         "--precision",
         "--mixed_precision",  # the older name; "no" means fp32
@@ -221,7 +221,7 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     p.add_argument("--adversarial_start", type=int, default=d.adversarial_start)
     p.add_argument("--adversarial_on", default=d.adversarial_on, choices=["reconstructions", "all"])
     p.add_argument("--log_every", type=int, default=d.log_every)
-    p.add_argument("--checkpoint_every", type=int, default=d.checkpoint_every)
+    p.add_argument("--checkpoint_every", "--save_every", dest="checkpoint_every", type=int, default=d.checkpoint_every)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=d.resume)
     p.add_argument("--push_to_hub", default=d.push_to_hub, metavar="REPO_ID")
     cfg = TrainConfig(**vars(p.parse_args(argv)))
@@ -422,6 +422,11 @@ def evaluate(
 
 def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
     """README.md beside config.json / model.safetensors: data, steps, time, figures."""
+    atomic_write(path, model_card(cfg, report))
+
+
+def model_card(cfg: TrainConfig, report: dict) -> str:
+    """The model card's text: data, steps, time, figures."""
     ev = report.get("eval", {})
     kind = "MVAE (product of experts: image, attributes" + (", sketch)" if cfg.sketch else ")")
     if cfg.model == "cvae":
@@ -549,32 +554,21 @@ def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
     else:
         lines += ["Attribute fidelity: not measured (no `--classifier` given).", ""]
     lines += ["Trained with:", "", "```", report["command"], "```", ""]
-    atomic_write(path, "\n".join(lines))
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------------------ training
 
 
-def _batches(cfg: TrainConfig, train_set: Dataset, pool, device, step: int):
-    """Endless iterator of float batches on ``device``: from the in-memory pool, or a streaming DataLoader."""
+def _batches(trainer: Trainer, cfg: TrainConfig, train_set: Dataset, pool, step: int):
+    """Endless float batches on the device, each rank its own rows of every step (``Trainer.batch_indices``, so a
+    resumed run continues exactly): from the in-memory pool, or streamed from the data set by DataLoader workers."""
     if pool is not None:
-        g = torch.Generator().manual_seed(cfg.seed * 1000 + step + 1)  # a resumed run sees new batches
-        n = len(pool["labels"])
-        while True:
-            idx = torch.randint(0, n, (cfg.batch_size,), generator=g).to(pool["labels"].device)
-            yield {k: v.to(device, non_blocking=True) for k, v in pool_to_batch(pool, idx).items()}
-    loader = DataLoader(
-        train_set,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        drop_last=len(train_set) >= cfg.batch_size,
-        num_workers=cfg.num_workers,
-        persistent_workers=cfg.num_workers > 0,
-        generator=torch.Generator().manual_seed(cfg.seed + step),
-    )
-    while True:
-        for batch in loader:
-            yield {k: v.to(device, non_blocking=True).float() for k, v in batch.items() if k in POOL_KEYS}
+        for batch in trainer.pool_batches(pool, step):
+            yield {k: v.float() / 255 if v.dim() == 4 else v.float() for k, v in batch.items()}
+        return
+    for batch in trainer.dataset_batches(train_set, step, num_workers=cfg.num_workers):
+        yield {k: v.float() for k, v in batch.items() if k in POOL_KEYS}
 
 
 class _LossModule(torch.nn.Module):
@@ -660,26 +654,62 @@ def fmt_logs(logs: dict[str, float]) -> dict[str, str]:
     return {k: f"{v:.3g}" for k, v in logs.items()}
 
 
+def training_arguments(cfg: TrainConfig) -> TrainingArguments:
+    """The shared harness's settings for this run (``--steps`` is its ``max_steps``, ``--checkpoint_every`` its
+    ``save_every``; the learning rate, KL annealing and ``--time_limit`` stay this script's own)."""
+    return TrainingArguments(
+        output_dir=cfg.output_dir,
+        save_dir=cfg.output_dir,  # the model folder is the run's folder, as the docs and cards say
+        max_steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        warmup_steps=cfg.warmup_steps,
+        precision=cfg.precision,
+        channels_last=cfg.channels_last,
+        save_every=cfg.checkpoint_every,
+        log_every=cfg.log_every,
+        seed=cfg.seed,
+        resume=cfg.resume,
+        num_workers=cfg.num_workers,
+        push_to_hub=cfg.push_to_hub,
+    )
+
+
+def _load_legacy_checkpoint(path: Path, raw, optimizer, disc, d_opt, trainer: Trainer) -> int:
+    """--resume of a run saved by the older version of this script (checkpoint.pt: weights, optimisers, step; no
+    RNG state, so the batches and draws after it differ from an uninterrupted run)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    raw.load_state_dict(state["model"], strict=True)
+    optimizer.load_state_dict(state["optimizer"])
+    if disc is not None and "discriminator" in state:
+        trainer.unwrap(disc).load_state_dict(state["discriminator"], strict=True)
+        d_opt.load_state_dict(state["d_optimizer"])
+    trainer.print(f"resumed from {path} at step {state['step']} (an older checkpoint: no RNG state)")
+    return int(state["step"])
+
+
 def main(cfg: TrainConfig) -> dict:
     try:
-        accelerator, precision = make_accelerator(cfg.precision)
+        trainer = Trainer(training_arguments(cfg))  # device, precision, seed + rank, threads per process
     except ValueError as e:  # fp16 without CUDA
         raise SystemExit(str(e)) from None
-    set_seed(cfg.seed)
-    t_start = time.perf_counter()
+    accelerator, precision, device = trainer.accelerator, trainer.precision, trainer.device
     out_dir = Path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / "checkpoint.pt"
-    device = accelerator.device
 
     model = build_model(cfg)  # first: --init_from sets the image size the data is rendered at
     train_set, held_set = build_datasets(cfg)
+    # every rank holds the whole pool (each draws its own rows of it): fine for the pools this script renders
     pool = render_pool(train_set, cfg.num_workers, desc="render training pool") if cfg.cache else None
     if pool is not None:
         pool = {k: v.to(device) for k, v in pool.items()}  # uint8 on the device: batches need no workers
     train_size = len(train_set)
-    steps_per_epoch = max(1, train_size // cfg.batch_size)
+    per_step = cfg.batch_size * trainer.num_processes
+    if train_size < per_step:
+        raise SystemExit(f"{train_size} training samples are fewer than one step's {per_step} (batch × processes)")
+    steps_per_epoch = max(1, train_size // per_step)
     total = int(round(cfg.epochs * steps_per_epoch)) if cfg.epochs else cfg.steps
+    trainer.args.max_steps = total
     # a fine-tuned model's KL was annealed in its first run
     anneal_steps = 0 if cfg.init_from else int(min(cfg.anneal_epochs * steps_per_epoch, total // 2))
 
@@ -690,18 +720,6 @@ def main(cfg: TrainConfig) -> dict:
     if cfg.adversarial_weight > 0:
         disc = build_discriminator(cfg)
         d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.99))
-    step = 0
-    if cfg.resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"], strict=True)
-        optimizer.load_state_dict(state["optimizer"])
-        if disc is not None and "discriminator" in state:
-            disc.load_state_dict(state["discriminator"], strict=True)
-            d_opt.load_state_dict(state["d_optimizer"])
-        step = int(state["step"])
-        accelerator.print(f"resumed from {ckpt_path} at step {step}")
-    elif cfg.resume:
-        accelerator.print(f"--resume: no {ckpt_path} yet, starting from scratch")
 
     pos_weight = None
     if cfg.rebalance:
@@ -711,45 +729,44 @@ def main(cfg: TrainConfig) -> dict:
             else torch.stack([train_set[i]["labels"] for i in range(min(train_size, 4096))])
         )
         pos_weight = positive_weight(labels).to(device)
-    if cfg.channels_last:  # conv weights in the channels_last layout (oneDNN's / cuDNN's faster kernels)
-        model = model.to(memory_format=torch.channels_last)
     raw = model
     # DDP only synchronises gradients of calls through the wrapper's forward: wrap the loss as a module.
-    model, optimizer = accelerator.prepare(_LossModule(model), optimizer)
+    # (prepare puts conv weights in the channels_last layout with --channels_last: oneDNN's / cuDNN's faster kernels)
+    model, optimizer = trainer.prepare(_LossModule(model), optimizer)
     if disc is not None:
-        disc, d_opt = accelerator.prepare(disc, d_opt)
+        disc, d_opt = trainer.prepare(disc, d_opt)  # channels_last like its inputs (DDP: matching grad strides)
         last_layer = raw.image_decoder.deconv[-1].weight  # where the two gradients are compared
-    mask_gen = torch.Generator().manual_seed(cfg.seed + 7 + step)
-
-    def save_checkpoint() -> None:
-        if not accelerator.is_main_process:
-            return
-        state = {"model": raw.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "config": asdict(cfg)}
-        if disc is not None:
-            state["discriminator"] = accelerator.unwrap_model(disc).state_dict()
-            state["d_optimizer"] = d_opt.state_dict()
-        atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))  # a crash never leaves a half-written checkpoint
+    # weights, optimisers, every rank's RNG (dropout, reparameterisation, subsets) and the AMP scaler
+    step = trainer.resume()
+    legacy = out_dir / "checkpoint.pt"
+    if cfg.resume and step == 0 and legacy.is_file():
+        step = _load_legacy_checkpoint(legacy, raw, optimizer, disc, d_opt, trainer)
+    start_step = step
 
     model.train()
     if cfg.decoder_only:  # frozen encoders: BatchNorm statistics and dropout as at inference
         raw.eval().image_decoder.train()
     logs: dict[str, float] = {}
-    batches = _batches(cfg, train_set, pool, device, step)
-    bar = tqdm(total=total, initial=step, desc=cfg.model, disable=not accelerator.is_main_process)
+    batches = _batches(trainer, cfg, train_set, pool, step)
+    bar = tqdm(total=total, initial=step, desc=cfg.model, disable=not trainer.is_main)
     t0 = time.perf_counter()
+    # the first run's rendering: the time schedule spans the rest of --time_limit, and a resumed run carries it on
+    setup_s = trainer.meta.setdefault("setup_seconds", trainer.elapsed_minutes() * 60)
+    saved_at = None
     while step < total:
         # with --time_limit, schedules follow whichever runs out first, steps or time, so a run cut by the
-        # clock still finishes its KL annealing and learning-rate decay
+        # clock still finishes its KL annealing and learning-rate decay (a resumed run's earlier time counts)
         eff, stop = step, False
         if cfg.time_limit:
-            budget = max(cfg.time_limit * 60 - (t0 - t_start), 1.0)
-            eff = max(step, int(total * (time.perf_counter() - t0) / budget))
-            stop = (time.perf_counter() - t_start) / 60 > cfg.time_limit
-            if accelerator.num_processes > 1:  # every rank must take the same lr and stop at the same step
+            budget = max(cfg.time_limit * 60 - setup_s, 1.0)
+            elapsed = trainer.elapsed_minutes()
+            eff = max(step, int(total * (elapsed * 60 - setup_s) / budget))
+            stop = elapsed > cfg.time_limit
+            if trainer.num_processes > 1:  # every rank must take the same lr and stop at the same step
                 flags = accelerator.reduce(torch.tensor([eff, int(stop)], device=device), reduction="sum")
-                eff, stop = int(flags[0]) // accelerator.num_processes, bool(flags[1] > 0)
+                eff, stop = int(flags[0]) // trainer.num_processes, bool(flags[1] > 0)
         if stop:
-            accelerator.print(f"time limit of {cfg.time_limit} min reached at step {step}")
+            trainer.print(f"time limit of {cfg.time_limit} min reached at step {step}")
             break
         batch = next(batches)
         x, y = batch["image"], batch["labels"]
@@ -757,7 +774,8 @@ def main(cfg: TrainConfig) -> dict:
             x = x.contiguous(memory_format=torch.channels_last)
             if "sketch" in batch:
                 batch["sketch"] = batch["sketch"].contiguous(memory_format=torch.channels_last)
-        known = random_known_mask(x.shape[0], y.shape[1], cfg.attr_dropout, mask_gen, device)
+        # which attributes count as stated: drawn from (seed, step, rank), so resuming needs no state
+        known = random_known_mask(x.shape[0], y.shape[1], cfg.attr_dropout, trainer.step_generator(step), device)
         beta = annealing_factor(eff, anneal_steps)
         for group in optimizer.param_groups:
             group["lr"] = warmup_cosine(cfg.lr, eff, cfg.warmup_steps, total, floor=0.05)
@@ -765,7 +783,7 @@ def main(cfg: TrainConfig) -> dict:
         if cfg.decoder_only:
             decoder_extra = {k: batch[k] for k in EDIT_KEYS if k in batch}
             decoder_extra["description_weight"] = cfg.description_weight
-        with accelerator.autocast():
+        with trainer.autocast():
             terms = model(
                 x,
                 y,
@@ -785,13 +803,13 @@ def main(cfg: TrainConfig) -> dict:
                 fake = fake[terms["image_has_target"]]
             if step >= cfg.adversarial_start and len(fake):
                 disc.requires_grad_(False)
-                with accelerator.autocast():
+                with trainer.autocast():
                     g_adv = F.softplus(-disc(fake)).mean()
                 adv_lambda = cfg.adversarial_weight * adaptive_weight(loss, g_adv, last_layer)
                 loss = loss + adv_lambda * g_adv
                 logs.update(g_adv=g_adv.item(), adv_lambda=adv_lambda.item())
         optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
+        trainer.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), 100.0)
         optimizer.step()
         if disc is not None:
@@ -799,19 +817,21 @@ def main(cfg: TrainConfig) -> dict:
         step += 1
         bar.update(1)
         if step % cfg.log_every == 0 or step == total:
-            rate = (step - bar.initial) * cfg.batch_size / (time.perf_counter() - t0)
+            rate = (step - start_step) * per_step / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{loss.item():.4g}", beta=f"{beta:.2f}", img_s=f"{rate:.0f}", **fmt_logs(logs))
-        if step % cfg.checkpoint_every == 0:
-            save_checkpoint()
+            trainer.log(step, {"loss": loss.item(), "beta": beta, "lr": optimizer.param_groups[0]["lr"], **logs})
+        if trainer.should_save(step):
+            trainer.save_state(step)
+            saved_at = step
     bar.close()
     loop_seconds = time.perf_counter() - t0
-    samples_per_s = (step - bar.initial) * cfg.batch_size * accelerator.num_processes / max(loop_seconds, 1e-9)
-    save_checkpoint()
-    accelerator.wait_for_everyone()
-    train_minutes = (time.perf_counter() - t_start) / 60
+    samples_per_s = (step - start_step) * per_step / max(loop_seconds, 1e-9)
+    if saved_at != step:
+        trainer.save_state(step)
+    train_minutes = trainer.elapsed_minutes()
 
     report: dict = {}
-    if accelerator.is_main_process:
+    if trainer.is_main:
         classifier = None
         if cfg.classifier:
             from sketchface.models.classifier import AttributeClassifier
@@ -828,7 +848,8 @@ def main(cfg: TrainConfig) -> dict:
             "precision": precision,
             "channels_last": cfg.channels_last,
             "samples_per_s": samples_per_s,
-            "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+            "device": (device.type if device.type != "cuda" else torch.cuda.get_device_name(device))
+            + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
             "num_parameters": count_parameters(raw),
             "eval": ev,
             "config": asdict(cfg),
@@ -839,23 +860,15 @@ def main(cfg: TrainConfig) -> dict:
                 skip=("resume", "model"),
             ),
         }
-        final = copy.deepcopy(raw).eval().to(memory_format=torch.contiguous_format)  # safetensors stores contiguous
-        if cfg.save_dtype == "float16":
-            final = final.half()
-        final.save_pretrained(out_dir)
-        atomic_write(out_dir / "eval.json", json.dumps(report, indent=2))
-        write_model_card(cfg, report, out_dir / "README.md")  # replaces the mixin's generic card
+        # config.json + model.safetensors + the card + eval.json, beside the training state; --push_to_hub uploads
+        # exactly these files
+        trainer.finish(raw, out_dir, card=model_card(cfg, report), record=report, fp16=cfg.save_dtype == "float16")
         size_mb = (out_dir / "model.safetensors").stat().st_size / 1e6
-        accelerator.print(
-            f"saved {out_dir} ({size_mb:.1f} MB) after {step} steps, {train_minutes:.1f} min; "
+        trainer.print(
+            f"{size_mb:.1f} MB after {step} steps, {train_minutes:.1f} min; "
             + ", ".join(f"{k} {v:.3f}" for k, v in ev.items() if isinstance(v, float))
         )
-        if cfg.push_to_hub:
-            from huggingface_hub import create_repo, upload_folder
-
-            create_repo(cfg.push_to_hub, exist_ok=True)
-            upload_folder(repo_id=cfg.push_to_hub, folder_path=out_dir, ignore_patterns=["checkpoint.pt", "*.tmp"])
-            accelerator.print(f"pushed to https://huggingface.co/{cfg.push_to_hub}")
+    accelerator.wait_for_everyone()
     return report
 
 
