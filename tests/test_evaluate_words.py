@@ -1,0 +1,73 @@
+"""train/evaluate_words.py (issue 25's yardstick) end to end on a tiny CelebA layout, a tiny MVAE and classifier."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sketchface.attributes import ATTRIBUTES
+from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+from sketchface.models.mvae import MVAE
+from tests.helpers import load_script, tiny_mvae_config
+from tests.real_faces import write_celeba_layout
+
+
+@pytest.fixture(scope="module")
+def words():
+    return load_script("evaluate_words")
+
+
+def test_judge_reliability_is_balanced_accuracy_on_real_photos(words):
+    class Judge(torch.nn.Module):  # answers "present" for the first attribute only
+        def predict(self, x):
+            p = torch.zeros(len(x), 40)
+            p[:, 0] = 1.0
+            return p
+
+    labels = -np.ones((4, 40), np.int64)
+    labels[:2, 0] = 1  # attribute 0 present in half the photos; attribute 1 never
+    rel = words.judge_reliability(Judge(), torch.zeros(4, 3, 8, 8), labels)
+    assert rel["balanced_accuracy"][ATTRIBUTES[0]] == 0.5  # always "yes": right on the positives only
+    assert rel["balanced_accuracy"][ATTRIBUTES[1]] is None  # one class only: cannot be scored
+    assert rel["majority_accuracy"] == pytest.approx((0.5 + 39 * 1.0) / 40)
+
+
+def test_evaluate_words_end_to_end(words, tmp_path):
+    root = write_celeba_layout(tmp_path / "celeba", n=16)  # 10 train, 2 valid, 4 test photos
+    torch.manual_seed(0)
+    MVAE(tiny_mvae_config(16)).save_pretrained(tmp_path / "mvae")
+    AttributeClassifier(ClassifierConfig(image_size=16, stem_width=4, widths=[8, 8])).save_pretrained(tmp_path / "clf")
+    out = tmp_path / "out"
+    cfg = words.parse_args(
+        ["--models", f"tiny={tmp_path / 'mvae'}", "--data_root", str(root), "--classifier", str(tmp_path / "clf")]
+        + ["--size", "16", "--num_faces", "4", "--diversity_descriptions", "2", "--out_dir", str(out)]
+    )
+    results = words.main(cfg)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["num_faces"] == 4 and saved["real_vs_real_sface_fd"] >= 0
+    m = saved["models"]["tiny"]
+    assert m["sface_fd"] >= 0 and 0 <= m["face_found"] <= 1 and 0 <= m["fidelity"] <= 1
+    assert set(m["rare_present_fidelity"]) == set(words.RARE) and m["diversity"] >= 0
+    assert -1 <= m["more_like_this_sface"] <= 1 and m["ms_8_candidates"] > 0 and m["size_mb"] > 0
+    table = (out / "results.md").read_text()
+    assert "| tiny |" in table and "two sets of real faces" in table
+    assert Image.open(out / "criminals.png").width > 3 * 96  # three criminals × candidates, generated faces only
+    assert results["models"]["tiny"]["sface_fd"] == m["sface_fd"]
+
+
+def test_a_sketch_model_is_refused(words, tmp_path):
+    from sketchface.models.translator import SketchTranslator, TranslatorConfig
+
+    root = write_celeba_layout(tmp_path / "celeba", n=16)
+    SketchTranslator(TranslatorConfig(resolution=16, channels=[8, 16, 16], style_dim=4)).save_pretrained(tmp_path / "t")
+    AttributeClassifier(ClassifierConfig(image_size=16, stem_width=4, widths=[8, 8])).save_pretrained(tmp_path / "clf")
+    cfg = words.parse_args(
+        ["--models", f"t={tmp_path / 't'}", "--data_root", str(root), "--classifier", str(tmp_path / "clf")]
+        + ["--size", "16", "--num_faces", "4", "--out_dir", str(tmp_path / "out")]
+    )
+    with pytest.raises(SystemExit, match="takes no words"):
+        words.main(cfg)
