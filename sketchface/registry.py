@@ -217,7 +217,7 @@ def _hub_folder(repo_id: str) -> tuple[str | None, str]:
             "not in the local Hugging Face cache, and offline mode is on (HF_HUB_OFFLINE), so the Hub was not asked; "
             f"download it where there is a network (`hf download {repo_id}`) and copy the cache here"
         )
-    from .pipelines.stylize import hub_reachable
+    from .hub import hub_reachable
 
     reachable, why = hub_reachable(timeout=3.0)
     if not reachable:

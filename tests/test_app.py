@@ -11,6 +11,9 @@ import torch
 from PIL import Image, ImageDraw
 
 import app
+import app_handlers.compare
+import app_handlers.sketch
+from app_handlers.common import _sentence, _short
 from sketchface.attributes import ATTRIBUTES, PRESETS
 from sketchface.export import AI_LABEL, add_caption, labelled_grid, read_metadata, remove_caption, save_png
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
@@ -220,7 +223,8 @@ def test_sketch_tab_passes_the_description_weight_to_the_mvae(demo, monkeypatch)
     draw.line((70, 50, 83, 50), fill=0, width=3)
     draw.line((50, 85, 78, 85), fill=0, width=3)
     args = (None, sketch, "sketch", entry.key, "glasses", 2, 0, 0.5, False)
-    monkeypatch.setattr(app, "open_image", lambda value, what="image", **_: value)  # the upload is the PIL image itself
+    # the upload is the PIL image itself
+    monkeypatch.setattr(app_handlers.sketch, "open_image", lambda value, what="image", **_: value)
     gallery, *_ = h.sketch_generate(*args, 2.5)
     assert seen == [2.5] and read_metadata(gallery[0][0])["description_weight"] == 2.5
     gallery, *_ = h.sketch_generate(*args)  # the API default
@@ -350,9 +354,9 @@ def test_a_new_round_closes_the_gallery_preview_and_messages_read_well(demo):
     assert len(strip) == 2
     _, _, status, *_ = h.restore_round(1, state)
     assert "Back to round 1: A bald man" in status and status.endswith(".") and ".." not in status
-    long_label = app._short("A young man with black hair, a goatee, a mustache, bushy eyebrows and glasses.")
+    long_label = _short("A young man with black hair, a goatee, a mustache, bushy eyebrows and glasses.")
     assert long_label.endswith("…") and len(long_label) <= 60
-    assert app._sentence(f"Back to round 1: {long_label}").endswith("…")
+    assert _sentence(f"Back to round 1: {long_label}").endswith("…")
     with pytest.raises(gr.Error, match="Please upload a face image first"):  # not "an face image"
         app.open_image(None, "face image")
     with pytest.raises(gr.Error, match="Please upload an image first"):
@@ -477,7 +481,7 @@ def test_outputs_derived_from_an_upload_are_labelled_truthfully(demo, face_file,
     assert read_metadata(paths[0])["label"] == AI_LABEL  # drawn here: a composite
     _, paths, *_ = h.sketch_generate(photo, None, "sketch", *args)
     assert read_metadata(paths[0])["label"] == UPLOAD_LABEL  # a picture sent as the canvas: an upload
-    monkeypatch.setattr(app, "open_image", lambda value, what="image", **_: Image.open(value))
+    monkeypatch.setattr(app_handlers.sketch, "open_image", lambda value, what="image", **_: Image.open(value))
     for kind in ("sketch", "photo"):
         _, paths, *_ = h.sketch_generate(None, face_file, kind, *args)
         assert read_metadata(paths[0])["label"] == UPLOAD_LABEL
@@ -541,13 +545,13 @@ def test_every_download_path_carries_the_label(demo):
 
 def test_compare_grid_wraps_into_rows_headed_by_the_descriptions(demo, monkeypatch):
     h, seen = demo.handlers, {}
-    real = app.labelled_grid
+    real = app_handlers.compare.labelled_grid
 
     def spy(cells, rows, cols, **kwargs):
         seen["cols"] = cols
         return real(cells, rows, cols, **kwargs)
 
-    monkeypatch.setattr(app, "labelled_grid", spy)
+    monkeypatch.setattr(app_handlers.compare, "labelled_grid", spy)
     grid, status = h.compare("bald man with a goatee\nsmiling young woman", 0, False, None, 8)
     assert seen["cols"][:3] == [f"{p.name}: {p.text}" for p in PRESETS.values()]
     assert seen["cols"][3:] == ["bald man with a goatee", "smiling young woman"]
@@ -653,7 +657,7 @@ def test_sketch_tab_edits_each_candidate_from_its_own_w_plus(demo, monkeypatch):
     h = demo.handlers
     entry = next(e for e in h.registry.loaded("sketch"))
     pipe = entry.pipeline
-    monkeypatch.setattr(app, "open_image", lambda value, what="image", **_: value)
+    monkeypatch.setattr(app_handlers.sketch, "open_image", lambda value, what="image", **_: value)
     sketch = Image.new("L", (128, 128), 255)
     ImageDraw.Draw(sketch).ellipse((30, 20, 98, 108), outline=0, width=3)
     psp, i = pipe.psp, ATTRIBUTES.index("Eyeglasses")

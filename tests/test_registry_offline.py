@@ -29,9 +29,9 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     import huggingface_hub
 
-    from sketchface.pipelines import stylize
+    from sketchface import hub
 
-    monkeypatch.setattr(stylize, "hub_reachable", refuse)
+    monkeypatch.setattr(hub, "hub_reachable", refuse)
     real_snapshot = huggingface_hub.snapshot_download
 
     def snapshot(repo_id, *args, local_files_only=False, **kwargs):
@@ -88,11 +88,11 @@ def test_online_a_missing_hub_id_still_asks_the_hub(monkeypatch, hub_cache):
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     from huggingface_hub import constants
 
-    from sketchface.pipelines import stylize
+    from sketchface import hub
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     probes = []
-    monkeypatch.setattr(stylize, "hub_reachable", lambda timeout: probes.append(timeout) or (False, "test: no route"))
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout: probes.append(timeout) or (False, "test: no route"))
     assert not registry_mod.hub_offline()
     reg = Registry.discover({"mvae": ["nobody-sketchface-test/not-cached-model"]}, env={}, defaults=False).load()
     assert probes and "Hub is unreachable (test: no route)" in reg.entries[0].reason

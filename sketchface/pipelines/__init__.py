@@ -18,12 +18,12 @@ _EXPORTS = {
     "SketchToFace": "sketch_to_face",
     "SketchTranslatorPipeline": "translator",
     "Stylizer": "stylize",
-    "StylizeResult": "stylize",
-    "LatentEditor": "stylize",
-    "InstructPix2PixBackend": "stylize",
-    "BackendUnavailable": "stylize",
-    "EditNotUnderstood": "stylize",
-    "AttributeNotEditable": "stylize",
+    "StylizeResult": "editing",
+    "LatentEditor": "latent_editor",
+    "InstructPix2PixBackend": "instruct_pix2pix",
+    "BackendUnavailable": "editing",
+    "EditNotUnderstood": "latent_editor",
+    "AttributeNotEditable": "latent_editor",
 }
 
 
