@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -208,12 +210,13 @@ def test_training_smoke(tmp_path):
     final = mod.main(cfg)
     psp = PSP.from_pretrained(final, strict=True)
     assert psp.cfg.resolution == 16 and psp.latent_avg.abs().sum() > 0
-    assert (tmp_path / "run" / "state.pt").exists()
+    assert (tmp_path / "run" / "state" / "trainer.json").exists()
     summary = (tmp_path / "run" / "summary.json").read_text()
     assert '"steps": 2' in summary and "eval_held_out" in summary
+    assert "an in-memory pool of 16 faces" in (final / "README.md").read_text()
     cfg.resume, cfg.steps = True, 3
     mod.main(cfg)
-    assert torch.load(tmp_path / "run" / "state.pt", weights_only=True)["step"] == 3
+    assert json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())["step"] == 3
 
 
 def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
@@ -242,9 +245,11 @@ def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
             mod.parse_args([*args, "--output_dir", str(tmp_path / "run-0.0"), "--generator_lr", "1e-2", "--resume"])
         )
     out = tmp_path / "run-0.01"
-    mod.main(mod.parse_args([*args, "--output_dir", str(out), "--generator_lr", "2e-2", "--steps", "4", "--resume"]))
-    state = torch.load(out / "state.pt", weights_only=True)
-    assert state["step"] == 4 and [g["base_lr"] for g in state["opt"]["param_groups"]][1] == 2e-2
+    args += ["--output_dir", str(out), "--generator_lr", "2e-2", "--max_steps", "4", "--resume"]
+    mod.main(mod.parse_args(args))
+    assert json.loads((out / "state" / "trainer.json").read_text())["step"] == 4
+    state = torch.load(out / "state" / "optimizer.bin", weights_only=True)
+    assert [g["base_lr"] for g in state["param_groups"]][1] == 2e-2
 
 
 def test_attention_sweep(tmp_path):
