@@ -392,7 +392,8 @@ def main(cfg: TrainConfig) -> Path:
             "pool": data_info,
             "data": pool_note(data_info, cfg.pool_max_minutes),
             "dataset": cfg.dataset,
-            "device": run["device"],
+            "device": (torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type)
+            + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
             "processes": trainer.num_processes,
             "speed": run["speed"],
             "command": cli_command("stylegan", asdict(cfg), asdict(TrainConfig()), skip=("resume",)),
