@@ -283,3 +283,21 @@ def test_w_norm_loss():
     w[0, 0, 0] = 3.0
     w[0, 1, 1] = 4.0
     assert mod.w_norm_loss(w, avg).item() == pytest.approx(2.5)  # (5 + 0) / 2
+
+
+def test_training_on_an_image_folder_without_labels(tmp_path):
+    from PIL import Image
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(40):
+        Image.new("RGB", (20, 24), (6 * i, 50, 255 - 6 * i)).save(faces / f"{i:03d}.png")
+    PSP(tiny_psp_config()).save_pretrained(tmp_path / "start")
+    mod = load_script("psp")
+    args = f"--init_from {tmp_path / 'start'} --data folder:{faces} --pool_size 64 --batch_size 4 --max_steps 2 "
+    args += f"--num_workers 0 --perceptual none --eval_samples 4 --no-eval_identity --output_dir {tmp_path / 'run'}"
+    final = mod.main(mod.parse_args(args.split()))
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["pool"]["mode"] == "pool" and 20 < summary["pool"]["faces"] < 40  # the train split
+    assert list(summary["eval_held_out"]) == ["computed"] and summary["eval_held_out"]["computed"]["n"] > 0
+    assert "the test split" in (final / "README.md").read_text()

@@ -236,3 +236,20 @@ def test_channels_last_generator_draws_the_same_faces(batch):
         out = g.synthesis(w_plus)
     assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_real_data_larger_than_the_pool_is_streamed(tmp_path):
+    from PIL import Image
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(24):
+        Image.new("RGB", (20, 24), (10 * i, 50, 255 - 10 * i)).save(faces / f"{i:03d}.png")
+    mod = load_script("stylegan")
+    args = f"--output_dir {tmp_path / 'run'} --data folder --data_root {faces} --resolution 16 --max_channels 8 "
+    args += "--style_dim 16 --n_mlp 2 --batch_size 4 --pool_size 8 --max_steps 2 --num_workers 0 --sample_count 4"
+    final = mod.main(mod.parse_args(args.split()))
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["pool"]["mode"] == "stream" and summary["pool_size"] > 8 and summary["steps"] == 2
+    assert "streamed from the data set" in (final / "README.md").read_text()
+    assert Generator.from_pretrained(final).cfg.resolution == 16
