@@ -301,3 +301,23 @@ def test_training_on_an_image_folder_without_labels(tmp_path):
     assert summary["pool"]["mode"] == "pool" and 20 < summary["pool"]["faces"] < 40  # the train split
     assert list(summary["eval_held_out"]) == ["computed"] and summary["eval_held_out"]["computed"]["n"] > 0
     assert "the test split" in (final / "README.md").read_text()
+
+
+def test_resumed_time_schedule_carries_on_from_the_recorded_training_time(tmp_path):
+    """--max_minutes: the learning rate decays over training time, and a resumed run counts the time already spent
+    (issue 24: it used to restart the schedule)."""
+    PSP(tiny_psp_config()).save_pretrained(tmp_path / "start")
+    mod = load_script("psp")
+    out = tmp_path / "run"
+    args = f"--init_from {tmp_path / 'start'} --dataset synthetic --pool_size 16 --batch_size 4 --num_workers 0 "
+    args += f"--perceptual none --eval_samples 0 --warmup_steps 1 --log_every 1 --max_minutes 10 --output_dir {out}"
+    mod.main(mod.parse_args([*args.split(), "--max_steps", "2"]))
+    budget = 10 - 75 / 60  # --reserve_seconds stay for evaluation and saving
+    meta = json.loads((out / "state" / "trainer.json").read_text())
+    meta["elapsed_seconds"] = 0.9 * budget * 60  # as if the first run had trained that long
+    (out / "state" / "trainer.json").write_text(json.dumps(meta))
+    mod.main(mod.parse_args([*args.split(), "--max_steps", "3", "--resume"]))
+    lr = [json.loads(line)["lr"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(lr) == 3 and lr[1] == pytest.approx(5e-4 * 0.55, rel=0.01)  # half-way by steps: cosine at 0.55
+    # resumed at 90 % of the time budget: the cosine near its floor (0.122), not where 2 of 3 steps put it (0.325)
+    assert lr[2] == pytest.approx(5e-4 * 0.122, rel=0.05)
