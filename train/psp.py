@@ -644,9 +644,11 @@ def main(cfg: TrainConfig) -> Path:
             trainer.print(f"fitted {len(psp.editable_attributes)} attribute directions in {time.time() - t_fit:.0f} s")
         old_card = Path(cfg.init_from or "") / "README.md"
         old_card = old_card.read_text() if cfg.init_from and old_card.is_file() else ""
-        # files beside the model in an existing --save_dir (an evaluation's eval.json) stay
+        # files beside the model in an existing --save_dir (an evaluation's eval.json) stay; a --save_dir that holds
+        # the run itself keeps its other files anyway (the model files are moved in one by one)
         kept = {}
-        if save_dir.is_dir() and trainer.saved_files(save_dir) is None:
+        holds_run = save_dir.resolve() == out.resolve() or save_dir.resolve() in out.resolve().parents
+        if save_dir.is_dir() and not holds_run:
             kept = {f.name: f.read_bytes() for f in save_dir.iterdir() if f.is_file() and f.name not in MODEL_FILES}
         summary["minutes"] = trainer.elapsed_minutes()
         summary["command"] = cli_command("psp", asdict(cfg), asdict(TrainConfig()), skip=("resume",))
