@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from sketchface.trainer import Trainer
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], object]) -> Path:
@@ -73,17 +77,20 @@ def render_pool(
     keys: Sequence[str] | None = None,
     batch_size: int = 256,
     desc: str = "render pool",
+    info: dict[str, Any] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Render (or read) a dataset once into uint8 tensors, so that every epoch after the first is free.
 
     Items are dicts in the dataset contract: images in [0, 1] ("image" (3, S, S), "sketch" (1, S, S), "edited_image")
     become 0-255, vectors ("labels" (40,), "edited_labels", "switched") 0/1. ``keys`` picks the entries (default:
     those of :data:`POOL_KEYS` the dataset gives). ``max_minutes`` stops after that long with what has been rendered
-    (None: the whole dataset).
+    (None: the whole dataset). ``info``, when given, is filled with what the pool holds: ``faces`` (rows),
+    ``of`` (the dataset's length), ``capped`` (True when ``max_minutes`` stopped it before the end) and ``seconds``,
+    so a script can say in its log and model card that it trained on part of its data.
     """
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     parts: dict[str, list[torch.Tensor]] = {}
-    t0, n = time.time(), 0
+    t0, n, capped = time.time(), 0, False
     for batch in tqdm(loader, desc=desc, leave=False):
         names = list(keys or [k for k in POOL_KEYS if k in batch])
         for k in names:
@@ -93,7 +100,138 @@ def render_pool(
             )
         n += len(batch[names[0]])
         if max_minutes is not None and time.time() - t0 > max_minutes * 60:
+            capped = n < len(dataset)
             break
     seconds = time.time() - t0
     print(f"{desc}: {n} items in {seconds:.1f} s ({n / max(seconds, 1e-6):.0f}/s, {num_workers} workers)")
+    if capped:
+        print(
+            f"{desc}: stopped after {max_minutes:g} min with {n:,} of {len(dataset):,} items: training uses only these",
+            flush=True,
+        )
+    if info is not None:
+        info.update(faces=n, of=len(dataset), capped=capped, seconds=round(seconds, 1))
     return {k: torch.cat(v) for k, v in parts.items()}
+
+
+#: what ``--data`` may name in train/stylegan.py and train/psp.py (``synthetic``: smoke tests only)
+FACE_DATA = ("procedural", "celeba", "celeba-hq", "folder", "synthetic")
+
+
+def face_dataset(
+    kind: str,
+    root: str | None,
+    *,
+    size: int,
+    split: str = "train",
+    sketch: str | None = None,
+    length: int = 0,
+    start_seed: int = 0,
+) -> Dataset:
+    """The faces a training script reads: items with ``image`` (3, S, S) in [0, 1], ``sketch`` (1, S, S) when asked,
+    ``labels`` (40,) where the data has them (not an image folder).
+
+    ``procedural`` / ``synthetic``: ``length`` faces from seed ``start_seed`` (``split`` is ignored: held-out sets
+    use other seeds). ``celeba`` (official layout), ``celeba-hq`` (CelebAMask-HQ layout) and ``folder`` (any folder
+    of images, split by :func:`~sketchface.data.celeba.deterministic_split` of the file names) read ``root``'s
+    ``split``; real photos have computed sketches only (``mixed`` means ``computed`` there).
+    """
+    if kind == "procedural":
+        from sketchface.data.procedural import ProceduralFaces
+
+        return ProceduralFaces(size=size, length=length, start_seed=start_seed, mode="celeba", sketch=sketch)
+    if kind == "synthetic":
+        from sketchface.data.synthetic import SyntheticFaces
+
+        return SyntheticFaces(size, length, start_seed)
+    if kind not in FACE_DATA:
+        raise ValueError(f"unknown data {kind!r}: one of {', '.join(FACE_DATA)}")
+    if not root:
+        raise ValueError(f"--data {kind} needs --data_root PATH")
+    from sketchface.data import celeba
+
+    real_sketch = "computed" if sketch == "mixed" else sketch
+    if kind == "celeba":
+        return celeba.CelebA(root, split=split, size=size, sketch=real_sketch)
+    if kind == "celeba-hq":
+        return celeba.CelebAHQ(root, split=split, size=size, sketch=real_sketch, with_mask=None if sketch else False)
+    folder = celeba.ImageFolder(root, size=size, sketch=real_sketch)
+    parts = celeba.deterministic_split([f.name for f in folder.files])
+    wanted = {"train": 0, "valid": 1, "test": 2}[split]
+    return Subset(folder, [i for i, f in enumerate(folder.files) if parts[f.name] == wanted])
+
+
+#: the shared flag names (every training script's) beside the older ones of train/stylegan.py and train/psp.py
+CONFIG_ALIASES = {"steps": "--max_steps", "dataset": "--data"}
+
+
+def add_config_flags(p: argparse.ArgumentParser, defaults: dict, optional_str: set[str]) -> None:
+    """One flag per field of a script's config dataclass (train/stylegan.py, train/psp.py); ``optional_str``: the
+    fields that are a string or None; ``--max_steps`` / ``--data`` also name ``steps`` / ``dataset``."""
+    for name, default in defaults.items():
+        flags = [f"--{name}", *([CONFIG_ALIASES[name]] if name in CONFIG_ALIASES else [])]
+        if name == "precision":  # the older --mixed_precision still works ("no" = fp32)
+            p.add_argument(*flags, "--mixed_precision", default=default, choices=["auto", "fp32", "bf16", "fp16", "no"])
+        elif isinstance(default, bool) or name == "stream":  # stream: None (auto), --stream or --no-stream
+            p.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default)
+        elif name in optional_str:
+            p.add_argument(*flags, type=str, default=default)
+        elif name == "max_minutes":
+            p.add_argument(*flags, type=float, default=default)
+        else:
+            p.add_argument(*flags, dest=name, type=type(default), default=default)
+
+
+def check_face_data_flags(p: argparse.ArgumentParser, cfg) -> None:
+    """``--data KIND:PATH`` as ``--data KIND --data_root PATH``; a real data set needs its folder."""
+    if ":" in cfg.dataset:
+        cfg.dataset, cfg.data_root = cfg.dataset.split(":", 1)
+    if cfg.dataset not in FACE_DATA:
+        p.error(f"--data must be one of {', '.join(FACE_DATA)} (or KIND:PATH), got {cfg.dataset!r}")
+    if cfg.dataset not in ("procedural", "synthetic") and not cfg.data_root:
+        p.error(f"--data {cfg.dataset} needs --data_root PATH")
+    if cfg.precision == "no":
+        cfg.precision = "fp32"
+
+
+def load_face_data(trainer: Trainer, cfg, dataset, keys: tuple[str, ...]) -> tuple[dict | None, dict]:
+    """(the in-memory uint8 pool, or None to stream; what the run trains on, for the log, summary and card).
+
+    Real data larger than ``--pool_size`` is streamed by DataLoader workers (``--stream`` / ``--no-stream`` force
+    it); otherwise every rank renders the whole pool (each trains on its own rows of it), for at most
+    ``--pool_max_minutes``. Call it before ``Trainer.resume``: rendering draws from the global RNG."""
+    stream = cfg.stream if cfg.stream is not None else len(dataset) > cfg.pool_size
+    if stream:
+        trainer.print(f"streaming {len(dataset):,} faces with {cfg.num_workers} workers per process")
+        return None, {"mode": "stream", "faces": len(dataset), "of": len(dataset), "capped": False}
+    if len(dataset) > cfg.pool_size:  # --no-stream on real data: its first pool_size faces
+        dataset = Subset(dataset, range(cfg.pool_size))
+    info: dict = {"mode": "pool"}
+    pool = render_pool(
+        dataset, cfg.num_workers, cfg.pool_max_minutes, keys=keys, batch_size=128, desc="pool", info=info
+    )
+    if trainer.device.type == "cuda":
+        pool = {k: v.to(trainer.device) for k, v in pool.items()}  # 50k x 3 x 64 x 64 uint8 = 0.6 GB
+    trainer.print(f"training on {pool_note(info, cfg.pool_max_minutes)}")
+    return pool, info
+
+
+def face_batches(trainer: Trainer, cfg, dataset, pool: dict | None, keys: tuple[str, ...], step: int):
+    """Endless batches on the device from ``step`` on, images in [0, 1], each rank its own rows of every step (so
+    a resumed run continues exactly): from the pool, or streamed from ``dataset``."""
+    if pool is None:
+        for batch in trainer.dataset_batches(dataset, step, num_workers=cfg.num_workers):
+            yield {k: batch[k].float() for k in keys}
+        return
+    for batch in trainer.pool_batches(pool, step):
+        yield {k: v.float() / 255 if v.dim() == 4 else v.float() for k, v in batch.items()}
+
+
+def pool_note(info: dict, pool_max_minutes: float) -> str:
+    """One line for the log, summary and model card: how many faces the run trained on and why."""
+    if info.get("mode") == "stream":
+        return f"streamed from the data set ({info['of']:,} faces)"
+    note = f"an in-memory pool of {info['faces']:,} faces"
+    if info.get("capped"):
+        note += f" of {info['of']:,}: rendering stopped after --pool_max_minutes {pool_max_minutes:g}"
+    return note

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -208,12 +210,13 @@ def test_training_smoke(tmp_path):
     final = mod.main(cfg)
     psp = PSP.from_pretrained(final, strict=True)
     assert psp.cfg.resolution == 16 and psp.latent_avg.abs().sum() > 0
-    assert (tmp_path / "run" / "state.pt").exists()
+    assert (tmp_path / "run" / "state" / "trainer.json").exists()
     summary = (tmp_path / "run" / "summary.json").read_text()
     assert '"steps": 2' in summary and "eval_held_out" in summary
+    assert "an in-memory pool of 16 faces" in (final / "README.md").read_text()
     cfg.resume, cfg.steps = True, 3
     mod.main(cfg)
-    assert torch.load(tmp_path / "run" / "state.pt", weights_only=True)["step"] == 3
+    assert json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())["step"] == 3
 
 
 def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
@@ -242,9 +245,11 @@ def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
             mod.parse_args([*args, "--output_dir", str(tmp_path / "run-0.0"), "--generator_lr", "1e-2", "--resume"])
         )
     out = tmp_path / "run-0.01"
-    mod.main(mod.parse_args([*args, "--output_dir", str(out), "--generator_lr", "2e-2", "--steps", "4", "--resume"]))
-    state = torch.load(out / "state.pt", weights_only=True)
-    assert state["step"] == 4 and [g["base_lr"] for g in state["opt"]["param_groups"]][1] == 2e-2
+    args += ["--output_dir", str(out), "--generator_lr", "2e-2", "--max_steps", "4", "--resume"]
+    mod.main(mod.parse_args(args))
+    assert json.loads((out / "state" / "trainer.json").read_text())["step"] == 4
+    state = torch.load(out / "state" / "optimizer.bin", weights_only=True)
+    assert [g["base_lr"] for g in state["param_groups"]][1] == 2e-2
 
 
 def test_attention_sweep(tmp_path):
@@ -278,3 +283,41 @@ def test_w_norm_loss():
     w[0, 0, 0] = 3.0
     w[0, 1, 1] = 4.0
     assert mod.w_norm_loss(w, avg).item() == pytest.approx(2.5)  # (5 + 0) / 2
+
+
+def test_training_on_an_image_folder_without_labels(tmp_path):
+    from PIL import Image
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(40):
+        Image.new("RGB", (20, 24), (6 * i, 50, 255 - 6 * i)).save(faces / f"{i:03d}.png")
+    PSP(tiny_psp_config()).save_pretrained(tmp_path / "start")
+    mod = load_script("psp")
+    args = f"--init_from {tmp_path / 'start'} --data folder:{faces} --pool_size 64 --batch_size 4 --max_steps 2 "
+    args += f"--num_workers 0 --perceptual none --eval_samples 4 --no-eval_identity --output_dir {tmp_path / 'run'}"
+    final = mod.main(mod.parse_args(args.split()))
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["pool"]["mode"] == "pool" and 20 < summary["pool"]["faces"] < 40  # the train split
+    assert list(summary["eval_held_out"]) == ["computed"] and summary["eval_held_out"]["computed"]["n"] > 0
+    assert "the test split" in (final / "README.md").read_text()
+
+
+def test_resumed_time_schedule_carries_on_from_the_recorded_training_time(tmp_path):
+    """--max_minutes: the learning rate decays over training time, and a resumed run counts the time already spent
+    (issue 24: it used to restart the schedule)."""
+    PSP(tiny_psp_config()).save_pretrained(tmp_path / "start")
+    mod = load_script("psp")
+    out = tmp_path / "run"
+    args = f"--init_from {tmp_path / 'start'} --dataset synthetic --pool_size 16 --batch_size 4 --num_workers 0 "
+    args += f"--perceptual none --eval_samples 0 --warmup_steps 1 --log_every 1 --max_minutes 10 --output_dir {out}"
+    mod.main(mod.parse_args([*args.split(), "--max_steps", "2"]))
+    budget = 10 - 75 / 60  # --reserve_seconds stay for evaluation and saving
+    meta = json.loads((out / "state" / "trainer.json").read_text())
+    meta["elapsed_seconds"] = 0.9 * budget * 60  # as if the first run had trained that long
+    (out / "state" / "trainer.json").write_text(json.dumps(meta))
+    mod.main(mod.parse_args([*args.split(), "--max_steps", "3", "--resume"]))
+    lr = [json.loads(line)["lr"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(lr) == 3 and lr[1] == pytest.approx(5e-4 * 0.55, rel=0.01)  # half-way by steps: cosine at 0.55
+    # resumed at 90 % of the time budget: the cosine near its floor (0.122), not where 2 of 3 steps put it (0.325)
+    assert lr[2] == pytest.approx(5e-4 * 0.122, rel=0.05)

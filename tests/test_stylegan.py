@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -123,22 +125,50 @@ def test_diffaugment_shapes_and_grad():
 
 def test_training_smoke(tmp_path):
     mod = load_script("stylegan")
-    cfg = mod.parse_args(
+    args = (
         f"--output_dir {tmp_path / 'run'} --dataset synthetic --resolution 16 --max_channels 8 --style_dim 16 "
         "--n_mlp 2 --batch_size 4 --pool_size 16 --steps 2 --num_workers 0 --d_reg_every 1 "
-        "--diffaugment translation,color,cutout --sample_count 4".split()
-    )
-    final = mod.main(cfg)
+        "--diffaugment translation,color,cutout --sample_count 4"
+    ).split()
+    final = mod.main(mod.parse_args(args))
     g = Generator.from_pretrained(final, strict=True)
     assert g.cfg.resolution == 16
-    assert (tmp_path / "run" / "state.pt").exists()
+    assert (tmp_path / "run" / "state" / "trainer.json").exists()
     assert (tmp_path / "run" / "samples" / "final.png").exists()
     assert g.w_avg.abs().sum() > 0  # w_avg was tracked
-    # resume continues from the saved step
-    cfg.resume, cfg.steps = True, 3
-    mod.main(cfg)
-    st = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
-    assert st["step"] == 3
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["pool_size"] == 16 and summary["pool"]["mode"] == "pool" and not summary["pool"]["capped"]
+    card = (final / "README.md").read_text()
+    assert "StyleGAN2 generator (16 px" in card and "an in-memory pool of 16 faces" in card
+    # resume continues from the saved step (--max_steps is the shared name of --steps)
+    mod.main(mod.parse_args([*args, "--resume", "--max_steps", "3"]))
+    assert json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())["step"] == 3
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 3
+
+
+def test_pool_cut_short_by_minutes_says_so(tmp_path):
+    mod = load_script("stylegan")
+    args = f"--output_dir {tmp_path / 'run'} --data synthetic --resolution 16 --max_channels 8 --style_dim 16 "
+    args += "--n_mlp 2 --batch_size 4 --pool_size 4096 --max_steps 1 --num_workers 0 --pool_max_minutes 0"
+    final = mod.main(mod.parse_args(args.split()))
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["pool"]["capped"] and summary["pool_size"] == 128 and summary["pool"]["of"] == 4096
+    assert "128 faces of 4,096: rendering stopped after --pool_max_minutes 0" in (final / "README.md").read_text()
+
+
+def test_data_flags_take_the_shared_names_and_real_data_sets(tmp_path):
+    mod = load_script("stylegan")
+    cfg = mod.parse_args(["--data", f"folder:{tmp_path}", "--max_steps", "7"])
+    assert (cfg.dataset, cfg.data_root, cfg.steps) == ("folder", str(tmp_path), 7)
+    assert mod.parse_args(["--dataset", "celeba-hq", "--data_root", "x", "--steps", "5"]).steps == 5
+    with pytest.raises(SystemExit):
+        mod.parse_args(["--data", "celeba"])  # needs --data_root
+    from PIL import Image
+
+    for i in range(12):
+        Image.new("RGB", (20, 24), (10 * i, 50, 90)).save(tmp_path / f"{i:03d}.png")
+    ds = mod.make_dataset(cfg)
+    assert 0 < len(ds) <= 12 and ds[0]["image"].shape == (3, 64, 64)
 
 
 @pytest.mark.parametrize("up,pad", [(1, (2, 1)), (2, (2, 1)), (1, (-1, 2))])
@@ -206,3 +236,20 @@ def test_channels_last_generator_draws_the_same_faces(batch):
         out = g.synthesis(w_plus)
     assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_real_data_larger_than_the_pool_is_streamed(tmp_path):
+    from PIL import Image
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(24):
+        Image.new("RGB", (20, 24), (10 * i, 50, 255 - 10 * i)).save(faces / f"{i:03d}.png")
+    mod = load_script("stylegan")
+    args = f"--output_dir {tmp_path / 'run'} --data folder --data_root {faces} --resolution 16 --max_channels 8 "
+    args += "--style_dim 16 --n_mlp 2 --batch_size 4 --pool_size 8 --max_steps 2 --num_workers 0 --sample_count 4"
+    final = mod.main(mod.parse_args(args.split()))
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["pool"]["mode"] == "stream" and summary["pool_size"] > 8 and summary["steps"] == 2
+    assert "streamed from the data set" in (final / "README.md").read_text()
+    assert Generator.from_pretrained(final).cfg.resolution == 16

@@ -85,3 +85,34 @@ def test_atomic_write_bytes_text_and_callables(tmp_path):
         pass
     assert (tmp_path / "b.md").read_text() == "old"  # a failed write leaves the previous file in place
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.md", "b.md.tmp", "c.pt"]
+
+
+def test_render_pool_reports_a_pool_cut_short():
+    info = {}
+    pool = render_pool(Faces(10), max_minutes=0, batch_size=4, info=info)
+    assert info["capped"] and info["faces"] == len(pool["image"]) < info["of"]
+    render_pool(Faces(10), batch_size=4, info=info)
+    assert not info["capped"] and info["faces"] == info["of"]
+
+
+def test_face_dataset_reads_celeba_celeba_hq_and_image_folders(tmp_path):
+    import pytest
+
+    from sketchface.training import face_dataset
+    from tests.test_celeba import make_celeba, make_hq, write_image
+
+    make_celeba(tmp_path / "celeba")
+    ds = face_dataset("celeba", str(tmp_path / "celeba"), size=16, split="train", sketch="mixed")
+    item = ds[0]
+    assert item["image"].shape == (3, 16, 16) and item["sketch"].shape == (1, 16, 16) and item["labels"].shape == (40,)
+    make_hq(tmp_path / "hq")
+    item = face_dataset("celeba-hq", str(tmp_path / "hq"), size=16, split="all", sketch="computed")[0]
+    assert item["sketch"].shape == (1, 16, 16) and item["labels"].shape == (40,)
+    assert "mask" not in face_dataset("celeba-hq", str(tmp_path / "hq"), size=16, split="all")[0]
+    (tmp_path / "folder").mkdir()
+    for i in range(30):
+        write_image(tmp_path / "folder" / f"{i:03d}.png", size=(20, 24))
+    parts = [face_dataset("folder", str(tmp_path / "folder"), size=16, split=s) for s in ("train", "valid", "test")]
+    assert sum(len(p) for p in parts) == 30 and len(parts[0]) > 15 and "labels" not in parts[0][0]
+    with pytest.raises(ValueError, match="--data_root"):
+        face_dataset("celeba", None, size=16)

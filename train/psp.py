@@ -22,6 +22,15 @@ default: about 27 minutes on the 2-core CPU; ``--direction_samples N`` for fewer
 encoder, pivotal tuning over the whole training set (PTI, Roich et al. 2021); ``--generator_reg`` keeps the tuned
 generator's images of random mixed styles close to the original's, so the candidates' random fine styles and the
 attribute directions (refit them afterwards) still mean what they did. Slow on a CPU (docs/history.md).
+
+Data: ``--data procedural`` (default), ``celeba``, ``celeba-hq`` or ``folder`` with ``--data_root PATH`` (real photos
+with computed sketches). Procedural faces are rendered into an in-memory pool (at most ``--pool_max_minutes``; a pool
+cut short says so in the log, ``summary.json`` and the card); real data larger than ``--pool_size`` is streamed.
+
+Runs on ``sketchface.trainer.Trainer``: several processes (``accelerate launch train/psp.py …``, ``torchrun``) train
+data-parallel (the encoder, and with ``--generator_lr`` the generator, DDP-wrapped), each rank on its own rows of
+every step; ``--resume`` continues a killed run exactly (weights, optimiser, every rank's RNG, the AMP scaler, and
+the time-based schedule from the training time already spent). ``--push_to_hub`` uploads exactly the saved folder.
 """
 
 from __future__ import annotations
@@ -36,14 +45,24 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Subset
 from tqdm.auto import tqdm
 
 from sketchface.attributes import ATTRIBUTES
-from sketchface.data.synthetic import SyntheticFaces
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig, fit_attribute_directions
 from sketchface.models.stylegan import Generator
-from sketchface.trainer import cosine_decay, make_accelerator, warmup_factor
-from sketchface.training import atomic_write, render_pool
+from sketchface.trainer import Trainer, TrainingArguments, cosine_decay, warmup_factor
+from sketchface.training import (
+    add_config_flags,
+    atomic_write,
+    check_face_data_flags,
+    cli_command,
+    face_batches,
+    face_dataset,
+    load_face_data,
+    pool_note,
+    render_pool,
+)
 
 POOL_KEYS = ("image", "sketch", "labels")  # what a training or evaluation pool holds
 
@@ -52,21 +71,22 @@ POOL_KEYS = ("image", "sketch", "labels")  # what a training or evaluation pool 
 class TrainConfig:
     generator: str | None = "runs/stylegan-procedural-64/generator"  # Generator.save_pretrained dir / repo
     init_from: str | None = None  # start from an existing PSP checkpoint instead (then --generator is unused)
-    output_dir: str = "runs/psp-procedural-64"  # state.pt, samples, logs
-    save_dir: str | None = None  # final save_pretrained; default output_dir/final
-    dataset: str = "procedural"  # procedural | celeba | synthetic (smoke tests only)
-    data_root: str | None = None
+    output_dir: str = "runs/psp-procedural-64"  # state/ (resumable), samples, logs, summary.json
+    save_dir: str | None = None  # the final model folder; default output_dir/final
+    dataset: str = "procedural"  # also --data: procedural | celeba | celeba-hq | folder | synthetic (smoke tests)
+    data_root: str | None = None  # the folder for celeba / celeba-hq / folder
     sketch: str = "mixed"  # computed | hand | mixed
     in_channels: int = 1
     encoder_channels: str = "32,64,128,256"
     blocks_per_stage: str = "1,2,2,1"
     fpn_channels: int = 96
-    pool_size: int = 50_000
-    pool_max_minutes: float = 3.0
+    pool_size: int = 50_000  # procedural faces rendered; real data larger than this is streamed
+    pool_max_minutes: float = 3.0  # stop rendering after this and train on what is there (said in log and card)
+    stream: bool | None = None  # None: stream real data larger than pool_size; True / False force it
     start_seed: int = 0
-    batch_size: int = 64
-    steps: int = 100_000
-    max_minutes: float | None = None
+    batch_size: int = 64  # per process
+    steps: int = 100_000  # also --max_steps
+    max_minutes: float | None = None  # training time incl. data (resumes included)
     reserve_seconds: float = 75.0  # kept from max_minutes for evaluation, direction fitting and saving
     lr: float = 5e-4
     generator_lr: float = 0.0  # > 0: also fine-tune the generator's synthesis layers (0: frozen, as pSp)
@@ -101,40 +121,36 @@ class TrainConfig:
 def parse_args(argv=None) -> TrainConfig:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     optional_str = {"generator", "init_from", "save_dir", "data_root", "classifier", "push_to_hub"}
-    for name, default in asdict(TrainConfig()).items():
-        flag = f"--{name}"
-        if name == "precision":  # the older --mixed_precision still works ("no" = fp32)
-            p.add_argument(flag, "--mixed_precision", default=default, choices=["auto", "fp32", "bf16", "fp16", "no"])
-        elif isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        elif name in optional_str:
-            p.add_argument(flag, type=str, default=default)
-        elif name == "max_minutes":
-            p.add_argument(flag, type=float, default=default)
-        else:
-            p.add_argument(flag, type=type(default), default=default)
+    add_config_flags(p, asdict(TrainConfig()), optional_str)  # --max_steps / --data: the shared names
     cfg = TrainConfig(**vars(p.parse_args(argv)))
-    if cfg.precision == "no":
-        cfg.precision = "fp32"
+    check_face_data_flags(p, cfg)
     return cfg
 
 
 # ------------------------------------------------------------------------------------------ data
-def make_dataset(cfg: TrainConfig, size: int, sketch: str, start_seed: int, length: int):
-    if cfg.dataset == "procedural":
-        from sketchface.data.procedural import ProceduralFaces
+HELD_OUT_SEED = 10_000_000  # procedural held-out faces start here (never seen in training)
+REAL_DATA = ("celeba", "celeba-hq", "folder")
 
-        return ProceduralFaces(size=size, length=length, start_seed=start_seed, mode="celeba", sketch=sketch)
-    if cfg.dataset == "celeba":
-        from sketchface.data.celeba import CelebA
 
-        if not cfg.data_root:
-            raise SystemExit("--data_root is required for --dataset celeba")
-        split = "train" if start_seed < 10_000_000 else "test"
-        return CelebA(cfg.data_root, split=split, size=size, sketch="computed" if sketch == "mixed" else sketch)
-    if cfg.dataset == "synthetic":
-        return SyntheticFaces(size, length, start_seed)
-    raise SystemExit(f"unknown dataset {cfg.dataset!r}")
+def make_dataset(cfg: TrainConfig, size: int, sketch: str, start_seed: int, length: int, split: str | None = None):
+    """Training pairs (procedural: ``length`` faces from ``start_seed``; real data: the train split) or, from
+    :data:`HELD_OUT_SEED` on, held-out ones (real data: the test split, its first ``length``)."""
+    held_out = start_seed >= HELD_OUT_SEED
+    split = split or ("test" if held_out else "train")
+    try:
+        ds = face_dataset(
+            cfg.dataset, cfg.data_root, size=size, split=split, sketch=sketch, length=length, start_seed=start_seed
+        )
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    if held_out and len(ds) > length:
+        ds = torch.utils.data.Subset(ds, range(length))
+    return ds
+
+
+def pool_keys(cfg: TrainConfig) -> tuple[str, ...]:
+    """What a training or evaluation pool holds: images, sketches, and labels where the data has them."""
+    return ("image", "sketch") if cfg.dataset == "folder" else POOL_KEYS
 
 
 # ---------------------------------------------------------------------------------------- losses
@@ -202,8 +218,9 @@ def evaluate(psp: PSP, pools: dict, perceptual, classifier=None, identity: bool 
             n += y.shape[0]
             outs.append(y_hat.cpu())
             gts.append(y.cpu())
-            labels.append(pool["labels"][i : i + batch].cpu())
-        outs, gts, labels = torch.cat(outs), torch.cat(gts), torch.cat(labels)
+            if "labels" in pool:  # an image folder has none
+                labels.append(pool["labels"][i : i + batch].cpu())
+        outs, gts = torch.cat(outs), torch.cat(gts)
         r = {"n": n, "mse": mse / max(n, 1), "perceptual": perc / max(n, 1) if perceptual else None}
         s1 = pool["sketch"][:1].to(dev).float() / 255
         times = []
@@ -222,7 +239,8 @@ def evaluate(psp: PSP, pools: dict, perceptual, classifier=None, identity: bool 
         if classifier is not None:
             p_out = classifier.predict(outs.to(dev)).cpu() > 0.5
             p_gt = classifier.predict(gts.to(dev)).cpu() > 0.5
-            r["attribute_agreement_labels"] = float((p_out == (labels > 0)).float().mean())
+            if labels:
+                r["attribute_agreement_labels"] = float((p_out == (torch.cat(labels) > 0)).float().mean())
             r["attribute_agreement_classifier"] = float((p_out == p_gt).float().mean())
         res[kind] = r
     return res
@@ -235,6 +253,8 @@ def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
         source = f"procedural faces rendered by sketchface.data.procedural, seeds from {cfg.start_seed}"
     else:
         source = str(cfg.data_root)
+    if "data" in summary:  # what the run trained on: a pool (cut short by --pool_max_minutes?) or streamed
+        source += f"; trained on {summary['data']}"
     lines = [
         "---",
         "library_name: sketchface",
@@ -259,14 +279,18 @@ def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
         f"- Stored in {'float16' if cfg.fp16_storage else 'float32'}: {summary.get('checkpoint_mb')} MB.",
         "",
         "## Training",
-        f"- Steps: {summary['steps']} (batch {cfg.batch_size}, stop: {summary['stop_reason']}, "
+        f"- Steps: {summary['steps']} (batch {cfg.batch_size}"
+        + (f" × {summary['processes']} processes" if summary.get("processes", 1) > 1 else "")
+        + f", stop: {summary['stop_reason']}, "
         f"{summary.get('minutes', 0):.1f} min incl. data, precision {summary.get('precision', 'fp32')}).",
         f"- Loss: {cfg.l2_lambda}·L2 + {cfg.lpips_lambda}·{summary['perceptual']} + {cfg.id_lambda}·identity + "
         f"{cfg.w_norm_lambda}·W-norm + {cfg.attention_lambda}·attention ({summary['attention_network']}).",
         f"- Generator: {summary.get('generator', 'frozen')}"
         + (f"; initialised from `{cfg.init_from}`." if cfg.init_from else "."),
         "",
-        "## Held-out figures (procedural seeds from 10,000,000)",
+        "## Held-out figures ("
+        + ("procedural seeds from 10,000,000" if cfg.dataset not in REAL_DATA else "the test split")
+        + ")",
         "",
         "| sketches | n | runtime (s/sketch) | MSE | " + summary["perceptual"] + " | SFace cosine (same / different "
         "people) | attribute agreement (labels / classifier on ground truth) |",
@@ -298,25 +322,97 @@ def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------------------------------------ training
+class TrainedParts(torch.nn.Module):
+    """The encoder (and a tuned generator) as one module whose forward is the training forward, so that DDP syncs
+    every gradient the loss makes: sketches (B, C, S, S) in [0, 1] -> (W+, the decoded faces, and the decoded
+    ``w_rand`` for the generator's regulariser when given)."""
+
+    def __init__(self, psp: PSP):
+        super().__init__()
+        self.psp = psp
+
+    def forward(self, sketch: torch.Tensor, w_rand: torch.Tensor | None = None):
+        w_plus = self.psp.encoder(self.psp.prepare_input(sketch)) + self.psp.latent_avg
+        regularised = self.psp.decode(w_rand) if w_rand is not None else None
+        return w_plus, self.psp.decode(w_plus), regularised
+
+
+def freeze_unreached(psp: PSP) -> list[str]:
+    """Freeze the encoder's parameters no style head reads (at 16 px no style comes from the finest pyramid level,
+    so ``lat1`` is unused), found on a copy by one backward pass; returns their names. They would never train, and
+    under DDP the reducer would wait for their gradients ("unused parameters")."""
+    probe = copy.deepcopy(psp.encoder)  # BatchNorm statistics of the real one stay untouched
+    named = [(n, q) for n, q in probe.named_parameters() if q.requires_grad]
+    size = psp.cfg.encoder_input_size
+    with torch.enable_grad():
+        out = probe(torch.zeros(2, psp.cfg.in_channels, size, size))
+        grads = torch.autograd.grad(out.sum(), [q for _, q in named], allow_unused=True)
+    unused = [n for (n, _), g in zip(named, grads) if g is None]
+    params = dict(psp.encoder.named_parameters())
+    for n in unused:
+        params[n].requires_grad_(False)
+    return unused
+
+
+def training_arguments(cfg: TrainConfig) -> TrainingArguments:
+    """The shared harness's settings (``--steps`` is its ``max_steps``); ``--reserve_seconds`` of ``--max_minutes``
+    stay for evaluation, direction fitting and saving, so the time schedule spans the rest."""
+    budget = None
+    if cfg.max_minutes:
+        budget = max(cfg.max_minutes - cfg.reserve_seconds / 60, 1 / 60)
+    return TrainingArguments(
+        output_dir=cfg.output_dir,
+        save_dir=cfg.save_dir,
+        max_steps=cfg.steps,
+        max_minutes=budget,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        warmup_steps=cfg.warmup_steps,
+        precision=cfg.precision,
+        channels_last=False,
+        save_every=cfg.save_every,
+        log_every=cfg.log_every,
+        seed=cfg.seed,
+        resume=cfg.resume,
+        num_workers=cfg.num_workers,
+        push_to_hub=cfg.push_to_hub,
+    )
+
+
+def _saved_run(out: Path) -> dict | None:
+    """What a resumable state in ``out`` says about its run (step, whether it tuned the generator), if any."""
+    meta = out / "state" / "trainer.json"
+    if meta.is_file():
+        saved = json.loads(meta.read_text())
+        return {"step": int(saved["step"]), "tuned": saved.get("script", {}).get("generator_tuned")}
+    legacy = out / "state.pt"  # written by the older version of this script
+    if legacy.is_file():
+        st = torch.load(legacy, map_location="cpu", weights_only=True)
+        return {"step": int(st["step"]), "tuned": len(st["opt"]["param_groups"]) > 1, "legacy": st}
+    return None
+
+
+MODEL_FILES = ("config.json", "model.safetensors", "README.md")
+
+
 # ------------------------------------------------------------------------------------------ main
 def main(cfg: TrainConfig) -> Path:
-    t_start = time.time()
-    deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes else None
-    try:  # precision, threads per process, TF32 and cuDNN autotuning on CUDA: as every training script
-        accelerator, precision = make_accelerator(cfg.precision)
+    try:  # device, precision, seed + rank, threads per process, TF32 and cuDNN autotuning on CUDA
+        trainer = Trainer(training_arguments(cfg))
     except ValueError as e:  # fp16 without CUDA
         raise SystemExit(str(e)) from None
-    dev = accelerator.device
-    torch.manual_seed(cfg.seed + accelerator.process_index)
+    accelerator, precision, dev = trainer.accelerator, trainer.precision, trainer.device
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_dir = Path(cfg.save_dir) if cfg.save_dir else out / "final"
-    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if trainer.is_main:
+        atomic_write(out / "train_config.json", json.dumps(asdict(cfg), indent=2))
 
     # ---- model: encoder + frozen generator + latent_avg
     if cfg.init_from:
         psp = PSP.from_pretrained(cfg.init_from, strict=True)
-        accelerator.print(f"initialised from {cfg.init_from}")
+        trainer.print(f"initialised from {cfg.init_from}")
     else:
         gen = Generator.from_pretrained(cfg.generator, strict=True)
         pcfg = PSPConfig(
@@ -334,8 +430,6 @@ def main(cfg: TrainConfig) -> Path:
     psp.generator.eval().requires_grad_(False)
     tuned, original = [], None
     if cfg.generator_lr > 0:
-        if accelerator.num_processes > 1:
-            raise SystemExit("--generator_lr runs on one process (the generator is not wrapped for DDP)")
         # pivotal tuning over the whole training set (Roich et al. 2021, PTI): the synthesis layers learn to
         # draw what the encoder's latents ask for, while a frozen copy keeps random styles (candidates,
         # attribute directions) where they were. The mapping network stays frozen.
@@ -346,9 +440,12 @@ def main(cfg: TrainConfig) -> Path:
         tuned = [p for n, p in psp.generator.named_parameters() if not n.startswith("mapping.")]
         for p in tuned:
             p.requires_grad_(True)
+    unused = freeze_unreached(psp)
+    if unused:
+        trainer.print(f"frozen (no style reads them at {psp.resolution} px): {', '.join(unused)}")
     res = psp.resolution
     n_gen = sum(p.numel() for p in psp.generator.parameters()) / 1e6
-    accelerator.print(
+    trainer.print(
         f"encoder {sum(p.numel() for p in psp.encoder.parameters()) / 1e6:.2f} M params, generator "
         f"{n_gen:.2f} M ({f'synthesis tuned at lr {cfg.generator_lr:g}' if tuned else 'frozen'}), "
         f"{psp.n_styles} styles"
@@ -358,24 +455,14 @@ def main(cfg: TrainConfig) -> Path:
     if tuned:
         groups.append({"params": tuned, "base_lr": cfg.generator_lr})
     opt = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99))
-    step = 0
-    state_path = out / "state.pt"
-    if cfg.resume and state_path.exists():
-        st = torch.load(state_path, map_location="cpu", weights_only=True)
-        saved_tuned = len(st["opt"]["param_groups"]) > 1
-        if saved_tuned != bool(tuned):
-            was = "tuned the generator (--generator_lr > 0)" if saved_tuned else "kept the generator frozen"
-            raise SystemExit(
-                f"--resume: the run saved in {out} {was}, this one would "
-                f"{'tune' if tuned else 'freeze'} it; resume with the same choice of --generator_lr "
-                "(its value may change) or start a new --output_dir"
-            )
-        psp.load_state_dict(st["psp"])
-        opt.load_state_dict(st["opt"])
-        for group, requested in zip(opt.param_groups, groups):  # this run's --lr / --generator_lr, not the saved
-            group["base_lr"] = requested["base_lr"]
-        step = st["step"]
-        accelerator.print(f"resumed from {state_path} at step {step}")
+    saved = _saved_run(out) if cfg.resume else None
+    if saved is not None and saved["tuned"] is not None and saved["tuned"] != bool(tuned):
+        was = "tuned the generator (--generator_lr > 0)" if saved["tuned"] else "kept the generator frozen"
+        raise SystemExit(
+            f"--resume: the run saved in {out} {was}, this one would "
+            f"{'tune' if tuned else 'freeze'} it; resume with the same choice of --generator_lr "
+            "(its value may change) or start a new --output_dir"
+        )
     psp.to(dev)
     if original is not None:
         original.to(dev)
@@ -392,73 +479,78 @@ def main(cfg: TrainConfig) -> Path:
     attention.to(dev)
     if cfg.id_lambda > 0 and classifier is None:
         raise SystemExit("--id_lambda > 0 needs --classifier PATH (its features are the identity embedding)")
-    accelerator.print(
+    trainer.print(
         f"losses: l2 {cfg.l2_lambda}, perceptual {cfg.lpips_lambda} [{perceptual_name}], identity {cfg.id_lambda}"
         f" [{'attribute-classifier features (a proxy, not ArcFace)' if cfg.id_lambda > 0 else 'off'}], "
         f"w-norm {cfg.w_norm_lambda}, attention {cfg.attention_lambda} [{attention.description}]"
     )
 
-    # ---- data
-    pool, eval_pools = None, {}
-    if cfg.steps > step:
-        pool = render_pool(
-            make_dataset(cfg, res, cfg.sketch, cfg.start_seed, cfg.pool_size),
-            cfg.num_workers,
-            cfg.pool_max_minutes,
-            keys=POOL_KEYS,
-            batch_size=128,
-            desc="pool",
-        )
-        if torch.cuda.is_available():
-            pool = {k: v.to(dev) for k, v in pool.items()}
-    if cfg.eval_samples > 0:
-        # procedural faces have both kinds; CelebA only has computed sketches (no strokes to draw)
-        kinds = ["computed", "hand"] if cfg.dataset != "celeba" else ["computed"]
-        for kind in kinds:
-            ds = make_dataset(cfg, res, kind, 10_000_000, cfg.eval_samples)
-            eval_pools[kind] = render_pool(
-                ds, min(cfg.num_workers, 4), 1.0, keys=POOL_KEYS, batch_size=128, desc=f"eval-{kind}"
+    # ---- data (before resuming: rendering draws from the global RNG, which the saved state restores)
+    keys = pool_keys(cfg)
+    train_set, pool, fixed, data_info, eval_pools = None, None, None, {}, {}
+    if cfg.steps > (saved["step"] if saved else 0):
+        train_set = make_dataset(cfg, res, cfg.sketch, cfg.start_seed, cfg.pool_size)
+        pool, data_info = load_face_data(trainer, cfg, train_set, keys)
+        per_step = cfg.batch_size * trainer.num_processes
+        if data_info["faces"] < per_step:
+            raise SystemExit(
+                f"{data_info['faces']} training pairs are fewer than one step's {per_step} (batch × processes)"
             )
-    gen_rng = torch.Generator().manual_seed(cfg.seed + 1 + accelerator.process_index)
+        first = pool if pool is not None else render_pool(Subset(train_set, range(8)), 0, keys=keys, desc="samples")
+        fixed = {k: v[: min(8, len(v))] for k, v in first.items()}
+    if cfg.eval_samples > 0:
+        # procedural faces have both kinds; real photos only computed sketches (no strokes to draw)
+        kinds = ["computed", "hand"] if cfg.dataset not in REAL_DATA else ["computed"]
+        for kind in kinds:
+            ds = make_dataset(cfg, res, kind, HELD_OUT_SEED, cfg.eval_samples)
+            eval_pools[kind] = render_pool(
+                ds, min(cfg.num_workers, 4), 1.0, keys=keys, batch_size=128, desc=f"eval-{kind}"
+            )
 
-    encoder = accelerator.prepare(psp.encoder)
-    opt = accelerator.prepare(opt)
+    model, opt = trainer.prepare(TrainedParts(psp), opt)  # DDP-wrapped under several processes
     latent_avg = psp.latent_avg
+    # weights, optimiser, every rank's RNG and the AMP scaler; the time already trained (the schedule goes on)
+    step = trainer.resume()
+    if saved is not None and "legacy" in saved and step == 0:
+        psp.load_state_dict(saved["legacy"]["psp"])
+        opt.load_state_dict(saved["legacy"]["opt"])
+        step = saved["step"]
+        trainer.print(f"resumed from {out / 'state.pt'} at step {step} (an older state: no RNG state)")
+    for group, requested in zip(opt.param_groups, groups):  # this run's --lr / --generator_lr, not the saved
+        group["base_lr"] = requested["base_lr"]
+    trainer.meta["generator_tuned"] = bool(tuned)
+    start_step = step
 
-    def save_state():
-        if accelerator.is_main_process:
-            state = {"psp": psp.state_dict(), "opt": opt.state_dict(), "step": step}
-            atomic_write(state_path, lambda tmp: torch.save(state, tmp))
-
-    fixed = None
-    if pool is not None:
-        idx = torch.arange(min(8, pool["image"].shape[0]))
-        fixed = {k: v[idx] for k, v in pool.items()}
-    pbar = tqdm(total=cfg.steps, initial=step, disable=not accelerator.is_local_main_process, desc="psp")
-    logs, stop_reason, reserve = {}, "steps", cfg.reserve_seconds
-    while pool is not None and step < cfg.steps:
-        if deadline and time.time() > deadline - reserve:
-            stop_reason = "max_minutes"
-            break
-        progress = step / cfg.steps
-        if deadline:
-            progress = max(progress, (time.time() - t_start) / max(deadline - reserve - t_start, 1.0))
+    batches = face_batches(trainer, cfg, train_set, pool, keys, step) if train_set is not None else None
+    per_step = cfg.batch_size * trainer.num_processes
+    pbar = tqdm(total=cfg.steps, initial=step, disable=not trainer.is_main, desc="psp")
+    logs, saved_at, t0 = {}, None, time.perf_counter()
+    while batches is not None and not trainer.done(step):  # --max_steps, or --max_minutes less the reserve
+        # warm-up, then cosine to 10 % over steps or training time (a resumed run's earlier time counts)
+        progress = trainer.progress(step)
+        if cfg.max_minutes and trainer.num_processes > 1:  # every rank takes rank 0's learning rate
+            progress = float(accelerator.reduce(torch.tensor([progress], device=dev), reduction="mean").item())
         for group in opt.param_groups:
-            # warm-up, then cosine to 10 % over steps or wall clock
             group["lr"] = group["base_lr"] * warmup_factor(step, cfg.warmup_steps) * cosine_decay(progress, 0.1)
-        idx = torch.randint(0, pool["image"].shape[0], (cfg.batch_size,), generator=gen_rng)
-        y = pool["image"][idx].to(dev).float() / 127.5 - 1  # (B, 3, R, R) in [-1, 1]
-        s = pool["sketch"][idx].to(dev).float() / 255  # (B, 1, R, R) in [0, 1]
-        if cfg.xflip:
-            flip = (torch.rand(cfg.batch_size, generator=gen_rng) < 0.5).to(dev)
+        batch = next(batches)
+        y = batch["image"] * 2 - 1  # (B, 3, R, R) in [-1, 1]
+        s = batch["sketch"]  # (B, 1, R, R) in [0, 1]
+        if cfg.xflip:  # drawn from (seed, step, rank): resuming needs no state
+            flip = (torch.rand(y.shape[0], generator=trainer.step_generator(step)) < 0.5).to(dev)
             y = torch.where(flip.view(-1, 1, 1, 1), y.flip(-1), y)
             s = torch.where(flip.view(-1, 1, 1, 1), s.flip(-1), s)
-        with accelerator.autocast():
-            w_plus = encoder(psp.prepare_input(s)) + latent_avg
-            y_hat = psp.decode(w_plus)
+        w_rand = target = None
+        if original is not None and step % cfg.generator_reg_every == 0:
+            with torch.no_grad():  # random mixed styles, as the candidates and direction fitting use
+                n = max(cfg.batch_size // 2, 1)
+                z = torch.randn(2, n, psp.generator.style_dim, device=dev)
+                cross = torch.randint(1, psp.n_styles, (n,), device=dev)
+                w_rand = original.mix(original.map(z[0]), original.map(z[1]), cross)
+                target = original.synthesis(w_rand)
+        with trainer.autocast():
+            w_plus, y_hat, y_rand = model(s, w_rand)
             loss_l2 = F.mse_loss(y_hat.float(), y)
             loss = cfg.l2_lambda * loss_l2
-            logs["l2"] = loss_l2.item() if step % cfg.log_every == 0 else logs.get("l2", 0)
             if perceptual is not None and cfg.lpips_lambda > 0:
                 size = cfg.perceptual_size or res
                 a, b = y_hat, y
@@ -476,18 +568,12 @@ def main(cfg: TrainConfig) -> Path:
             if cfg.attention_lambda > 0:
                 loss_att = attention(y, y_hat.float())
                 loss = loss + cfg.attention_lambda * loss_att
-            if original is not None and step % cfg.generator_reg_every == 0:
-                with torch.no_grad():  # random mixed styles, as the candidates and direction fitting use
-                    n = max(cfg.batch_size // 2, 1)
-                    z = torch.randn(2, n, psp.generator.style_dim, device=dev)
-                    cross = torch.randint(1, psp.n_styles, (n,), device=dev)
-                    w_rand = original.mix(original.map(z[0]), original.map(z[1]), cross)
-                    target = original.synthesis(w_rand)
-                loss_reg = F.mse_loss(psp.decode(w_rand).float(), target.float())
+            if y_rand is not None:
+                loss_reg = F.mse_loss(y_rand.float(), target.float())
                 loss = loss + cfg.generator_reg * cfg.generator_reg_every * loss_reg
                 logs["reg"] = loss_reg.item()
         opt.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
+        trainer.backward(loss)
         accelerator.clip_grad_norm_(psp.encoder.parameters(), 10.0)
         if tuned:
             accelerator.clip_grad_norm_(tuned, 10.0)
@@ -501,31 +587,40 @@ def main(cfg: TrainConfig) -> Path:
             if cfg.attention_lambda > 0:
                 logs["att"] = loss_att.item()
             pbar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
-        if accelerator.is_main_process and fixed is not None and (step % cfg.sample_every == 0 or step == 1):
+            trainer.log(step, dict(logs))
+        if trainer.is_main and fixed is not None and (step % cfg.sample_every == 0 or step == 1):
             with torch.no_grad():
                 s0 = fixed["sketch"].to(dev).float() / 255
                 y0 = fixed["image"].to(dev).float() / 255
                 save_grid([s0, (psp(s0)[0].clamp(-1, 1) + 1) / 2, y0], out / "samples" / f"{step:07d}.png")
-        if step % cfg.save_every == 0:
-            save_state()
+        if trainer.should_save(step):
+            trainer.save_state(step)
+            saved_at = step
     pbar.close()
-    if pool is not None:
-        save_state()
+    seconds = time.perf_counter() - t0
+    if batches is not None and saved_at != step:
+        trainer.save_state(step)
 
     psp.eval()
+    run = trainer.run_summary(psp, step, (step - start_step) * per_step, seconds)
     summary = {
-        "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
+        "device": (torch.cuda.get_device_name() if dev.type == "cuda" else "cpu")
+        + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
         "steps": step,
         "precision": precision,
-        "stop_reason": stop_reason,
+        "stop_reason": "steps" if step >= cfg.steps else "max_minutes",
         "perceptual": perceptual_name,
         "attention_network": attention.description,
         "attention_lambda": cfg.attention_lambda,
         "generator": f"synthesis fine-tuned (lr {cfg.generator_lr:g}, regulariser {cfg.generator_reg:g})"
         if tuned
         else "frozen",
+        "processes": trainer.num_processes,
+        "speed": run["speed"],
     }
-    if accelerator.is_main_process:
+    if data_info:
+        summary.update(data=pool_note(data_info, cfg.pool_max_minutes), pool=data_info)
+    if trainer.is_main:
         if eval_pools:
             summary["eval_held_out"] = evaluate(psp, eval_pools, perceptual, classifier, identity=cfg.eval_identity)
             for kind, pool_k in eval_pools.items():
@@ -536,7 +631,7 @@ def main(cfg: TrainConfig) -> Path:
         if cfg.fit_directions:
             if classifier is None:
                 raise SystemExit("--fit_directions needs --classifier PATH")
-            t0 = time.time()
+            t_fit = time.time()
             fit = fit_attribute_directions(psp, classifier, num_samples=cfg.direction_samples)
             summary["directions"] = {
                 name: {
@@ -546,26 +641,33 @@ def main(cfg: TrainConfig) -> Path:
                 for i, name in enumerate(ATTRIBUTES)
             }
             summary["directions_fitted"] = psp.editable_attributes
-            accelerator.print(f"fitted {len(psp.editable_attributes)} attribute directions in {time.time() - t0:.0f} s")
-        psp_cpu = psp.cpu()
-        if cfg.fp16_storage:
-            psp_cpu = psp_cpu.half()
-        psp_cpu.save_pretrained(save_dir)
-        psp.float()
-        summary["minutes"] = (time.time() - t_start) / 60
-        summary["checkpoint_mb"] = round(os.path.getsize(save_dir / "model.safetensors") / 1e6, 2)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        card = model_card(cfg, psp, summary)
+            trainer.print(f"fitted {len(psp.editable_attributes)} attribute directions in {time.time() - t_fit:.0f} s")
         old_card = Path(cfg.init_from or "") / "README.md"
-        if cfg.init_from and step == 0 and old_card.is_file() and "## Held-out" in old_card.read_text():
+        old_card = old_card.read_text() if cfg.init_from and old_card.is_file() else ""
+        # files beside the model in an existing --save_dir (an evaluation's eval.json) stay; a --save_dir that holds
+        # the run itself keeps its other files anyway (the model files are moved in one by one)
+        kept = {}
+        holds_run = save_dir.resolve() == out.resolve() or save_dir.resolve() in out.resolve().parents
+        if save_dir.is_dir() and not holds_run:
+            kept = {f.name: f.read_bytes() for f in save_dir.iterdir() if f.is_file() and f.name not in MODEL_FILES}
+        summary["minutes"] = trainer.elapsed_minutes()
+        summary["command"] = cli_command("psp", asdict(cfg), asdict(TrainConfig()), skip=("resume",))
+        # the weights (float16 with --fp16_storage: they load into float32), then the card, which gives their size
+        trainer.save_pretrained(psp, save_dir, card="", fp16=cfg.fp16_storage)
+        summary["checkpoint_mb"] = round(os.path.getsize(save_dir / "model.safetensors") / 1e6, 2)
+        card = model_card(cfg, psp, summary)
+        if cfg.init_from and step == 0 and "## Held-out" in old_card:
             # directions-only run: keep the training card, replace its directions section
-            head = old_card.read_text().split("\n## Attribute directions")[0].rstrip("\n")
+            head = old_card.split("\n## Attribute directions")[0].rstrip("\n")
             tail = card.split("\n## Attribute directions")
             card = head + "\n" + ("\n## Attribute directions" + tail[1] if len(tail) > 1 else "")
-        (save_dir / "README.md").write_text(card)
-        accelerator.print(json.dumps({k: v for k, v in summary.items() if k != "directions"}, indent=1))
-        if cfg.push_to_hub:
-            psp_cpu.push_to_hub(cfg.push_to_hub)
+        atomic_write(save_dir / "README.md", card)
+        for name, data in kept.items():
+            atomic_write(save_dir / name, data)
+        atomic_write(out / "summary.json", json.dumps(summary, indent=2))
+        trainer.print(json.dumps({k: v for k, v in summary.items() if k not in ("directions", "command")}, indent=1))
+        if cfg.push_to_hub:  # exactly the folder saved above
+            trainer.push_to_hub(save_dir, cfg.push_to_hub)
     accelerator.wait_for_everyone()
     return save_dir
 

@@ -1,8 +1,10 @@
-"""Train a StyleGAN2 generator (pure PyTorch) on procedural faces or CelebA.
+"""Train a StyleGAN2 generator (pure PyTorch) on procedural faces, CelebA, CelebA-HQ or a folder of images.
 
 Non-saturating logistic loss, lazy R1 on the discriminator, style-mixing regularisation, an EMA generator,
 optional DiffAugment (translation / colour / cutout) for small data sets. The data set is rendered (or
-read) once into an in-memory uint8 pool by DataLoader workers, then batches are drawn from the pool.
+read) once into an in-memory uint8 pool by DataLoader workers, then batches are drawn from the pool; real data
+larger than ``--pool_size`` is streamed by DataLoader workers instead (``--stream`` / ``--no-stream`` force either).
+A pool cut short by ``--pool_max_minutes`` says so in the log, ``summary.json`` and the model card.
 
 Starter checkpoint (one H100, ~9 minutes including the pool):
 
@@ -11,7 +13,11 @@ Starter checkpoint (one H100, ~9 minutes including the pool):
 CPU smoke run:
 
     python train/stylegan.py --output_dir /tmp/sg-smoke --resolution 32 --max_channels 32 --style_dim 32 \
-        --n_mlp 2 --batch_size 8 --pool_size 256 --steps 20 --num_workers 0
+        --n_mlp 2 --batch_size 8 --pool_size 256 --max_steps 20 --num_workers 0
+
+Runs on ``sketchface.trainer.Trainer``: several processes (``accelerate launch train/stylegan.py …``, ``torchrun``)
+train data-parallel, each rank on its own rows of every step; ``--resume`` continues a killed run exactly (weights,
+optimisers, the EMA generator, every rank's RNG and the AMP scaler from ``output_dir/state``).
 """
 
 from __future__ import annotations
@@ -27,28 +33,37 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from sketchface.data.synthetic import SyntheticFaces
 from sketchface.models.stylegan import Discriminator, Generator, StyleGANConfig
-from sketchface.trainer import make_accelerator
-from sketchface.training import atomic_write, render_pool
+from sketchface.trainer import Trainer, TrainingArguments
+from sketchface.training import (
+    add_config_flags,
+    atomic_write,
+    check_face_data_flags,
+    cli_command,
+    face_batches,
+    face_dataset,
+    load_face_data,
+    pool_note,
+)
 
 
 @dataclass
 class TrainConfig:
     output_dir: str = "runs/stylegan-procedural-64"
-    dataset: str = "procedural"  # procedural | celeba | synthetic (smoke tests only)
-    data_root: str | None = None  # CelebA root for dataset=celeba
+    dataset: str = "procedural"  # also --data: procedural | celeba | celeba-hq | folder | synthetic (smoke tests)
+    data_root: str | None = None  # the folder for celeba / celeba-hq / folder
     resolution: int = 64
     style_dim: int = 256
     n_mlp: int = 4  # StyleGAN2-ADA uses 2 for short/small runs, 8 for FFHQ; 4 is between
     channel_multiplier: float = 0.5
     max_channels: int = 256
-    pool_size: int = 50_000
-    pool_max_minutes: float = 2.5  # stop rendering after this and train on what is there
+    pool_size: int = 50_000  # procedural faces rendered; real data larger than this is streamed
+    pool_max_minutes: float = 2.5  # stop rendering after this and train on what is there (said in log and card)
+    stream: bool | None = None  # None: stream real data larger than pool_size; True / False force it
     start_seed: int = 0
-    batch_size: int = 64
-    steps: int = 100_000
-    max_minutes: float | None = None  # wall clock limit incl. data; saves and stops in time
+    batch_size: int = 64  # per process
+    steps: int = 100_000  # also --max_steps
+    max_minutes: float | None = None  # training time incl. data (resumes included); saves and stops in time
     lr: float = 0.0025  # StyleGAN2-ADA "auto" config
     r1_gamma: float = -1.0  # -1: ADA's heuristic 0.0002 * resolution^2 / batch (64 px, batch 64: 0.0128)
     d_reg_every: int = 16
@@ -79,41 +94,24 @@ class TrainConfig:
 
 def parse_args(argv=None) -> TrainConfig:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name, default in asdict(TrainConfig()).items():
-        flag = f"--{name}"
-        if name == "precision":  # the older --mixed_precision still works ("no" = fp32)
-            p.add_argument(flag, "--mixed_precision", default=default, choices=["auto", "fp32", "bf16", "fp16", "no"])
-        elif isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        elif name in ("data_root", "push_to_hub"):
-            p.add_argument(flag, type=str, default=default)
-        elif name == "max_minutes":
-            p.add_argument(flag, type=float, default=default)
-        else:
-            p.add_argument(flag, type=type(default), default=default)
+    add_config_flags(p, asdict(TrainConfig()), {"data_root", "push_to_hub"})
     cfg = TrainConfig(**vars(p.parse_args(argv)))
-    if cfg.precision == "no":
-        cfg.precision = "fp32"
+    check_face_data_flags(p, cfg)
     return cfg
 
 
 # ------------------------------------------------------------------------------------------ data
 def make_dataset(cfg, sketch: str | None = None, start_seed: int | None = None, length: int | None = None):
+    """The training faces: ``pool_size`` procedural (or synthetic) ones from ``start_seed``, or the train split of
+    the real data set under ``--data_root``."""
     start = cfg.start_seed if start_seed is None else start_seed
     n = cfg.pool_size if length is None else length
-    if cfg.dataset == "procedural":
-        from sketchface.data.procedural import ProceduralFaces
-
-        return ProceduralFaces(size=cfg.resolution, length=n, start_seed=start, mode="celeba", sketch=sketch)
-    if cfg.dataset == "celeba":
-        from sketchface.data.celeba import CelebA
-
-        if not cfg.data_root:
-            raise SystemExit("--data_root is required for --dataset celeba")
-        return CelebA(cfg.data_root, split="train", size=cfg.resolution, sketch=sketch)
-    if cfg.dataset == "synthetic":
-        return SyntheticFaces(cfg.resolution, n, start)
-    raise SystemExit(f"unknown dataset {cfg.dataset!r}")
+    try:
+        return face_dataset(
+            cfg.dataset, cfg.data_root, size=cfg.resolution, split="train", sketch=sketch, length=n, start_seed=start
+        )
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
 
 
 # ---------------------------------------------------------------------------------- DiffAugment
@@ -173,32 +171,105 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     save_image((images.float().clamp(-1, 1) + 1) / 2, str(path), nrow=nrow)
 
 
-def sample_batch(pool: torch.Tensor, batch: int, device, xflip: bool, gen: torch.Generator) -> torch.Tensor:
-    idx = torch.randint(0, pool.shape[0], (batch,), generator=gen)
-    x = pool[idx].to(device, non_blocking=True).float() / 127.5 - 1
-    if xflip:
-        flip = torch.rand(batch, generator=gen) < 0.5
-        x[flip.to(device)] = x[flip.to(device)].flip(-1)
-    return x
+def random_xflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Mirror each image of (B, C, S, S) with probability 1/2 (draws from ``gen``, a CPU generator)."""
+    flip = (torch.rand(x.shape[0], generator=gen) < 0.5).to(x.device)
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+def model_card(cfg: TrainConfig, summary: dict) -> str:
+    """The generator folder's README.md: data, architecture, training (what this run did)."""
+    m = cfg.model_config()
+    data = (
+        f"procedural faces (`sketchface.data.procedural`, seeds from {cfg.start_seed})"
+        if cfg.dataset == "procedural"
+        else f"`{cfg.dataset}` at `{cfg.data_root}` (train split)"
+    )
+    real = cfg.dataset in ("celeba", "celeba-hq")
+    lines = [
+        "---",
+        "library_name: sketchface",
+        *(["license: other", "license_name: celeba-research-only"] if real else []),
+        "tags: [sketchface, stylegan2, unconditional-image-generation]",
+        "---",
+        f"# StyleGAN2 generator ({m.resolution} px, EMA weights)",
+        "",
+        "Pure PyTorch (runs on a CPU). Load with `sketchface.models.stylegan.Generator.from_pretrained(path)`; "
+        "`train/psp.py --generator PATH` trains a sketch encoder into it.",
+        "",
+        f"- Data: {data}; trained on {summary['data']}.",
+        f"- Architecture: style_dim {m.style_dim}, {m.n_mlp}-layer mapping, widths "
+        f"{[m.channels(2**i) for i in range(2, m.log_size + 1)]} (4 px → {m.resolution} px), {m.n_latent} W+ styles.",
+        f"- Training: {summary['steps']} steps × batch {cfg.batch_size} × {summary['processes']} process(es) "
+        f"({summary['images_seen']:,} images, stop: {summary['stop_reason']}), {summary['minutes']:.1f} min incl. "
+        f"data on {summary['device']}, precision {summary['precision']}; non-saturating loss, lazy R1 "
+        f"(γ {cfg.r1_gamma:.4g} every {cfg.d_reg_every}), style mixing {cfg.mixing_prob}, EMA half-life "
+        f"{cfg.ema_kimg:.3g} kimg, lr {cfg.lr}" + (f", DiffAugment {cfg.diffaugment}" if cfg.diffaugment else "") + ".",
+        "",
+        "Trained with:",
+        "",
+        "```",
+        summary["command"],
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def training_arguments(cfg: TrainConfig) -> TrainingArguments:
+    """The shared harness's settings (``--steps`` is its ``max_steps``); 20 s of ``--max_minutes`` stay for the final
+    save. The learning rates are this script's own (constant, as StyleGAN2-ADA)."""
+    return TrainingArguments(
+        output_dir=cfg.output_dir,
+        save_dir=str(Path(cfg.output_dir) / "generator"),
+        max_steps=cfg.steps,
+        max_minutes=max(cfg.max_minutes - RESERVE_SECONDS / 60, 0.0) if cfg.max_minutes else None,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        warmup_steps=0,
+        lr_schedule="constant",
+        precision=cfg.precision,
+        channels_last=False,
+        save_every=cfg.save_every,
+        log_every=cfg.log_every,
+        seed=cfg.seed,
+        resume=cfg.resume,
+        num_workers=cfg.num_workers,
+        push_to_hub=cfg.push_to_hub,
+    )
+
+
+RESERVE_SECONDS = 20.0  # of --max_minutes, kept for the final save
+
+
+def _load_legacy_state(path: Path, g_raw, d_raw, G_ema, g_opt, d_opt, trainer: Trainer) -> int:
+    """--resume of a run saved by the older version of this script (state.pt: weights, optimisers, step; no RNG
+    state, so the draws after it differ from an uninterrupted run)."""
+    st = torch.load(path, map_location="cpu", weights_only=True)
+    g_raw.load_state_dict(st["g"])
+    d_raw.load_state_dict(st["d"])
+    G_ema.load_state_dict(st["g_ema"])
+    g_opt.load_state_dict(st["g_opt"])
+    d_opt.load_state_dict(st["d_opt"])
+    trainer.print(f"resumed from {path} at step {st['step']} (an older state: no RNG state)")
+    return int(st["step"])
 
 
 # ----------------------------------------------------------------------------------------- main
 def main(cfg: TrainConfig) -> Path:
-    t_start = time.time()
-    deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes else None
     if cfg.r1_gamma < 0:
         cfg.r1_gamma = 0.0002 * cfg.resolution**2 / cfg.batch_size
     if cfg.ema_kimg < 0:
         cfg.ema_kimg = cfg.batch_size * 10 / 32
-    try:  # precision, threads per process, TF32 and cuDNN autotuning on CUDA: as every training script
-        accelerator, precision = make_accelerator(cfg.precision)
+    try:  # device, precision, seed + rank, threads per process, TF32 and cuDNN autotuning on CUDA
+        trainer = Trainer(training_arguments(cfg))
     except ValueError as e:  # fp16 without CUDA
         raise SystemExit(str(e)) from None
-    dev = accelerator.device
-    torch.manual_seed(cfg.seed + accelerator.process_index)
+    accelerator, precision, dev = trainer.accelerator, trainer.precision, trainer.device
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if trainer.is_main:
+        atomic_write(out / "train_config.json", json.dumps(asdict(cfg), indent=2))
 
     mcfg = cfg.model_config()
     G, D = Generator(mcfg), Discriminator(mcfg)
@@ -206,79 +277,59 @@ def main(cfg: TrainConfig) -> Path:
     d_ratio = cfg.d_reg_every / (cfg.d_reg_every + 1)
     g_opt = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
     d_opt = torch.optim.Adam(D.parameters(), lr=cfg.lr * d_ratio, betas=(0.0, 0.99**d_ratio))
-    step = 0
-    state_path = out / "state.pt"
-    if cfg.resume and state_path.exists():
-        st = torch.load(state_path, map_location="cpu", weights_only=True)
-        G.load_state_dict(st["g"])
-        D.load_state_dict(st["d"])
-        G_ema.load_state_dict(st["g_ema"])
-        g_opt.load_state_dict(st["g_opt"])
-        d_opt.load_state_dict(st["d_opt"])
-        step = st["step"]
-        accelerator.print(f"resumed from {state_path} at step {step}")
-    G, D, g_opt, d_opt = accelerator.prepare(G, D, g_opt, d_opt)
+    dataset = make_dataset(cfg)
+    pool, data_info = load_face_data(trainer, cfg, dataset, ("image",))
+    per_step = cfg.batch_size * trainer.num_processes
+    if (data_info["faces"]) < per_step:
+        raise SystemExit(
+            f"{data_info['faces']} training faces are fewer than one step's {per_step} (batch × processes)"
+        )
+
+    g_raw, d_raw = G, D
+    G, D, g_opt, d_opt = trainer.prepare(G, D, g_opt, d_opt)  # DDP-wrapped under several processes
     G_ema.to(dev)
-    g_raw = accelerator.unwrap_model(G)
+    accelerator.register_for_checkpointing(G_ema)  # saved and restored with the training state
+    # weights, optimisers, the EMA generator, every rank's RNG (z, noise, mixing, DiffAugment) and the AMP scaler
+    step = trainer.resume()
+    legacy = out / "state.pt"
+    if cfg.resume and step == 0 and legacy.is_file():
+        step = _load_legacy_state(legacy, g_raw, d_raw, G_ema, g_opt, d_opt, trainer)
+    start_step = step
     n_latent, sd = mcfg.n_latent, mcfg.style_dim
-    accelerator.print(f"r1_gamma {cfg.r1_gamma:.4g}, ema half-life {cfg.ema_kimg:.3g} kimg, lr {cfg.lr}")
-    accelerator.print(
+    trainer.print(f"r1_gamma {cfg.r1_gamma:.4g}, ema half-life {cfg.ema_kimg:.3g} kimg, lr {cfg.lr}")
+    trainer.print(
         f"G {sum(p.numel() for p in g_raw.parameters()) / 1e6:.2f} M params, "
-        f"D {sum(p.numel() for p in accelerator.unwrap_model(D).parameters()) / 1e6:.2f} M, "
+        f"D {sum(p.numel() for p in d_raw.parameters()) / 1e6:.2f} M, "
         f"widths {[mcfg.channels(2**i) for i in range(2, mcfg.log_size + 1)]}, n_latent {n_latent}"
     )
-
-    dataset = make_dataset(cfg)
-    pool = render_pool(dataset, cfg.num_workers, cfg.pool_max_minutes, keys=("image",), batch_size=128, desc="pool")[
-        "image"
-    ]
-    if torch.cuda.is_available():
-        pool = pool.to(dev)  # 50k x 3 x 64 x 64 uint8 = 0.6 GB
-    gen = torch.Generator().manual_seed(cfg.seed + 1 + accelerator.process_index)
     fixed_z = torch.randn(cfg.sample_count, sd, generator=torch.Generator().manual_seed(cfg.seed)).to(dev)
 
-    def make_fake(b):
-        """G(z) with style mixing (prob mixing_prob, per-sample crossover) and random noise."""
+    def make_fake(net, b):
+        """net(z) with style mixing (prob mixing_prob, per-sample crossover) and random noise."""
         z = torch.randn(b, sd, device=dev)
         if cfg.mixing_prob > 0 and torch.rand(()) < cfg.mixing_prob:
             z2 = torch.randn(b, sd, device=dev)
             crossover = torch.randint(1, n_latent, (b,), device=dev)
-            return G(z, noise_mode="random", z2=z2, crossover=crossover)
-        return G(z, noise_mode="random")
-
-    def save_state(final: bool = False):
-        if not accelerator.is_main_process:
-            return
-        st = {
-            "g": g_raw.state_dict(),
-            "d": accelerator.unwrap_model(D).state_dict(),
-            "g_ema": G_ema.state_dict(),
-            "g_opt": g_opt.state_dict(),
-            "d_opt": d_opt.state_dict(),
-            "step": step,
-        }
-        atomic_write(state_path, lambda tmp: torch.save(st, tmp))
+            return net(z, noise_mode="random", z2=z2, crossover=crossover)
+        return net(z, noise_mode="random")
 
     aug = lambda x: diff_augment(x, cfg.diffaugment)  # noqa: E731
-    pbar = tqdm(total=cfg.steps, initial=step, disable=not accelerator.is_local_main_process, desc="stylegan")
+    batches = face_batches(trainer, cfg, dataset, pool, ("image",), step)
+    pbar = tqdm(total=cfg.steps, initial=step, disable=not trainer.is_main, desc="stylegan")
     logs = {}
-    stop_reason = "steps"
-    reserve = 20.0  # seconds kept for the final save
-    while step < cfg.steps:
-        if deadline and time.time() > deadline - reserve:
-            stop_reason = "max_minutes"
-            break
-        real = sample_batch(pool, cfg.batch_size, dev, cfg.xflip, gen)
+    t0, saved_at = time.perf_counter(), None
+    while not trainer.done(step):  # --max_steps, or --max_minutes less the reserve (every rank agrees)
+        real = next(batches)["image"] * 2 - 1  # (B, 3, R, R) in [-1, 1]
+        if cfg.xflip:  # drawn from (seed, step, rank): resuming needs no state
+            real = random_xflip(real, trainer.step_generator(step))
 
-        # ---- discriminator
-        G.requires_grad_(False)
-        D.requires_grad_(True)
-        with torch.no_grad(), accelerator.autocast():
-            fake = make_fake(cfg.batch_size)
-        with accelerator.autocast():
+        # ---- discriminator (the generator's images need no gradient: its unwrapped module draws them)
+        with torch.no_grad(), trainer.autocast():
+            fake = make_fake(g_raw, cfg.batch_size)
+        with trainer.autocast():
             d_loss = F.softplus(D(aug(fake))).mean() + F.softplus(-D(aug(real))).mean()
         d_opt.zero_grad(set_to_none=True)
-        accelerator.backward(d_loss)
+        trainer.backward(d_loss)
         d_opt.step()
         if step % cfg.d_reg_every == 0 and cfg.r1_gamma > 0:
             real.requires_grad_(True)
@@ -286,19 +337,19 @@ def main(cfg: TrainConfig) -> Path:
             (grad,) = torch.autograd.grad(real_pred.sum(), real, create_graph=True)
             r1 = grad.pow(2).flatten(1).sum(1).mean()
             d_opt.zero_grad(set_to_none=True)
-            accelerator.backward(cfg.r1_gamma / 2 * r1 * cfg.d_reg_every + 0 * real_pred[0].sum())
+            trainer.backward(cfg.r1_gamma / 2 * r1 * cfg.d_reg_every + 0 * real_pred[0].sum())
             d_opt.step()
             logs["r1"] = r1.item()
 
-        # ---- generator
-        G.requires_grad_(True)
-        D.requires_grad_(False)
-        with accelerator.autocast():
-            fake = make_fake(cfg.batch_size)
-            g_loss = F.softplus(-D(aug(fake))).mean()
+        # ---- generator (the critic's gradients are not wanted: its unwrapped module judges, DDP syncs G alone)
+        d_raw.requires_grad_(False)
+        with trainer.autocast():
+            fake = make_fake(G, cfg.batch_size)
+            g_loss = F.softplus(-d_raw(aug(fake))).mean()
         g_opt.zero_grad(set_to_none=True)
-        accelerator.backward(g_loss)
+        trainer.backward(g_loss)
         g_opt.step()
+        d_raw.requires_grad_(True)
 
         with torch.no_grad():  # running mean of w (for truncation and pSp's latent_avg)
             w = g_raw.mapping(torch.randn(cfg.batch_size, sd, device=dev))
@@ -306,40 +357,53 @@ def main(cfg: TrainConfig) -> Path:
         ema_nimg = cfg.ema_kimg * 1000
         if cfg.ema_rampup:
             ema_nimg = min(ema_nimg, (step + 1) * cfg.batch_size * cfg.ema_rampup)
-        ema_update(G_ema, g_raw, 0.5 ** (cfg.batch_size * accelerator.num_processes / max(ema_nimg, 1e-8)))
+        ema_update(G_ema, g_raw, 0.5 ** (per_step / max(ema_nimg, 1e-8)))
         step += 1
         pbar.update(1)
         if step % cfg.log_every == 0:
             logs.update(d=d_loss.item(), g=g_loss.item())
             pbar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
-        if accelerator.is_main_process and (step % cfg.sample_every == 0 or step == 1):
+            trainer.log(step, dict(logs))
+        if trainer.is_main and (step % cfg.sample_every == 0 or step == 1):
             with torch.no_grad():
                 save_grid(G_ema(fixed_z, noise_mode="const"), out / "samples" / f"{step:07d}.png")
-        if step % cfg.save_every == 0:
-            save_state()
+        if trainer.should_save(step):
+            trainer.save_state(step)
+            saved_at = step
     pbar.close()
+    seconds = time.perf_counter() - t0
+    if saved_at != step:
+        trainer.save_state(step)
 
-    save_state(final=True)
     final_dir = out / "generator"
-    if accelerator.is_main_process:
+    if trainer.is_main:
         with torch.no_grad():
             save_grid(G_ema(fixed_z, noise_mode="const"), out / "samples" / "final.png")
             save_grid(G_ema(fixed_z, truncation_psi=0.7, noise_mode="const"), out / "samples" / "final_psi0.7.png")
-        G_ema.cpu().save_pretrained(final_dir)
-        Discriminator.save_pretrained(accelerator.unwrap_model(D).cpu(), out / "discriminator")
+        Discriminator.save_pretrained(copy.deepcopy(d_raw).cpu(), out / "discriminator")
+        run = trainer.run_summary(G_ema, step, (step - start_step) * per_step, seconds)
         summary = {
             "steps": step,
-            "images_seen": step * cfg.batch_size * accelerator.num_processes,
-            "stop_reason": stop_reason,
+            "images_seen": step * per_step,
+            "stop_reason": "steps" if step >= cfg.steps else "max_minutes",
             "precision": precision,
-            "minutes": (time.time() - t_start) / 60,
-            "pool_size": int(pool.shape[0]),
+            "minutes": trainer.elapsed_minutes(),
+            "pool_size": data_info["faces"],
+            "pool": data_info,
+            "data": pool_note(data_info, cfg.pool_max_minutes),
             "dataset": cfg.dataset,
+            "device": (torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type)
+            + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
+            "processes": trainer.num_processes,
+            "speed": run["speed"],
+            "command": cli_command("stylegan", asdict(cfg), asdict(TrainConfig()), skip=("resume",)),
         }
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        accelerator.print(json.dumps(summary))
+        # the EMA generator in float32 with its card; --push_to_hub uploads exactly this folder
+        trainer.save_pretrained(G_ema, final_dir, card=model_card(cfg, summary), fp16=False)
+        atomic_write(out / "summary.json", json.dumps(summary, indent=2))
+        trainer.print(json.dumps({k: v for k, v in summary.items() if k != "command"}))
         if cfg.push_to_hub:
-            G_ema.push_to_hub(cfg.push_to_hub)
+            trainer.push_to_hub(final_dir, cfg.push_to_hub)
     accelerator.wait_for_everyone()
     return final_dir
 
