@@ -213,7 +213,8 @@ def test_training_smoke(tmp_path):
     assert (tmp_path / "run" / "state" / "trainer.json").exists()
     summary = (tmp_path / "run" / "summary.json").read_text()
     assert '"steps": 2' in summary and "eval_held_out" in summary
-    assert "an in-memory pool of 16 faces" in (final / "README.md").read_text()
+    card = (final / "README.md").read_text()
+    assert "an in-memory pool of 16 faces" in card and " samples/s" in card and "precision fp32" in card
     cfg.resume, cfg.steps = True, 3
     mod.main(cfg)
     assert json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())["step"] == 3

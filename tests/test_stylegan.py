@@ -139,7 +139,7 @@ def test_training_smoke(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["pool_size"] == 16 and summary["pool"]["mode"] == "pool" and not summary["pool"]["capped"]
     card = (final / "README.md").read_text()
-    assert "StyleGAN2 generator (16 px" in card and "an in-memory pool of 16 faces" in card
+    assert "StyleGAN2 generator (16 px" in card and "an in-memory pool of 16 faces" in card and " samples/s" in card
     # resume continues from the saved step (--max_steps is the shared name of --steps)
     mod.main(mod.parse_args([*args, "--resume", "--max_steps", "3"]))
     assert json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())["step"] == 3

@@ -282,7 +282,9 @@ def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
         f"- Steps: {summary['steps']} (batch {cfg.batch_size}"
         + (f" × {summary['processes']} processes" if summary.get("processes", 1) > 1 else "")
         + f", stop: {summary['stop_reason']}, "
-        f"{summary.get('minutes', 0):.1f} min incl. data, precision {summary.get('precision', 'fp32')}).",
+        f"{summary.get('minutes', 0):.1f} min incl. data, precision {summary.get('precision', 'fp32')}"
+        + (f", {summary['speed']}" if summary.get("speed") else "")
+        + ").",
         f"- Loss: {cfg.l2_lambda}·L2 + {cfg.lpips_lambda}·{summary['perceptual']} + {cfg.id_lambda}·identity + "
         f"{cfg.w_norm_lambda}·W-norm + {cfg.attention_lambda}·attention ({summary['attention_network']}).",
         f"- Generator: {summary.get('generator', 'frozen')}"

@@ -202,7 +202,8 @@ def model_card(cfg: TrainConfig, summary: dict) -> str:
         f"{[m.channels(2**i) for i in range(2, m.log_size + 1)]} (4 px → {m.resolution} px), {m.n_latent} W+ styles.",
         f"- Training: {summary['steps']} steps × batch {cfg.batch_size} × {summary['processes']} process(es) "
         f"({summary['images_seen']:,} images, stop: {summary['stop_reason']}), {summary['minutes']:.1f} min incl. "
-        f"data on {summary['device']}, precision {summary['precision']}; non-saturating loss, lazy R1 "
+        f"data on {summary['device']}, precision {summary['precision']}, {summary['speed']}; non-saturating loss, "
+        "lazy R1 "
         f"(γ {cfg.r1_gamma:.4g} every {cfg.d_reg_every}), style mixing {cfg.mixing_prob}, EMA half-life "
         f"{cfg.ema_kimg:.3g} kimg, lr {cfg.lr}" + (f", DiffAugment {cfg.diffaugment}" if cfg.diffaugment else "") + ".",
         "",
