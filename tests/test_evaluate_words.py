@@ -55,6 +55,8 @@ def test_evaluate_words_end_to_end(words, tmp_path):
     assert -1 <= m["more_like_this_sface"] <= 1 and m["ms_8_candidates"] > 0 and m["size_mb"] > 0
     table = (out / "results.md").read_text()
     assert "| tiny |" in table and "two sets of real faces" in table
+    head, rule, row = (line for line in table.splitlines() if line.startswith("|"))
+    assert head.count("|") == rule.count("|") == row.count("|")  # one column per heading
     assert Image.open(out / "criminals.png").width > 3 * 96  # three criminals × candidates, generated faces only
     assert results["models"]["tiny"]["sface_fd"] == m["sface_fd"]
 

@@ -10,7 +10,8 @@ seed 0), and for the real photos themselves:
 - **Looks like a photograph**: Fréchet distance between the SFace embeddings (L2-normalised, 128-d) of the model's
   faces and of the test photos ("SFace FD"), beside the same distance between two sets of real faces (the valid
   split's photos against the test split's), and the share of faces in which YuNet finds a face at all.
-- **Obeys the description**: attribute fidelity by the judge (``--classifier``, a classifier trained on real faces),
+- **Obeys the description**: attribute fidelity by the judge (``--classifier``, a classifier trained on real faces;
+  default ``classifier-celeba-mini-pt-64``),
   mean over all stated attributes and per rare attribute (Eyeglasses, Wearing_Hat, Bald, Gray_Hair, Mustache, Male,
   Young) where stated; the judge's own balanced accuracy on the test photos says which attributes it can judge at
   all (below ``--judge_floor`` its figures are marked unreliable).
@@ -55,7 +56,7 @@ VARIATION_STRENGTH = 0.3  # the app's "more like this" default
 class WordsConfig:
     models: list[str] = field(default_factory=list)  # NAME=PATH
     data_root: str = "../shared/data/celeba-mini"
-    classifier: str = "checkpoints/classifier-celeba-mini-64"
+    classifier: str = "checkpoints/classifier-celeba-mini-pt-64"  # real-face judge, procedural pre-training
     size: int = 64
     num_faces: int = 100  # test label vectors used (at most the split's size)
     diversity_descriptions: int = 16
@@ -189,7 +190,7 @@ def markdown(results: dict) -> str:
         "",
         "| model | SFace FD ↓ | face found | fidelity | " + " | ".join(RARE) + " | diversity | more like this | "
         "8 candidates ms | MB |",
-        "|---|" + "---:|" * (9 + len(RARE)),
+        "|---|" + "---:|" * (7 + len(RARE)),
     ]
     for name, m in r["models"].items():
         rare = [_f(m["rare_present_fidelity"][a], 2) for a in RARE]
