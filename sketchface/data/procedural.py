@@ -649,18 +649,120 @@ def render(attributes=None, seed: int = 0, size: int = 128, mode: str = "celeba"
     return Face(face[0], face[1], v, face[2], seed)
 
 
-def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
-    # Every random choice has its own slot, so switching one attribute never changes another's draw.
-    R = rng.random(104).tolist()
+@dataclass(frozen=True)
+class _Slots:
+    """The identity stream's uniform draws. Every random choice has its own slot (index), so switching one
+    attribute never changes another's draw, and the parts may read their slots in any order."""
 
-    def u(k: int, lo: float = 0.0, hi: float = 1.0) -> float:
-        return lo + (hi - lo) * R[k]
+    r: list[float]
 
-    def pick(k: int, seq):
-        return seq[min(int(R[k] * len(seq)), len(seq) - 1)]
+    def u(self, k: int, lo: float = 0.0, hi: float = 1.0) -> float:
+        """Slot ``k`` scaled to [lo, hi)."""
+        return lo + (hi - lo) * self.r[k]
 
+    def pick(self, k: int, seq):
+        """An element of ``seq`` chosen by slot ``k``."""
+        return seq[min(int(self.r[k] * len(seq)), len(seq) - 1)]
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """One face's drawn parameters, shared by the part functions (``_draw_*``).
+
+    Coordinates are normalised (x right, y down) before the pose transform ``A``; ``x`` offsets are usually
+    multiplied by a side ``sgn`` (-1 left, +1 right). Part-specific choices (clothes colour, hat style, …) are
+    not here: each part reads its own slots from ``slots``.
+    """
+
+    a: dict[str, bool]  # the 40 attributes as rendered
+    slots: _Slots
+    size: int  # S, the image side in pixels
+    male: bool
+    young: bool
+    attractive: bool
+    # face outline: a superellipse below the centre line, an ellipse above
+    cx: float  # face centre
+    cy: float
+    W: float  # half-width
+    H: float  # half-height
+    ne: float  # superellipse exponent of the jaw (squareness)
+    taper: float  # chin taper
+    outline: np.ndarray  # (48, 2) closed outline
+    top: float  # y of the crown
+    chin: float  # y of the chin
+    # features: y of the eye line / nose tip / mouth line, and sizes
+    ye: float
+    ex: float  # eye centre offset from cx
+    ew: float  # eye half-width
+    eh: float  # eye half-height (upper lid)
+    tilt: float  # eye tilt (outer corner higher)
+    yn: float
+    nw: float  # nose half-width
+    ym: float
+    mw: float  # mouth half-width
+    ut: float  # upper lip thickness
+    lt: float  # lower lip thickness
+    brow_y: float
+    brow_thick: float
+    neck_w: float  # neck half-width
+    # asymmetry (unattractive): one eye / brow lower (lower, so a fringe never hides it), tilted mouth, blemishes
+    asym_side: float
+    asym: float
+    # mouth shape
+    mouth_tilt: float  # radians
+    smile: float  # corner lift
+    gap: float  # opening between the lips (0: closed)
+    # colours (RGB float arrays)
+    skin: np.ndarray
+    dark_skin: np.ndarray
+    hair_kind: str  # "black", "blond", "brown", "gray" or "other"
+    hair_col: np.ndarray
+    hair_dark: np.ndarray
+    hair_light: np.ndarray
+    brow_col: np.ndarray
+    beard_col: np.ndarray
+    # hair and beard
+    length: str  # "short", "medium" or "long"
+    vol: float  # hair volume over the skull
+    part: float  # parting, -0.5 (left) to 0.5 (right)
+    hair_bottom: float  # y where the hair ends at the sides
+    hairline_y: float  # y of the hairline at the centre
+    hairline: np.ndarray  # (13, 2) hairline, left to right
+    full_beard: bool
+    # pose and light
+    A: np.ndarray  # (2, 3) pose transform (rotation, scale, shift)
+    light: tuple[float, float]  # light direction
+    lside: float  # -1 / +1: the lit side
+
+    @property
+    def hair_w(self) -> float:
+        """Half-width of the hair mass."""
+        return self.W * 1.08 + self.vol
+
+    def drop(self, sgn: float) -> float:
+        """Vertical offset of the eye / brow / lens on side ``sgn``."""
+        return self.asym if sgn == self.asym_side else 0.0
+
+    def face_x(self, y: float) -> float:
+        """Half-width of the outline at height ``y`` (approximate, lower half)."""
+        cy, W, H, ne, taper = self.cy, self.W, self.H, self.ne, self.taper
+        yy = np.clip((y - cy) / H, 0, 1)
+        return W * (1 - yy ** (ne / 2)) ** (1 / ne) * (1 - taper * yy**2) if y > cy else W
+
+    def rot(self, p: np.ndarray) -> np.ndarray:
+        """Tilt mouth-area points ``p`` (N, 2) by ``mouth_tilt`` about the mouth centre."""
+        cx, ym, mt = self.cx, self.ym, self.mouth_tilt
+        d = p - (cx, ym)
+        return np.stack(
+            [d[:, 0] * np.cos(mt) - d[:, 1] * np.sin(mt), d[:, 0] * np.sin(mt) + d[:, 1] * np.cos(mt)], 1
+        ) + (cx, ym)
+
+
+def _identity(a: dict[str, bool], rng: np.random.Generator, S: int) -> _Identity:
+    """Draw the shared parameters of one face from the identity stream ``rng`` (104 slots)."""
+    slots = _Slots(rng.random(104).tolist())
+    u, pick = slots.u, slots.pick
     male, young, attractive = a["Male"], a["Young"], a["Attractive"]
-    # ---- identity ---------------------------------------------------------------------------------------
     cx, cy = 0.5, 0.47
     W = u(0, 0.195, 0.225) * (1.03 if male else 0.96)
     H = u(1, 0.265, 0.295)
@@ -704,13 +806,8 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     )
     vol = u(10, 0.015, 0.05)
     part = u(11, -0.5, 0.5)
-    # asymmetry (unattractive): one eye / brow lower (lower, so a fringe never hides it), tilted mouth, blemishes
     asym_side = pick(12, [-1.0, 1.0])
     asym = 0.0 if attractive else u(13, 0.026, 0.034)
-
-    def drop(sgn: float) -> float:  # vertical offset of the eye / brow / lens on side ``sgn``
-        return asym if sgn == asym_side else 0.0
-
     ye = cy - 0.02 + u(14, -0.01, 0.01)
     ex = W * u(15, 0.41, 0.47)
     ew = u(16, 0.042, 0.05) * W / 0.21 * (1.05 if not male else 1.0)
@@ -732,19 +829,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     la = u(29, -2.6, -0.5)
     light = (np.cos(la), np.sin(la))
     lside = -1.0 if light[0] < 0 else 1.0
-    # background gradient
-    h1 = u(30, 0, 180)
-    c1 = cv2.cvtColor(np.uint8([[[h1, u(31, 40, 140), u(32, 150, 235)]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
-    c2 = c1 * u(33, 0.55, 0.85)
-    gd = u(34, 0, 6.283)
-    # linear gradient: a 2x2 corner image resized bilinearly (exactly linear in between, and cheap)
-    tc = np.clip(0.5 + np.array([[-0.5, 0.5], [-0.5, 0.5]]) * np.cos(gd) + np.array([[-0.5], [0.5]]) * np.sin(gd), 0, 1)
-    corners = (c1[None, None] * (1 - tc[..., None]) + c2[None, None] * tc[..., None]).astype(np.float32)
-    bg = cv2.resize(corners, (S, S), interpolation=cv2.INTER_LINEAR).astype(np.uint8)
-    cv = _Canvas(S, A, bg)
-    C = _C
-
-    # ---- face outline --------------------------------------------------------------------------------
+    # face outline
     th = np.linspace(-np.pi, np.pi, 48, endpoint=False)
     c, s = np.cos(th), np.sin(th)
     lower = s > 0
@@ -754,15 +839,66 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     xs = xs * np.where(lower, 1 - taper * ysn**2, 1.0)
     outline = _xy(cx + W * xs, cy + np.where(lower, H, H * 0.95) * ysn)
     top = cy - H * 0.95
+    hair_bottom = {"short": ye - 0.03, "medium": ym + 0.02, "long": 1.0}[length]
+    neck_w = W * (0.5 if not male else 0.58) * (1.2 if a["Chubby"] or a["Double_Chin"] else 1.0)
+    beard_col = hair_dark * 1.1 if hair_kind != "blond" else hair_col * 0.8
+    full_beard = not a["No_Beard"] and ((not a["Mustache"] and not a["Goatee"]) or u(50) < 0.3)
+    brow_thick = (0.013 if male else 0.009) * (2.4 if a["Bushy_Eyebrows"] else 1.0)
+    brow_y = ye - (0.05 if male else 0.058) - (eh if not a["Narrow_Eyes"] else eh / 0.35) * 0.3
+    mouth_tilt = np.deg2rad(0.0 if attractive else -9.0 * asym_side)
+    smile = 0.03 if a["Smiling"] else -0.003
+    # open mouth: at least ~2.5 px so the interior survives rasterisation at small sizes
+    gap = max(0.026 if a["Smiling"] else 0.02, 2.5 / S) if a["Mouth_Slightly_Open"] else 0.0
+    hairline_y = top + u(55, 0.06, 0.075)
+    hx = np.linspace(-1.0, 1.0, 13)
+    hline_y = hairline_y + (ye - 0.045 - hairline_y) * np.abs(hx) ** 3 + 0.01 * part * hx
+    if a["Receding_Hairline"]:
+        hline_y = hline_y - 0.075 * np.exp(-(((np.abs(hx) - 0.55) / 0.25) ** 2))
+    hairline = _xy(cx + hx * W * 1.0, hline_y)
+    return _Identity(
+        a=a, slots=slots, size=S, male=male, young=young, attractive=attractive,
+        cx=cx, cy=cy, W=W, H=H, ne=ne, taper=taper, outline=outline, top=top, chin=chin,
+        ye=ye, ex=ex, ew=ew, eh=eh, tilt=tilt, yn=yn, nw=nw, ym=ym, mw=mw, ut=ut, lt=lt,
+        brow_y=brow_y, brow_thick=brow_thick, neck_w=neck_w, asym_side=asym_side, asym=asym,
+        mouth_tilt=mouth_tilt, smile=smile, gap=gap,
+        skin=skin, dark_skin=dark_skin, hair_kind=hair_kind, hair_col=hair_col, hair_dark=hair_dark,
+        hair_light=hair_light, brow_col=brow_col, beard_col=beard_col,
+        length=length, vol=vol, part=part, hair_bottom=hair_bottom, hairline_y=hairline_y, hairline=hairline,
+        full_beard=full_beard, A=A, light=light, lside=lside,
+    )  # fmt: skip
 
-    def face_x(y: float) -> float:  # half-width of the outline at height y (approximate, lower half)
-        yy = np.clip((y - cy) / H, 0, 1)
-        return W * (1 - yy ** (ne / 2)) ** (1 / ne) * (1 - taper * yy**2) if y > cy else W
+
+def _background(f: _Identity) -> np.ndarray:
+    """The background: a linear gradient between two colours, (S, S, 3) uint8."""
+    u, S = f.slots.u, f.size
+    h1 = u(30, 0, 180)
+    c1 = cv2.cvtColor(np.uint8([[[h1, u(31, 40, 140), u(32, 150, 235)]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+    c2 = c1 * u(33, 0.55, 0.85)
+    gd = u(34, 0, 6.283)
+    # linear gradient: a 2x2 corner image resized bilinearly (exactly linear in between, and cheap)
+    tc = np.clip(0.5 + np.array([[-0.5, 0.5], [-0.5, 0.5]]) * np.cos(gd) + np.array([[-0.5], [0.5]]) * np.sin(gd), 0, 1)
+    corners = (c1[None, None] * (1 - tc[..., None]) + c2[None, None] * tc[..., None]).astype(np.float32)
+    return cv2.resize(corners, (S, S), interpolation=cv2.INTER_LINEAR).astype(np.uint8)
+
+
+def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
+    f = _identity(a, rng, S)
+    cv = _Canvas(S, f.A, _background(f))
+    u, pick = f.slots.u, f.slots.pick
+    male, young, attractive = f.male, f.young, f.attractive
+    cx, cy, W, H, outline, top, chin = f.cx, f.cy, f.W, f.H, f.outline, f.top, f.chin
+    ye, ex, ew, eh, tilt, yn, nw, ym, mw, ut, lt = f.ye, f.ex, f.ew, f.eh, f.tilt, f.yn, f.nw, f.ym, f.mw, f.ut, f.lt
+    skin, dark_skin, hair_kind, hair_col, hair_dark = f.skin, f.dark_skin, f.hair_kind, f.hair_col, f.hair_dark
+    hair_light, brow_col, beard_col, full_beard = f.hair_light, f.brow_col, f.beard_col, f.full_beard
+    length, vol, part, hair_bottom, yhl, hline = f.length, f.vol, f.part, f.hair_bottom, f.hairline_y, f.hairline
+    neck_w = f.neck_w
+    smile, gap, A, light, lside = f.smile, f.gap, f.A, f.light, f.lside
+    drop, face_x, rot = f.drop, f.face_x, f.rot
+    C = _C
 
     # ---- back hair (behind everything) -----------------------------------------------------------------
     bald, hat = a["Bald"], a["Wearing_Hat"]
     wavy, straight = a["Wavy_Hair"], a["Straight_Hair"]
-    hair_bottom = {"short": ye - 0.03, "medium": ym + 0.02, "long": 1.0}[length]
     if bald:
         for sgn in (-1, 1):
             xo = cx + sgn * W
@@ -804,7 +940,6 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         cv.fill(mass, hair_col, C["hair"], "hair")
 
     # ---- clothes, neck, necklace, tie --------------------------------------------------------------------
-    neck_w = W * (0.5 if not male else 0.58) * (1.2 if a["Chubby"] or a["Double_Chin"] else 1.0)
     ny0, ny1 = chin - 0.1, min(chin + 0.11, 0.9)
     neck = np.array(
         [[cx - neck_w, ny0], [cx + neck_w, ny0], [cx + neck_w * 1.05, ny1 + 0.02], [cx - neck_w * 1.05, ny1 + 0.02]]
@@ -994,8 +1129,6 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             cv.fill(_ell(bx, by, r, r, 12), _mix(skin, (110, 25, 15), 0.7))
 
     # ---- beard ------------------------------------------------------------------------------------------------
-    beard_col = hair_dark * 1.1 if hair_kind != "blond" else hair_col * 0.8
-    full_beard = not a["No_Beard"] and ((not a["Mustache"] and not a["Goatee"]) or u(50) < 0.3)
     if full_beard:
         ys_ = np.linspace(ye + 0.07, chin, 9)
         outer_r = np.array([[cx + face_x(y) + 0.008, y] for y in ys_])
@@ -1082,9 +1215,9 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             cv.line(bag, _mix(skin, (50, 20, 40), 0.6), 0.009, kind="bags")
 
     # ---- brows --------------------------------------------------------------------------------------------
-    bt = (0.013 if male else 0.009) * (2.4 if a["Bushy_Eyebrows"] else 1.0)
+    bt = f.brow_thick
     arch = 0.036 if a["Arched_Eyebrows"] else 0.004
-    yb = ye - (0.05 if male else 0.058) - (eh if not a["Narrow_Eyes"] else eh / 0.35) * 0.3
+    yb = f.brow_y
     tb = _T[10]
     for sgn, cls, side in ((-1, C["l_brow"], "l"), (1, C["r_brow"], "r")):
         x_in, x_out = cx + sgn * (ex - ew * 0.95), cx + sgn * (ex + ew * 1.25)
@@ -1150,10 +1283,6 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     cv.stroke("nose", side_line, width=0.005)
 
     # ---- mouth --------------------------------------------------------------------------------------------
-    mt = np.deg2rad(0.0 if attractive else -9.0 * asym_side)
-    smile = 0.03 if a["Smiling"] else -0.003
-    # open mouth: at least ~2.5 px so the interior survives rasterisation at small sizes
-    gap = max(0.026 if a["Smiling"] else 0.02, 2.5 / S) if a["Mouth_Slightly_Open"] else 0.0
     xm = np.linspace(-1, 1, 12)
     mid = ym - smile * (xm**2) + 0.008 * smile / 0.022 * (1 - xm**2) * 0  # centre line
     bow = 1 - 0.35 * np.exp(-((xm * 6) ** 2))
@@ -1162,12 +1291,6 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     lo_top = mid + gap / 2 * (1 - xm**2) ** 0.5
     lo_bot = mid + gap / 2 + lt * (1 - xm**2) ** 0.6 + 0.002
     X_ = cx + xm * mw
-
-    def rot(p: np.ndarray) -> np.ndarray:
-        d = p - (cx, ym)
-        return np.stack(
-            [d[:, 0] * np.cos(mt) - d[:, 1] * np.sin(mt), d[:, 0] * np.sin(mt) + d[:, 1] * np.cos(mt)], 1
-        ) + (cx, ym)
 
     lip_col = _LIPSTICK[int(u(54) * len(_LIPSTICK))] if a["Wearing_Lipstick"] else _mix(skin, (150, 60, 60), 0.3) * 0.85
     upper_lip = rot(np.concatenate([_xy(X_, up_top), _xy(X_, up_bot)[::-1]]))
@@ -1237,12 +1360,6 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         cv.line(
             np.array([[cx - 0.006, chin + 0.055], [cx, chin + 0.062], [cx + 0.006, chin + 0.055]]), dark_skin, 0.006
         )
-    yhl = top + u(55, 0.06, 0.075)
-    hx = np.linspace(-1.0, 1.0, 13)
-    hline_y = yhl + (ye - 0.045 - yhl) * np.abs(hx) ** 3 + 0.01 * part * hx
-    if a["Receding_Hairline"]:
-        hline_y = hline_y - 0.075 * np.exp(-(((np.abs(hx) - 0.55) / 0.25) ** 2))
-    hline = _xy(cx + hx * W * 1.0, hline_y)
     if not bald:
         hw = W * 1.08 + vol
         tt = np.linspace(np.pi, 2 * np.pi, 24)
