@@ -739,6 +739,11 @@ class _Identity:
         """Half-width of the hair mass."""
         return self.W * 1.08 + self.vol
 
+    @property
+    def collar_y(self) -> float:
+        """y where the neck meets the clothes."""
+        return min(self.chin + 0.11, 0.9)
+
     def drop(self, sgn: float) -> float:
         """Vertical offset of the eye / brow / lens on side ``sgn``."""
         return self.asym if sgn == self.asym_side else 0.0
@@ -881,25 +886,11 @@ def _background(f: _Identity) -> np.ndarray:
     return cv2.resize(corners, (S, S), interpolation=cv2.INTER_LINEAR).astype(np.uint8)
 
 
-def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
-    f = _identity(a, rng, S)
-    cv = _Canvas(S, f.A, _background(f))
-    u, pick = f.slots.u, f.slots.pick
-    male, young, attractive = f.male, f.young, f.attractive
-    cx, cy, W, H, outline, top, chin = f.cx, f.cy, f.W, f.H, f.outline, f.top, f.chin
-    ye, ex, ew, eh, tilt, yn, nw, ym, mw, ut, lt = f.ye, f.ex, f.ew, f.eh, f.tilt, f.yn, f.nw, f.ym, f.mw, f.ut, f.lt
-    skin, dark_skin, hair_kind, hair_col, hair_dark = f.skin, f.dark_skin, f.hair_kind, f.hair_col, f.hair_dark
-    hair_light, brow_col, beard_col, full_beard = f.hair_light, f.brow_col, f.beard_col, f.full_beard
-    length, vol, part, hair_bottom, yhl, hline = f.length, f.vol, f.part, f.hair_bottom, f.hairline_y, f.hairline
-    neck_w = f.neck_w
-    smile, gap, A, light, lside = f.smile, f.gap, f.A, f.light, f.lside
-    drop, face_x, rot = f.drop, f.face_x, f.rot
+def _draw_back_hair(cv: _Canvas, f: _Identity) -> None:
+    """The hair mass behind everything (wavy outline for Wavy_Hair), or only a fringe over the ears if Bald."""
+    cx, cy, W, H, ye, vol, length, hair_col = f.cx, f.cy, f.W, f.H, f.ye, f.vol, f.length, f.hair_col
     C = _C
-
-    # ---- back hair (behind everything) -----------------------------------------------------------------
-    bald, hat = a["Bald"], a["Wearing_Hat"]
-    wavy, straight = a["Wavy_Hair"], a["Straight_Hair"]
-    if bald:
+    if f.a["Bald"]:
         for sgn in (-1, 1):
             xo = cx + sgn * W
             fr = np.array(
@@ -912,12 +903,12 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             )
             cv.fill(fr, hair_col, C["hair"], "hair_fringe")
     else:
-        hw = W * 1.08 + vol
+        hw = f.hair_w
         n = 40
         tt = np.linspace(np.pi, 2 * np.pi, n)  # upper arc, left to right
         cap = _xy(cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol + 0.02 - 0.02) * np.sin(tt))
         sides_w = hw if length == "short" else hw + (0.03 if length == "long" else 0.015)
-        yb = hair_bottom
+        yb = f.hair_bottom
         right = np.array([[cx + sides_w, cy], [cx + sides_w * 0.98, yb]]) if yb > cy else np.zeros((0, 2))
         left = np.array([[cx - sides_w * 0.98, yb], [cx - sides_w, cy]]) if yb > cy else np.zeros((0, 2))
         mass = np.concatenate([cap, right, left]) if yb > cy else cap
@@ -925,7 +916,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             # inner edge so the neck/face gap shows background: hair parts at the shoulders
             bottom = np.array([[cx + W * 0.75, yb], [cx - W * 0.75, yb]])
             mass = np.concatenate([cap, right, bottom[:1], bottom[1:], left])
-        if wavy:
+        if f.a["Wavy_Hair"]:
             d = mass - mass.mean(0)
             d /= np.hypot(d[:, 0], d[:, 1])[:, None] + 1e-9
             # resample along the path so the waves are regular
@@ -936,17 +927,21 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             mass = _xy(np.interp(q, cum, mass[:, 0]), np.interp(q, cum, mass[:, 1]))
             d = _xy(np.interp(q, cum, d[:, 0]), np.interp(q, cum, d[:, 1]))
             amp, per = 0.014, 0.09
-            mass = mass + d * (amp * np.sin(q / per * 2 * np.pi + u(35, 0, 6)))[:, None]
+            mass = mass + d * (amp * np.sin(q / per * 2 * np.pi + f.slots.u(35, 0, 6)))[:, None]
         cv.fill(mass, hair_col, C["hair"], "hair")
 
-    # ---- clothes, neck, necklace, tie --------------------------------------------------------------------
-    ny0, ny1 = chin - 0.1, min(chin + 0.11, 0.9)
+
+def _draw_neck_and_shoulders(cv: _Canvas, f: _Identity) -> None:
+    """The neck and the clothed shoulders (random colour, sometimes a V neck)."""
+    u, pick = f.slots.u, f.slots.pick
+    cx, neck_w, ny1, C = f.cx, f.neck_w, f.collar_y, _C
+    ny0 = f.chin - 0.1
     neck = np.array(
         [[cx - neck_w, ny0], [cx + neck_w, ny0], [cx + neck_w * 1.05, ny1 + 0.02], [cx - neck_w * 1.05, ny1 + 0.02]]
     )
-    cv.fill(neck, skin * 0.9, C["neck"], "neck")
+    cv.fill(neck, f.skin * 0.9, C["neck"], "neck")
     cloth_col = cv2.cvtColor(np.uint8([[[u(36, 0, 180), u(37, 30, 220), u(38, 50, 220)]]]), cv2.COLOR_HSV2RGB)[0, 0]
-    sh = u(39, 0.36, 0.44) * (1.1 if male else 1.0)
+    sh = u(39, 0.36, 0.44) * (1.1 if f.male else 1.0)
     vdepth = pick(40, [0.0, 0.0, 0.05])
     shoulders = np.array(
         [
@@ -962,52 +957,91 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         ]
     )
     cv.fill(shoulders, cloth_col, C["cloth"], "shoulders")
-    if a["Wearing_Necktie"]:
-        shirt = _mix(pick(41, [(245, 245, 245), (200, 220, 245), (240, 235, 220)]), (0, 0, 0), 0.0)
-        for sgn in (-1, 1):
-            col = np.array(
-                [[cx, ny1 + 0.05], [cx + sgn * neck_w * 1.2, ny1 - 0.025], [cx + sgn * neck_w * 1.5, ny1 + 0.06]]
-            )
-            cv.fill(col, shirt, C["cloth"], "collar")
-        tie_col = (
-            _METAL[3:5][int(u(42) * 2)]
-            if u(43) < 0.3
-            else cv2.cvtColor(np.uint8([[[u(44, 0, 180), 220, u(45, 90, 200)]]]), cv2.COLOR_HSV2RGB)[0, 0]
-        )
-        knot = np.array(
-            [[cx - 0.03, ny1 - 0.01], [cx + 0.03, ny1 - 0.01], [cx + 0.02, ny1 + 0.04], [cx - 0.02, ny1 + 0.04]]
-        )
-        blade = np.array([[cx - 0.02, ny1 + 0.04], [cx + 0.02, ny1 + 0.04], [cx + 0.045, 1.05], [cx - 0.045, 1.05]])
-        cv.fill(blade, tie_col, C["cloth"], "necktie")
-        cv.fill(knot, np.asarray(tie_col) * 0.8, C["cloth"], "necktie")
-        cv.line(np.array([[cx - 0.02, 0.95], [cx + 0.025, 0.92]]), np.asarray(tie_col) * 0.6, 0.008)
-    if a["Wearing_Necklace"]:
-        nc = _METAL[int(u(46) * 3)]
-        tt = _T[16]
-        yy = ny1 - 0.035 + 0.045 * np.sin(tt * np.pi)
-        chain = _xy(cx - neck_w * 1.05 + 2.1 * neck_w * tt, yy)
-        cv.line(chain, nc, 0.016, C["neck_l"], "necklace")
-        cv.fill(_ell(cx, ny1 + 0.022, 0.016, 0.02, 12), nc, C["neck_l"], "necklace")
-        cv.fill(_ell(cx - 0.005, ny1 + 0.017, 0.005, 0.006, 12), _mix(nc, (255, 255, 255), 0.6))
 
-    # ---- ears, face --------------------------------------------------------------------------------------
+
+def _draw_necktie(cv: _Canvas, f: _Identity) -> None:
+    """Wearing_Necktie: a shirt collar and a tie (metallic or a random saturated colour)."""
+    u, pick = f.slots.u, f.slots.pick
+    cx, neck_w, ny1, C = f.cx, f.neck_w, f.collar_y, _C
+    shirt = _mix(pick(41, [(245, 245, 245), (200, 220, 245), (240, 235, 220)]), (0, 0, 0), 0.0)
+    for sgn in (-1, 1):
+        col = np.array(
+            [[cx, ny1 + 0.05], [cx + sgn * neck_w * 1.2, ny1 - 0.025], [cx + sgn * neck_w * 1.5, ny1 + 0.06]]
+        )
+        cv.fill(col, shirt, C["cloth"], "collar")
+    tie_col = (
+        _METAL[3:5][int(u(42) * 2)]
+        if u(43) < 0.3
+        else cv2.cvtColor(np.uint8([[[u(44, 0, 180), 220, u(45, 90, 200)]]]), cv2.COLOR_HSV2RGB)[0, 0]
+    )
+    knot = np.array(
+        [[cx - 0.03, ny1 - 0.01], [cx + 0.03, ny1 - 0.01], [cx + 0.02, ny1 + 0.04], [cx - 0.02, ny1 + 0.04]]
+    )
+    blade = np.array([[cx - 0.02, ny1 + 0.04], [cx + 0.02, ny1 + 0.04], [cx + 0.045, 1.05], [cx - 0.045, 1.05]])
+    cv.fill(blade, tie_col, C["cloth"], "necktie")
+    cv.fill(knot, np.asarray(tie_col) * 0.8, C["cloth"], "necktie")
+    cv.line(np.array([[cx - 0.02, 0.95], [cx + 0.025, 0.92]]), np.asarray(tie_col) * 0.6, 0.008)
+
+
+def _draw_necklace(cv: _Canvas, f: _Identity) -> None:
+    """Wearing_Necklace: a gold / silver / pearl chain across the neck with a pendant."""
+    cx, neck_w, ny1, C = f.cx, f.neck_w, f.collar_y, _C
+    nc = _METAL[int(f.slots.u(46) * 3)]
+    tt = _T[16]
+    yy = ny1 - 0.035 + 0.045 * np.sin(tt * np.pi)
+    chain = _xy(cx - neck_w * 1.05 + 2.1 * neck_w * tt, yy)
+    cv.line(chain, nc, 0.016, C["neck_l"], "necklace")
+    cv.fill(_ell(cx, ny1 + 0.022, 0.016, 0.02, 12), nc, C["neck_l"], "necklace")
+    cv.fill(_ell(cx - 0.005, ny1 + 0.017, 0.005, 0.006, 12), _mix(nc, (255, 255, 255), 0.6))
+
+
+def _draw_ears(cv: _Canvas, f: _Identity) -> None:
+    """Both ears, with an inner fold line."""
+    C = _C
     for sgn, cls, kind in ((-1, C["l_ear"], "ear_l"), (1, C["r_ear"], "ear_r")):
-        ecx = cx + sgn * (W * 0.97 + 0.012)
-        ear = _ell(ecx, ye + 0.025, 0.026, 0.05, 16)
-        cv.fill(ear, skin * 0.93, cls, kind)
-        cv.line(_ell(ecx + sgn * 0.004, ye + 0.02, 0.012, 0.03, 12)[[10, 11, 0, 1, 2, 3, 4, 5]], dark_skin, 0.008)
-    if a["Double_Chin"]:
+        ecx = f.cx + sgn * (f.W * 0.97 + 0.012)
+        ear = _ell(ecx, f.ye + 0.025, 0.026, 0.05, 16)
+        cv.fill(ear, f.skin * 0.93, cls, kind)
+        cv.line(_ell(ecx + sgn * 0.004, f.ye + 0.02, 0.012, 0.03, 12)[[10, 11, 0, 1, 2, 3, 4, 5]], f.dark_skin, 0.008)
+
+
+def _draw_face(cv: _Canvas, f: _Identity) -> None:
+    """The face (skin) inside its outline, over a second fold and crease if Double_Chin."""
+    cx, chin, skin, C = f.cx, f.chin, f.skin, _C
+    if f.a["Double_Chin"]:
         dc = np.stack(
-            [cx + face_x(chin - 0.06) * 0.85 * np.cos(_T[12] * np.pi), chin - 0.05 + 0.085 * np.sin(_T[12] * np.pi)], 1
+            [cx + f.face_x(chin - 0.06) * 0.85 * np.cos(_T[12] * np.pi), chin - 0.05 + 0.085 * np.sin(_T[12] * np.pi)],
+            1,
         )
         cv.fill(dc, skin * 0.95, C["skin"])
         dc_line = dc[1:-1]
-    cv.fill(outline, skin, C["skin"], "face", 0.008)
-    if a["Double_Chin"]:
+    cv.fill(f.outline, skin, C["skin"], "face", 0.008)
+    if f.a["Double_Chin"]:
         cv.line(dc_line, _mix(skin, (40, 20, 10), 0.45), 0.011, kind="chin")
         cv.line(dc_line[2:-2] - (0, 0.045), _mix(skin, (40, 20, 10), 0.3), 0.008)
 
-    # ---- soft paint (blurred): shading, blush, stubble, hollows -------------------------------------------
+
+def _stubble_area(f: _Identity) -> np.ndarray:
+    """5_o_Clock_Shadow: the jaw, chin and upper-lip polygon the stubble covers."""
+    cx, yn, nw, chin, face_x = f.cx, f.yn, f.nw, f.chin, f.face_x
+    return np.array(
+        [
+            [cx - face_x(yn) * 0.98, yn - 0.01],
+            [cx - nw * 1.3, yn + 0.005],
+            [cx + nw * 1.3, yn + 0.005],
+            [cx + face_x(yn) * 0.98, yn - 0.01],
+            [cx + face_x(chin - 0.05), chin - 0.05],
+            [cx, chin + 0.01],
+            [cx - face_x(chin - 0.05), chin - 0.05],
+        ]
+    )
+
+
+def _tint_skin(cv: _Canvas, f: _Identity) -> None:
+    """Soft paint (blurred and blended by :func:`_blend_tint`): shading, blush, stubble, hollows, contour."""
+    a, cx, cy, W, H, top, chin = f.a, f.cx, f.cy, f.W, f.H, f.top, f.chin
+    ye, ex, ew, eh, yn, nw, ym = f.ye, f.ex, f.ew, f.eh, f.yn, f.nw, f.ym
+    lside, neck_w, face_x = f.lside, f.neck_w, f.face_x
     cv.tint(_ell(cx - lside * W * 0.75, cy + 0.05, W * 0.35, H * 0.8, 16), (-22, -24, -20))  # shadow side
     cv.tint(_ell(cx + lside * 0.02, top + 0.09, 0.07, 0.035, 12), (22, 22, 20))  # forehead highlight
     cv.tint(
@@ -1024,18 +1058,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     if a["Double_Chin"]:
         cv.tint(_ell(cx, chin + 0.03, face_x(chin - 0.06) * 0.7, 0.012, 12), (-55, -55, -45))
     if a["5_o_Clock_Shadow"]:
-        jaw = np.array(
-            [
-                [cx - face_x(yn) * 0.98, yn - 0.01],
-                [cx - nw * 1.3, yn + 0.005],
-                [cx + nw * 1.3, yn + 0.005],
-                [cx + face_x(yn) * 0.98, yn - 0.01],
-                [cx + face_x(chin - 0.05), chin - 0.05],
-                [cx, chin + 0.01],
-                [cx - face_x(chin - 0.05), chin - 0.05],
-            ]
-        )
-        cv.tint(jaw, (-60, -52, -36))
+        cv.tint(_stubble_area(f), (-60, -52, -36))
     if a["Rosy_Cheeks"]:
         for sgn in (-1, 1):
             cv.tint(_ell(cx + sgn * W * 0.55, ym - 0.045, 0.045, 0.035, 16), (45, -45, -35))
@@ -1082,51 +1105,94 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         ),
         (-30, -32, -28),
     )
+
+
+def _blend_tint(cv: _Canvas, f: _Identity, rng: np.random.Generator) -> None:
+    """Blur the soft paint and add it over the skin-like classes; stubble dots (the only draws from ``rng``
+    after the slots, so this must stay the only part that uses it)."""
+    S = f.size
     soft = cv2.GaussianBlur(cv.soft, (0, 0), 0.015 * cv.s2)
     soft = cv2.resize(soft, (S, S), interpolation=cv2.INTER_LINEAR)
     region = _SOFT_LUT[cv.mask]
     img = cv.img.astype(np.float32)
     img += soft * region[..., None]
     region = region > 0
-    if a["5_o_Clock_Shadow"]:
+    if f.a["5_o_Clock_Shadow"]:
         # stipple: dark dots in the jaw region (vectorised)
         m = np.zeros((S, S), np.uint8)
-        cv2.fillPoly(m, [cv._fx(jaw)[1]], 1, cv2.LINE_8, 4)
+        cv2.fillPoly(m, [cv._fx(_stubble_area(f))[1]], 1, cv2.LINE_8, 4)
         ys, xs = np.nonzero(m & region)
         if len(ys):
             sel = rng.random(len(ys)) < 0.3
             img[ys[sel], xs[sel]] *= 0.6
     cv.img = np.clip(img, 0, 255).astype(np.uint8)
 
-    # ---- facial lines (old), blemishes --------------------------------------------------------------------
-    if not young:
-        wl = 0.012
-        fl = []
-        for k in range(3):
-            yy = ye - 0.085 - 0.022 * k
-            xx = cx + np.linspace(-0.35, 0.35, 8) * W * 2 * (0.9 - 0.1 * k)
-            fl.append(_xy(xx, yy + 0.01 * np.cos((xx - cx) / W * 2.5)))
-        for sgn in (-1, 1):
-            x0 = cx + sgn * nw * 1.15
-            fl.append(np.array([[x0, yn - 0.012], [x0 + sgn * 0.02, ym - 0.01], [cx + sgn * (mw + 0.014), ym + 0.015]]))
-            fl.append(np.array([[cx + sgn * (mw + 0.004), ym + 0.018], [cx + sgn * (mw + 0.0), chin - 0.04]]))
-            for k in (-1, 0, 1):
-                fl.append(
-                    np.array(
-                        [[cx + sgn * (ex + ew + 0.006), ye + 0.008 * k], [cx + sgn * (ex + ew + 0.03), ye + 0.018 * k]]
-                    )
+
+def _draw_wrinkles(cv: _Canvas, f: _Identity) -> None:
+    """Not Young: forehead lines, nasolabial folds, mouth-corner lines and crow's feet."""
+    cx, W, ye, ex, ew, yn, nw, ym, mw, chin = f.cx, f.W, f.ye, f.ex, f.ew, f.yn, f.nw, f.ym, f.mw, f.chin
+    wl = 0.012
+    fl = []
+    for k in range(3):
+        yy = ye - 0.085 - 0.022 * k
+        xx = cx + np.linspace(-0.35, 0.35, 8) * W * 2 * (0.9 - 0.1 * k)
+        fl.append(_xy(xx, yy + 0.01 * np.cos((xx - cx) / W * 2.5)))
+    for sgn in (-1, 1):
+        x0 = cx + sgn * nw * 1.15
+        fl.append(np.array([[x0, yn - 0.012], [x0 + sgn * 0.02, ym - 0.01], [cx + sgn * (mw + 0.014), ym + 0.015]]))
+        fl.append(np.array([[cx + sgn * (mw + 0.004), ym + 0.018], [cx + sgn * (mw + 0.0), chin - 0.04]]))
+        for k in (-1, 0, 1):
+            fl.append(
+                np.array(
+                    [[cx + sgn * (ex + ew + 0.006), ye + 0.008 * k], [cx + sgn * (ex + ew + 0.03), ye + 0.018 * k]]
                 )
-        cv.lines(fl, _mix(skin, (40, 20, 10), 0.5), wl)
-        for p in fl:
-            cv.stroke("wrinkle", p, width=0.005)
+            )
+    cv.lines(fl, _mix(f.skin, (40, 20, 10), 0.5), wl)
+    for p in fl:
+        cv.stroke("wrinkle", p, width=0.005)
+
+
+def _draw_blemishes(cv: _Canvas, f: _Identity) -> None:
+    """Not Attractive: 4-7 dark red blemishes, kept off the eyes."""
+    u, cx, W, ye, ex, ew, chin = f.slots.u, f.cx, f.W, f.ye, f.ex, f.ew, f.chin
+    for j in range(4 + int(u(47) * 4)):
+        bx = cx + u(70 + j, -0.8, 0.8) * W
+        by = u(80 + j, ye - 0.09, chin - 0.06)
+        if abs(by - ye) < 0.03 and abs(abs(bx - cx) - ex) < ew:
+            by += 0.05
+        r = u(90 + j, 0.014, 0.019)
+        cv.fill(_ell(bx, by, r, r, 12), _mix(f.skin, (110, 25, 15), 0.7))
+
+
+def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
+    f = _identity(a, rng, S)
+    cv = _Canvas(S, f.A, _background(f))
+    u, pick = f.slots.u, f.slots.pick
+    male, young, attractive = f.male, f.young, f.attractive
+    cx, cy, W, H, top, chin = f.cx, f.cy, f.W, f.H, f.top, f.chin
+    ye, ex, ew, eh, tilt, yn, nw, ym, mw, ut, lt = f.ye, f.ex, f.ew, f.eh, f.tilt, f.yn, f.nw, f.ym, f.mw, f.ut, f.lt
+    skin, dark_skin, hair_kind, hair_col, hair_dark = f.skin, f.dark_skin, f.hair_kind, f.hair_col, f.hair_dark
+    hair_light, brow_col, beard_col, full_beard = f.hair_light, f.brow_col, f.beard_col, f.full_beard
+    length, vol, part, hair_bottom, yhl, hline = f.length, f.vol, f.part, f.hair_bottom, f.hairline_y, f.hairline
+    smile, gap, A, light, lside = f.smile, f.gap, f.A, f.light, f.lside
+    drop, face_x, rot = f.drop, f.face_x, f.rot
+    bald, hat, wavy, straight = a["Bald"], a["Wearing_Hat"], a["Wavy_Hair"], a["Straight_Hair"]
+    C = _C
+
+    _draw_back_hair(cv, f)
+    _draw_neck_and_shoulders(cv, f)
+    if a["Wearing_Necktie"]:
+        _draw_necktie(cv, f)
+    if a["Wearing_Necklace"]:
+        _draw_necklace(cv, f)
+    _draw_ears(cv, f)
+    _draw_face(cv, f)
+    _tint_skin(cv, f)
+    _blend_tint(cv, f, rng)
+    if not young:
+        _draw_wrinkles(cv, f)
     if not attractive:
-        for j in range(4 + int(u(47) * 4)):
-            bx = cx + u(70 + j, -0.8, 0.8) * W
-            by = u(80 + j, ye - 0.09, chin - 0.06)
-            if abs(by - ye) < 0.03 and abs(abs(bx - cx) - ex) < ew:
-                by += 0.05
-            r = u(90 + j, 0.014, 0.019)
-            cv.fill(_ell(bx, by, r, r, 12), _mix(skin, (110, 25, 15), 0.7))
+        _draw_blemishes(cv, f)
 
     # ---- beard ------------------------------------------------------------------------------------------------
     if full_beard:
