@@ -1164,77 +1164,57 @@ def _draw_blemishes(cv: _Canvas, f: _Identity) -> None:
         cv.fill(_ell(bx, by, r, r, 12), _mix(f.skin, (110, 25, 15), 0.7))
 
 
-def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
-    f = _identity(a, rng, S)
-    cv = _Canvas(S, f.A, _background(f))
-    u, pick = f.slots.u, f.slots.pick
-    male, young, attractive = f.male, f.young, f.attractive
-    cx, cy, W, H, top, chin = f.cx, f.cy, f.W, f.H, f.top, f.chin
-    ye, ex, ew, eh, tilt, yn, nw, ym, mw, ut, lt = f.ye, f.ex, f.ew, f.eh, f.tilt, f.yn, f.nw, f.ym, f.mw, f.ut, f.lt
-    skin, dark_skin, hair_kind, hair_col, hair_dark = f.skin, f.dark_skin, f.hair_kind, f.hair_col, f.hair_dark
-    hair_light, brow_col, beard_col, full_beard = f.hair_light, f.brow_col, f.beard_col, f.full_beard
-    length, vol, part, hair_bottom, yhl, hline = f.length, f.vol, f.part, f.hair_bottom, f.hairline_y, f.hairline
-    smile, gap, A, light, lside = f.smile, f.gap, f.A, f.light, f.lside
-    drop, face_x, rot = f.drop, f.face_x, f.rot
-    bald, hat, wavy, straight = a["Bald"], a["Wearing_Hat"], a["Wavy_Hair"], a["Straight_Hair"]
-    C = _C
+def _draw_beard(cv: _Canvas, f: _Identity) -> None:
+    """A full beard along the jaw (``full_beard``), leaving the mouth and cheeks free, with hatching."""
+    cx, W, ye, ym, mw, lt, chin, face_x, beard_col = f.cx, f.W, f.ye, f.ym, f.mw, f.lt, f.chin, f.face_x, f.beard_col
+    ys_ = np.linspace(ye + 0.07, chin, 9)
+    outer_r = np.array([[cx + face_x(y) + 0.008, y] for y in ys_])
+    outer = np.concatenate([outer_r, [[cx, chin + 0.03]], (outer_r * (-1, 1) + (2 * cx, 0))[::-1]])
+    inner = np.array(
+        [
+            [cx - face_x(ye + 0.07) * 0.85, ye + 0.07],
+            [cx - W * 0.5, ym - 0.02],
+            [cx - mw * 1.1, ym + 0.03],
+            [cx, ym + lt + 0.02],
+            [cx + mw * 1.1, ym + 0.03],
+            [cx + W * 0.5, ym - 0.02],
+            [cx + face_x(ye + 0.07) * 0.85, ye + 0.07],
+        ]
+    )
+    beard = np.concatenate([outer, inner[::-1]])
+    cv.fill(beard, beard_col, _C["skin"], "beard")
+    hatch = [np.array([[x, y], [x + 0.004, y + 0.02]]) for x, y in outer[1:-1:2] * (0.96, 0.985) + (cx * 0.04, 0)]
+    cv.lines(hatch, beard_col * 0.6, 0.006)
 
-    _draw_back_hair(cv, f)
-    _draw_neck_and_shoulders(cv, f)
-    if a["Wearing_Necktie"]:
-        _draw_necktie(cv, f)
-    if a["Wearing_Necklace"]:
-        _draw_necklace(cv, f)
-    _draw_ears(cv, f)
-    _draw_face(cv, f)
-    _tint_skin(cv, f)
-    _blend_tint(cv, f, rng)
-    if not young:
-        _draw_wrinkles(cv, f)
-    if not attractive:
-        _draw_blemishes(cv, f)
 
-    # ---- beard ------------------------------------------------------------------------------------------------
-    if full_beard:
-        ys_ = np.linspace(ye + 0.07, chin, 9)
-        outer_r = np.array([[cx + face_x(y) + 0.008, y] for y in ys_])
-        outer = np.concatenate([outer_r, [[cx, chin + 0.03]], (outer_r * (-1, 1) + (2 * cx, 0))[::-1]])
-        inner = np.array(
+def _draw_sideburns(cv: _Canvas, f: _Identity) -> None:
+    """Sideburns: a strip of hair down each side of the face in front of the ear."""
+    cx, ye, face_x = f.cx, f.ye, f.face_x
+    for sgn in (-1, 1):
+        xe = cx + sgn * face_x(ye)
+        sb = np.array(
             [
-                [cx - face_x(ye + 0.07) * 0.85, ye + 0.07],
-                [cx - W * 0.5, ym - 0.02],
-                [cx - mw * 1.1, ym + 0.03],
-                [cx, ym + lt + 0.02],
-                [cx + mw * 1.1, ym + 0.03],
-                [cx + W * 0.5, ym - 0.02],
-                [cx + face_x(ye + 0.07) * 0.85, ye + 0.07],
+                [xe + sgn * 0.01, ye - 0.06],
+                [xe - sgn * 0.04, ye - 0.06],
+                [xe - sgn * 0.036, ye + 0.08],
+                [cx + sgn * face_x(ye + 0.08), ye + 0.08],
             ]
         )
-        beard = np.concatenate([outer, inner[::-1]])
-        cv.fill(beard, beard_col, C["skin"], "beard")
-        hatch = [np.array([[x, y], [x + 0.004, y + 0.02]]) for x, y in outer[1:-1:2] * (0.96, 0.985) + (cx * 0.04, 0)]
-        cv.lines(hatch, beard_col * 0.6, 0.006)
-    if a["Sideburns"]:
-        for sgn in (-1, 1):
-            xe = cx + sgn * face_x(ye)
-            sb = np.array(
-                [
-                    [xe + sgn * 0.01, ye - 0.06],
-                    [xe - sgn * 0.04, ye - 0.06],
-                    [xe - sgn * 0.036, ye + 0.08],
-                    [cx + sgn * face_x(ye + 0.08), ye + 0.08],
-                ]
-            )
-            cv.fill(sb, beard_col, C["hair"], "sideburn")
+        cv.fill(sb, f.beard_col, _C["hair"], "sideburn")
 
-    # ---- eyes ---------------------------------------------------------------------------------------------
+
+def _draw_eyes(cv: _Canvas, f: _Identity) -> None:
+    """Both eyes: white, iris, pupil and glint, lash line (eyelashes unless Male), eye shadow and eyeliner
+    (Heavy_Makeup), crease lines (Bags_Under_Eyes)."""
+    u, a, cx, ye, ex, ew, eh, tilt = f.slots.u, f.a, f.cx, f.ye, f.ex, f.ew, f.eh, f.tilt
+    male, skin, light, C = f.male, f.skin, f.light, _C
     iris_col = _IRIS[int(u(51) * len(_IRIS))]
     xq = np.linspace(-1, 1, 12)
     up_prof = (1 - xq**2) ** 0.75
     lo_prof = (1 - xq**2) ** 0.9
     for sgn, cls, side in ((-1, C["l_eye"], "l"), (1, C["r_eye"], "r")):
         ecx = cx + sgn * ex
-        ecy = ye + drop(sgn)
+        ecy = ye + f.drop(sgn)
         xs_ = ecx + xq * ew
         tl = tilt * xq * sgn  # outer corner higher
         upper = _xy(xs_, ecy - eh * up_prof - tl)
@@ -1280,10 +1260,11 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             bag = _xy(xs_[2:-2], ecy + eh * 0.8 * lo_prof[2:-2] + 0.016 - tl[2:-2])
             cv.line(bag, _mix(skin, (50, 20, 40), 0.6), 0.009, kind="bags")
 
-    # ---- brows --------------------------------------------------------------------------------------------
-    bt = f.brow_thick
+
+def _draw_brows(cv: _Canvas, f: _Identity) -> None:
+    """Both brows: nearly flat or arched (Arched_Eyebrows), thin or thick and ragged (Bushy_Eyebrows)."""
+    a, cx, ex, ew, bt, yb, C = f.a, f.cx, f.ex, f.ew, f.brow_thick, f.brow_y, _C
     arch = 0.036 if a["Arched_Eyebrows"] else 0.004
-    yb = f.brow_y
     tb = _T[10]
     for sgn, cls, side in ((-1, C["l_brow"], "l"), (1, C["r_brow"], "r")):
         x_in, x_out = cx + sgn * (ex - ew * 0.95), cx + sgn * (ex + ew * 1.25)
@@ -1292,18 +1273,21 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             np.sin(tb / 0.65 * np.pi / 2) ** (1.3 if a["Arched_Eyebrows"] else 1),
             1 - (tb - 0.65) / 0.35 * 0.9,
         )
-        by = yb + 1.2 * drop(sgn) - arch * peak
+        by = yb + 1.2 * f.drop(sgn) - arch * peak
         bx = x_in + (x_out - x_in) * tb
         thick = bt * (1.0 - 0.55 * tb)
         top_ = _xy(bx, by - thick * 0.6)
         bot_ = _xy(bx, by + thick * 0.6)
         if a["Bushy_Eyebrows"]:
             top_[1::2, 1] -= 0.006
-        cv.fill(np.concatenate([top_, bot_[::-1]]), brow_col, cls)
+        cv.fill(np.concatenate([top_, bot_[::-1]]), f.brow_col, cls)
         cv.stroke(f"brow_{side}", _xy(bx, by), width=float(bt))
 
-    # ---- nose ---------------------------------------------------------------------------------------------
-    ncx = cx + (0.006 if not attractive else 0.0)
+
+def _draw_nose(cv: _Canvas, f: _Identity) -> None:
+    """The nose: bridge, shaded side, wings and nostrils (bigger for Big_Nose), a V tip (Pointy_Nose) or a bulb."""
+    a, cx, ye, yn, nw, skin, lside, C = f.a, f.cx, f.ye, f.yn, f.nw, f.skin, f.lside, _C
+    ncx = cx + (0.006 if not f.attractive else 0.0)
     bridge = np.array(
         [
             [ncx - 0.012, ye + 0.005],
@@ -1348,7 +1332,10 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     cv.stroke("nose", np.concatenate([wings[0][::-1], wings[1]]), width=0.006)
     cv.stroke("nose", side_line, width=0.005)
 
-    # ---- mouth --------------------------------------------------------------------------------------------
+
+def _lip_edges(f: _Identity) -> tuple[np.ndarray, ...]:
+    """x (12,) and the four lip edges' y (upper lip top / bottom, lower lip top / bottom) before ``f.rot``."""
+    cx, ym, mw, ut, lt, smile, gap = f.cx, f.ym, f.mw, f.ut, f.lt, f.smile, f.gap
     xm = np.linspace(-1, 1, 12)
     mid = ym - smile * (xm**2) + 0.008 * smile / 0.022 * (1 - xm**2) * 0  # centre line
     bow = 1 - 0.35 * np.exp(-((xm * 6) ** 2))
@@ -1357,17 +1344,36 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     lo_top = mid + gap / 2 * (1 - xm**2) ** 0.5
     lo_bot = mid + gap / 2 + lt * (1 - xm**2) ** 0.6 + 0.002
     X_ = cx + xm * mw
+    return X_, up_top, up_bot, lo_top, lo_bot
 
-    lip_col = _LIPSTICK[int(u(54) * len(_LIPSTICK))] if a["Wearing_Lipstick"] else _mix(skin, (150, 60, 60), 0.3) * 0.85
+
+def _mouth_interior(f: _Identity) -> tuple[np.ndarray, np.ndarray | None]:
+    """The open mouth's interior polygon and its teeth (None unless Smiling); only when ``f.gap > 0``."""
+    X_, _, up_bot, lo_top, _ = _lip_edges(f)
+    inner = f.rot(np.concatenate([_xy(X_, up_bot), _xy(X_, lo_top)[::-1]]))
+    teeth = None
+    if f.a["Smiling"]:
+        teeth = f.rot(np.concatenate([_xy(X_[2:-2], up_bot[2:-2]), _xy(X_[2:-2], up_bot[2:-2] + f.gap * 0.45)[::-1]]))
+    return inner, teeth
+
+
+def _draw_mouth(cv: _Canvas, f: _Identity) -> None:
+    """The lips (lipstick colour for Wearing_Lipstick), the open interior and teeth, smile creases."""
+    a, cx, ym, mw, lt, smile, gap, skin, rot, C = f.a, f.cx, f.ym, f.mw, f.lt, f.smile, f.gap, f.skin, f.rot, _C
+    X_, up_top, up_bot, lo_top, lo_bot = _lip_edges(f)
+    lip_col = (
+        _LIPSTICK[int(f.slots.u(54) * len(_LIPSTICK))]
+        if a["Wearing_Lipstick"]
+        else _mix(skin, (150, 60, 60), 0.3) * 0.85
+    )
     upper_lip = rot(np.concatenate([_xy(X_, up_top), _xy(X_, up_bot)[::-1]]))
     lower_lip = rot(np.concatenate([_xy(X_, lo_top), _xy(X_, lo_bot)[::-1]]))
     cv.fill(upper_lip, np.asarray(lip_col) * 0.9, C["u_lip"], "lip_upper")
     cv.fill(lower_lip, lip_col, C["l_lip"], "lip_lower")
     if gap > 0:
-        inner = rot(np.concatenate([_xy(X_, up_bot), _xy(X_, lo_top)[::-1]]))
+        inner, teeth = _mouth_interior(f)
         cv.fill(inner, (70, 20, 28), C["mouth"], "mouth")
-        if a["Smiling"]:
-            teeth = rot(np.concatenate([_xy(X_[2:-2], up_bot[2:-2]), _xy(X_[2:-2], up_bot[2:-2] + gap * 0.45)[::-1]]))
+        if teeth is not None:
             cv.fill(teeth, (248, 246, 236), C["mouth"])
     cv.fill(rot(_ell(cx, ym + gap / 2 + lt * 0.45, mw * 0.3, lt * 0.18, 12)), _mix(lip_col, (255, 255, 255), 0.3))
     cv.line(rot(_xy(X_, (up_bot + lo_top) / 2)), np.asarray(lip_col) * 0.45, 0.006, kind="mouth_line")
@@ -1388,38 +1394,88 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         for p in creases:
             cv.stroke("smile_line", p, width=0.005)
 
-    # ---- mustache, goatee ---------------------------------------------------------------------------------
+
+def _draw_mustache(cv: _Canvas, f: _Identity) -> None:
+    """Mustache: a hair shape over the upper lip (the open mouth redrawn over its droop)."""
+    cx, ym, mw, ut, smile, gap, C = f.cx, f.ym, f.mw, f.ut, f.smile, f.gap, _C
+    xq2 = np.linspace(-1.15, 1.15, 12)
+    base = ym - smile * np.minimum(xq2**2, 1) - gap / 2 - 0.002 * 0
+    mtop = base - ut * 0.6 - 0.026 * (1 - 0.45 * xq2**2)
+    mbot = base - ut * 0.35 + 0.012 * np.maximum(np.abs(xq2) - 0.7, 0) * 4
+    must = f.rot(np.concatenate([_xy(cx + xq2 * mw, mtop), _xy(cx + xq2 * mw, mbot)[::-1]]))
+    cv.fill(must, f.beard_col, C["skin"], "mustache")
+    if gap > 0:  # the open mouth stays visible under a drooping mustache
+        inner, teeth = _mouth_interior(f)
+        cv.fill(inner, (70, 20, 28), C["mouth"])
+        if teeth is not None:
+            cv.fill(teeth, (248, 246, 236), C["mouth"])
+
+
+def _draw_goatee(cv: _Canvas, f: _Identity) -> None:
+    """Goatee: a chin patch below the lower lip, joined to the mouth corners when there is also a Mustache."""
+    cx, ym, mw, lt, gap, chin, beard_col = f.cx, f.ym, f.mw, f.lt, f.gap, f.chin, f.beard_col
+    gw = mw * 0.55
+    gt = ym + gap / 2 + lt + 0.006
+    goat = np.array(
+        [
+            [cx - gw, gt],
+            [cx + gw, gt],
+            [cx + gw * 0.9, chin - 0.005],
+            [cx, chin + 0.012],
+            [cx - gw * 0.9, chin - 0.005],
+        ]
+    )
+    cv.fill(goat, beard_col, _C["skin"], "goatee")
+    if f.a["Mustache"]:
+        for sgn in (-1, 1):
+            cv.line(
+                f.rot(np.array([[cx + sgn * mw * 1.1, ym - 0.006], [cx + sgn * mw * 1.05, gt + 0.02]])),
+                beard_col,
+                0.012,
+            )
+
+
+def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
+    f = _identity(a, rng, S)
+    cv = _Canvas(S, f.A, _background(f))
+    u, pick = f.slots.u, f.slots.pick
+    male, young, attractive = f.male, f.young, f.attractive
+    cx, cy, W, H, top, chin, ye, ex, ew, eh = f.cx, f.cy, f.W, f.H, f.top, f.chin, f.ye, f.ex, f.ew, f.eh
+    drop = f.drop
+    skin, dark_skin, hair_kind, hair_col, hair_dark = f.skin, f.dark_skin, f.hair_kind, f.hair_col, f.hair_dark
+    hair_light, full_beard, bt, yb = f.hair_light, f.full_beard, f.brow_thick, f.brow_y
+    length, vol, part, hair_bottom, yhl, hline = f.length, f.vol, f.part, f.hair_bottom, f.hairline_y, f.hairline
+    A, light, lside = f.A, f.light, f.lside
+    bald, hat, wavy, straight = a["Bald"], a["Wearing_Hat"], a["Wavy_Hair"], a["Straight_Hair"]
+    C = _C
+
+    _draw_back_hair(cv, f)
+    _draw_neck_and_shoulders(cv, f)
+    if a["Wearing_Necktie"]:
+        _draw_necktie(cv, f)
+    if a["Wearing_Necklace"]:
+        _draw_necklace(cv, f)
+    _draw_ears(cv, f)
+    _draw_face(cv, f)
+    _tint_skin(cv, f)
+    _blend_tint(cv, f, rng)
+    if not young:
+        _draw_wrinkles(cv, f)
+    if not attractive:
+        _draw_blemishes(cv, f)
+
+    if f.full_beard:
+        _draw_beard(cv, f)
+    if a["Sideburns"]:
+        _draw_sideburns(cv, f)
+    _draw_eyes(cv, f)
+    _draw_brows(cv, f)
+    _draw_nose(cv, f)
+    _draw_mouth(cv, f)
     if a["Mustache"]:
-        xq2 = np.linspace(-1.15, 1.15, 12)
-        base = ym - smile * np.minimum(xq2**2, 1) - gap / 2 - 0.002 * 0
-        mtop = base - ut * 0.6 - 0.026 * (1 - 0.45 * xq2**2)
-        mbot = base - ut * 0.35 + 0.012 * np.maximum(np.abs(xq2) - 0.7, 0) * 4
-        must = rot(np.concatenate([_xy(cx + xq2 * mw, mtop), _xy(cx + xq2 * mw, mbot)[::-1]]))
-        cv.fill(must, beard_col, C["skin"], "mustache")
-        if gap > 0:  # the open mouth stays visible under a drooping mustache
-            cv.fill(inner, (70, 20, 28), C["mouth"])
-            if a["Smiling"]:
-                cv.fill(teeth, (248, 246, 236), C["mouth"])
+        _draw_mustache(cv, f)
     if a["Goatee"]:
-        gw = mw * 0.55
-        gt = ym + gap / 2 + lt + 0.006
-        goat = np.array(
-            [
-                [cx - gw, gt],
-                [cx + gw, gt],
-                [cx + gw * 0.9, chin - 0.005],
-                [cx, chin + 0.012],
-                [cx - gw * 0.9, chin - 0.005],
-            ]
-        )
-        cv.fill(goat, beard_col, C["skin"], "goatee")
-        if a["Mustache"]:
-            for sgn in (-1, 1):
-                cv.line(
-                    rot(np.array([[cx + sgn * mw * 1.1, ym - 0.006], [cx + sgn * mw * 1.05, gt + 0.02]])),
-                    beard_col,
-                    0.012,
-                )
+        _draw_goatee(cv, f)
 
     # ---- front hair (crown, hairline, bangs) ----------------------------------------------------------------
     if male and not a["Mustache"] and not full_beard:
