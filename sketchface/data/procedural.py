@@ -1435,20 +1435,241 @@ def _draw_goatee(cv: _Canvas, f: _Identity) -> None:
             )
 
 
+def _draw_adams_apple(cv: _Canvas, f: _Identity) -> None:
+    """Male without a beard or mustache: an Adam's apple below the chin."""
+    cx, chin = f.cx, f.chin
+    cv.line(np.array([[cx - 0.006, chin + 0.055], [cx, chin + 0.062], [cx + 0.006, chin + 0.055]]), f.dark_skin, 0.006)
+
+
+def _hair_cap(f: _Identity) -> np.ndarray:
+    """The crown of the front hair, left to right (wavy for Wavy_Hair)."""
+    cx, cy, H, vol, hw = f.cx, f.cy, f.H, f.vol, f.hair_w
+    tt = np.linspace(np.pi, 2 * np.pi, 24)
+    cap = _xy(cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol) * np.sin(tt))
+    if f.a["Wavy_Hair"]:
+        amp, per = 0.014, 0.09
+        seg = np.hypot(*np.diff(cap, axis=0).T)
+        cum = np.concatenate([[0], np.cumsum(seg)])
+        q = np.linspace(0, cum[-1], int(cum[-1] / 0.008) + 2)
+        cap = _xy(np.interp(q, cum, cap[:, 0]), np.interp(q, cum, cap[:, 1]))
+        d = cap - (cx, cy)
+        d /= np.hypot(d[:, 0], d[:, 1])[:, None]
+        cap = cap + d * (amp * np.sin(q / per * 2 * np.pi + f.slots.u(56, 0, 6)))[:, None]
+    return cap
+
+
+def _draw_front_hair(cv: _Canvas, f: _Identity) -> None:
+    """The front hair down to the hairline (M-shaped for Receding_Hairline), with its strands."""
+    cx, ye, hw, hline = f.cx, f.ye, f.hair_w, f.hairline
+    cap = _hair_cap(f)
+    front = np.concatenate([cap, [[cx + hw, ye - 0.04]], hline[::-1], [[cx - hw, ye - 0.04]]])
+    cv.fill(front, f.hair_col, _C["hair"])
+    cv.stroke("hairline", hline, width=0.006)
+    _draw_hair_strands(cv, f, cap)
+    cv.stroke("hair", cap, width=0.008)
+
+
+def _draw_hair_strands(cv: _Canvas, f: _Identity, cap: np.ndarray) -> None:
+    """Strands: texture that tells Straight_Hair (straight strands and a sheen band), Wavy_Hair (wavy strands)
+    and neither (short curls) apart."""
+    a, cx, cy, W, H, top, ye, vol, hw = f.a, f.cx, f.cy, f.W, f.H, f.top, f.ye, f.vol, f.hair_w
+    length, hair_bottom, hline, hair_kind = f.length, f.hair_bottom, f.hairline, f.hair_kind
+    straight, wavy = a["Straight_Hair"], a["Wavy_Hair"]
+    tt = np.linspace(np.pi, 2 * np.pi, 24)
+    px_, py_ = cx + f.part * W * 0.5, top - vol * 0.6
+    ends = hline[1:-1:2]
+    strands = []
+    if straight:
+        for e in ends:
+            strands.append(np.array([[px_ + (e[0] - px_) * 0.15, py_ + 0.01], e]))
+        if length != "short":
+            for sgn in (-1, 1):
+                for k in range(3):
+                    x0 = cx + sgn * (W * 1.02 + 0.008 + k * 0.012)
+                    strands.append(np.array([[x0, ye - 0.02], [x0 + sgn * 0.004, hair_bottom - 0.03]]))
+        sheen = np.stack([cx + hw * 0.75 * np.cos(tt[4:-4]), cy - 0.02 + (H * 0.95 + vol) * 0.8 * np.sin(tt[4:-4])], 1)
+        cv.line(sheen, f.hair_light, 0.014)
+    elif wavy:
+        ts = _T[10]
+        for e in ends:
+            p = _xy(px_ + (e[0] - px_) * ts, py_ + (e[1] - py_) * ts)
+            p[:, 0] += 0.008 * np.sin(ts * 3 * np.pi)
+            strands.append(p)
+        if length != "short":
+            yy = np.linspace(ye - 0.02, hair_bottom - 0.03, 12)
+            for sgn in (-1, 1):
+                for k in range(3):
+                    x0 = cx + sgn * (W * 1.02 + 0.01 + k * 0.013)
+                    strands.append(_xy(x0 + 0.01 * np.sin((yy - ye) / 0.09 * 2 * np.pi + k), yy))
+    else:  # neither: short curls
+        hub = np.array([cx, cy - 0.05])
+        spots = [e * t + hub * (1 - t) for e in cap[2:-2:3] for t in (0.9, 0.75)]
+        if length != "short":
+            yy = np.arange(ye, hair_bottom - 0.03, 0.04)
+            spots += [np.array([cx + sgn * (W * 1.04 + 0.014), y]) for sgn in (-1, 1) for y in yy]
+        strands += [
+            _ell(c0[0], c0[1], 0.011, 0.011, 12)[1:9]
+            for c0 in spots
+            if c0[1] < hline[6, 1] - 0.01 or abs(c0[0] - cx) > W
+        ]
+    cv.lines(strands, f.hair_dark if hair_kind != "black" and (straight or wavy) else f.hair_light, 0.007)
+    for p in strands:
+        cv.stroke("hair_strand", p, width=0.004)
+
+
+def _draw_bangs(cv: _Canvas, f: _Identity) -> None:
+    """Bangs: a fringe over the forehead down to just above the brows."""
+    cx, W, part, hline, yb, bt, C = f.cx, f.W, f.part, f.hairline, f.brow_y, f.brow_thick, _C
+    bx = np.linspace(-0.95, 0.95, 19)
+    b_bot = yb - bt - 0.012 - (0.012 * (np.arange(19) % 2)) - 0.02 * part * bx
+    b_top = hline[:, 1].min() - 0.01
+    bangs = np.concatenate([[[cx - W * 1.0, b_top], [cx + W * 1.0, b_top]], _xy(cx + bx * W, b_bot)[::-1]])
+    cv.fill(bangs, f.hair_col, C["hair"], "hair_bangs")
+    cv.lines(
+        [np.array([[cx + x * W, b_top + 0.02], [cx + x * W * 1.02, yb - bt - 0.02]]) for x in bx[1:-1:3]],
+        f.hair_dark if f.hair_kind != "black" else f.hair_light,
+        0.006,
+    )
+
+
+def _draw_bald_scalp(cv: _Canvas, f: _Identity) -> None:
+    """Bald: a shine on the scalp and the hairline strokes at the temples."""
+    cx, W, ye = f.cx, f.W, f.ye
+    cv.fill(_ell(cx + f.lside * 0.05, f.top + 0.05, 0.05, 0.025, 12), _mix(f.skin, (255, 255, 255), 0.35))
+    cv.stroke("hairline", np.array([[cx - W, ye - 0.06], [cx - W * 1.02, ye - 0.02]]))
+    cv.stroke("hairline", np.array([[cx + W, ye - 0.06], [cx + W * 1.02, ye - 0.02]]))
+
+
+def _draw_hat(cv: _Canvas, f: _Identity) -> None:
+    """Wearing_Hat: a beanie, cap or fedora over the crown (random colour)."""
+    u, pick, cx, W, top, vol, yhl, C = f.slots.u, f.slots.pick, f.cx, f.W, f.top, f.vol, f.hairline_y, _C
+    hat_col = cv2.cvtColor(np.uint8([[[u(57, 0, 180), u(58, 60, 230), u(59, 60, 210)]]]), cv2.COLOR_HSV2RGB)[
+        0, 0
+    ].astype(float)
+    hwid = W * 1.12 + vol + 0.012
+    hb = yhl + 0.02
+    htop = top - vol - 0.035
+    kind_ = pick(60, ["beanie", "cap", "fedora"])
+    tt = np.linspace(np.pi, 2 * np.pi, 20)
+    if kind_ == "fedora":
+        crown = np.array(
+            [
+                [cx - hwid * 0.85, hb],
+                [cx - hwid * 0.75, htop - 0.02],
+                [cx, htop - 0.005],
+                [cx + hwid * 0.75, htop - 0.02],
+                [cx + hwid * 0.85, hb],
+            ]
+        )
+        cv.fill(crown, hat_col, C["hat"], "hat")
+        cv.fill(
+            np.array(
+                [
+                    [cx - hwid * 0.85, hb - 0.035],
+                    [cx + hwid * 0.85, hb - 0.035],
+                    [cx + hwid * 0.85, hb - 0.005],
+                    [cx - hwid * 0.85, hb - 0.005],
+                ]
+            ),
+            hat_col * 0.35,
+            C["hat"],
+        )
+        brim = _ell(cx, hb, hwid * 1.5, 0.03, 24)
+        cv.fill(brim, hat_col * 0.8, C["hat"], "hat")
+    else:
+        dome = _xy(cx + hwid * np.cos(tt), hb + (hb - htop) * np.sin(tt))
+        cv.fill(dome, hat_col, C["hat"], "hat")
+        if kind_ == "beanie":
+            band = np.array(
+                [
+                    [cx - hwid * 1.02, hb - 0.055],
+                    [cx + hwid * 1.02, hb - 0.055],
+                    [cx + hwid * 1.02, hb + 0.005],
+                    [cx - hwid * 1.02, hb + 0.005],
+                ]
+            )
+            cv.fill(band, hat_col * 0.75, C["hat"], "hat")
+            cv.lines(
+                [np.array([[cx + k * hwid / 6, hb - 0.05], [cx + k * hwid / 6, hb]]) for k in range(-5, 6)],
+                hat_col * 0.55,
+                0.006,
+            )
+            cv.fill(_ell(cx, htop, 0.03, 0.025, 12), hat_col * 0.9, C["hat"])
+        else:
+            visor = np.concatenate(
+                [
+                    _xy(cx + hwid * 0.9 * np.cos(tt), hb - 0.005 + 0.0 * tt),
+                    _xy(cx + hwid * 0.9 * np.cos(tt[::-1]), hb - 0.005 - 0.05 * np.sin(tt[::-1])),
+                ]
+            )
+            cv.fill(visor, hat_col * 0.7, C["hat"], "hat")
+            cv.line(np.array([[cx, htop + 0.01], [cx, hb - 0.01]]), hat_col * 0.6, 0.006)
+
+
+def _draw_glasses(cv: _Canvas, f: _Identity) -> None:
+    """Eyeglasses: round or rectangular coloured frames with a glare, temples and a bridge."""
+    u, a, cx, W, ye, ex, ew, eh, C = f.slots.u, f.a, f.cx, f.W, f.ye, f.ex, f.ew, f.eh, _C
+    fc = _FRAMES[int(u(61) * len(_FRAMES))]
+    round_ = u(62) < 0.4
+    gw, gh = ew * 1.45, max(eh / (0.35 if a["Narrow_Eyes"] else 1.0), 0.022) * 1.55
+    for sgn in (-1, 1):
+        gcx, gcy = cx + sgn * ex, ye + f.drop(sgn) + 0.002
+        if round_:
+            fr = _ell(gcx, gcy, gw, gh, 24)
+        else:
+            c24 = _CIRCLE[24]
+            fr = np.sign(c24) * np.abs(c24) ** 0.5 * (gw, gh) + (gcx, gcy)
+        cv.line(fr, fc, 0.018, C["eye_g"], "glasses", closed=True)
+        cv.line(np.array([[gcx - gw * 0.5, gcy - gh * 0.2], [gcx - gw * 0.1, gcy - gh * 0.6]]), (250, 250, 255), 0.006)
+        cv.line(
+            np.array([[gcx + sgn * gw, gcy - gh * 0.4], [cx + sgn * (W * 0.98), ye - 0.01]]),
+            fc,
+            0.012,
+            C["eye_g"],
+            "glasses",
+        )
+    bridge_ = np.array([[cx - ex + gw, ye - 0.004], [cx, ye - 0.012], [cx + ex - gw, ye - 0.004]])
+    cv.line(bridge_, fc, 0.012, C["eye_g"], "glasses")
+
+
+def _draw_earrings(cv: _Canvas, f: _Identity) -> None:
+    """Wearing_Earrings: hoops or drops (gold / silver / coloured) hanging from the ear lobes."""
+    u, cx, W, ye, C = f.slots.u, f.cx, f.W, f.ye, _C
+    ec = _METAL[int(u(63) * len(_METAL))]
+    hoop = u(64) < 0.5
+    for sgn in (-1, 1):
+        lx, ly = cx + sgn * (W * 0.97 + 0.014), ye + 0.072
+        if hoop:
+            cv.line(_ell(lx, ly + 0.026, 0.024, 0.026, 16), ec, 0.013, C["ear_r"], "earring", closed=True)
+        else:
+            cv.fill(_ell(lx, ly, 0.011, 0.011, 12), ec, C["ear_r"], "earring")
+            cv.fill(_ell(lx, ly + 0.032, 0.016, 0.02, 12), ec, C["ear_r"], "earring")
+            cv.line(np.array([[lx, ly], [lx, ly + 0.02]]), ec, 0.008, C["ear_r"])
+
+
+def _light(cv: _Canvas, f: _Identity) -> np.ndarray:
+    """Shade the figure by the light (direction and a random strength), blur if Blurry; the final image."""
+    A, cx, cy, W, light, S = f.A, f.cx, f.cy, f.W, f.light, f.size
+    # smooth shading field computed on a 16x16 grid and upsampled (it has no detail finer than that)
+    c0 = A[:, :2] @ (cx, cy) + A[:, 2]
+    X, Y = _grid(16)
+    dxy = (X - c0[0]) * light[0] + (Y - c0[1]) * light[1]
+    r2 = ((X - c0[0]) ** 2 + (Y - c0[1] - 0.02) ** 2) / (W * 1.3) ** 2
+    k = f.slots.u(65, 0.45, 0.8)
+    shade = cv2.resize(k * dxy - 0.1 * np.minimum(r2, 2.0), (S, S), interpolation=cv2.INTER_LINEAR)
+    img = cv.img.astype(np.float32)
+    img *= (1.0 + shade * _FIG_LUT[cv.mask])[..., None]
+    if f.a["Blurry"]:
+        img = cv2.GaussianBlur(img, (0, 0), 0.02 * S)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
 def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
+    """Render the face with attributes ``a`` (already through :func:`apply_rules`) from the identity stream
+    ``rng`` at ``S`` px: (image, mask, strokes). The parts are drawn in painter's order; each reads its own
+    slots, so the order of the calls (not of the draws) decides what covers what."""
     f = _identity(a, rng, S)
     cv = _Canvas(S, f.A, _background(f))
-    u, pick = f.slots.u, f.slots.pick
-    male, young, attractive = f.male, f.young, f.attractive
-    cx, cy, W, H, top, chin, ye, ex, ew, eh = f.cx, f.cy, f.W, f.H, f.top, f.chin, f.ye, f.ex, f.ew, f.eh
-    drop = f.drop
-    skin, dark_skin, hair_kind, hair_col, hair_dark = f.skin, f.dark_skin, f.hair_kind, f.hair_col, f.hair_dark
-    hair_light, full_beard, bt, yb = f.hair_light, f.full_beard, f.brow_thick, f.brow_y
-    length, vol, part, hair_bottom, yhl, hline = f.length, f.vol, f.part, f.hair_bottom, f.hairline_y, f.hairline
-    A, light, lside = f.A, f.light, f.lside
-    bald, hat, wavy, straight = a["Bald"], a["Wearing_Hat"], a["Wavy_Hair"], a["Straight_Hair"]
-    C = _C
-
     _draw_back_hair(cv, f)
     _draw_neck_and_shoulders(cv, f)
     if a["Wearing_Necktie"]:
@@ -1459,11 +1680,10 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     _draw_face(cv, f)
     _tint_skin(cv, f)
     _blend_tint(cv, f, rng)
-    if not young:
+    if not f.young:
         _draw_wrinkles(cv, f)
-    if not attractive:
+    if not f.attractive:
         _draw_blemishes(cv, f)
-
     if f.full_beard:
         _draw_beard(cv, f)
     if a["Sideburns"]:
@@ -1476,204 +1696,21 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         _draw_mustache(cv, f)
     if a["Goatee"]:
         _draw_goatee(cv, f)
-
-    # ---- front hair (crown, hairline, bangs) ----------------------------------------------------------------
-    if male and not a["Mustache"] and not full_beard:
-        cv.line(
-            np.array([[cx - 0.006, chin + 0.055], [cx, chin + 0.062], [cx + 0.006, chin + 0.055]]), dark_skin, 0.006
-        )
-    if not bald:
-        hw = W * 1.08 + vol
-        tt = np.linspace(np.pi, 2 * np.pi, 24)
-        cap = _xy(cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol) * np.sin(tt))
-        if wavy:
-            amp, per = 0.014, 0.09
-            seg = np.hypot(*np.diff(cap, axis=0).T)
-            cum = np.concatenate([[0], np.cumsum(seg)])
-            q = np.linspace(0, cum[-1], int(cum[-1] / 0.008) + 2)
-            cap = _xy(np.interp(q, cum, cap[:, 0]), np.interp(q, cum, cap[:, 1]))
-            d = cap - (cx, cy)
-            d /= np.hypot(d[:, 0], d[:, 1])[:, None]
-            cap = cap + d * (amp * np.sin(q / per * 2 * np.pi + u(56, 0, 6)))[:, None]
-        front = np.concatenate([cap, [[cx + hw, ye - 0.04]], hline[::-1], [[cx - hw, ye - 0.04]]])
-        cv.fill(front, hair_col, C["hair"])
-        cv.stroke("hairline", hline, width=0.006)
-        # strands: texture that tells straight / wavy / curly apart
-        px_, py_ = cx + part * W * 0.5, top - vol * 0.6
-        ends = hline[1:-1:2]
-        strands = []
-        if straight:
-            for e in ends:
-                strands.append(np.array([[px_ + (e[0] - px_) * 0.15, py_ + 0.01], e]))
-            if length != "short":
-                for sgn in (-1, 1):
-                    for k in range(3):
-                        x0 = cx + sgn * (W * 1.02 + 0.008 + k * 0.012)
-                        strands.append(np.array([[x0, ye - 0.02], [x0 + sgn * 0.004, hair_bottom - 0.03]]))
-            sheen = np.stack(
-                [cx + hw * 0.75 * np.cos(tt[4:-4]), cy - 0.02 + (H * 0.95 + vol) * 0.8 * np.sin(tt[4:-4])], 1
-            )
-            cv.line(sheen, hair_light, 0.014)
-        elif wavy:
-            ts = _T[10]
-            for e in ends:
-                p = _xy(px_ + (e[0] - px_) * ts, py_ + (e[1] - py_) * ts)
-                p[:, 0] += 0.008 * np.sin(ts * 3 * np.pi)
-                strands.append(p)
-            if length != "short":
-                yy = np.linspace(ye - 0.02, hair_bottom - 0.03, 12)
-                for sgn in (-1, 1):
-                    for k in range(3):
-                        x0 = cx + sgn * (W * 1.02 + 0.01 + k * 0.013)
-                        strands.append(_xy(x0 + 0.01 * np.sin((yy - ye) / 0.09 * 2 * np.pi + k), yy))
-        else:  # neither: short curls
-            hub = np.array([cx, cy - 0.05])
-            spots = [e * f + hub * (1 - f) for e in cap[2:-2:3] for f in (0.9, 0.75)]
-            if length != "short":
-                yy = np.arange(ye, hair_bottom - 0.03, 0.04)
-                spots += [np.array([cx + sgn * (W * 1.04 + 0.014), y]) for sgn in (-1, 1) for y in yy]
-            strands += [
-                _ell(c0[0], c0[1], 0.011, 0.011, 12)[1:9]
-                for c0 in spots
-                if c0[1] < hline[6, 1] - 0.01 or abs(c0[0] - cx) > W
-            ]
-        cv.lines(strands, hair_dark if hair_kind != "black" and (straight or wavy) else hair_light, 0.007)
-        for p in strands:
-            cv.stroke("hair_strand", p, width=0.004)
-        cv.stroke("hair", cap, width=0.008)
+    if f.male and not a["Mustache"] and not f.full_beard:
+        _draw_adams_apple(cv, f)
+    if not a["Bald"]:
+        _draw_front_hair(cv, f)
         if a["Bangs"]:
-            bx = np.linspace(-0.95, 0.95, 19)
-            b_bot = yb - bt - 0.012 - (0.012 * (np.arange(19) % 2)) - 0.02 * part * bx
-            b_top = hline[:, 1].min() - 0.01
-            bangs = np.concatenate([[[cx - W * 1.0, b_top], [cx + W * 1.0, b_top]], _xy(cx + bx * W, b_bot)[::-1]])
-            cv.fill(bangs, hair_col, C["hair"], "hair_bangs")
-            cv.lines(
-                [np.array([[cx + x * W, b_top + 0.02], [cx + x * W * 1.02, yb - bt - 0.02]]) for x in bx[1:-1:3]],
-                hair_dark if hair_kind != "black" else hair_light,
-                0.006,
-            )
+            _draw_bangs(cv, f)
     else:
-        cv.fill(_ell(cx + lside * 0.05, top + 0.05, 0.05, 0.025, 12), _mix(skin, (255, 255, 255), 0.35))
-        cv.stroke("hairline", np.array([[cx - W, ye - 0.06], [cx - W * 1.02, ye - 0.02]]))
-        cv.stroke("hairline", np.array([[cx + W, ye - 0.06], [cx + W * 1.02, ye - 0.02]]))
-
-    # ---- hat ------------------------------------------------------------------------------------------------
-    if hat:
-        hat_col = cv2.cvtColor(np.uint8([[[u(57, 0, 180), u(58, 60, 230), u(59, 60, 210)]]]), cv2.COLOR_HSV2RGB)[
-            0, 0
-        ].astype(float)
-        hwid = W * 1.12 + vol + 0.012
-        hb = yhl + 0.02
-        htop = top - vol - 0.035
-        kind_ = pick(60, ["beanie", "cap", "fedora"])
-        tt = np.linspace(np.pi, 2 * np.pi, 20)
-        if kind_ == "fedora":
-            crown = np.array(
-                [
-                    [cx - hwid * 0.85, hb],
-                    [cx - hwid * 0.75, htop - 0.02],
-                    [cx, htop - 0.005],
-                    [cx + hwid * 0.75, htop - 0.02],
-                    [cx + hwid * 0.85, hb],
-                ]
-            )
-            cv.fill(crown, hat_col, C["hat"], "hat")
-            cv.fill(
-                np.array(
-                    [
-                        [cx - hwid * 0.85, hb - 0.035],
-                        [cx + hwid * 0.85, hb - 0.035],
-                        [cx + hwid * 0.85, hb - 0.005],
-                        [cx - hwid * 0.85, hb - 0.005],
-                    ]
-                ),
-                hat_col * 0.35,
-                C["hat"],
-            )
-            brim = _ell(cx, hb, hwid * 1.5, 0.03, 24)
-            cv.fill(brim, hat_col * 0.8, C["hat"], "hat")
-        else:
-            dome = _xy(cx + hwid * np.cos(tt), hb + (hb - htop) * np.sin(tt))
-            cv.fill(dome, hat_col, C["hat"], "hat")
-            if kind_ == "beanie":
-                band = np.array(
-                    [
-                        [cx - hwid * 1.02, hb - 0.055],
-                        [cx + hwid * 1.02, hb - 0.055],
-                        [cx + hwid * 1.02, hb + 0.005],
-                        [cx - hwid * 1.02, hb + 0.005],
-                    ]
-                )
-                cv.fill(band, hat_col * 0.75, C["hat"], "hat")
-                cv.lines(
-                    [np.array([[cx + k * hwid / 6, hb - 0.05], [cx + k * hwid / 6, hb]]) for k in range(-5, 6)],
-                    hat_col * 0.55,
-                    0.006,
-                )
-                cv.fill(_ell(cx, htop, 0.03, 0.025, 12), hat_col * 0.9, C["hat"])
-            else:
-                visor = np.concatenate(
-                    [
-                        _xy(cx + hwid * 0.9 * np.cos(tt), hb - 0.005 + 0.0 * tt),
-                        _xy(cx + hwid * 0.9 * np.cos(tt[::-1]), hb - 0.005 - 0.05 * np.sin(tt[::-1])),
-                    ]
-                )
-                cv.fill(visor, hat_col * 0.7, C["hat"], "hat")
-                cv.line(np.array([[cx, htop + 0.01], [cx, hb - 0.01]]), hat_col * 0.6, 0.006)
-
-    # ---- glasses, earrings ----------------------------------------------------------------------------------
+        _draw_bald_scalp(cv, f)
+    if a["Wearing_Hat"]:
+        _draw_hat(cv, f)
     if a["Eyeglasses"]:
-        fc = _FRAMES[int(u(61) * len(_FRAMES))]
-        round_ = u(62) < 0.4
-        gw, gh = ew * 1.45, max(eh / (0.35 if a["Narrow_Eyes"] else 1.0), 0.022) * 1.55
-        frames = []
-        for sgn in (-1, 1):
-            gcx, gcy = cx + sgn * ex, ye + drop(sgn) + 0.002
-            if round_:
-                fr = _ell(gcx, gcy, gw, gh, 24)
-            else:
-                c24 = _CIRCLE[24]
-                fr = np.sign(c24) * np.abs(c24) ** 0.5 * (gw, gh) + (gcx, gcy)
-            cv.line(fr, fc, 0.018, C["eye_g"], "glasses", closed=True)
-            cv.line(
-                np.array([[gcx - gw * 0.5, gcy - gh * 0.2], [gcx - gw * 0.1, gcy - gh * 0.6]]), (250, 250, 255), 0.006
-            )
-            frames.append(fr)
-            cv.line(
-                np.array([[gcx + sgn * gw, gcy - gh * 0.4], [cx + sgn * (W * 0.98), ye - 0.01]]),
-                fc,
-                0.012,
-                C["eye_g"],
-                "glasses",
-            )
-        bridge_ = np.array([[cx - ex + gw, ye - 0.004], [cx, ye - 0.012], [cx + ex - gw, ye - 0.004]])
-        cv.line(bridge_, fc, 0.012, C["eye_g"], "glasses")
+        _draw_glasses(cv, f)
     if a["Wearing_Earrings"]:
-        ec = _METAL[int(u(63) * len(_METAL))]
-        hoop = u(64) < 0.5
-        for sgn in (-1, 1):
-            lx, ly = cx + sgn * (W * 0.97 + 0.014), ye + 0.072
-            if hoop:
-                cv.line(_ell(lx, ly + 0.026, 0.024, 0.026, 16), ec, 0.013, C["ear_r"], "earring", closed=True)
-            else:
-                cv.fill(_ell(lx, ly, 0.011, 0.011, 12), ec, C["ear_r"], "earring")
-                cv.fill(_ell(lx, ly + 0.032, 0.016, 0.02, 12), ec, C["ear_r"], "earring")
-                cv.line(np.array([[lx, ly], [lx, ly + 0.02]]), ec, 0.008, C["ear_r"])
-
-    # ---- lighting, blur -------------------------------------------------------------------------------------
-    # smooth shading field computed on a 16x16 grid and upsampled (it has no detail finer than that)
-    c0 = A[:, :2] @ (cx, cy) + A[:, 2]
-    X, Y = _grid(16)
-    dxy = (X - c0[0]) * light[0] + (Y - c0[1]) * light[1]
-    r2 = ((X - c0[0]) ** 2 + (Y - c0[1] - 0.02) ** 2) / (W * 1.3) ** 2
-    k = u(65, 0.45, 0.8)
-    shade = cv2.resize(k * dxy - 0.1 * np.minimum(r2, 2.0), (S, S), interpolation=cv2.INTER_LINEAR)
-    img = cv.img.astype(np.float32)
-    img *= (1.0 + shade * _FIG_LUT[cv.mask])[..., None]
-    if a["Blurry"]:
-        img = cv2.GaussianBlur(img, (0, 0), 0.02 * S)
-    img = np.clip(img + 0.5, 0, 255).astype(np.uint8)
-    return img, cv.mask, cv.strokes
+        _draw_earrings(cv, f)
+    return _light(cv, f), cv.mask, cv.strokes
 
 
 # ------------------------------------------------------------------------------------------------------------
