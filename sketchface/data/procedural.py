@@ -652,7 +652,13 @@ def render(attributes=None, seed: int = 0, size: int = 128, mode: str = "celeba"
 @dataclass(frozen=True)
 class _Slots:
     """The identity stream's uniform draws. Every random choice has its own slot (index), so switching one
-    attribute never changes another's draw, and the parts may read their slots in any order."""
+    attribute never changes another's draw, and the parts may read their slots in any order.
+
+    Slots: 0-29 and 50, 55 :func:`_identity`; 30-34 background; 35 back hair; 36-40 shoulders; 41-45 necktie;
+    46 necklace; 47, 70-99 blemishes; 51-53 eyes; 54 lipstick; 56 front hair; 57-60 hat; 61-62 glasses;
+    63-64 earrings; 65 light strength. Free: 48-49, 66-69, 100-103 (a new choice takes a free slot, never
+    a used one, or every face changes).
+    """
 
     r: list[float]
 
