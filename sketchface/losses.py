@@ -4,7 +4,8 @@ Sections (each owned separately; keep them apart):
 
 1. VAE / MVAE ELBO terms (paper 1): Gaussian KL divergences and per-sample reconstruction likelihoods.
    Every function returns a **per-sample** tensor of shape (B,) (summed over dimensions, as in an ELBO);
-   callers take the batch mean. Computed in float32 even under mixed precision.
+   callers take the batch mean. Computed in float32 even under mixed precision. With them, the two training
+   inputs of the MVAE's objective: the KL annealing weight and the known-attribute mask (attribute dropout).
 """
 
 from __future__ import annotations
@@ -68,4 +69,33 @@ def attribute_nll(
     return per_attr.sum(1)
 
 
-__all__ = ["attribute_nll", "gaussian_kl", "gaussian_kl_between", "image_nll"]
+def annealing_factor(step: int, anneal_steps: int) -> float:
+    """Linear KL annealing (reference MVAE): (step + 1) / anneal_steps during the first anneal_steps, then 1."""
+    if anneal_steps <= 0:
+        return 1.0
+    return min(1.0, (step + 1) / anneal_steps)
+
+
+def random_known_mask(
+    batch_size: int, num_attributes: int, p: float, generator: torch.Generator | None = None, device=None
+) -> torch.Tensor:
+    """Attribute dropout for training the attribute expert on partial descriptions: (B, A) float {0, 1}.
+
+    Each sample is hit with probability ``p``; a hit sample forgets a random share r ~ U(0, 1) of its
+    attributes, and one hit sample in ten forgets all of them (the "no description" case).
+    """
+    hit = torch.rand(batch_size, 1, generator=generator) < p
+    rate = torch.rand(batch_size, 1, generator=generator)
+    rate = torch.where(torch.rand(batch_size, 1, generator=generator) < 0.1, torch.ones_like(rate), rate)
+    drop = (torch.rand(batch_size, num_attributes, generator=generator) < rate) & hit
+    return (~drop).float().to(device)
+
+
+__all__ = [
+    "annealing_factor",
+    "attribute_nll",
+    "gaussian_kl",
+    "gaussian_kl_between",
+    "image_nll",
+    "random_known_mask",
+]

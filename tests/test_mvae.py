@@ -10,18 +10,16 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from sketchface.losses import attribute_nll, gaussian_kl, gaussian_kl_between, image_nll
-from sketchface.models.mvae import (
-    MVAE,
-    CrossModalVAE,
-    MVAEConfig,
-    PatchDiscriminator,
+from sketchface.losses import (
     annealing_factor,
-    load_vae,
-    poe,
-    prior_expert,
+    attribute_nll,
+    gaussian_kl,
+    gaussian_kl_between,
+    image_nll,
     random_known_mask,
 )
+from sketchface.models.layers import DecoderPatchDiscriminator
+from sketchface.models.mvae import MVAE, CrossModalVAE, MVAEConfig, load_vae, poe, prior_expert
 from tests.helpers import load_script, tiny_cvae_config, tiny_mvae_config
 
 # ------------------------------------------------------------------------------------------------ product of experts
@@ -246,10 +244,22 @@ def test_loss_decodes_only_the_faces_it_scores(sample_subsets):
 
 @pytest.mark.parametrize("size", [16, 64])
 def test_patch_discriminator(size):
-    disc = PatchDiscriminator((4, 8, 8))
+    disc = DecoderPatchDiscriminator((4, 8, 8))
     out = disc(torch.rand(3, 3, size, size) * 2 - 1)
     assert out.shape == (3, (size // 8) ** 2)  # one logit per patch
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in disc.modules())
+
+
+def test_patch_discriminator_state_dict_keys():
+    """train/mvae.py's adversarial runs save the critic in their training state: its keys must not change."""
+    keys = list(DecoderPatchDiscriminator((4, 8, 8)).state_dict())
+    per_conv = [
+        "bias",
+        "parametrizations.weight.original",
+        "parametrizations.weight.0._u",
+        "parametrizations.weight.0._v",
+    ]
+    assert keys == [f"net.{i}.{k}" for i in (0, 2, 4, 6) for k in per_conv]
 
 
 def test_mvae_without_sketch_expert():

@@ -22,7 +22,7 @@ With ``--classifier PATH`` (an AttributeClassifier) the run ends with attribute 
 sketch figures on held-out data, written to eval.json and the model card README.md.
 
 Sharper faces (beyond the paper): ``--adversarial_weight W`` adds a discriminator (a small PatchGAN critic,
-``sketchface.models.mvae.PatchDiscriminator``) and a non-saturating GAN loss on the decoded faces
+``sketchface.models.layers.DecoderPatchDiscriminator``) and a non-saturating GAN loss on the decoded faces
 of the ELBO subsets that reconstruct the image (``--adversarial_on all``: attribute-only samples too), whose
 weight is set each step from the ratio
 of the reconstruction and adversarial gradients at the decoder's last layer (as VQGAN does), times W. A VAE
@@ -57,16 +57,9 @@ from tqdm.auto import tqdm
 
 from sketchface.attributes import ATTRIBUTES
 from sketchface.data.celeba import LICENCE_NOTE
-from sketchface.models.mvae import (
-    MVAE,
-    CrossModalVAE,
-    CrossModalVAEConfig,
-    MVAEConfig,
-    PatchDiscriminator,
-    annealing_factor,
-    count_parameters,
-    random_known_mask,
-)
+from sketchface.losses import annealing_factor, random_known_mask
+from sketchface.models.layers import DecoderPatchDiscriminator
+from sketchface.models.mvae import MVAE, CrossModalVAE, CrossModalVAEConfig, MVAEConfig
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.trainer import Trainer, TrainingArguments, warmup_cosine
 from sketchface.training import EDIT_KEYS, POOL_KEYS, atomic_write, cli_command, pool_to_batch, render_pool
@@ -616,7 +609,7 @@ def build_model(cfg: TrainConfig) -> MVAE | CrossModalVAE:
 
 def build_discriminator(cfg: TrainConfig) -> torch.nn.Module:
     """A small PatchGAN critic (spectral norm), cheap enough for CPU training."""
-    return PatchDiscriminator(tuple(cfg.d_widths))
+    return DecoderPatchDiscriminator(tuple(cfg.d_widths))
 
 
 def adaptive_weight(rec_loss: torch.Tensor, adv_loss: torch.Tensor, last_layer: torch.Tensor) -> torch.Tensor:
@@ -850,7 +843,7 @@ def main(cfg: TrainConfig) -> dict:
             "samples_per_s": samples_per_s,
             "device": (device.type if device.type != "cuda" else torch.cuda.get_device_name(device))
             + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
-            "num_parameters": count_parameters(raw),
+            "num_parameters": sum(p.numel() for p in raw.parameters()),
             "eval": ev,
             "config": asdict(cfg),
             "command": cli_command(

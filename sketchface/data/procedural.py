@@ -649,18 +649,131 @@ def render(attributes=None, seed: int = 0, size: int = 128, mode: str = "celeba"
     return Face(face[0], face[1], v, face[2], seed)
 
 
-def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
-    # Every random choice has its own slot, so switching one attribute never changes another's draw.
-    R = rng.random(104).tolist()
+@dataclass(frozen=True)
+class _Slots:
+    """The identity stream's uniform draws. Every random choice has its own slot (index), so switching one
+    attribute never changes another's draw, and the parts may read their slots in any order.
 
-    def u(k: int, lo: float = 0.0, hi: float = 1.0) -> float:
-        return lo + (hi - lo) * R[k]
+    Slots: 0-29 and 50, 55 :func:`_identity`; 30-34 background; 35 back hair; 36-40 shoulders; 41-45 necktie;
+    46 necklace; 47, 70-99 blemishes; 51-53 eyes; 54 lipstick; 56 front hair; 57-60 hat; 61-62 glasses;
+    63-64 earrings; 65 light strength. Free: 48-49, 66-69, 100-103 (a new choice takes a free slot, never
+    a used one, or every face changes).
+    """
 
-    def pick(k: int, seq):
-        return seq[min(int(R[k] * len(seq)), len(seq) - 1)]
+    r: list[float]
 
+    def u(self, k: int, lo: float = 0.0, hi: float = 1.0) -> float:
+        """Slot ``k`` scaled to [lo, hi)."""
+        return lo + (hi - lo) * self.r[k]
+
+    def pick(self, k: int, seq):
+        """An element of ``seq`` chosen by slot ``k``."""
+        return seq[min(int(self.r[k] * len(seq)), len(seq) - 1)]
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """One face's drawn parameters, shared by the part functions (``_draw_*``).
+
+    Coordinates are normalised (x right, y down) before the pose transform ``A``; ``x`` offsets are usually
+    multiplied by a side ``sgn`` (-1 left, +1 right). Part-specific choices (clothes colour, hat style, …) are
+    not here: each part reads its own slots from ``slots``.
+    """
+
+    a: dict[str, bool]  # the 40 attributes as rendered
+    slots: _Slots
+    size: int  # S, the image side in pixels
+    male: bool
+    young: bool
+    attractive: bool
+    # face outline: a superellipse below the centre line, an ellipse above
+    cx: float  # face centre
+    cy: float
+    W: float  # half-width
+    H: float  # half-height
+    ne: float  # superellipse exponent of the jaw (squareness)
+    taper: float  # chin taper
+    outline: np.ndarray  # (48, 2) closed outline
+    top: float  # y of the crown
+    chin: float  # y of the chin
+    # features: y of the eye line / nose tip / mouth line, and sizes
+    ye: float
+    ex: float  # eye centre offset from cx
+    ew: float  # eye half-width
+    eh: float  # eye half-height (upper lid)
+    tilt: float  # eye tilt (outer corner higher)
+    yn: float
+    nw: float  # nose half-width
+    ym: float
+    mw: float  # mouth half-width
+    ut: float  # upper lip thickness
+    lt: float  # lower lip thickness
+    brow_y: float
+    brow_thick: float
+    neck_w: float  # neck half-width
+    # asymmetry (unattractive): one eye / brow lower (lower, so a fringe never hides it), tilted mouth, blemishes
+    asym_side: float
+    asym: float
+    # mouth shape
+    mouth_tilt: float  # radians
+    smile: float  # corner lift
+    gap: float  # opening between the lips (0: closed)
+    # colours (RGB float arrays)
+    skin: np.ndarray
+    dark_skin: np.ndarray
+    hair_kind: str  # "black", "blond", "brown", "gray" or "other"
+    hair_col: np.ndarray
+    hair_dark: np.ndarray
+    hair_light: np.ndarray
+    brow_col: np.ndarray
+    beard_col: np.ndarray
+    # hair and beard
+    length: str  # "short", "medium" or "long"
+    vol: float  # hair volume over the skull
+    part: float  # parting, -0.5 (left) to 0.5 (right)
+    hair_bottom: float  # y where the hair ends at the sides
+    hairline_y: float  # y of the hairline at the centre
+    hairline: np.ndarray  # (13, 2) hairline, left to right
+    full_beard: bool
+    # pose and light
+    A: np.ndarray  # (2, 3) pose transform (rotation, scale, shift)
+    light: tuple[float, float]  # light direction
+    lside: float  # -1 / +1: the lit side
+
+    @property
+    def hair_w(self) -> float:
+        """Half-width of the hair mass."""
+        return self.W * 1.08 + self.vol
+
+    @property
+    def collar_y(self) -> float:
+        """y where the neck meets the clothes."""
+        return min(self.chin + 0.11, 0.9)
+
+    def drop(self, sgn: float) -> float:
+        """Vertical offset of the eye / brow / lens on side ``sgn``."""
+        return self.asym if sgn == self.asym_side else 0.0
+
+    def face_x(self, y: float) -> float:
+        """Half-width of the outline at height ``y`` (approximate, lower half)."""
+        cy, W, H, ne, taper = self.cy, self.W, self.H, self.ne, self.taper
+        yy = np.clip((y - cy) / H, 0, 1)
+        return W * (1 - yy ** (ne / 2)) ** (1 / ne) * (1 - taper * yy**2) if y > cy else W
+
+    def rot(self, p: np.ndarray) -> np.ndarray:
+        """Tilt mouth-area points ``p`` (N, 2) by ``mouth_tilt`` about the mouth centre."""
+        cx, ym, mt = self.cx, self.ym, self.mouth_tilt
+        d = p - (cx, ym)
+        return np.stack(
+            [d[:, 0] * np.cos(mt) - d[:, 1] * np.sin(mt), d[:, 0] * np.sin(mt) + d[:, 1] * np.cos(mt)], 1
+        ) + (cx, ym)
+
+
+def _identity(a: dict[str, bool], rng: np.random.Generator, S: int) -> _Identity:
+    """Draw the shared parameters of one face from the identity stream ``rng`` (104 slots)."""
+    slots = _Slots(rng.random(104).tolist())
+    u, pick = slots.u, slots.pick
     male, young, attractive = a["Male"], a["Young"], a["Attractive"]
-    # ---- identity ---------------------------------------------------------------------------------------
     cx, cy = 0.5, 0.47
     W = u(0, 0.195, 0.225) * (1.03 if male else 0.96)
     H = u(1, 0.265, 0.295)
@@ -704,13 +817,8 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     )
     vol = u(10, 0.015, 0.05)
     part = u(11, -0.5, 0.5)
-    # asymmetry (unattractive): one eye / brow lower (lower, so a fringe never hides it), tilted mouth, blemishes
     asym_side = pick(12, [-1.0, 1.0])
     asym = 0.0 if attractive else u(13, 0.026, 0.034)
-
-    def drop(sgn: float) -> float:  # vertical offset of the eye / brow / lens on side ``sgn``
-        return asym if sgn == asym_side else 0.0
-
     ye = cy - 0.02 + u(14, -0.01, 0.01)
     ex = W * u(15, 0.41, 0.47)
     ew = u(16, 0.042, 0.05) * W / 0.21 * (1.05 if not male else 1.0)
@@ -732,19 +840,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     la = u(29, -2.6, -0.5)
     light = (np.cos(la), np.sin(la))
     lside = -1.0 if light[0] < 0 else 1.0
-    # background gradient
-    h1 = u(30, 0, 180)
-    c1 = cv2.cvtColor(np.uint8([[[h1, u(31, 40, 140), u(32, 150, 235)]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
-    c2 = c1 * u(33, 0.55, 0.85)
-    gd = u(34, 0, 6.283)
-    # linear gradient: a 2x2 corner image resized bilinearly (exactly linear in between, and cheap)
-    tc = np.clip(0.5 + np.array([[-0.5, 0.5], [-0.5, 0.5]]) * np.cos(gd) + np.array([[-0.5], [0.5]]) * np.sin(gd), 0, 1)
-    corners = (c1[None, None] * (1 - tc[..., None]) + c2[None, None] * tc[..., None]).astype(np.float32)
-    bg = cv2.resize(corners, (S, S), interpolation=cv2.INTER_LINEAR).astype(np.uint8)
-    cv = _Canvas(S, A, bg)
-    C = _C
-
-    # ---- face outline --------------------------------------------------------------------------------
+    # face outline
     th = np.linspace(-np.pi, np.pi, 48, endpoint=False)
     c, s = np.cos(th), np.sin(th)
     lower = s > 0
@@ -754,16 +850,53 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     xs = xs * np.where(lower, 1 - taper * ysn**2, 1.0)
     outline = _xy(cx + W * xs, cy + np.where(lower, H, H * 0.95) * ysn)
     top = cy - H * 0.95
-
-    def face_x(y: float) -> float:  # half-width of the outline at height y (approximate, lower half)
-        yy = np.clip((y - cy) / H, 0, 1)
-        return W * (1 - yy ** (ne / 2)) ** (1 / ne) * (1 - taper * yy**2) if y > cy else W
-
-    # ---- back hair (behind everything) -----------------------------------------------------------------
-    bald, hat = a["Bald"], a["Wearing_Hat"]
-    wavy, straight = a["Wavy_Hair"], a["Straight_Hair"]
     hair_bottom = {"short": ye - 0.03, "medium": ym + 0.02, "long": 1.0}[length]
-    if bald:
+    neck_w = W * (0.5 if not male else 0.58) * (1.2 if a["Chubby"] or a["Double_Chin"] else 1.0)
+    beard_col = hair_dark * 1.1 if hair_kind != "blond" else hair_col * 0.8
+    full_beard = not a["No_Beard"] and ((not a["Mustache"] and not a["Goatee"]) or u(50) < 0.3)
+    brow_thick = (0.013 if male else 0.009) * (2.4 if a["Bushy_Eyebrows"] else 1.0)
+    brow_y = ye - (0.05 if male else 0.058) - (eh if not a["Narrow_Eyes"] else eh / 0.35) * 0.3
+    mouth_tilt = np.deg2rad(0.0 if attractive else -9.0 * asym_side)
+    smile = 0.03 if a["Smiling"] else -0.003
+    # open mouth: at least ~2.5 px so the interior survives rasterisation at small sizes
+    gap = max(0.026 if a["Smiling"] else 0.02, 2.5 / S) if a["Mouth_Slightly_Open"] else 0.0
+    hairline_y = top + u(55, 0.06, 0.075)
+    hx = np.linspace(-1.0, 1.0, 13)
+    hline_y = hairline_y + (ye - 0.045 - hairline_y) * np.abs(hx) ** 3 + 0.01 * part * hx
+    if a["Receding_Hairline"]:
+        hline_y = hline_y - 0.075 * np.exp(-(((np.abs(hx) - 0.55) / 0.25) ** 2))
+    hairline = _xy(cx + hx * W * 1.0, hline_y)
+    return _Identity(
+        a=a, slots=slots, size=S, male=male, young=young, attractive=attractive,
+        cx=cx, cy=cy, W=W, H=H, ne=ne, taper=taper, outline=outline, top=top, chin=chin,
+        ye=ye, ex=ex, ew=ew, eh=eh, tilt=tilt, yn=yn, nw=nw, ym=ym, mw=mw, ut=ut, lt=lt,
+        brow_y=brow_y, brow_thick=brow_thick, neck_w=neck_w, asym_side=asym_side, asym=asym,
+        mouth_tilt=mouth_tilt, smile=smile, gap=gap,
+        skin=skin, dark_skin=dark_skin, hair_kind=hair_kind, hair_col=hair_col, hair_dark=hair_dark,
+        hair_light=hair_light, brow_col=brow_col, beard_col=beard_col,
+        length=length, vol=vol, part=part, hair_bottom=hair_bottom, hairline_y=hairline_y, hairline=hairline,
+        full_beard=full_beard, A=A, light=light, lside=lside,
+    )  # fmt: skip
+
+
+def _background(f: _Identity) -> np.ndarray:
+    """The background: a linear gradient between two colours, (S, S, 3) uint8."""
+    u, S = f.slots.u, f.size
+    h1 = u(30, 0, 180)
+    c1 = cv2.cvtColor(np.uint8([[[h1, u(31, 40, 140), u(32, 150, 235)]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+    c2 = c1 * u(33, 0.55, 0.85)
+    gd = u(34, 0, 6.283)
+    # linear gradient: a 2x2 corner image resized bilinearly (exactly linear in between, and cheap)
+    tc = np.clip(0.5 + np.array([[-0.5, 0.5], [-0.5, 0.5]]) * np.cos(gd) + np.array([[-0.5], [0.5]]) * np.sin(gd), 0, 1)
+    corners = (c1[None, None] * (1 - tc[..., None]) + c2[None, None] * tc[..., None]).astype(np.float32)
+    return cv2.resize(corners, (S, S), interpolation=cv2.INTER_LINEAR).astype(np.uint8)
+
+
+def _draw_back_hair(cv: _Canvas, f: _Identity) -> None:
+    """The hair mass behind everything (wavy outline for Wavy_Hair), or only a fringe over the ears if Bald."""
+    cx, cy, W, H, ye, vol, length, hair_col = f.cx, f.cy, f.W, f.H, f.ye, f.vol, f.length, f.hair_col
+    C = _C
+    if f.a["Bald"]:
         for sgn in (-1, 1):
             xo = cx + sgn * W
             fr = np.array(
@@ -776,12 +909,12 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             )
             cv.fill(fr, hair_col, C["hair"], "hair_fringe")
     else:
-        hw = W * 1.08 + vol
+        hw = f.hair_w
         n = 40
         tt = np.linspace(np.pi, 2 * np.pi, n)  # upper arc, left to right
         cap = _xy(cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol + 0.02 - 0.02) * np.sin(tt))
         sides_w = hw if length == "short" else hw + (0.03 if length == "long" else 0.015)
-        yb = hair_bottom
+        yb = f.hair_bottom
         right = np.array([[cx + sides_w, cy], [cx + sides_w * 0.98, yb]]) if yb > cy else np.zeros((0, 2))
         left = np.array([[cx - sides_w * 0.98, yb], [cx - sides_w, cy]]) if yb > cy else np.zeros((0, 2))
         mass = np.concatenate([cap, right, left]) if yb > cy else cap
@@ -789,7 +922,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             # inner edge so the neck/face gap shows background: hair parts at the shoulders
             bottom = np.array([[cx + W * 0.75, yb], [cx - W * 0.75, yb]])
             mass = np.concatenate([cap, right, bottom[:1], bottom[1:], left])
-        if wavy:
+        if f.a["Wavy_Hair"]:
             d = mass - mass.mean(0)
             d /= np.hypot(d[:, 0], d[:, 1])[:, None] + 1e-9
             # resample along the path so the waves are regular
@@ -800,18 +933,21 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             mass = _xy(np.interp(q, cum, mass[:, 0]), np.interp(q, cum, mass[:, 1]))
             d = _xy(np.interp(q, cum, d[:, 0]), np.interp(q, cum, d[:, 1]))
             amp, per = 0.014, 0.09
-            mass = mass + d * (amp * np.sin(q / per * 2 * np.pi + u(35, 0, 6)))[:, None]
+            mass = mass + d * (amp * np.sin(q / per * 2 * np.pi + f.slots.u(35, 0, 6)))[:, None]
         cv.fill(mass, hair_col, C["hair"], "hair")
 
-    # ---- clothes, neck, necklace, tie --------------------------------------------------------------------
-    neck_w = W * (0.5 if not male else 0.58) * (1.2 if a["Chubby"] or a["Double_Chin"] else 1.0)
-    ny0, ny1 = chin - 0.1, min(chin + 0.11, 0.9)
+
+def _draw_neck_and_shoulders(cv: _Canvas, f: _Identity) -> None:
+    """The neck and the clothed shoulders (random colour, sometimes a V neck)."""
+    u, pick = f.slots.u, f.slots.pick
+    cx, neck_w, ny1, C = f.cx, f.neck_w, f.collar_y, _C
+    ny0 = f.chin - 0.1
     neck = np.array(
         [[cx - neck_w, ny0], [cx + neck_w, ny0], [cx + neck_w * 1.05, ny1 + 0.02], [cx - neck_w * 1.05, ny1 + 0.02]]
     )
-    cv.fill(neck, skin * 0.9, C["neck"], "neck")
+    cv.fill(neck, f.skin * 0.9, C["neck"], "neck")
     cloth_col = cv2.cvtColor(np.uint8([[[u(36, 0, 180), u(37, 30, 220), u(38, 50, 220)]]]), cv2.COLOR_HSV2RGB)[0, 0]
-    sh = u(39, 0.36, 0.44) * (1.1 if male else 1.0)
+    sh = u(39, 0.36, 0.44) * (1.1 if f.male else 1.0)
     vdepth = pick(40, [0.0, 0.0, 0.05])
     shoulders = np.array(
         [
@@ -827,52 +963,91 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         ]
     )
     cv.fill(shoulders, cloth_col, C["cloth"], "shoulders")
-    if a["Wearing_Necktie"]:
-        shirt = _mix(pick(41, [(245, 245, 245), (200, 220, 245), (240, 235, 220)]), (0, 0, 0), 0.0)
-        for sgn in (-1, 1):
-            col = np.array(
-                [[cx, ny1 + 0.05], [cx + sgn * neck_w * 1.2, ny1 - 0.025], [cx + sgn * neck_w * 1.5, ny1 + 0.06]]
-            )
-            cv.fill(col, shirt, C["cloth"], "collar")
-        tie_col = (
-            _METAL[3:5][int(u(42) * 2)]
-            if u(43) < 0.3
-            else cv2.cvtColor(np.uint8([[[u(44, 0, 180), 220, u(45, 90, 200)]]]), cv2.COLOR_HSV2RGB)[0, 0]
-        )
-        knot = np.array(
-            [[cx - 0.03, ny1 - 0.01], [cx + 0.03, ny1 - 0.01], [cx + 0.02, ny1 + 0.04], [cx - 0.02, ny1 + 0.04]]
-        )
-        blade = np.array([[cx - 0.02, ny1 + 0.04], [cx + 0.02, ny1 + 0.04], [cx + 0.045, 1.05], [cx - 0.045, 1.05]])
-        cv.fill(blade, tie_col, C["cloth"], "necktie")
-        cv.fill(knot, np.asarray(tie_col) * 0.8, C["cloth"], "necktie")
-        cv.line(np.array([[cx - 0.02, 0.95], [cx + 0.025, 0.92]]), np.asarray(tie_col) * 0.6, 0.008)
-    if a["Wearing_Necklace"]:
-        nc = _METAL[int(u(46) * 3)]
-        tt = _T[16]
-        yy = ny1 - 0.035 + 0.045 * np.sin(tt * np.pi)
-        chain = _xy(cx - neck_w * 1.05 + 2.1 * neck_w * tt, yy)
-        cv.line(chain, nc, 0.016, C["neck_l"], "necklace")
-        cv.fill(_ell(cx, ny1 + 0.022, 0.016, 0.02, 12), nc, C["neck_l"], "necklace")
-        cv.fill(_ell(cx - 0.005, ny1 + 0.017, 0.005, 0.006, 12), _mix(nc, (255, 255, 255), 0.6))
 
-    # ---- ears, face --------------------------------------------------------------------------------------
+
+def _draw_necktie(cv: _Canvas, f: _Identity) -> None:
+    """Wearing_Necktie: a shirt collar and a tie (metallic or a random saturated colour)."""
+    u, pick = f.slots.u, f.slots.pick
+    cx, neck_w, ny1, C = f.cx, f.neck_w, f.collar_y, _C
+    shirt = _mix(pick(41, [(245, 245, 245), (200, 220, 245), (240, 235, 220)]), (0, 0, 0), 0.0)
+    for sgn in (-1, 1):
+        col = np.array(
+            [[cx, ny1 + 0.05], [cx + sgn * neck_w * 1.2, ny1 - 0.025], [cx + sgn * neck_w * 1.5, ny1 + 0.06]]
+        )
+        cv.fill(col, shirt, C["cloth"], "collar")
+    tie_col = (
+        _METAL[3:5][int(u(42) * 2)]
+        if u(43) < 0.3
+        else cv2.cvtColor(np.uint8([[[u(44, 0, 180), 220, u(45, 90, 200)]]]), cv2.COLOR_HSV2RGB)[0, 0]
+    )
+    knot = np.array(
+        [[cx - 0.03, ny1 - 0.01], [cx + 0.03, ny1 - 0.01], [cx + 0.02, ny1 + 0.04], [cx - 0.02, ny1 + 0.04]]
+    )
+    blade = np.array([[cx - 0.02, ny1 + 0.04], [cx + 0.02, ny1 + 0.04], [cx + 0.045, 1.05], [cx - 0.045, 1.05]])
+    cv.fill(blade, tie_col, C["cloth"], "necktie")
+    cv.fill(knot, np.asarray(tie_col) * 0.8, C["cloth"], "necktie")
+    cv.line(np.array([[cx - 0.02, 0.95], [cx + 0.025, 0.92]]), np.asarray(tie_col) * 0.6, 0.008)
+
+
+def _draw_necklace(cv: _Canvas, f: _Identity) -> None:
+    """Wearing_Necklace: a gold / silver / pearl chain across the neck with a pendant."""
+    cx, neck_w, ny1, C = f.cx, f.neck_w, f.collar_y, _C
+    nc = _METAL[int(f.slots.u(46) * 3)]
+    tt = _T[16]
+    yy = ny1 - 0.035 + 0.045 * np.sin(tt * np.pi)
+    chain = _xy(cx - neck_w * 1.05 + 2.1 * neck_w * tt, yy)
+    cv.line(chain, nc, 0.016, C["neck_l"], "necklace")
+    cv.fill(_ell(cx, ny1 + 0.022, 0.016, 0.02, 12), nc, C["neck_l"], "necklace")
+    cv.fill(_ell(cx - 0.005, ny1 + 0.017, 0.005, 0.006, 12), _mix(nc, (255, 255, 255), 0.6))
+
+
+def _draw_ears(cv: _Canvas, f: _Identity) -> None:
+    """Both ears, with an inner fold line."""
+    C = _C
     for sgn, cls, kind in ((-1, C["l_ear"], "ear_l"), (1, C["r_ear"], "ear_r")):
-        ecx = cx + sgn * (W * 0.97 + 0.012)
-        ear = _ell(ecx, ye + 0.025, 0.026, 0.05, 16)
-        cv.fill(ear, skin * 0.93, cls, kind)
-        cv.line(_ell(ecx + sgn * 0.004, ye + 0.02, 0.012, 0.03, 12)[[10, 11, 0, 1, 2, 3, 4, 5]], dark_skin, 0.008)
-    if a["Double_Chin"]:
+        ecx = f.cx + sgn * (f.W * 0.97 + 0.012)
+        ear = _ell(ecx, f.ye + 0.025, 0.026, 0.05, 16)
+        cv.fill(ear, f.skin * 0.93, cls, kind)
+        cv.line(_ell(ecx + sgn * 0.004, f.ye + 0.02, 0.012, 0.03, 12)[[10, 11, 0, 1, 2, 3, 4, 5]], f.dark_skin, 0.008)
+
+
+def _draw_face(cv: _Canvas, f: _Identity) -> None:
+    """The face (skin) inside its outline, over a second fold and crease if Double_Chin."""
+    cx, chin, skin, C = f.cx, f.chin, f.skin, _C
+    if f.a["Double_Chin"]:
         dc = np.stack(
-            [cx + face_x(chin - 0.06) * 0.85 * np.cos(_T[12] * np.pi), chin - 0.05 + 0.085 * np.sin(_T[12] * np.pi)], 1
+            [cx + f.face_x(chin - 0.06) * 0.85 * np.cos(_T[12] * np.pi), chin - 0.05 + 0.085 * np.sin(_T[12] * np.pi)],
+            1,
         )
         cv.fill(dc, skin * 0.95, C["skin"])
         dc_line = dc[1:-1]
-    cv.fill(outline, skin, C["skin"], "face", 0.008)
-    if a["Double_Chin"]:
+    cv.fill(f.outline, skin, C["skin"], "face", 0.008)
+    if f.a["Double_Chin"]:
         cv.line(dc_line, _mix(skin, (40, 20, 10), 0.45), 0.011, kind="chin")
         cv.line(dc_line[2:-2] - (0, 0.045), _mix(skin, (40, 20, 10), 0.3), 0.008)
 
-    # ---- soft paint (blurred): shading, blush, stubble, hollows -------------------------------------------
+
+def _stubble_area(f: _Identity) -> np.ndarray:
+    """5_o_Clock_Shadow: the jaw, chin and upper-lip polygon the stubble covers."""
+    cx, yn, nw, chin, face_x = f.cx, f.yn, f.nw, f.chin, f.face_x
+    return np.array(
+        [
+            [cx - face_x(yn) * 0.98, yn - 0.01],
+            [cx - nw * 1.3, yn + 0.005],
+            [cx + nw * 1.3, yn + 0.005],
+            [cx + face_x(yn) * 0.98, yn - 0.01],
+            [cx + face_x(chin - 0.05), chin - 0.05],
+            [cx, chin + 0.01],
+            [cx - face_x(chin - 0.05), chin - 0.05],
+        ]
+    )
+
+
+def _tint_skin(cv: _Canvas, f: _Identity) -> None:
+    """Soft paint (blurred and blended by :func:`_blend_tint`): shading, blush, stubble, hollows, contour."""
+    a, cx, cy, W, H, top, chin = f.a, f.cx, f.cy, f.W, f.H, f.top, f.chin
+    ye, ex, ew, eh, yn, nw, ym = f.ye, f.ex, f.ew, f.eh, f.yn, f.nw, f.ym
+    lside, neck_w, face_x = f.lside, f.neck_w, f.face_x
     cv.tint(_ell(cx - lside * W * 0.75, cy + 0.05, W * 0.35, H * 0.8, 16), (-22, -24, -20))  # shadow side
     cv.tint(_ell(cx + lside * 0.02, top + 0.09, 0.07, 0.035, 12), (22, 22, 20))  # forehead highlight
     cv.tint(
@@ -889,18 +1064,7 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     if a["Double_Chin"]:
         cv.tint(_ell(cx, chin + 0.03, face_x(chin - 0.06) * 0.7, 0.012, 12), (-55, -55, -45))
     if a["5_o_Clock_Shadow"]:
-        jaw = np.array(
-            [
-                [cx - face_x(yn) * 0.98, yn - 0.01],
-                [cx - nw * 1.3, yn + 0.005],
-                [cx + nw * 1.3, yn + 0.005],
-                [cx + face_x(yn) * 0.98, yn - 0.01],
-                [cx + face_x(chin - 0.05), chin - 0.05],
-                [cx, chin + 0.01],
-                [cx - face_x(chin - 0.05), chin - 0.05],
-            ]
-        )
-        cv.tint(jaw, (-60, -52, -36))
+        cv.tint(_stubble_area(f), (-60, -52, -36))
     if a["Rosy_Cheeks"]:
         for sgn in (-1, 1):
             cv.tint(_ell(cx + sgn * W * 0.55, ym - 0.045, 0.045, 0.035, 16), (45, -45, -35))
@@ -947,95 +1111,116 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         ),
         (-30, -32, -28),
     )
+
+
+def _blend_tint(cv: _Canvas, f: _Identity, rng: np.random.Generator) -> None:
+    """Blur the soft paint and add it over the skin-like classes; stubble dots (the only draws from ``rng``
+    after the slots, so this must stay the only part that uses it)."""
+    S = f.size
     soft = cv2.GaussianBlur(cv.soft, (0, 0), 0.015 * cv.s2)
     soft = cv2.resize(soft, (S, S), interpolation=cv2.INTER_LINEAR)
     region = _SOFT_LUT[cv.mask]
     img = cv.img.astype(np.float32)
     img += soft * region[..., None]
     region = region > 0
-    if a["5_o_Clock_Shadow"]:
+    if f.a["5_o_Clock_Shadow"]:
         # stipple: dark dots in the jaw region (vectorised)
         m = np.zeros((S, S), np.uint8)
-        cv2.fillPoly(m, [cv._fx(jaw)[1]], 1, cv2.LINE_8, 4)
+        cv2.fillPoly(m, [cv._fx(_stubble_area(f))[1]], 1, cv2.LINE_8, 4)
         ys, xs = np.nonzero(m & region)
         if len(ys):
             sel = rng.random(len(ys)) < 0.3
             img[ys[sel], xs[sel]] *= 0.6
     cv.img = np.clip(img, 0, 255).astype(np.uint8)
 
-    # ---- facial lines (old), blemishes --------------------------------------------------------------------
-    if not young:
-        wl = 0.012
-        fl = []
-        for k in range(3):
-            yy = ye - 0.085 - 0.022 * k
-            xx = cx + np.linspace(-0.35, 0.35, 8) * W * 2 * (0.9 - 0.1 * k)
-            fl.append(_xy(xx, yy + 0.01 * np.cos((xx - cx) / W * 2.5)))
-        for sgn in (-1, 1):
-            x0 = cx + sgn * nw * 1.15
-            fl.append(np.array([[x0, yn - 0.012], [x0 + sgn * 0.02, ym - 0.01], [cx + sgn * (mw + 0.014), ym + 0.015]]))
-            fl.append(np.array([[cx + sgn * (mw + 0.004), ym + 0.018], [cx + sgn * (mw + 0.0), chin - 0.04]]))
-            for k in (-1, 0, 1):
-                fl.append(
-                    np.array(
-                        [[cx + sgn * (ex + ew + 0.006), ye + 0.008 * k], [cx + sgn * (ex + ew + 0.03), ye + 0.018 * k]]
-                    )
-                )
-        cv.lines(fl, _mix(skin, (40, 20, 10), 0.5), wl)
-        for p in fl:
-            cv.stroke("wrinkle", p, width=0.005)
-    if not attractive:
-        for j in range(4 + int(u(47) * 4)):
-            bx = cx + u(70 + j, -0.8, 0.8) * W
-            by = u(80 + j, ye - 0.09, chin - 0.06)
-            if abs(by - ye) < 0.03 and abs(abs(bx - cx) - ex) < ew:
-                by += 0.05
-            r = u(90 + j, 0.014, 0.019)
-            cv.fill(_ell(bx, by, r, r, 12), _mix(skin, (110, 25, 15), 0.7))
 
-    # ---- beard ------------------------------------------------------------------------------------------------
-    beard_col = hair_dark * 1.1 if hair_kind != "blond" else hair_col * 0.8
-    full_beard = not a["No_Beard"] and ((not a["Mustache"] and not a["Goatee"]) or u(50) < 0.3)
-    if full_beard:
-        ys_ = np.linspace(ye + 0.07, chin, 9)
-        outer_r = np.array([[cx + face_x(y) + 0.008, y] for y in ys_])
-        outer = np.concatenate([outer_r, [[cx, chin + 0.03]], (outer_r * (-1, 1) + (2 * cx, 0))[::-1]])
-        inner = np.array(
+def _draw_wrinkles(cv: _Canvas, f: _Identity) -> None:
+    """Not Young: forehead lines, nasolabial folds, mouth-corner lines and crow's feet."""
+    cx, W, ye, ex, ew, yn, nw, ym, mw, chin = f.cx, f.W, f.ye, f.ex, f.ew, f.yn, f.nw, f.ym, f.mw, f.chin
+    wl = 0.012
+    fl = []
+    for k in range(3):
+        yy = ye - 0.085 - 0.022 * k
+        xx = cx + np.linspace(-0.35, 0.35, 8) * W * 2 * (0.9 - 0.1 * k)
+        fl.append(_xy(xx, yy + 0.01 * np.cos((xx - cx) / W * 2.5)))
+    for sgn in (-1, 1):
+        x0 = cx + sgn * nw * 1.15
+        fl.append(np.array([[x0, yn - 0.012], [x0 + sgn * 0.02, ym - 0.01], [cx + sgn * (mw + 0.014), ym + 0.015]]))
+        fl.append(np.array([[cx + sgn * (mw + 0.004), ym + 0.018], [cx + sgn * (mw + 0.0), chin - 0.04]]))
+        for k in (-1, 0, 1):
+            fl.append(
+                np.array(
+                    [[cx + sgn * (ex + ew + 0.006), ye + 0.008 * k], [cx + sgn * (ex + ew + 0.03), ye + 0.018 * k]]
+                )
+            )
+    cv.lines(fl, _mix(f.skin, (40, 20, 10), 0.5), wl)
+    for p in fl:
+        cv.stroke("wrinkle", p, width=0.005)
+
+
+def _draw_blemishes(cv: _Canvas, f: _Identity) -> None:
+    """Not Attractive: 4-7 dark red blemishes, kept off the eyes."""
+    u, cx, W, ye, ex, ew, chin = f.slots.u, f.cx, f.W, f.ye, f.ex, f.ew, f.chin
+    for j in range(4 + int(u(47) * 4)):
+        bx = cx + u(70 + j, -0.8, 0.8) * W
+        by = u(80 + j, ye - 0.09, chin - 0.06)
+        if abs(by - ye) < 0.03 and abs(abs(bx - cx) - ex) < ew:
+            by += 0.05
+        r = u(90 + j, 0.014, 0.019)
+        cv.fill(_ell(bx, by, r, r, 12), _mix(f.skin, (110, 25, 15), 0.7))
+
+
+def _draw_beard(cv: _Canvas, f: _Identity) -> None:
+    """A full beard along the jaw (``full_beard``), leaving the mouth and cheeks free, with hatching."""
+    cx, W, ye, ym, mw, lt, chin, face_x, beard_col = f.cx, f.W, f.ye, f.ym, f.mw, f.lt, f.chin, f.face_x, f.beard_col
+    ys_ = np.linspace(ye + 0.07, chin, 9)
+    outer_r = np.array([[cx + face_x(y) + 0.008, y] for y in ys_])
+    outer = np.concatenate([outer_r, [[cx, chin + 0.03]], (outer_r * (-1, 1) + (2 * cx, 0))[::-1]])
+    inner = np.array(
+        [
+            [cx - face_x(ye + 0.07) * 0.85, ye + 0.07],
+            [cx - W * 0.5, ym - 0.02],
+            [cx - mw * 1.1, ym + 0.03],
+            [cx, ym + lt + 0.02],
+            [cx + mw * 1.1, ym + 0.03],
+            [cx + W * 0.5, ym - 0.02],
+            [cx + face_x(ye + 0.07) * 0.85, ye + 0.07],
+        ]
+    )
+    beard = np.concatenate([outer, inner[::-1]])
+    cv.fill(beard, beard_col, _C["skin"], "beard")
+    hatch = [np.array([[x, y], [x + 0.004, y + 0.02]]) for x, y in outer[1:-1:2] * (0.96, 0.985) + (cx * 0.04, 0)]
+    cv.lines(hatch, beard_col * 0.6, 0.006)
+
+
+def _draw_sideburns(cv: _Canvas, f: _Identity) -> None:
+    """Sideburns: a strip of hair down each side of the face in front of the ear."""
+    cx, ye, face_x = f.cx, f.ye, f.face_x
+    for sgn in (-1, 1):
+        xe = cx + sgn * face_x(ye)
+        sb = np.array(
             [
-                [cx - face_x(ye + 0.07) * 0.85, ye + 0.07],
-                [cx - W * 0.5, ym - 0.02],
-                [cx - mw * 1.1, ym + 0.03],
-                [cx, ym + lt + 0.02],
-                [cx + mw * 1.1, ym + 0.03],
-                [cx + W * 0.5, ym - 0.02],
-                [cx + face_x(ye + 0.07) * 0.85, ye + 0.07],
+                [xe + sgn * 0.01, ye - 0.06],
+                [xe - sgn * 0.04, ye - 0.06],
+                [xe - sgn * 0.036, ye + 0.08],
+                [cx + sgn * face_x(ye + 0.08), ye + 0.08],
             ]
         )
-        beard = np.concatenate([outer, inner[::-1]])
-        cv.fill(beard, beard_col, C["skin"], "beard")
-        hatch = [np.array([[x, y], [x + 0.004, y + 0.02]]) for x, y in outer[1:-1:2] * (0.96, 0.985) + (cx * 0.04, 0)]
-        cv.lines(hatch, beard_col * 0.6, 0.006)
-    if a["Sideburns"]:
-        for sgn in (-1, 1):
-            xe = cx + sgn * face_x(ye)
-            sb = np.array(
-                [
-                    [xe + sgn * 0.01, ye - 0.06],
-                    [xe - sgn * 0.04, ye - 0.06],
-                    [xe - sgn * 0.036, ye + 0.08],
-                    [cx + sgn * face_x(ye + 0.08), ye + 0.08],
-                ]
-            )
-            cv.fill(sb, beard_col, C["hair"], "sideburn")
+        cv.fill(sb, f.beard_col, _C["hair"], "sideburn")
 
-    # ---- eyes ---------------------------------------------------------------------------------------------
+
+def _draw_eyes(cv: _Canvas, f: _Identity) -> None:
+    """Both eyes: white, iris, pupil and glint, lash line (eyelashes unless Male), eye shadow and eyeliner
+    (Heavy_Makeup), crease lines (Bags_Under_Eyes)."""
+    u, a, cx, ye, ex, ew, eh, tilt = f.slots.u, f.a, f.cx, f.ye, f.ex, f.ew, f.eh, f.tilt
+    male, skin, light, C = f.male, f.skin, f.light, _C
     iris_col = _IRIS[int(u(51) * len(_IRIS))]
     xq = np.linspace(-1, 1, 12)
     up_prof = (1 - xq**2) ** 0.75
     lo_prof = (1 - xq**2) ** 0.9
     for sgn, cls, side in ((-1, C["l_eye"], "l"), (1, C["r_eye"], "r")):
         ecx = cx + sgn * ex
-        ecy = ye + drop(sgn)
+        ecy = ye + f.drop(sgn)
         xs_ = ecx + xq * ew
         tl = tilt * xq * sgn  # outer corner higher
         upper = _xy(xs_, ecy - eh * up_prof - tl)
@@ -1081,10 +1266,11 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             bag = _xy(xs_[2:-2], ecy + eh * 0.8 * lo_prof[2:-2] + 0.016 - tl[2:-2])
             cv.line(bag, _mix(skin, (50, 20, 40), 0.6), 0.009, kind="bags")
 
-    # ---- brows --------------------------------------------------------------------------------------------
-    bt = (0.013 if male else 0.009) * (2.4 if a["Bushy_Eyebrows"] else 1.0)
+
+def _draw_brows(cv: _Canvas, f: _Identity) -> None:
+    """Both brows: nearly flat or arched (Arched_Eyebrows), thin or thick and ragged (Bushy_Eyebrows)."""
+    a, cx, ex, ew, bt, yb, C = f.a, f.cx, f.ex, f.ew, f.brow_thick, f.brow_y, _C
     arch = 0.036 if a["Arched_Eyebrows"] else 0.004
-    yb = ye - (0.05 if male else 0.058) - (eh if not a["Narrow_Eyes"] else eh / 0.35) * 0.3
     tb = _T[10]
     for sgn, cls, side in ((-1, C["l_brow"], "l"), (1, C["r_brow"], "r")):
         x_in, x_out = cx + sgn * (ex - ew * 0.95), cx + sgn * (ex + ew * 1.25)
@@ -1093,18 +1279,21 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
             np.sin(tb / 0.65 * np.pi / 2) ** (1.3 if a["Arched_Eyebrows"] else 1),
             1 - (tb - 0.65) / 0.35 * 0.9,
         )
-        by = yb + 1.2 * drop(sgn) - arch * peak
+        by = yb + 1.2 * f.drop(sgn) - arch * peak
         bx = x_in + (x_out - x_in) * tb
         thick = bt * (1.0 - 0.55 * tb)
         top_ = _xy(bx, by - thick * 0.6)
         bot_ = _xy(bx, by + thick * 0.6)
         if a["Bushy_Eyebrows"]:
             top_[1::2, 1] -= 0.006
-        cv.fill(np.concatenate([top_, bot_[::-1]]), brow_col, cls)
+        cv.fill(np.concatenate([top_, bot_[::-1]]), f.brow_col, cls)
         cv.stroke(f"brow_{side}", _xy(bx, by), width=float(bt))
 
-    # ---- nose ---------------------------------------------------------------------------------------------
-    ncx = cx + (0.006 if not attractive else 0.0)
+
+def _draw_nose(cv: _Canvas, f: _Identity) -> None:
+    """The nose: bridge, shaded side, wings and nostrils (bigger for Big_Nose), a V tip (Pointy_Nose) or a bulb."""
+    a, cx, ye, yn, nw, skin, lside, C = f.a, f.cx, f.ye, f.yn, f.nw, f.skin, f.lside, _C
+    ncx = cx + (0.006 if not f.attractive else 0.0)
     bridge = np.array(
         [
             [ncx - 0.012, ye + 0.005],
@@ -1149,11 +1338,10 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     cv.stroke("nose", np.concatenate([wings[0][::-1], wings[1]]), width=0.006)
     cv.stroke("nose", side_line, width=0.005)
 
-    # ---- mouth --------------------------------------------------------------------------------------------
-    mt = np.deg2rad(0.0 if attractive else -9.0 * asym_side)
-    smile = 0.03 if a["Smiling"] else -0.003
-    # open mouth: at least ~2.5 px so the interior survives rasterisation at small sizes
-    gap = max(0.026 if a["Smiling"] else 0.02, 2.5 / S) if a["Mouth_Slightly_Open"] else 0.0
+
+def _lip_edges(f: _Identity) -> tuple[np.ndarray, ...]:
+    """x (12,) and the four lip edges' y (upper lip top / bottom, lower lip top / bottom) before ``f.rot``."""
+    cx, ym, mw, ut, lt, smile, gap = f.cx, f.ym, f.mw, f.ut, f.lt, f.smile, f.gap
     xm = np.linspace(-1, 1, 12)
     mid = ym - smile * (xm**2) + 0.008 * smile / 0.022 * (1 - xm**2) * 0  # centre line
     bow = 1 - 0.35 * np.exp(-((xm * 6) ** 2))
@@ -1162,23 +1350,36 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
     lo_top = mid + gap / 2 * (1 - xm**2) ** 0.5
     lo_bot = mid + gap / 2 + lt * (1 - xm**2) ** 0.6 + 0.002
     X_ = cx + xm * mw
+    return X_, up_top, up_bot, lo_top, lo_bot
 
-    def rot(p: np.ndarray) -> np.ndarray:
-        d = p - (cx, ym)
-        return np.stack(
-            [d[:, 0] * np.cos(mt) - d[:, 1] * np.sin(mt), d[:, 0] * np.sin(mt) + d[:, 1] * np.cos(mt)], 1
-        ) + (cx, ym)
 
-    lip_col = _LIPSTICK[int(u(54) * len(_LIPSTICK))] if a["Wearing_Lipstick"] else _mix(skin, (150, 60, 60), 0.3) * 0.85
+def _mouth_interior(f: _Identity) -> tuple[np.ndarray, np.ndarray | None]:
+    """The open mouth's interior polygon and its teeth (None unless Smiling); only when ``f.gap > 0``."""
+    X_, _, up_bot, lo_top, _ = _lip_edges(f)
+    inner = f.rot(np.concatenate([_xy(X_, up_bot), _xy(X_, lo_top)[::-1]]))
+    teeth = None
+    if f.a["Smiling"]:
+        teeth = f.rot(np.concatenate([_xy(X_[2:-2], up_bot[2:-2]), _xy(X_[2:-2], up_bot[2:-2] + f.gap * 0.45)[::-1]]))
+    return inner, teeth
+
+
+def _draw_mouth(cv: _Canvas, f: _Identity) -> None:
+    """The lips (lipstick colour for Wearing_Lipstick), the open interior and teeth, smile creases."""
+    a, cx, ym, mw, lt, smile, gap, skin, rot, C = f.a, f.cx, f.ym, f.mw, f.lt, f.smile, f.gap, f.skin, f.rot, _C
+    X_, up_top, up_bot, lo_top, lo_bot = _lip_edges(f)
+    lip_col = (
+        _LIPSTICK[int(f.slots.u(54) * len(_LIPSTICK))]
+        if a["Wearing_Lipstick"]
+        else _mix(skin, (150, 60, 60), 0.3) * 0.85
+    )
     upper_lip = rot(np.concatenate([_xy(X_, up_top), _xy(X_, up_bot)[::-1]]))
     lower_lip = rot(np.concatenate([_xy(X_, lo_top), _xy(X_, lo_bot)[::-1]]))
     cv.fill(upper_lip, np.asarray(lip_col) * 0.9, C["u_lip"], "lip_upper")
     cv.fill(lower_lip, lip_col, C["l_lip"], "lip_lower")
     if gap > 0:
-        inner = rot(np.concatenate([_xy(X_, up_bot), _xy(X_, lo_top)[::-1]]))
+        inner, teeth = _mouth_interior(f)
         cv.fill(inner, (70, 20, 28), C["mouth"], "mouth")
-        if a["Smiling"]:
-            teeth = rot(np.concatenate([_xy(X_[2:-2], up_bot[2:-2]), _xy(X_[2:-2], up_bot[2:-2] + gap * 0.45)[::-1]]))
+        if teeth is not None:
             cv.fill(teeth, (248, 246, 236), C["mouth"])
     cv.fill(rot(_ell(cx, ym + gap / 2 + lt * 0.45, mw * 0.3, lt * 0.18, 12)), _mix(lip_col, (255, 255, 255), 0.3))
     cv.line(rot(_xy(X_, (up_bot + lo_top) / 2)), np.asarray(lip_col) * 0.45, 0.006, kind="mouth_line")
@@ -1199,242 +1400,323 @@ def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
         for p in creases:
             cv.stroke("smile_line", p, width=0.005)
 
-    # ---- mustache, goatee ---------------------------------------------------------------------------------
-    if a["Mustache"]:
-        xq2 = np.linspace(-1.15, 1.15, 12)
-        base = ym - smile * np.minimum(xq2**2, 1) - gap / 2 - 0.002 * 0
-        mtop = base - ut * 0.6 - 0.026 * (1 - 0.45 * xq2**2)
-        mbot = base - ut * 0.35 + 0.012 * np.maximum(np.abs(xq2) - 0.7, 0) * 4
-        must = rot(np.concatenate([_xy(cx + xq2 * mw, mtop), _xy(cx + xq2 * mw, mbot)[::-1]]))
-        cv.fill(must, beard_col, C["skin"], "mustache")
-        if gap > 0:  # the open mouth stays visible under a drooping mustache
-            cv.fill(inner, (70, 20, 28), C["mouth"])
-            if a["Smiling"]:
-                cv.fill(teeth, (248, 246, 236), C["mouth"])
-    if a["Goatee"]:
-        gw = mw * 0.55
-        gt = ym + gap / 2 + lt + 0.006
-        goat = np.array(
-            [
-                [cx - gw, gt],
-                [cx + gw, gt],
-                [cx + gw * 0.9, chin - 0.005],
-                [cx, chin + 0.012],
-                [cx - gw * 0.9, chin - 0.005],
-            ]
-        )
-        cv.fill(goat, beard_col, C["skin"], "goatee")
-        if a["Mustache"]:
+
+def _draw_mustache(cv: _Canvas, f: _Identity) -> None:
+    """Mustache: a hair shape over the upper lip (the open mouth redrawn over its droop)."""
+    cx, ym, mw, ut, smile, gap, C = f.cx, f.ym, f.mw, f.ut, f.smile, f.gap, _C
+    xq2 = np.linspace(-1.15, 1.15, 12)
+    base = ym - smile * np.minimum(xq2**2, 1) - gap / 2 - 0.002 * 0
+    mtop = base - ut * 0.6 - 0.026 * (1 - 0.45 * xq2**2)
+    mbot = base - ut * 0.35 + 0.012 * np.maximum(np.abs(xq2) - 0.7, 0) * 4
+    must = f.rot(np.concatenate([_xy(cx + xq2 * mw, mtop), _xy(cx + xq2 * mw, mbot)[::-1]]))
+    cv.fill(must, f.beard_col, C["skin"], "mustache")
+    if gap > 0:  # the open mouth stays visible under a drooping mustache
+        inner, teeth = _mouth_interior(f)
+        cv.fill(inner, (70, 20, 28), C["mouth"])
+        if teeth is not None:
+            cv.fill(teeth, (248, 246, 236), C["mouth"])
+
+
+def _draw_goatee(cv: _Canvas, f: _Identity) -> None:
+    """Goatee: a chin patch below the lower lip, joined to the mouth corners when there is also a Mustache."""
+    cx, ym, mw, lt, gap, chin, beard_col = f.cx, f.ym, f.mw, f.lt, f.gap, f.chin, f.beard_col
+    gw = mw * 0.55
+    gt = ym + gap / 2 + lt + 0.006
+    goat = np.array(
+        [
+            [cx - gw, gt],
+            [cx + gw, gt],
+            [cx + gw * 0.9, chin - 0.005],
+            [cx, chin + 0.012],
+            [cx - gw * 0.9, chin - 0.005],
+        ]
+    )
+    cv.fill(goat, beard_col, _C["skin"], "goatee")
+    if f.a["Mustache"]:
+        for sgn in (-1, 1):
+            cv.line(
+                f.rot(np.array([[cx + sgn * mw * 1.1, ym - 0.006], [cx + sgn * mw * 1.05, gt + 0.02]])),
+                beard_col,
+                0.012,
+            )
+
+
+def _draw_adams_apple(cv: _Canvas, f: _Identity) -> None:
+    """Male without a beard or mustache: an Adam's apple below the chin."""
+    cx, chin = f.cx, f.chin
+    cv.line(np.array([[cx - 0.006, chin + 0.055], [cx, chin + 0.062], [cx + 0.006, chin + 0.055]]), f.dark_skin, 0.006)
+
+
+def _hair_cap(f: _Identity) -> np.ndarray:
+    """The crown of the front hair, left to right (wavy for Wavy_Hair)."""
+    cx, cy, H, vol, hw = f.cx, f.cy, f.H, f.vol, f.hair_w
+    tt = np.linspace(np.pi, 2 * np.pi, 24)
+    cap = _xy(cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol) * np.sin(tt))
+    if f.a["Wavy_Hair"]:
+        amp, per = 0.014, 0.09
+        seg = np.hypot(*np.diff(cap, axis=0).T)
+        cum = np.concatenate([[0], np.cumsum(seg)])
+        q = np.linspace(0, cum[-1], int(cum[-1] / 0.008) + 2)
+        cap = _xy(np.interp(q, cum, cap[:, 0]), np.interp(q, cum, cap[:, 1]))
+        d = cap - (cx, cy)
+        d /= np.hypot(d[:, 0], d[:, 1])[:, None]
+        cap = cap + d * (amp * np.sin(q / per * 2 * np.pi + f.slots.u(56, 0, 6)))[:, None]
+    return cap
+
+
+def _draw_front_hair(cv: _Canvas, f: _Identity) -> None:
+    """The front hair down to the hairline (M-shaped for Receding_Hairline), with its strands."""
+    cx, ye, hw, hline = f.cx, f.ye, f.hair_w, f.hairline
+    cap = _hair_cap(f)
+    front = np.concatenate([cap, [[cx + hw, ye - 0.04]], hline[::-1], [[cx - hw, ye - 0.04]]])
+    cv.fill(front, f.hair_col, _C["hair"])
+    cv.stroke("hairline", hline, width=0.006)
+    _draw_hair_strands(cv, f, cap)
+    cv.stroke("hair", cap, width=0.008)
+
+
+def _draw_hair_strands(cv: _Canvas, f: _Identity, cap: np.ndarray) -> None:
+    """Strands: texture that tells Straight_Hair (straight strands and a sheen band), Wavy_Hair (wavy strands)
+    and neither (short curls) apart."""
+    a, cx, cy, W, H, top, ye, vol, hw = f.a, f.cx, f.cy, f.W, f.H, f.top, f.ye, f.vol, f.hair_w
+    length, hair_bottom, hline, hair_kind = f.length, f.hair_bottom, f.hairline, f.hair_kind
+    straight, wavy = a["Straight_Hair"], a["Wavy_Hair"]
+    tt = np.linspace(np.pi, 2 * np.pi, 24)
+    px_, py_ = cx + f.part * W * 0.5, top - vol * 0.6
+    ends = hline[1:-1:2]
+    strands = []
+    if straight:
+        for e in ends:
+            strands.append(np.array([[px_ + (e[0] - px_) * 0.15, py_ + 0.01], e]))
+        if length != "short":
             for sgn in (-1, 1):
-                cv.line(
-                    rot(np.array([[cx + sgn * mw * 1.1, ym - 0.006], [cx + sgn * mw * 1.05, gt + 0.02]])),
-                    beard_col,
-                    0.012,
-                )
+                for k in range(3):
+                    x0 = cx + sgn * (W * 1.02 + 0.008 + k * 0.012)
+                    strands.append(np.array([[x0, ye - 0.02], [x0 + sgn * 0.004, hair_bottom - 0.03]]))
+        sheen = np.stack([cx + hw * 0.75 * np.cos(tt[4:-4]), cy - 0.02 + (H * 0.95 + vol) * 0.8 * np.sin(tt[4:-4])], 1)
+        cv.line(sheen, f.hair_light, 0.014)
+    elif wavy:
+        ts = _T[10]
+        for e in ends:
+            p = _xy(px_ + (e[0] - px_) * ts, py_ + (e[1] - py_) * ts)
+            p[:, 0] += 0.008 * np.sin(ts * 3 * np.pi)
+            strands.append(p)
+        if length != "short":
+            yy = np.linspace(ye - 0.02, hair_bottom - 0.03, 12)
+            for sgn in (-1, 1):
+                for k in range(3):
+                    x0 = cx + sgn * (W * 1.02 + 0.01 + k * 0.013)
+                    strands.append(_xy(x0 + 0.01 * np.sin((yy - ye) / 0.09 * 2 * np.pi + k), yy))
+    else:  # neither: short curls
+        hub = np.array([cx, cy - 0.05])
+        spots = [e * t + hub * (1 - t) for e in cap[2:-2:3] for t in (0.9, 0.75)]
+        if length != "short":
+            yy = np.arange(ye, hair_bottom - 0.03, 0.04)
+            spots += [np.array([cx + sgn * (W * 1.04 + 0.014), y]) for sgn in (-1, 1) for y in yy]
+        strands += [
+            _ell(c0[0], c0[1], 0.011, 0.011, 12)[1:9]
+            for c0 in spots
+            if c0[1] < hline[6, 1] - 0.01 or abs(c0[0] - cx) > W
+        ]
+    cv.lines(strands, f.hair_dark if hair_kind != "black" and (straight or wavy) else f.hair_light, 0.007)
+    for p in strands:
+        cv.stroke("hair_strand", p, width=0.004)
 
-    # ---- front hair (crown, hairline, bangs) ----------------------------------------------------------------
-    if male and not a["Mustache"] and not full_beard:
-        cv.line(
-            np.array([[cx - 0.006, chin + 0.055], [cx, chin + 0.062], [cx + 0.006, chin + 0.055]]), dark_skin, 0.006
-        )
-    yhl = top + u(55, 0.06, 0.075)
-    hx = np.linspace(-1.0, 1.0, 13)
-    hline_y = yhl + (ye - 0.045 - yhl) * np.abs(hx) ** 3 + 0.01 * part * hx
-    if a["Receding_Hairline"]:
-        hline_y = hline_y - 0.075 * np.exp(-(((np.abs(hx) - 0.55) / 0.25) ** 2))
-    hline = _xy(cx + hx * W * 1.0, hline_y)
-    if not bald:
-        hw = W * 1.08 + vol
-        tt = np.linspace(np.pi, 2 * np.pi, 24)
-        cap = _xy(cx + hw * np.cos(tt), cy - 0.02 + (H * 0.95 + vol) * np.sin(tt))
-        if wavy:
-            amp, per = 0.014, 0.09
-            seg = np.hypot(*np.diff(cap, axis=0).T)
-            cum = np.concatenate([[0], np.cumsum(seg)])
-            q = np.linspace(0, cum[-1], int(cum[-1] / 0.008) + 2)
-            cap = _xy(np.interp(q, cum, cap[:, 0]), np.interp(q, cum, cap[:, 1]))
-            d = cap - (cx, cy)
-            d /= np.hypot(d[:, 0], d[:, 1])[:, None]
-            cap = cap + d * (amp * np.sin(q / per * 2 * np.pi + u(56, 0, 6)))[:, None]
-        front = np.concatenate([cap, [[cx + hw, ye - 0.04]], hline[::-1], [[cx - hw, ye - 0.04]]])
-        cv.fill(front, hair_col, C["hair"])
-        cv.stroke("hairline", hline, width=0.006)
-        # strands: texture that tells straight / wavy / curly apart
-        px_, py_ = cx + part * W * 0.5, top - vol * 0.6
-        ends = hline[1:-1:2]
-        strands = []
-        if straight:
-            for e in ends:
-                strands.append(np.array([[px_ + (e[0] - px_) * 0.15, py_ + 0.01], e]))
-            if length != "short":
-                for sgn in (-1, 1):
-                    for k in range(3):
-                        x0 = cx + sgn * (W * 1.02 + 0.008 + k * 0.012)
-                        strands.append(np.array([[x0, ye - 0.02], [x0 + sgn * 0.004, hair_bottom - 0.03]]))
-            sheen = np.stack(
-                [cx + hw * 0.75 * np.cos(tt[4:-4]), cy - 0.02 + (H * 0.95 + vol) * 0.8 * np.sin(tt[4:-4])], 1
-            )
-            cv.line(sheen, hair_light, 0.014)
-        elif wavy:
-            ts = _T[10]
-            for e in ends:
-                p = _xy(px_ + (e[0] - px_) * ts, py_ + (e[1] - py_) * ts)
-                p[:, 0] += 0.008 * np.sin(ts * 3 * np.pi)
-                strands.append(p)
-            if length != "short":
-                yy = np.linspace(ye - 0.02, hair_bottom - 0.03, 12)
-                for sgn in (-1, 1):
-                    for k in range(3):
-                        x0 = cx + sgn * (W * 1.02 + 0.01 + k * 0.013)
-                        strands.append(_xy(x0 + 0.01 * np.sin((yy - ye) / 0.09 * 2 * np.pi + k), yy))
-        else:  # neither: short curls
-            hub = np.array([cx, cy - 0.05])
-            spots = [e * f + hub * (1 - f) for e in cap[2:-2:3] for f in (0.9, 0.75)]
-            if length != "short":
-                yy = np.arange(ye, hair_bottom - 0.03, 0.04)
-                spots += [np.array([cx + sgn * (W * 1.04 + 0.014), y]) for sgn in (-1, 1) for y in yy]
-            strands += [
-                _ell(c0[0], c0[1], 0.011, 0.011, 12)[1:9]
-                for c0 in spots
-                if c0[1] < hline[6, 1] - 0.01 or abs(c0[0] - cx) > W
+
+def _draw_bangs(cv: _Canvas, f: _Identity) -> None:
+    """Bangs: a fringe over the forehead down to just above the brows."""
+    cx, W, part, hline, yb, bt, C = f.cx, f.W, f.part, f.hairline, f.brow_y, f.brow_thick, _C
+    bx = np.linspace(-0.95, 0.95, 19)
+    b_bot = yb - bt - 0.012 - (0.012 * (np.arange(19) % 2)) - 0.02 * part * bx
+    b_top = hline[:, 1].min() - 0.01
+    bangs = np.concatenate([[[cx - W * 1.0, b_top], [cx + W * 1.0, b_top]], _xy(cx + bx * W, b_bot)[::-1]])
+    cv.fill(bangs, f.hair_col, C["hair"], "hair_bangs")
+    cv.lines(
+        [np.array([[cx + x * W, b_top + 0.02], [cx + x * W * 1.02, yb - bt - 0.02]]) for x in bx[1:-1:3]],
+        f.hair_dark if f.hair_kind != "black" else f.hair_light,
+        0.006,
+    )
+
+
+def _draw_bald_scalp(cv: _Canvas, f: _Identity) -> None:
+    """Bald: a shine on the scalp and the hairline strokes at the temples."""
+    cx, W, ye = f.cx, f.W, f.ye
+    cv.fill(_ell(cx + f.lside * 0.05, f.top + 0.05, 0.05, 0.025, 12), _mix(f.skin, (255, 255, 255), 0.35))
+    cv.stroke("hairline", np.array([[cx - W, ye - 0.06], [cx - W * 1.02, ye - 0.02]]))
+    cv.stroke("hairline", np.array([[cx + W, ye - 0.06], [cx + W * 1.02, ye - 0.02]]))
+
+
+def _draw_hat(cv: _Canvas, f: _Identity) -> None:
+    """Wearing_Hat: a beanie, cap or fedora over the crown (random colour)."""
+    u, pick, cx, W, top, vol, yhl, C = f.slots.u, f.slots.pick, f.cx, f.W, f.top, f.vol, f.hairline_y, _C
+    hat_col = cv2.cvtColor(np.uint8([[[u(57, 0, 180), u(58, 60, 230), u(59, 60, 210)]]]), cv2.COLOR_HSV2RGB)[
+        0, 0
+    ].astype(float)
+    hwid = W * 1.12 + vol + 0.012
+    hb = yhl + 0.02
+    htop = top - vol - 0.035
+    kind_ = pick(60, ["beanie", "cap", "fedora"])
+    tt = np.linspace(np.pi, 2 * np.pi, 20)
+    if kind_ == "fedora":
+        crown = np.array(
+            [
+                [cx - hwid * 0.85, hb],
+                [cx - hwid * 0.75, htop - 0.02],
+                [cx, htop - 0.005],
+                [cx + hwid * 0.75, htop - 0.02],
+                [cx + hwid * 0.85, hb],
             ]
-        cv.lines(strands, hair_dark if hair_kind != "black" and (straight or wavy) else hair_light, 0.007)
-        for p in strands:
-            cv.stroke("hair_strand", p, width=0.004)
-        cv.stroke("hair", cap, width=0.008)
-        if a["Bangs"]:
-            bx = np.linspace(-0.95, 0.95, 19)
-            b_bot = yb - bt - 0.012 - (0.012 * (np.arange(19) % 2)) - 0.02 * part * bx
-            b_top = hline[:, 1].min() - 0.01
-            bangs = np.concatenate([[[cx - W * 1.0, b_top], [cx + W * 1.0, b_top]], _xy(cx + bx * W, b_bot)[::-1]])
-            cv.fill(bangs, hair_col, C["hair"], "hair_bangs")
-            cv.lines(
-                [np.array([[cx + x * W, b_top + 0.02], [cx + x * W * 1.02, yb - bt - 0.02]]) for x in bx[1:-1:3]],
-                hair_dark if hair_kind != "black" else hair_light,
-                0.006,
-            )
-    else:
-        cv.fill(_ell(cx + lside * 0.05, top + 0.05, 0.05, 0.025, 12), _mix(skin, (255, 255, 255), 0.35))
-        cv.stroke("hairline", np.array([[cx - W, ye - 0.06], [cx - W * 1.02, ye - 0.02]]))
-        cv.stroke("hairline", np.array([[cx + W, ye - 0.06], [cx + W * 1.02, ye - 0.02]]))
-
-    # ---- hat ------------------------------------------------------------------------------------------------
-    if hat:
-        hat_col = cv2.cvtColor(np.uint8([[[u(57, 0, 180), u(58, 60, 230), u(59, 60, 210)]]]), cv2.COLOR_HSV2RGB)[
-            0, 0
-        ].astype(float)
-        hwid = W * 1.12 + vol + 0.012
-        hb = yhl + 0.02
-        htop = top - vol - 0.035
-        kind_ = pick(60, ["beanie", "cap", "fedora"])
-        tt = np.linspace(np.pi, 2 * np.pi, 20)
-        if kind_ == "fedora":
-            crown = np.array(
+        )
+        cv.fill(crown, hat_col, C["hat"], "hat")
+        cv.fill(
+            np.array(
                 [
-                    [cx - hwid * 0.85, hb],
-                    [cx - hwid * 0.75, htop - 0.02],
-                    [cx, htop - 0.005],
-                    [cx + hwid * 0.75, htop - 0.02],
-                    [cx + hwid * 0.85, hb],
+                    [cx - hwid * 0.85, hb - 0.035],
+                    [cx + hwid * 0.85, hb - 0.035],
+                    [cx + hwid * 0.85, hb - 0.005],
+                    [cx - hwid * 0.85, hb - 0.005],
+                ]
+            ),
+            hat_col * 0.35,
+            C["hat"],
+        )
+        brim = _ell(cx, hb, hwid * 1.5, 0.03, 24)
+        cv.fill(brim, hat_col * 0.8, C["hat"], "hat")
+    else:
+        dome = _xy(cx + hwid * np.cos(tt), hb + (hb - htop) * np.sin(tt))
+        cv.fill(dome, hat_col, C["hat"], "hat")
+        if kind_ == "beanie":
+            band = np.array(
+                [
+                    [cx - hwid * 1.02, hb - 0.055],
+                    [cx + hwid * 1.02, hb - 0.055],
+                    [cx + hwid * 1.02, hb + 0.005],
+                    [cx - hwid * 1.02, hb + 0.005],
                 ]
             )
-            cv.fill(crown, hat_col, C["hat"], "hat")
-            cv.fill(
-                np.array(
-                    [
-                        [cx - hwid * 0.85, hb - 0.035],
-                        [cx + hwid * 0.85, hb - 0.035],
-                        [cx + hwid * 0.85, hb - 0.005],
-                        [cx - hwid * 0.85, hb - 0.005],
-                    ]
-                ),
-                hat_col * 0.35,
-                C["hat"],
+            cv.fill(band, hat_col * 0.75, C["hat"], "hat")
+            cv.lines(
+                [np.array([[cx + k * hwid / 6, hb - 0.05], [cx + k * hwid / 6, hb]]) for k in range(-5, 6)],
+                hat_col * 0.55,
+                0.006,
             )
-            brim = _ell(cx, hb, hwid * 1.5, 0.03, 24)
-            cv.fill(brim, hat_col * 0.8, C["hat"], "hat")
+            cv.fill(_ell(cx, htop, 0.03, 0.025, 12), hat_col * 0.9, C["hat"])
         else:
-            dome = _xy(cx + hwid * np.cos(tt), hb + (hb - htop) * np.sin(tt))
-            cv.fill(dome, hat_col, C["hat"], "hat")
-            if kind_ == "beanie":
-                band = np.array(
-                    [
-                        [cx - hwid * 1.02, hb - 0.055],
-                        [cx + hwid * 1.02, hb - 0.055],
-                        [cx + hwid * 1.02, hb + 0.005],
-                        [cx - hwid * 1.02, hb + 0.005],
-                    ]
-                )
-                cv.fill(band, hat_col * 0.75, C["hat"], "hat")
-                cv.lines(
-                    [np.array([[cx + k * hwid / 6, hb - 0.05], [cx + k * hwid / 6, hb]]) for k in range(-5, 6)],
-                    hat_col * 0.55,
-                    0.006,
-                )
-                cv.fill(_ell(cx, htop, 0.03, 0.025, 12), hat_col * 0.9, C["hat"])
-            else:
-                visor = np.concatenate(
-                    [
-                        _xy(cx + hwid * 0.9 * np.cos(tt), hb - 0.005 + 0.0 * tt),
-                        _xy(cx + hwid * 0.9 * np.cos(tt[::-1]), hb - 0.005 - 0.05 * np.sin(tt[::-1])),
-                    ]
-                )
-                cv.fill(visor, hat_col * 0.7, C["hat"], "hat")
-                cv.line(np.array([[cx, htop + 0.01], [cx, hb - 0.01]]), hat_col * 0.6, 0.006)
-
-    # ---- glasses, earrings ----------------------------------------------------------------------------------
-    if a["Eyeglasses"]:
-        fc = _FRAMES[int(u(61) * len(_FRAMES))]
-        round_ = u(62) < 0.4
-        gw, gh = ew * 1.45, max(eh / (0.35 if a["Narrow_Eyes"] else 1.0), 0.022) * 1.55
-        frames = []
-        for sgn in (-1, 1):
-            gcx, gcy = cx + sgn * ex, ye + drop(sgn) + 0.002
-            if round_:
-                fr = _ell(gcx, gcy, gw, gh, 24)
-            else:
-                c24 = _CIRCLE[24]
-                fr = np.sign(c24) * np.abs(c24) ** 0.5 * (gw, gh) + (gcx, gcy)
-            cv.line(fr, fc, 0.018, C["eye_g"], "glasses", closed=True)
-            cv.line(
-                np.array([[gcx - gw * 0.5, gcy - gh * 0.2], [gcx - gw * 0.1, gcy - gh * 0.6]]), (250, 250, 255), 0.006
+            visor = np.concatenate(
+                [
+                    _xy(cx + hwid * 0.9 * np.cos(tt), hb - 0.005 + 0.0 * tt),
+                    _xy(cx + hwid * 0.9 * np.cos(tt[::-1]), hb - 0.005 - 0.05 * np.sin(tt[::-1])),
+                ]
             )
-            frames.append(fr)
-            cv.line(
-                np.array([[gcx + sgn * gw, gcy - gh * 0.4], [cx + sgn * (W * 0.98), ye - 0.01]]),
-                fc,
-                0.012,
-                C["eye_g"],
-                "glasses",
-            )
-        bridge_ = np.array([[cx - ex + gw, ye - 0.004], [cx, ye - 0.012], [cx + ex - gw, ye - 0.004]])
-        cv.line(bridge_, fc, 0.012, C["eye_g"], "glasses")
-    if a["Wearing_Earrings"]:
-        ec = _METAL[int(u(63) * len(_METAL))]
-        hoop = u(64) < 0.5
-        for sgn in (-1, 1):
-            lx, ly = cx + sgn * (W * 0.97 + 0.014), ye + 0.072
-            if hoop:
-                cv.line(_ell(lx, ly + 0.026, 0.024, 0.026, 16), ec, 0.013, C["ear_r"], "earring", closed=True)
-            else:
-                cv.fill(_ell(lx, ly, 0.011, 0.011, 12), ec, C["ear_r"], "earring")
-                cv.fill(_ell(lx, ly + 0.032, 0.016, 0.02, 12), ec, C["ear_r"], "earring")
-                cv.line(np.array([[lx, ly], [lx, ly + 0.02]]), ec, 0.008, C["ear_r"])
+            cv.fill(visor, hat_col * 0.7, C["hat"], "hat")
+            cv.line(np.array([[cx, htop + 0.01], [cx, hb - 0.01]]), hat_col * 0.6, 0.006)
 
-    # ---- lighting, blur -------------------------------------------------------------------------------------
+
+def _draw_glasses(cv: _Canvas, f: _Identity) -> None:
+    """Eyeglasses: round or rectangular coloured frames with a glare, temples and a bridge."""
+    u, a, cx, W, ye, ex, ew, eh, C = f.slots.u, f.a, f.cx, f.W, f.ye, f.ex, f.ew, f.eh, _C
+    fc = _FRAMES[int(u(61) * len(_FRAMES))]
+    round_ = u(62) < 0.4
+    gw, gh = ew * 1.45, max(eh / (0.35 if a["Narrow_Eyes"] else 1.0), 0.022) * 1.55
+    for sgn in (-1, 1):
+        gcx, gcy = cx + sgn * ex, ye + f.drop(sgn) + 0.002
+        if round_:
+            fr = _ell(gcx, gcy, gw, gh, 24)
+        else:
+            c24 = _CIRCLE[24]
+            fr = np.sign(c24) * np.abs(c24) ** 0.5 * (gw, gh) + (gcx, gcy)
+        cv.line(fr, fc, 0.018, C["eye_g"], "glasses", closed=True)
+        cv.line(np.array([[gcx - gw * 0.5, gcy - gh * 0.2], [gcx - gw * 0.1, gcy - gh * 0.6]]), (250, 250, 255), 0.006)
+        cv.line(
+            np.array([[gcx + sgn * gw, gcy - gh * 0.4], [cx + sgn * (W * 0.98), ye - 0.01]]),
+            fc,
+            0.012,
+            C["eye_g"],
+            "glasses",
+        )
+    bridge_ = np.array([[cx - ex + gw, ye - 0.004], [cx, ye - 0.012], [cx + ex - gw, ye - 0.004]])
+    cv.line(bridge_, fc, 0.012, C["eye_g"], "glasses")
+
+
+def _draw_earrings(cv: _Canvas, f: _Identity) -> None:
+    """Wearing_Earrings: hoops or drops (gold / silver / coloured) hanging from the ear lobes."""
+    u, cx, W, ye, C = f.slots.u, f.cx, f.W, f.ye, _C
+    ec = _METAL[int(u(63) * len(_METAL))]
+    hoop = u(64) < 0.5
+    for sgn in (-1, 1):
+        lx, ly = cx + sgn * (W * 0.97 + 0.014), ye + 0.072
+        if hoop:
+            cv.line(_ell(lx, ly + 0.026, 0.024, 0.026, 16), ec, 0.013, C["ear_r"], "earring", closed=True)
+        else:
+            cv.fill(_ell(lx, ly, 0.011, 0.011, 12), ec, C["ear_r"], "earring")
+            cv.fill(_ell(lx, ly + 0.032, 0.016, 0.02, 12), ec, C["ear_r"], "earring")
+            cv.line(np.array([[lx, ly], [lx, ly + 0.02]]), ec, 0.008, C["ear_r"])
+
+
+def _light(cv: _Canvas, f: _Identity) -> np.ndarray:
+    """Shade the figure by the light (direction and a random strength), blur if Blurry; the final image."""
+    A, cx, cy, W, light, S = f.A, f.cx, f.cy, f.W, f.light, f.size
     # smooth shading field computed on a 16x16 grid and upsampled (it has no detail finer than that)
     c0 = A[:, :2] @ (cx, cy) + A[:, 2]
     X, Y = _grid(16)
     dxy = (X - c0[0]) * light[0] + (Y - c0[1]) * light[1]
     r2 = ((X - c0[0]) ** 2 + (Y - c0[1] - 0.02) ** 2) / (W * 1.3) ** 2
-    k = u(65, 0.45, 0.8)
+    k = f.slots.u(65, 0.45, 0.8)
     shade = cv2.resize(k * dxy - 0.1 * np.minimum(r2, 2.0), (S, S), interpolation=cv2.INTER_LINEAR)
     img = cv.img.astype(np.float32)
     img *= (1.0 + shade * _FIG_LUT[cv.mask])[..., None]
-    if a["Blurry"]:
+    if f.a["Blurry"]:
         img = cv2.GaussianBlur(img, (0, 0), 0.02 * S)
-    img = np.clip(img + 0.5, 0, 255).astype(np.uint8)
-    return img, cv.mask, cv.strokes
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def _draw(a: dict[str, bool], rng: np.random.Generator, S: int):
+    """Render the face with attributes ``a`` (already through :func:`apply_rules`) from the identity stream
+    ``rng`` at ``S`` px: (image, mask, strokes). The parts are drawn in painter's order; each reads its own
+    slots, so the order of the calls (not of the draws) decides what covers what."""
+    f = _identity(a, rng, S)
+    cv = _Canvas(S, f.A, _background(f))
+    _draw_back_hair(cv, f)
+    _draw_neck_and_shoulders(cv, f)
+    if a["Wearing_Necktie"]:
+        _draw_necktie(cv, f)
+    if a["Wearing_Necklace"]:
+        _draw_necklace(cv, f)
+    _draw_ears(cv, f)
+    _draw_face(cv, f)
+    _tint_skin(cv, f)
+    _blend_tint(cv, f, rng)
+    if not f.young:
+        _draw_wrinkles(cv, f)
+    if not f.attractive:
+        _draw_blemishes(cv, f)
+    if f.full_beard:
+        _draw_beard(cv, f)
+    if a["Sideburns"]:
+        _draw_sideburns(cv, f)
+    _draw_eyes(cv, f)
+    _draw_brows(cv, f)
+    _draw_nose(cv, f)
+    _draw_mouth(cv, f)
+    if a["Mustache"]:
+        _draw_mustache(cv, f)
+    if a["Goatee"]:
+        _draw_goatee(cv, f)
+    if f.male and not a["Mustache"] and not f.full_beard:
+        _draw_adams_apple(cv, f)
+    if not a["Bald"]:
+        _draw_front_hair(cv, f)
+        if a["Bangs"]:
+            _draw_bangs(cv, f)
+    else:
+        _draw_bald_scalp(cv, f)
+    if a["Wearing_Hat"]:
+        _draw_hat(cv, f)
+    if a["Eyeglasses"]:
+        _draw_glasses(cv, f)
+    if a["Wearing_Earrings"]:
+        _draw_earrings(cv, f)
+    return _light(cv, f), cv.mask, cv.strokes
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Shared building blocks: StyleGAN2 layers in pure PyTorch, residual blocks and CBAM.
+"""Shared building blocks: StyleGAN2 layers in pure PyTorch, residual blocks, CBAM and two PatchGAN critics.
 
 The StyleGAN2 layers follow rosinality/stylegan2-pytorch (equalised learning rate, modulated /
 demodulated convolutions, [1, 3, 3, 1] blur), with its compiled CUDA ops (``fused_leaky_relu``,
@@ -437,3 +437,28 @@ class PatchDiscriminator(nn.Module):
     def forward(self, *images: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] (the condition first, e.g. sketch then photo), joined on the channel axis."""
         return self.net(torch.cat(images, dim=1) * 2 - 1)
+
+
+class DecoderPatchDiscriminator(nn.Module):
+    """Unconditional PatchGAN critic for the adversarial fine-tuning of the MVAE's decoder
+    (``train/mvae.py --adversarial_weight``).
+
+    image (B, 3, S, S) in [-1, 1] → logits (B, (S/8)²), one per overlapping patch of about 22 px: it judges local
+    sharpness and texture, not the whole face. Spectral norm on every conv, no BatchNorm (real and fake batches
+    are seen separately). Used in training only; never part of a saved model. Unlike :class:`PatchDiscriminator`
+    it takes one image already in [-1, 1], has no extra 3×3 block and returns the patch logits flattened.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128), in_channels: int = 3):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers: list[nn.Module] = []
+        c = in_channels
+        for w in widths:
+            layers += [sn(nn.Conv2d(c, w, 4, 2, 1)), nn.LeakyReLU(0.2)]  # halves the resolution
+            c = w
+        layers.append(sn(nn.Conv2d(c, 1, 3, 1, 1)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)

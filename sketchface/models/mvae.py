@@ -196,29 +196,6 @@ class AttributeDecoder(nn.Module):
         return self.net(z)
 
 
-class PatchDiscriminator(nn.Module):
-    """DCGAN/PatchGAN critic for the adversarial fine-tuning of a decoder (``train/mvae.py --adversarial_weight``).
-
-    image (B, 3, S, S) in [-1, 1] → logits (B, (S/8)²), one per overlapping patch of about 22 px: it judges local
-    sharpness and texture, not the whole face. Spectral norm on every conv, no BatchNorm (real and fake batches
-    are seen separately). Used in training only; never part of a saved model.
-    """
-
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128), in_channels: int = 3):
-        super().__init__()
-        sn = nn.utils.parametrizations.spectral_norm
-        layers: list[nn.Module] = []
-        c = in_channels
-        for w in widths:
-            layers += [sn(nn.Conv2d(c, w, 4, 2, 1)), nn.LeakyReLU(0.2)]  # halves the resolution
-            c = w
-        layers.append(sn(nn.Conv2d(c, 1, 3, 1, 1)))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten(1)
-
-
 # ---------------------------------------------------------------------------------------------- product of experts
 
 
@@ -255,21 +232,6 @@ def reparameterize(
     """z = mu + temperature * sigma * eps, eps ~ N(0, I) drawn from ``generator`` (on mu's device)."""
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + temperature * torch.exp(0.5 * logvar) * eps
-
-
-def random_known_mask(
-    batch_size: int, num_attributes: int, p: float, generator: torch.Generator | None = None, device=None
-) -> torch.Tensor:
-    """Attribute dropout for training the attribute expert on partial descriptions: (B, A) float {0, 1}.
-
-    Each sample is hit with probability ``p``; a hit sample forgets a random share r ~ U(0, 1) of its
-    attributes, and one hit sample in ten forgets all of them (the "no description" case).
-    """
-    hit = torch.rand(batch_size, 1, generator=generator) < p
-    rate = torch.rand(batch_size, 1, generator=generator)
-    rate = torch.where(torch.rand(batch_size, 1, generator=generator) < 0.1, torch.ones_like(rate), rate)
-    drop = (torch.rand(batch_size, num_attributes, generator=generator) < rate) & hit
-    return (~drop).float().to(device)
 
 
 # ---------------------------------------------------------------------------------------------------------- models
@@ -654,28 +616,13 @@ def load_vae(path_or_repo: str, **kwargs) -> MVAE | CrossModalVAE:
     return model.float().eval()
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def annealing_factor(step: int, anneal_steps: int) -> float:
-    """Linear KL annealing (reference MVAE): (step + 1) / anneal_steps during the first anneal_steps, then 1."""
-    if anneal_steps <= 0:
-        return 1.0
-    return min(1.0, (step + 1) / anneal_steps)
-
-
 __all__ = [
     "CrossModalVAE",
     "CrossModalVAEConfig",
     "MVAE",
     "MVAEConfig",
-    "PatchDiscriminator",
-    "annealing_factor",
-    "count_parameters",
     "load_vae",
     "poe",
     "prior_expert",
-    "random_known_mask",
     "reparameterize",
 ]
