@@ -220,6 +220,16 @@ def resolve_face_data(
     return data, data_root
 
 
+def keep_in_memory(kind: str, faces: int, pool_size: int, cache: bool | None = None) -> bool:
+    """Whether a script reads its training set into memory once (True) or streams it from DataLoader workers
+    (train/mvae.py's and train/classifier.py's ``--cache`` / ``--no-cache``; None: choose). By default procedural
+    faces, slow to draw, are rendered once; real data streams when it has more than ``pool_size`` faces, as
+    :func:`load_face_data` decides for train/stylegan.py and train/psp.py."""
+    if cache is not None:
+        return cache
+    return kind in ("procedural", "synthetic") or faces <= pool_size
+
+
 def check_face_data_flags(p: argparse.ArgumentParser, cfg) -> None:
     """``--data KIND:PATH`` as ``--data KIND --data_root PATH``; a real data set needs its folder."""
     try:

@@ -82,6 +82,7 @@ from sketchface.training import (
     cli_command,
     data_licence,
     face_dataset,
+    keep_in_memory,
     pool_to_batch,
     render_pool,
     resolve_face_data,
@@ -310,9 +311,7 @@ def uses_pool(cfg: TrainConfig, train_set: Dataset) -> bool:
     """Whether the training set is read into memory (``--cache``) or streamed (``--no-cache``); by default real
     data whose train split has more than ``--pool_size`` images streams, anything smaller (and procedural faces,
     rendered once because drawing them is the slow part) is held in memory."""
-    if cfg.cache is not None:
-        return cfg.cache
-    return cfg.data == "procedural" or len(train_set) <= cfg.pool_size
+    return keep_in_memory(cfg.data, len(train_set), cfg.pool_size, cfg.cache)
 
 
 def positive_weight(labels: torch.Tensor, clip: float = 10.0) -> torch.Tensor:
