@@ -161,6 +161,25 @@ def face_dataset(
     return Subset(folder, [i for i, f in enumerate(folder.files) if parts[f.name] == wanted])
 
 
+#: what the scripts that learn attributes (train/mvae.py, train/classifier.py) call each labelled real data set
+REAL_DATA_NAMES = {"celeba": "CelebA in the official layout", "celeba-hq": "CelebA-HQ in the CelebAMask-HQ layout"}
+
+
+def data_licence(kind: str) -> str | None:
+    """The note a model card gives about the licence of its training data (None: procedural faces, no terms)."""
+    from sketchface.data.celeba import LICENCE_NOTE
+
+    if kind == "celeba":
+        return LICENCE_NOTE
+    if kind == "celeba-hq":
+        return (
+            "Trained on CelebA-HQ images (CelebAMask-HQ, derived from CelebA). CelebA and CelebAMask-HQ are available "
+            "for **non-commercial research purposes only** (see their agreements); this model inherits that "
+            "restriction."
+        )
+    return None
+
+
 #: the shared flag names (every training script's) beside the older ones of train/stylegan.py and train/psp.py
 CONFIG_ALIASES = {"steps": "--max_steps", "dataset": "--data"}
 
@@ -182,14 +201,41 @@ def add_config_flags(p: argparse.ArgumentParser, defaults: dict, optional_str: s
             p.add_argument(*flags, dest=name, type=type(default), default=default)
 
 
+def resolve_face_data(
+    data: str, data_root: str | None, kinds: Sequence[str] = FACE_DATA, refused: Mapping[str, str] | None = None
+) -> tuple[str, str | None]:
+    """``--data`` / ``--data_root`` as (kind, folder): ``KIND:PATH`` is ``KIND`` with ``--data_root PATH``.
+
+    ``kinds``: what the script accepts; ``refused``: kinds of :data:`FACE_DATA` it cannot train on, each with the
+    reason and what to use instead. Raises ``ValueError`` with the message for the command line (unknown kind, a
+    refused one, a real data set without its folder)."""
+    if ":" in data:
+        data, data_root = data.split(":", 1)
+    if refused and data in refused:
+        raise ValueError(f"--data {data}: {refused[data]}")
+    if data not in kinds:
+        raise ValueError(f"--data must be one of {', '.join(kinds)} (or KIND:PATH), got {data!r}")
+    if data not in ("procedural", "synthetic") and not data_root:
+        raise ValueError(f"--data {data} needs --data_root PATH")
+    return data, data_root
+
+
+def keep_in_memory(kind: str, faces: int, pool_size: int, cache: bool | None = None) -> bool:
+    """Whether a script reads its training set into memory once (True) or streams it from DataLoader workers
+    (train/mvae.py's and train/classifier.py's ``--cache`` / ``--no-cache``; None: choose). By default procedural
+    faces, slow to draw, are rendered once; real data streams when it has more than ``pool_size`` faces, as
+    :func:`load_face_data` decides for train/stylegan.py and train/psp.py."""
+    if cache is not None:
+        return cache
+    return kind in ("procedural", "synthetic") or faces <= pool_size
+
+
 def check_face_data_flags(p: argparse.ArgumentParser, cfg) -> None:
     """``--data KIND:PATH`` as ``--data KIND --data_root PATH``; a real data set needs its folder."""
-    if ":" in cfg.dataset:
-        cfg.dataset, cfg.data_root = cfg.dataset.split(":", 1)
-    if cfg.dataset not in FACE_DATA:
-        p.error(f"--data must be one of {', '.join(FACE_DATA)} (or KIND:PATH), got {cfg.dataset!r}")
-    if cfg.dataset not in ("procedural", "synthetic") and not cfg.data_root:
-        p.error(f"--data {cfg.dataset} needs --data_root PATH")
+    try:
+        cfg.dataset, cfg.data_root = resolve_face_data(cfg.dataset, cfg.data_root)
+    except ValueError as e:
+        p.error(str(e))
     if cfg.precision == "no":
         cfg.precision = "fp32"
 

@@ -198,3 +198,39 @@ def test_training_script_on_celeba_mini(tmp_path):
     report = json.loads((tmp_path / "celeba" / "eval.json").read_text())
     assert set(report["sets"]) == {"celeba-valid", "celeba-test", "celeba-valid+noise0.03"}
     assert report["sets"]["celeba-test"]["num_samples"] > 50
+
+
+def test_training_script_on_celeba_hq_and_its_data_flags(tmp_path, capsys):
+    from tests.real_faces import write_celeba_hq_layout
+
+    hq = write_celeba_hq_layout(tmp_path / "hq")
+    train = load_script("classifier")
+    out = tmp_path / "run"
+    cfg = train.parse_args([*_tiny_args(out), "--batch_size", "4", "--data", f"celeba-hq:{hq}", "--pool_size", "4"])
+    assert (cfg.data, cfg.data_root, cfg.cache) == ("celeba-hq", str(hq), None)
+    report = train.main(cfg)
+    # the train split's 6 photos are more than --pool_size 4: streamed; held out on the valid and test splits
+    assert report["steps"] == 2 and report["train_size"] == 6 and report["data_mode"] == "stream"
+    sets = json.loads((out / "eval.json").read_text())["sets"]
+    assert set(sets) == {"celeba-hq-valid", "celeba-hq-test", "celeba-hq-valid+noise0.03"}
+    assert sets["celeba-hq-valid"]["num_samples"] == 2 and sets["celeba-hq-test"]["num_samples"] == 4
+    assert AttributeClassifier.from_pretrained(out).config.image_size == 16
+    card = (out / "README.md").read_text()
+    assert "CelebA-HQ in the CelebAMask-HQ layout" in card and "6 images, streamed by DataLoader workers" in card
+    assert "license_name: celeba-research-only" in card and "non-commercial research purposes only" in card
+    assert "| celeba-hq-test | 4 |" in card
+    # the default --pool_size reads these few photos into memory
+    small = train.main(train.parse_args([*_tiny_args(tmp_path / "pool"), "--batch_size", "4", "--data", "celeba-hq",
+                                         "--data_root", str(hq), "--max_steps", "1", "--eval_noise", "0"]))  # fmt: skip
+    assert small["data_mode"] == "pool" and set(small["sets"]) == {"celeba-hq-valid", "celeba-hq-test"}
+
+    # an image folder has no labels to learn from: refused, saying why and what to use
+    for bad, message in [
+        (["--data", f"folder:{tmp_path}"], "no attribute labels, and the classifier cannot learn"),
+        (["--data", "folder", "--data_root", str(tmp_path)], "--data celeba-hq or --data celeba"),
+        (["--data", "celeba-hq"], "--data celeba-hq needs --data_root PATH"),
+    ]:
+        with pytest.raises(SystemExit):
+            train.parse_args(bad)
+        assert message in capsys.readouterr().err
+    assert train.parse_args(["--no-cache"]).cache is False and train.parse_args(["--cache"]).cache is True

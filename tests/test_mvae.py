@@ -585,3 +585,50 @@ def test_training_evaluation_with_a_classifier_reports_the_weighted_sketch_figur
     ):
         assert 0.0 <= ev[key] <= 1.0, key
     assert set(ev["fidelity_rare"]) == set(train.RARE) and ev["diversity_partial_weighted"] >= 0
+
+
+@pytest.mark.filterwarnings("ignore:photo_to_sketch")  # procedural faces have no face YuNet finds at 64 px
+def test_mvae_script_on_celeba_hq_streams_past_the_pool_size(tmp_path):
+    from tests.real_faces import write_celeba_hq_layout
+
+    hq = write_celeba_hq_layout(tmp_path / "hq")
+    train = load_script("mvae")
+    out = tmp_path / "run"
+    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2", "--data", f"celeba-hq:{hq}"])
+    assert (cfg.data, cfg.data_root, cfg.cache) == ("celeba-hq", str(hq), None)
+    report = train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2", "--data",
+                                          "celeba-hq", "--data_root", str(hq), "--pool_size", "4"]))  # fmt: skip
+    # the train split's 6 photos are more than --pool_size 4: streamed; held out on the valid split (2 photos)
+    assert report["steps"] == 2 and report["train_size"] == 6 and report["data_mode"] == "stream"
+    assert report["eval"]["num_faces"] == 2 and "reconstruction_rmse" in report["eval"]
+    assert json.loads((out / "eval.json").read_text())["eval"]["num_faces"] == 2
+    model = load_vae(str(out))
+    assert model.config.model_type == "mvae" and model.config.image_size == 16 and model.config.use_sketch
+    card = (out / "README.md").read_text()
+    assert "CelebA-HQ in the CelebAMask-HQ layout" in card and "streamed by DataLoader workers" in card
+    assert "license_name: celeba-research-only" in card and "non-commercial research purposes only" in card
+    assert "the valid split (2 images)" in card
+    # below the pool size (the default 50,000) the photos are read into memory once
+    small = train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path / "pool"), "--steps", "1",
+                                         "--data", f"celeba-hq:{hq}", "--model", "cvae"]))  # fmt: skip
+    assert small["data_mode"] == "pool" and load_vae(str(tmp_path / "pool")).config.model_type == "cvae"
+
+
+def test_mvae_data_flags_refuse_an_image_folder_and_take_kind_path(tmp_path, capsys):
+    train = load_script("mvae")
+    cvae = load_script("cvae")
+    for kind in ("celeba", "celeba-hq"):
+        cfg = train.parse_args(["--data", f"{kind}:/some/root"])
+        assert (cfg.data, cfg.data_root) == (kind, "/some/root")
+        assert cvae.parse_args(["--data", kind, "--data_root", "/r"]).data_root == "/r"
+    assert train.parse_args([]).data == "procedural" and train.parse_args(["--no-cache"]).cache is False
+    for bad, message in [
+        (["--data", f"folder:{tmp_path}"], "no attribute labels"),
+        (["--data", "folder", "--data_root", str(tmp_path)], "--data celeba-hq or --data celeba"),
+        (["--data", "celeba-hq"], "--data celeba-hq needs --data_root PATH"),
+        (["--data", "imagenet"], "one of procedural, celeba, celeba-hq"),
+    ]:
+        for script in (train, cvae):
+            with pytest.raises(SystemExit):
+                script.parse_args(bad)
+            assert message in capsys.readouterr().err

@@ -4,15 +4,21 @@ Procedural faces (default; unlimited, exact labels, balanced attribute sampling 
 
     python train/classifier.py --output_dir checkpoints/classifier-procedural-64 --num_workers 15
 
-CelebA in the official layout (e.g. the 899-image CelebA-mini), with its deterministic train/valid/test split::
+CelebA in the official layout (e.g. the 899-image CelebA-mini), with its deterministic train/valid/test split, or
+CelebA-HQ in the CelebAMask-HQ layout (``--data celeba-hq``; ``--data KIND:PATH`` also works)::
 
     python train/classifier.py --data celeba --data_root ../shared/data/celeba-mini \\
         --output_dir checkpoints/classifier-celeba-mini-64 --max_steps 1500 --batch_size 64 --dropout 0.3 \\
         --pos_weight --num_workers 8
+    python train/classifier.py --data celeba-hq:../data/CelebAMask-HQ --output_dir checkpoints/classifier-celeba-hq-64
+
+Real data whose train split has more than ``--pool_size`` images (default 50,000) is streamed by DataLoader workers;
+smaller sets (and procedural faces) are read once into memory. ``--cache`` / ``--no-cache`` force either. A folder of
+unlabelled images (``--data folder``) is refused: the classifier learns from the 40 labels.
 
 At the end it evaluates on held-out data (procedural seeds from 10_000_000 with CelebA marginals and
-balanced; or the CelebA valid/test splits) and writes per-attribute accuracy and balanced accuracy to
-eval.json and to the model card README.md beside config.json + model.safetensors.
+balanced; or the valid/test splits of the CelebA / CelebA-HQ folder) and writes per-attribute accuracy and balanced
+accuracy to eval.json and to the model card README.md beside config.json + model.safetensors.
 
 Runs on ``sketchface.trainer.Trainer``: several processes (``accelerate launch train/classifier.py …``, ``torchrun``)
 train data-parallel, each rank on its own rows of every step; ``--resume`` continues a killed run exactly.
@@ -34,12 +40,26 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from sketchface.attributes import ATTRIBUTES
-from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.metrics import attribute_accuracy
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 from sketchface.trainer import Trainer, TrainingArguments, warmup_cosine
-from sketchface.training import atomic_write, cli_command
+from sketchface.training import (
+    REAL_DATA_NAMES,
+    atomic_write,
+    cli_command,
+    data_licence,
+    face_dataset,
+    keep_in_memory,
+    resolve_face_data,
+)
 
+#: what --data may name: data sets with the 40 attribute labels (an image folder has none)
+LABELLED_DATA = ("procedural", "celeba", "celeba-hq")
+FOLDER_REFUSAL = (
+    "an image folder has no attribute labels, and the classifier cannot learn attributes without them. Use "
+    "--data celeba-hq or --data celeba (photos with the 40 labels) or procedural faces; to judge the photos of "
+    "a folder, run a trained classifier on them (AttributeClassifier.from_pretrained(PATH).predict)"
+)
 TRAIN_SEED = 0  # procedural training seeds start here
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen in training)
 
@@ -47,8 +67,8 @@ HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen
 @dataclass
 class TrainConfig:
     output_dir: str = "checkpoints/classifier-procedural-64"
-    data: str = "procedural"  # "procedural" | "celeba"
-    data_root: str | None = None  # CelebA root (official layout) for --data celeba
+    data: str = "procedural"  # "procedural" | "celeba" | "celeba-hq" (or KIND:PATH)
+    data_root: str | None = None  # the folder for celeba (official layout) / celeba-hq (CelebAMask-HQ layout)
     mode: str = "balanced"  # procedural training sampler: "balanced" | "celeba"
     train_samples: int = 200_000  # procedural faces per epoch (seeds 0 … N-1)
     eval_samples: int = 2_000  # procedural held-out faces per evaluation set
@@ -67,7 +87,10 @@ class TrainConfig:
     augment: bool = True
     noise: float = 0.05  # with --augment: half the images get Gaussian pixel noise of std U(0, noise)
     eval_noise: float = 0.03  # also evaluate on the first held-out set with this much pixel noise (0: skip)
-    cache: bool = True  # render/load the training set once into memory (uint8), then train epochs from RAM
+    # render/load the training set once into memory (uint8), then train epochs from RAM; False: stream it from
+    # DataLoader workers; None (default): in memory, but real data whose train split has more than pool_size streams
+    cache: bool | None = None
+    pool_size: int = 50_000
     pos_weight: bool = False  # weight positives by the negative/positive ratio (for imbalanced CelebA labels)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (sketchface.trainer.resolve_precision)
     channels_last: bool = True
@@ -91,8 +114,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     d = TrainConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output_dir", default=d.output_dir)
-    p.add_argument("--data", default=d.data, help="procedural | celeba (with --data_root) | celeba:PATH")
-    p.add_argument("--data_root", default=d.data_root, help="CelebA root for --data celeba")
+    p.add_argument("--data", default=d.data, help="procedural | celeba | celeba-hq (with --data_root) | KIND:PATH")
+    p.add_argument("--data_root", default=d.data_root, help="the data set's folder for celeba / celeba-hq")
     p.add_argument("--mode", default=d.mode, choices=["balanced", "celeba"], help="procedural training sampler")
     p.add_argument("--train_samples", type=int, default=d.train_samples)
     p.add_argument("--eval_samples", type=int, default=d.eval_samples)
@@ -119,7 +142,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         default=d.eval_noise,
         help="also evaluate on the first held-out set with this much Gaussian pixel noise; 0 = skip",
     )
-    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=d.cache)
+    p.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=d.cache,
+        help="in memory (--cache) or streamed (--no-cache); default: streamed for real data over --pool_size images",
+    )
+    p.add_argument("--pool_size", type=int, default=d.pool_size, help="real data larger than this streams by default")
     p.add_argument("--pos_weight", action=argparse.BooleanOptionalAction, default=d.pos_weight)
     p.add_argument(
         "--precision",
@@ -142,12 +171,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     cfg = TrainConfig(**vars(p.parse_args(argv)))
     if cfg.precision == "no":
         cfg.precision = "fp32"
-    if cfg.data.startswith("celeba:"):
-        cfg.data, cfg.data_root = "celeba", cfg.data.split(":", 1)[1]
-    if cfg.data not in ("procedural", "celeba"):
-        p.error(f"--data must be procedural, celeba or celeba:PATH, got {cfg.data!r}")
-    if cfg.data == "celeba" and not cfg.data_root:
-        p.error("--data celeba needs --data_root")
+    try:
+        cfg.data, cfg.data_root = resolve_face_data(cfg.data, cfg.data_root, LABELLED_DATA, {"folder": FOLDER_REFUSAL})
+    except ValueError as e:
+        p.error(str(e))
     for name in ("noise", "eval_noise"):
         value = getattr(cfg, name)
         if not 0 <= value <= 0.5:
@@ -169,12 +196,12 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, dict[str, Dataset]]:
             f"procedural-{mode}": ProceduralFaces(size=s, length=cfg.eval_samples, start_seed=HELD_OUT_SEED, mode=mode)
             for mode in ("celeba", "balanced")
         }
-    elif cfg.data == "celeba":
-        from sketchface.data.celeba import CelebA
-
-        root = cfg.data_root
-        train = CelebA(root, split="train", size=cfg.image_size)
-        held_out = {f"celeba-{split}": CelebA(root, split=split, size=cfg.image_size) for split in ("valid", "test")}
+    elif cfg.data in ("celeba", "celeba-hq"):
+        train, valid, test = (
+            face_dataset(cfg.data, cfg.data_root, size=cfg.image_size, split=split)
+            for split in ("train", "valid", "test")
+        )
+        held_out = {f"{cfg.data}-valid": valid, f"{cfg.data}-test": test}
     else:
         raise ValueError(f"unknown data {cfg.data!r}")
     return train, with_noisy_copy(held_out, cfg.eval_noise)
@@ -312,19 +339,22 @@ def model_card(cfg: TrainConfig, report: dict) -> str:
         f"procedural faces (`sketchface.data.procedural`, seeds {TRAIN_SEED}…{cfg.train_samples - 1}, "
         f"`{cfg.mode}` attribute sampling)"
         if cfg.data == "procedural"
-        else f"CelebA in the official layout at `{cfg.data_root}` (train split)"
+        else f"{REAL_DATA_NAMES[cfg.data]} at `{cfg.data_root}` (train split"
+        + (f", {report['train_size']} images" if "train_size" in report else "")
+        + (", streamed by DataLoader workers)" if report.get("data_mode") == "stream" else ")")
     )
     held_out_desc = (
         f"{cfg.eval_samples} procedural faces per set, seeds from {HELD_OUT_SEED} (never seen in training); "
         "`procedural-celeba` samples attributes with CelebA's frequencies, `procedural-balanced` balances them"
         if cfg.data == "procedural"
-        else "the valid and test splits of the same CelebA folder"
+        else f"the valid and test splits of the same {'CelebA-HQ' if cfg.data == 'celeba-hq' else 'CelebA'} folder"
     ) + (
         f"; `…+noise{cfg.eval_noise:g}` is the first set again with Gaussian pixel noise of std {cfg.eval_noise:g} "
         "(how much faint texture, which generated faces have and renders do not, changes the answers)"
         if cfg.eval_noise > 0
         else ""
     )
+    licence = data_licence(cfg.data)
     model_index = "\n".join(
         f"  - name: {n}\n    mean_accuracy: {sets[n]['mean_accuracy']:.4f}\n"
         f"    mean_balanced_accuracy: {sets[n]['mean_balanced_accuracy']:.4f}"
@@ -333,7 +363,7 @@ def model_card(cfg: TrainConfig, report: dict) -> str:
     lines = [
         "---",
         "library_name: sketchface",
-        *(["license: other", "license_name: celeba-research-only"] if cfg.data == "celeba" else ["license: mit"]),
+        *(["license: other", "license_name: celeba-research-only"] if licence else ["license: mit"]),
         "tags:",
         "  - sketchface",
         "  - celeba-attributes",
@@ -345,7 +375,7 @@ def model_card(cfg: TrainConfig, report: dict) -> str:
         "",
         f"# SketchFace attribute classifier ({cfg.data}, {cfg.image_size} px)",
         "",
-        *([f"**Licence of the training data.** {LICENCE_NOTE}", ""] if cfg.data == "celeba" else []),
+        *([f"**Licence of the training data.** {licence}", ""] if licence else []),
         "`sketchface.models.classifier.AttributeClassifier`: a small CNN "
         f"({report['num_parameters'] / 1e6:.2f} M parameters) that predicts the 40 CelebA attributes of a face "
         "image in [0, 1]. SketchFace uses it to measure attribute fidelity of generated faces and as the feature "
@@ -433,9 +463,11 @@ def main(cfg: TrainConfig) -> dict:
 
     train_set, held_out = build_datasets(cfg)
     pool = None
-    if cfg.cache:  # every rank holds the whole set (each trains on its own rows of it)
+    if keep_in_memory(cfg.data, len(train_set), cfg.pool_size, cfg.cache):  # every rank holds the whole set
         cached = CachedFaces(train_set, num_workers=cfg.num_workers, desc="caching training set")
-        pool = {"image": cached.images, "labels": cached.labels}
+        pool = {"image": cached.images, "labels": cached.labels}  # (each trains on its own rows of it)
+    else:
+        trainer.print(f"streaming {len(train_set):,} faces with {cfg.num_workers} workers per process")
     per_step = cfg.batch_size * trainer.num_processes
     if len(train_set) < per_step:
         raise SystemExit(f"{len(train_set)} training samples are fewer than one step's {per_step} (batch × processes)")
@@ -512,6 +544,8 @@ def main(cfg: TrainConfig) -> dict:
         sets = evaluate(final, held_out, batch_size=max(cfg.batch_size, 64), num_workers=cfg.num_workers)
         report = {
             "steps": step,
+            "train_size": len(train_set),
+            "data_mode": "stream" if pool is None else "pool",
             "num_parameters": sum(p.numel() for p in final.parameters()),
             "precision": trainer.precision,
             "channels_last": cfg.channels_last,

@@ -11,10 +11,16 @@ Speed (issue 26): ``--precision auto`` (the default) trains in bfloat16 autocast
 cuDNN's faster layout; ``--precision fp32 --no-channels_last`` is the plain float32 run. The figures that chose these
 defaults are in docs/training.md (``python train/benchmark.py --train_models mvae mvae-decode-all``).
 
-CelebA in the official layout (e.g. the 899-image CelebA-mini; its train split)::
+CelebA in the official layout (e.g. the 899-image CelebA-mini; its train split), or CelebA-HQ in the
+CelebAMask-HQ layout (``--data celeba-hq``; both have the 40 attribute labels; ``--data KIND:PATH`` also works)::
 
     python train/mvae.py --data celeba --data_root ../shared/data/celeba-mini \\
         --output_dir checkpoints/mvae-celeba-mini-64
+    python train/mvae.py --data celeba-hq:../data/CelebAMask-HQ --output_dir checkpoints/mvae-celeba-hq-64
+
+Real data whose train split has more than ``--pool_size`` images (default 50,000) is streamed by DataLoader workers;
+smaller sets (and procedural faces) are read once into memory. ``--cache`` / ``--no-cache`` force either. A folder
+of unlabelled images (``--data folder``) is refused: the MVAE's image subsets reconstruct all 40 labels.
 
 KL annealing: the KL weight rises linearly over the first ``--anneal_epochs`` epochs (reference: 20), an
 epoch being one pass over the pool, but over at most half of the run so short runs end at weight 1.
@@ -56,14 +62,33 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from sketchface.attributes import ATTRIBUTES
-from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.losses import annealing_factor, random_known_mask
 from sketchface.models.layers import DecoderPatchDiscriminator
 from sketchface.models.mvae import MVAE, CrossModalVAE, CrossModalVAEConfig, MVAEConfig
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.trainer import Trainer, TrainingArguments, warmup_cosine
-from sketchface.training import EDIT_KEYS, POOL_KEYS, atomic_write, cli_command, pool_to_batch, render_pool
+from sketchface.training import (
+    EDIT_KEYS,
+    POOL_KEYS,
+    REAL_DATA_NAMES,
+    atomic_write,
+    cli_command,
+    data_licence,
+    face_dataset,
+    keep_in_memory,
+    pool_to_batch,
+    render_pool,
+    resolve_face_data,
+)
 
+#: what --data may name: data sets with the 40 attribute labels (an image folder has none)
+LABELLED_DATA = ("procedural", "celeba", "celeba-hq")
+FOLDER_REFUSAL = (
+    "an image folder has no attribute labels, and the MVAE / CVAE learn from them: every ELBO subset with the image "
+    "reconstructs all 40 labels (MVAE.loss), so a folder's faces cannot be marked 'all attributes unknown'. Use "
+    "--data celeba-hq or --data celeba (photos with the 40 labels) or procedural faces; train/stylegan.py "
+    "trains on an unlabelled folder"
+)
 TRAIN_SEED = 0  # procedural training seeds start here
 HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen in training)
 RARE = ("Eyeglasses", "Mustache", "Wearing_Hat", "Gray_Hair", "Bald", "Pale_Skin")
@@ -73,12 +98,15 @@ RARE = ("Eyeglasses", "Mustache", "Wearing_Hat", "Gray_Hair", "Bald", "Pale_Skin
 class TrainConfig:
     model: str = "mvae"  # "mvae" | "cvae"
     output_dir: str = "checkpoints/mvae-procedural-64"
-    data: str = "procedural"  # "procedural" | "celeba"
-    data_root: str | None = None
+    data: str = "procedural"  # "procedural" | "celeba" | "celeba-hq" (or KIND:PATH)
+    data_root: str | None = None  # the folder for celeba (official layout) / celeba-hq (CelebAMask-HQ layout)
     sampler: str = "celeba"  # procedural attribute sampler: "celeba" (CelebA marginals) | "balanced"
     train_samples: int = 20_000  # procedural faces in the training pool (seeds 0 … N-1)
     eval_samples: int = 512
-    cache: bool = True  # render the pool once into memory (uint8) and draw batches from it
+    # render the pool once into memory (uint8) and draw batches from it; False: stream from DataLoader workers;
+    # None (default): in memory, but real data whose train split has more than pool_size images streams
+    cache: bool | None = None
+    pool_size: int = 50_000
     sketch: bool = True  # train the sketch expert (MVAE only)
     sketch_style: str = "mixed"  # "computed" | "hand" | "mixed"
     # model
@@ -161,12 +189,18 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=d.model, choices=["mvae", "cvae"])
     p.add_argument("--output_dir", default=d.output_dir)
-    p.add_argument("--data", default=d.data, choices=["procedural", "celeba"])
-    p.add_argument("--data_root", default=d.data_root)
+    p.add_argument("--data", default=d.data, help="procedural | celeba | celeba-hq (with --data_root) | KIND:PATH")
+    p.add_argument("--data_root", default=d.data_root, help="the data set's folder for celeba / celeba-hq")
     p.add_argument("--sampler", default=d.sampler, choices=["celeba", "balanced"])
     p.add_argument("--train_samples", type=int, default=d.train_samples)
     p.add_argument("--eval_samples", type=int, default=d.eval_samples)
-    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=d.cache)
+    p.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=d.cache,
+        help="in memory (--cache) or streamed (--no-cache); default: streamed for real data over --pool_size images",
+    )
+    p.add_argument("--pool_size", type=int, default=d.pool_size, help="real data larger than this streams by default")
     p.add_argument("--sketch", action=argparse.BooleanOptionalAction, default=d.sketch)
     p.add_argument("--sketch_style", default=d.sketch_style, choices=["computed", "hand", "mixed"])
     p.add_argument("--image_size", type=int, default=d.image_size)
@@ -220,8 +254,10 @@ def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfi
     cfg = TrainConfig(**vars(p.parse_args(argv)))
     if cfg.precision == "no":
         cfg.precision = "fp32"
-    if cfg.data == "celeba" and not cfg.data_root:
-        p.error("--data celeba needs --data_root")
+    try:
+        cfg.data, cfg.data_root = resolve_face_data(cfg.data, cfg.data_root, LABELLED_DATA, {"folder": FOLDER_REFUSAL})
+    except ValueError as e:
+        p.error(str(e))
     if cfg.model == "cvae":
         cfg.sketch = False
     if not (math.isfinite(cfg.description_weight) and cfg.description_weight > 0):
@@ -256,12 +292,19 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
         )
         held = ProceduralFaces(size=s, length=cfg.eval_samples, start_seed=HELD_OUT_SEED, mode="celeba", sketch=sketch)
         return train, held
-    from sketchface.data.celeba import CelebA
-
     sketch = "computed" if sketch else None  # real photos: paper 2's computed sketch only (no strokes)
-    train = CelebA(cfg.data_root, split="train", size=cfg.image_size, sketch=sketch)
-    held = CelebA(cfg.data_root, split="valid", size=cfg.image_size, sketch=sketch)
+    train, held = (
+        face_dataset(cfg.data, cfg.data_root, size=cfg.image_size, split=split, sketch=sketch)
+        for split in ("train", "valid")
+    )
     return train, held
+
+
+def uses_pool(cfg: TrainConfig, train_set: Dataset) -> bool:
+    """Whether the training set is read into memory (``--cache``) or streamed (``--no-cache``); by default real
+    data whose train split has more than ``--pool_size`` images streams, anything smaller (and procedural faces,
+    rendered once because drawing them is the slow part) is held in memory."""
+    return keep_in_memory(cfg.data, len(train_set), cfg.pool_size, cfg.cache)
 
 
 def positive_weight(labels: torch.Tensor, clip: float = 10.0) -> torch.Tensor:
@@ -433,7 +476,8 @@ def model_card(cfg: TrainConfig, report: dict) -> str:
         held = f"{ev.get('num_faces', cfg.eval_samples)} procedural faces from seed {HELD_OUT_SEED} (CelebA marginals)"
     else:
         data = (
-            f"CelebA in the official layout at `{cfg.data_root}`, train split ({report.get('train_size', '?')} images)"
+            f"{REAL_DATA_NAMES[cfg.data]} at `{cfg.data_root}`, train split ({report.get('train_size', '?')} images"
+            + (", streamed by DataLoader workers)" if report.get("data_mode") == "stream" else ")")
         )
         held = f"the valid split ({ev.get('num_faces', '?')} images)"
         if report.get("train_size", 10**9) < 5000:
@@ -443,16 +487,17 @@ def model_card(cfg: TrainConfig, report: dict) -> str:
         v = ev.get(key)
         return "not measured" if v is None else fmt.format(v)
 
+    licence = data_licence(cfg.data)
     lines = [
         "---",
         "library_name: sketchface",
-        *(["license: other", "license_name: celeba-research-only"] if cfg.data == "celeba" else ["license: mit"]),
+        *(["license: other", "license_name: celeba-research-only"] if licence else ["license: mit"]),
         "tags: [sketchface, vae, celeba-attributes]",
         "---",
         "",
         f"# SketchFace {kind}, {cfg.image_size} px",
         "",
-        *([f"**Licence of the training data.** {LICENCE_NOTE}", ""] if cfg.data == "celeba" else []),
+        *([f"**Licence of the training data.** {licence}", ""] if licence else []),
         f"- Model: `sketchface.models.mvae.{'CrossModalVAE' if cfg.model == 'cvae' else 'MVAE'}`, "
         f"{report['num_parameters'] / 1e6:.2f} M parameters, latent {cfg.latent_dim}, "
         f"weights stored as {cfg.save_dtype}.",
@@ -693,8 +738,10 @@ def main(cfg: TrainConfig) -> dict:
     model = build_model(cfg)  # first: --init_from sets the image size the data is rendered at
     train_set, held_set = build_datasets(cfg)
     # every rank holds the whole pool (each draws its own rows of it): fine for the pools this script renders
-    pool = render_pool(train_set, cfg.num_workers, desc="render training pool") if cfg.cache else None
-    if pool is not None:
+    pool = render_pool(train_set, cfg.num_workers, desc="render training pool") if uses_pool(cfg, train_set) else None
+    if pool is None:
+        trainer.print(f"streaming {len(train_set):,} faces with {cfg.num_workers} workers per process")
+    else:
         pool = {k: v.to(device) for k, v in pool.items()}  # uint8 on the device: batches need no workers
     train_size = len(train_set)
     per_step = cfg.batch_size * trainer.num_processes
@@ -837,6 +884,7 @@ def main(cfg: TrainConfig) -> dict:
             "epochs": step / steps_per_epoch,
             "anneal_steps": anneal_steps,
             "train_size": train_size,
+            "data_mode": "stream" if pool is None else "pool",
             "train_minutes": train_minutes,
             "precision": precision,
             "channels_last": cfg.channels_last,
