@@ -93,7 +93,7 @@ class CompareHandlers:
         name = (name or "").strip() if isinstance(name, str) else name
         if not self.results:
             return (
-                "No evaluation results are available. Produce them with `python train/evaluate.py --models "
+                "No evaluation results are available. Produce them with `python -m evaluation.evaluate --models "
                 "mvae=checkpoints/mvae-procedural-64 ... --out_dir results/eval-procedural` and start the app with "
                 "`--results results/eval-procedural`."
             )

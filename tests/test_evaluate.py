@@ -1,4 +1,4 @@
-"""train/evaluate.py and train/benchmark.py end to end on tiny stand-in pipelines and an untrained classifier."""
+"""evaluation/evaluate.py and benchmark.py end to end on tiny stand-in pipelines and an untrained classifier."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from evaluation import benchmark
 from sketchface.attributes import ATTRIBUTES, INDEX, Attributes
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 from sketchface.pipelines.base import Capabilities, FaceOutput
-from tests.helpers import load_script, tiny_mvae_config, tiny_psp_config
+from tests.helpers import tiny_mvae_config, tiny_psp_config
 
 SIZE = 32
 
@@ -99,7 +100,9 @@ class FakeSketchToFace:
 
 @pytest.fixture(scope="module")
 def evaluate():
-    return load_script("evaluate")
+    from evaluation import evaluate
+
+    return evaluate
 
 
 @pytest.fixture()
@@ -231,7 +234,6 @@ def test_attribute_bias_finds_what_the_outputs_overdo(evaluate):
 
 
 def test_benchmark_end_to_end(tmp_path, monkeypatch):
-    benchmark = load_script("benchmark")
     fake = FakeAttributeToFace()
     monkeypatch.setattr(benchmark, "load_pipeline", lambda path, kind=None, device="cpu": ("attribute", fake))
     out = tmp_path / "bench.json"
@@ -350,7 +352,6 @@ def test_evaluate_and_benchmark_real_untrained_mvae_checkpoint(evaluate, tmp_pat
     assert results["meta"]["description_weight"] == 1.0 and seen and set(seen) == {1.0}
     assert "MVAE description weight: 1 " in (tmp_path / "w1" / "results.md").read_text()
 
-    benchmark = load_script("benchmark")
     bench = benchmark.main(
         benchmark.parse_args(
             ["--models", f"mvae={tmp_path / 'mvae'}", "--repeats", "1", "--train_models", "--device", "cpu"]

@@ -1,4 +1,4 @@
-"""train/evaluate_sketch.py end to end on tiny models and a procedural CelebA-layout folder."""
+"""evaluation/evaluate_sketch.py end to end on tiny models and a procedural CelebA-layout folder."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def setup(tmp_path_factory):
 
 
 def test_table_grids_and_cards(setup, conftest_psp):
-    from train import evaluate_sketch
+    from evaluation import evaluate_sketch
 
     root, layout, translator, classifier = setup
     argv = [

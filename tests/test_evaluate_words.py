@@ -1,4 +1,4 @@
-"""train/evaluate_words.py (issue 25's yardstick) end to end on a tiny CelebA layout, a tiny MVAE and classifier."""
+"""evaluation/evaluate_words.py (issue 25's yardstick) end to end on a tiny CelebA layout, a tiny MVAE and judge."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from PIL import Image
 from sketchface.attributes import ATTRIBUTES
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 from sketchface.models.mvae import MVAE
-from tests.helpers import load_script, tiny_mvae_config
+from tests.helpers import tiny_mvae_config
 from tests.real_faces import write_celeba_layout
 
 
 @pytest.fixture(scope="module")
 def words():
-    return load_script("evaluate_words")
+    from evaluation import evaluate_words
+
+    return evaluate_words
 
 
 def test_judge_reliability_is_balanced_accuracy_on_real_photos(words):

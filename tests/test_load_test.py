@@ -1,4 +1,4 @@
-"""scripts/load_test.py, briefly: 3 clients for 3 s against the app on the tiny test models, and its caps.
+"""evaluation/load_test.py, briefly: 3 clients for 3 s against the app on the tiny test models, and its caps.
 
 The 50-client, 60-s measurement of docs/crowd.md is not part of the default suite (it takes minutes and both cores).
 """
@@ -12,13 +12,10 @@ from pathlib import Path
 import pytest
 
 import app
-from tests.helpers import load_script
+from evaluation import load_test
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("gradio_client")
-
-
-load_test = load_script("load_test", folder="scripts", module_name="load_test")
 
 
 @pytest.fixture(scope="module")

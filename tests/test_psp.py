@@ -256,7 +256,8 @@ def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
 def test_attention_sweep(tmp_path):
     PSP(tiny_psp_config()).save_pretrained(tmp_path / "start")
     (tmp_path / "start" / "eval.json").write_text('{"attention_lambda": 1000.0}')  # as train/psp.py summarises
-    sweep = load_script("sweep_attention")
+    from evaluation import sweep_attention as sweep
+
     cfg = sweep.parse_args(
         [
             "--lambdas", "0", "1e6", "--runs_dir", str(tmp_path / "runs"), "--out_dir", str(tmp_path / "out"), "--",

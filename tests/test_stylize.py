@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from evaluation import evaluate_edits as ev
 from sketchface.attributes import ATTRIBUTES, HAIR_COLOURS, INDEX
 from sketchface.pipelines.base import Capabilities, FaceOutput
 from sketchface.pipelines.stylize import (
@@ -29,7 +30,7 @@ from sketchface.pipelines.stylize import (
     as_rgb_image,
     check_instruction,
 )
-from tests.helpers import load_script, tiny_mvae_config, tiny_psp_config
+from tests.helpers import tiny_mvae_config, tiny_psp_config
 
 # ---------------------------------------------------------------------------------------------
 # A tiny randomly initialised InstructPix2Pix pipeline, built from configs here (no network).
@@ -391,7 +392,7 @@ def test_real_instruction_parser():
 
 
 # ---------------------------------------------------------------------------------------------
-# train/evaluate_edits.py end to end in a "cell world": attribute k is the brightness of cell k.
+# evaluation/evaluate_edits.py end to end in a "cell world": attribute k is the brightness of cell k.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -454,7 +455,6 @@ def pixel_identity(a, b):
 
 
 def test_evaluate_edits_end_to_end(tmp_path):
-    ev = load_script("evaluate_edits", module_name="evaluate_edits")
     assert len(ev.INSTRUCTIONS) >= 40
     assert len({a for _, t in ev.INSTRUCTIONS for a in t}) >= 15
     assert all(a in INDEX for _, t in ev.INSTRUCTIONS for a in t)
@@ -490,7 +490,6 @@ def test_evaluate_edits_end_to_end(tmp_path):
 
 
 def test_evaluate_edits_args():
-    ev = load_script("evaluate_edits", module_name="evaluate_edits")
     cfg = ev.parse_args(["--editor", "x", "--classifier", "y", "--no-identity", "--faces_per_instruction", "3"])
     assert cfg.identity is False and cfg.faces_per_instruction == 3 and cfg.start_seed == 10_000_000
 
@@ -648,7 +647,6 @@ def test_latent_editor_with_tiny_attribute_to_face(tmp_path):
     pipe.model.save_pretrained(tmp_path / "mvae")
     clf = classifier_mod.AttributeClassifier(classifier_mod.ClassifierConfig(image_size=16, stem_width=4, widths=[8]))
     clf.save_pretrained(tmp_path / "clf")
-    ev = load_script("evaluate_edits", module_name="evaluate_edits")
     argv = ["--editor", str(tmp_path / "mvae"), "--classifier", str(tmp_path / "clf"), "--out_dir", str(tmp_path)]
     argv += ["--faces_per_instruction", "1", "--size", "32", "--latency_repeats", "2", "--no-identity"]
     report = ev.main(ev.parse_args([*argv, "--max_instructions", "8"]))
@@ -659,7 +657,6 @@ def test_latent_editor_with_tiny_attribute_to_face(tmp_path):
 
 def test_evaluate_edits_with_instruct_pix2pix(tiny_ip2p, tmp_path):
     """The evaluation runs InstructPix2Pix too (tiny random pipeline, three instructions, cell-world judge)."""
-    ev = load_script("evaluate_edits", module_name="evaluate_edits")
     cfg = ev.EvalEditsConfig(faces_per_instruction=1, latency_repeats=1, ip2p_steps=1, size=64)
     backend = InstructPix2PixBackend(tiny_ip2p, device="cpu")
     short = ev.INSTRUCTIONS[:2]

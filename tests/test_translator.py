@@ -170,7 +170,7 @@ def test_training_runs_saves_a_card_and_resumes_exactly(layout, tmp_path, monkey
 
 
 def test_evaluation_and_benchmark_scripts_know_the_translator(tmp_path):
-    from train import benchmark, evaluate
+    from evaluation import benchmark, evaluate
 
     _model().save_pretrained(tmp_path)
     assert evaluate.detect_kind(tmp_path) == "sketch"
@@ -182,7 +182,7 @@ def test_evaluation_and_benchmark_scripts_know_the_translator(tmp_path):
 
 
 def test_benchmark_times_each_training_option():
-    from train import benchmark
+    from evaluation import benchmark
 
     cfg = benchmark.parse_args(
         ["--train_models", "mvae", "mvae-decode-all", "--train_batch", "2", "--train_steps", "1"]
@@ -202,7 +202,7 @@ def test_benchmark_multivae_trains_the_same_networks():
     """The multivae entry wraps mvae-2experts' very networks: same parameter count, same initial weights (same
     seed), and one optimiser step of each runs with a finite loss."""
     pytest.importorskip("multivae")  # optional benchmark dependency (requirements-bench.txt)
-    from train import benchmark
+    from evaluation import benchmark
 
     cpu = torch.device("cpu")
     models = {}
@@ -216,7 +216,7 @@ def test_benchmark_multivae_trains_the_same_networks():
 
 
 def test_benchmark_without_multivae_says_how_to_install(monkeypatch):
-    from train import benchmark
+    from evaluation import benchmark
 
     monkeypatch.setitem(sys.modules, "multivae", None)  # import fails as if not installed
     monkeypatch.setitem(sys.modules, "multivae.models", None)
@@ -228,7 +228,7 @@ def test_benchmark_without_multivae_says_how_to_install(monkeypatch):
 def test_benchmark_times_data_sources(tmp_path):
     """--loaders: ms per batch of each data source, as a share of the step it feeds when that step was timed; a
     missing CelebA folder is reported, not fatal."""
-    from train import benchmark
+    from evaluation import benchmark
 
     root = write_celeba_layout(tmp_path / "celeba", n=24)
     cfg = benchmark.parse_args(

@@ -9,7 +9,7 @@ workers, then batches are drawn from the pool on the training device::
 Speed (issue 26): ``--precision auto`` (the default) trains in bfloat16 autocast where the hardware runs it natively
 (CPUs with AMX / AVX-512 BF16, CUDA with bf16) and ``--channels_last`` (default) puts the convolutions in oneDNN's /
 cuDNN's faster layout; ``--precision fp32 --no-channels_last`` is the plain float32 run. The figures that chose these
-defaults are in docs/training.md (``python train/benchmark.py --train_models mvae mvae-decode-all``).
+defaults are in docs/training.md (``python -m evaluation.benchmark --train_models mvae mvae-decode-all``).
 
 CelebA in the official layout (e.g. the 899-image CelebA-mini; its train split), or CelebA-HQ in the
 CelebAMask-HQ layout (``--data celeba-hq``; both have the 40 attribute labels; ``--data KIND:PATH`` also works)::

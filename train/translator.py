@@ -161,7 +161,7 @@ of 4 candidates): {final.get("diversity", float("nan")):.3f}.
 |---|---:|---:|---:|
 {rows}
 
-The full evaluation (Table 1 of the README, other models beside it) is `python train/evaluate_sketch.py`.
+The full evaluation (Table 1 of the README, other models beside it) is `python -m evaluation.evaluate_sketch`.
 """
 
 

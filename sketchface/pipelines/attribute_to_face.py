@@ -24,7 +24,7 @@ from ..models.mvae import MVAE, CrossModalVAE, load_vae
 from .base import Capabilities, FaceOutput, FacePipeline, check_num_images
 
 #: Latent step per unit of edit strength along an attribute direction (see ``AttributeToFace.edit``); chosen
-#: with ``train/evaluate_edits.py`` on procedural faces that are not the reported held-out ones (docs/models.md).
+#: with ``evaluation/evaluate_edits.py`` on procedural faces that are not the reported held-out ones (docs/models.md).
 EDIT_STEP = 2.5
 #: Largest factor by which ``edit`` lengthens a step whose rendered face the model itself does not yet read as
 #: changed (image expert → attribute decoder), and the logit margin it asks for (same provenance as ``EDIT_STEP``).
@@ -37,7 +37,7 @@ EDIT_MARGIN = 3.0
 #: differ as much as before. 6 suits the starter, whose decoder learnt to redraw a sketched face with what a weighted
 #: description adds (``train/mvae.py --decoder_edits``): a sketch plus "Eyeglasses" draws glasses on about 9 faces
 #: in 10 and the faces stay as close to the drawing as the sketch alone puts them. Chosen on procedural faces that
-#: are not the held-out ones (``train/evaluate.py --start_seed 20000000``, docs/models.md).
+#: are not the held-out ones (``evaluation/evaluate.py --start_seed 20000000``, docs/models.md).
 DESCRIPTION_WEIGHT = 6.0
 
 AttributesLike = Attributes | str | Mapping[str, "bool | None"] | Sequence[float] | np.ndarray | torch.Tensor | None

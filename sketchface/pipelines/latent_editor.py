@@ -247,7 +247,7 @@ def apply_edit_residual(
     faint edit (thin glasses frames) counts as much as a strong one (a new hair colour) while decoder noise below
     ``floor`` never does. The mask is dilated, then feathered, with a ``grow`` × ``grow`` window (pixels of the
     model's size, made odd). Everything outside it is the source, pixel for pixel. The defaults were chosen with
-    ``train/evaluate_edits.py`` on procedural faces that are not the reported held-out ones (docs/models.md).
+    ``evaluation/evaluate_edits.py`` on procedural faces that are not the reported held-out ones (docs/models.md).
     """
     w, h = source.size
     e = torch.from_numpy(np.asarray(edited.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]

@@ -1,6 +1,6 @@
 """Contact sheet of procedural faces with their computed and hand-drawn-style sketches (for docs/data.md).
 
-    python train/contact_sheet.py --out docs/images/procedural_contact_sheet.png --size 128 --columns 8
+    python -m evaluation.contact_sheet --out docs/images/procedural_contact_sheet.png --size 128 --columns 8
 
 Rows: faces (CelebA-frequency attributes, one seed per column), paper 2's computed sketches of them, and
 hand-drawn-style sketches of the renderer's strokes; then the three criminal presets rendered at two seeds each.

@@ -1,6 +1,6 @@
 """Evaluate attribute→face and sketch→face checkpoints the way the papers did, on one test set.
 
-    python train/evaluate.py --models mvae=checkpoints/mvae-procedural-64 psp=checkpoints/psp-procedural-64 \\
+    python -m evaluation.evaluate --models mvae=checkpoints/mvae-procedural-64 psp=checkpoints/psp-procedural-64 \\
         --classifier checkpoints/classifier-procedural-64 --data procedural --num_samples 256 \\
         --sketch computed --out_dir results/eval-procedural
 

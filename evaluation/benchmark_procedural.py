@@ -1,7 +1,7 @@
 """Speed benchmark and contact sheets for the procedural face renderer (one CPU core).
 
-python train/benchmark_procedural.py                     # faces/s at 64 and 128 px
-python train/benchmark_procedural.py --sheets docs/images  # also write the two contact sheets
+python -m evaluation.benchmark_procedural                       # faces/s at 64 and 128 px
+python -m evaluation.benchmark_procedural --sheets docs/images  # also write the two contact sheets
 """
 
 from __future__ import annotations

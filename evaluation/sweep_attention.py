@@ -7,7 +7,7 @@ fine-tuning sweep: what a CPU can afford) and the first row is that checkpoint i
 the effect of the extra steps alone can be told apart; with ``--generator`` each encoder is trained from scratch
 into that generator, as the paper did (100k steps each there: GPU work)::
 
-    python train/sweep_attention.py --out_dir docs/results/sweep-attention -- \\
+    python -m evaluation.sweep_attention --out_dir docs/results/sweep-attention -- \\
         --init_from checkpoints/psp-procedural-64 --steps 60 --batch_size 16 --pool_size 2048 \\
         --eval_samples 128 --num_workers 2 --classifier checkpoints/classifier-procedural-64
 
@@ -17,16 +17,14 @@ Writes ``sweep.json`` and ``sweep.md`` to ``--out_dir``; the runs' checkpoints g
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# train/ is not a package: load the sibling script by path (no sys.path changes).
-_spec = importlib.util.spec_from_file_location("train_psp", Path(__file__).with_name("psp.py"))
-psp = sys.modules.setdefault("train_psp", importlib.util.module_from_spec(_spec))  # dataclasses need it there
-_spec.loader.exec_module(psp)
+if not __package__:  # run as a file, not with python -m: the repository root on sys.path, as -m has it
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from train import psp  # noqa: E402
 
 PAPER_LAMBDAS = [0.0, 1.0, 1e3, 1e6, 1e9]
 

@@ -18,7 +18,7 @@ committed) to ``--out_dir``, and the side-by-side grids with the real photos (ph
 to ``--grid_dir``, outside the repository: CelebA images may not be redistributed. ``--update_cards`` puts each
 model's figures into its model card.
 
-    python train/evaluate_sketch.py --models translator=checkpoints/translator-celeba-mini-64 \
+    python -m evaluation.evaluate_sketch --models translator=checkpoints/translator-celeba-mini-64 \
         psp-real=checkpoints/psp-celeba-mini-64 psp-procedural=checkpoints/psp-procedural-64 \
         mvae-procedural=checkpoints/mvae-procedural-64 --out_dir docs/results/eval-real-sketch
 """
@@ -337,7 +337,7 @@ def update_card(folder: Path, name: str, results: dict) -> None:
     )
     c = r.get("candidates", {})
     block = (
-        f"{CARD_START}\n## Sketch → face on held-out real faces (`train/evaluate_sketch.py`)\n\n"
+        f"{CARD_START}\n## Sketch → face on held-out real faces (`evaluation/evaluate_sketch.py`)\n\n"
         f"{results['photos']} {results['split']}-split photos never seen in training, 64 px, candidate 0. "
         f"{r.get('runtime_ms', float('nan')):.1f} ms per sketch at batch 1 ({results['threads']} CPU threads).\n\n"
         f"| sketch style | MSE | SSIM | {results['perceptual']} | {results['identity']} true / other person |\n"

@@ -1,7 +1,7 @@
 """Cost of one oversized-image request: peak memory and wall time of the app process, per endpoint.
 
-    python scripts/measure_image_limits.py                      # starter checkpoints, a free port
-    python scripts/measure_image_limits.py --port 7870 --json out.json -- --mvae PATH   # flags after -- go to app.py
+    python -m evaluation.measure_image_limits                      # starter checkpoints, a free port
+    python -m evaluation.measure_image_limits --port 7870 --json out.json -- --mvae PATH   # flags after -- go to app.py
 
 Starts ``app.py`` on 127.0.0.1 and sends, one at a time through ``gradio_client``, the inputs of issue 22:
 

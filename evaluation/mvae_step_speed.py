@@ -1,8 +1,8 @@
 """Steps per second of one MVAE training step (the shipped architecture, batch 64, with a sketch) in one option, for
 whatever ``sketchface`` is importable: run it from two checkouts in turn to compare code versions (issue 26).
 
-    OMP_NUM_THREADS=1 taskset -c 1 python scripts/mvae_step_speed.py bf16 --steps 8
-    cd ../old-checkout && PYTHONPATH=. OMP_NUM_THREADS=1 taskset -c 1 python ../main/scripts/mvae_step_speed.py fp32
+    OMP_NUM_THREADS=1 taskset -c 1 python -m evaluation.mvae_step_speed bf16 --steps 8
+    cd ../old-checkout && PYTHONPATH=. OMP_NUM_THREADS=1 taskset -c 1 python ../main/evaluation/mvae_step_speed.py fp32
 
 Prints the median CPU seconds and wall seconds per step, and steps/s. ``fp32``: float32; ``cl``: float32 in the
 channels_last memory format; ``bf16``: bfloat16 autocast + channels_last (what training uses by default).

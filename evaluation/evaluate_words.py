@@ -1,7 +1,7 @@
 """Faces from words on held-out real faces (issue 25's yardstick): does a description come out as a photograph that
 obeys it?
 
-    python train/evaluate_words.py --models mvae-procedural=checkpoints/mvae-procedural-64 \\
+    python -m evaluation.evaluate_words --models mvae-procedural=checkpoints/mvae-procedural-64 \\
         mvae-celeba-mini=checkpoints/mvae-celeba-mini-64 --data_root ../shared/data/celeba-mini
 
 For every attribute model, one face per held-out label vector (the CelebA-mini test split, all 40 attributes stated,
@@ -237,7 +237,7 @@ def main(cfg: WordsConfig) -> dict:
         name, path = spec.split("=", 1)
         pipe = AutoPipeline.from_pretrained(path)
         if not pipe.capabilities.takes_words:
-            raise SystemExit(f"{path} takes no words (a sketch model); evaluate it with train/evaluate_sketch.py")
+            raise SystemExit(f"{path} takes no words (a sketch model); evaluate it with evaluation/evaluate_sketch.py")
         m = evaluate_model(pipe, labels, real_emb, judge, ident, perceptual, cfg)
         m["size_mb"] = _size_mb(path)
         results["models"][name] = m

@@ -15,12 +15,12 @@ judges before and after:
 
 Writes ``edits.json``, ``edits.md`` and ``edits_grid.png`` (before/after pairs) to ``--out_dir``::
 
-    python train/evaluate_edits.py --editor checkpoints/mvae-procedural-64 \\
+    python -m evaluation.evaluate_edits --editor checkpoints/mvae-procedural-64 \\
         --classifier checkpoints/classifier-procedural-64 --out_dir results/edits
 
 The same measurements for InstructPix2Pix (paper 2's stage two; needs its weights and, to be quick, a GPU)::
 
-    python train/evaluate_edits.py --backend instruct-pix2pix --device cuda \\
+    python -m evaluation.evaluate_edits --backend instruct-pix2pix --device cuda \\
         --classifier checkpoints/classifier-procedural-64 --out_dir results/edits-ip2p --latency_repeats 3
 """
 

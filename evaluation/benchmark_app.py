@@ -1,7 +1,7 @@
 """Start the app on localhost, then measure start-up time, resident memory and the describe round trip.
 
-    python scripts/benchmark_app.py                          # starter checkpoints (or SKETCHFACE_* variables)
-    python scripts/benchmark_app.py --runs 50 -- --mvae PATH  # flags after -- go to app.py
+    python -m evaluation.benchmark_app                          # starter checkpoints (or SKETCHFACE_* variables)
+    python -m evaluation.benchmark_app --runs 50 -- --mvae PATH  # flags after -- go to app.py
 
 Start-up: from launching ``python app.py`` to the first HTTP 200 from the server. Memory: VmRSS (and the peak,
 VmHWM) of the app process from /proc. Round trip: ``gradio_client.Client.predict`` of the ``/describe``

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Equal-quality check (issue 26): the same short MVAE and classifier runs in float32 and in bfloat16 + channels_last,
 # on one core each; compare the eval.json files the runs write (held-out fidelity / accuracy, RMSE, samples/s).
-#   bash scripts/precision_quality.sh [OUT_DIR]      (default runs/precision; about 45 min on a 2-core CPU)
+#   bash evaluation/precision_quality.sh [OUT_DIR]      (default runs/precision; about 45 min on a 2-core CPU)
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-runs/precision}

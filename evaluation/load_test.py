@@ -1,10 +1,10 @@
 """Bounded load test: N ``gradio_client`` clients call one endpoint of the app in a closed loop for a fixed time.
 
-    python scripts/load_test.py                                   # python app.py on a free port; 50 clients, 60 s
-    python scripts/load_test.py --clients 10 --duration 20 --endpoint parse
-    python scripts/load_test.py --think 5                          # each client waits ~5 s between clicks
-    python scripts/load_test.py --url http://127.0.0.1:7860/ --server_pid 1234    # an app that is already running
-    python scripts/load_test.py --json out.json -- --mvae PATH    # flags after -- go to app.py
+    python -m evaluation.load_test                                   # python app.py on a free port; 50 clients, 60 s
+    python -m evaluation.load_test --clients 10 --duration 20 --endpoint parse
+    python -m evaluation.load_test --think 5                          # each client waits ~5 s between clicks
+    python -m evaluation.load_test --url http://127.0.0.1:7860/ --server_pid 1234    # an app that is already running
+    python -m evaluation.load_test --json out.json -- --mvae PATH    # flags after -- go to app.py
 
 Each client is one ``gradio_client.Client`` (its own session, like one visitor's browser tab) that sends a request,
 waits for the answer (and, like a browser, downloads the images it names), and sends the next one at once (no

@@ -1,6 +1,6 @@
 """Latency, throughput and memory of pipelines, and training speed of each trainable model.
 
-    python train/benchmark.py --models mvae=checkpoints/mvae-procedural-64 psp=checkpoints/psp-procedural-64 \\
+    python -m evaluation.benchmark --models mvae=checkpoints/mvae-procedural-64 psp=checkpoints/psp-procedural-64 \\
         --json results/benchmark.json
 
 For each pipeline: milliseconds per image at batch 1 and 8 (``num_images``; median and p95 after warm-up),
@@ -14,14 +14,13 @@ networks with SketchFace's loss and with the peer library multivae's (an optiona
 data source (in-memory pool, faces rendered on the fly, CelebA decoded per batch, the translator's cached pairs with
 their augmentation) against the step it feeds. The numbers are figures to read, not assertions.
 
-    python train/benchmark.py --train_models mvae mvae-2experts multivae \
+    python -m evaluation.benchmark --train_models mvae mvae-2experts multivae \
         --train_architecture mvae=checkpoints/mvae-procedural-64 --loaders procedural-pool celeba-stream
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -40,19 +39,9 @@ from tqdm.auto import tqdm
 from sketchface.attributes import Attributes
 from sketchface.metrics import time_callable
 
-
-def _load_evaluate():
-    # train/ is a folder of scripts, not a package: load the sibling by path (no sys.path edits).
-    spec = importlib.util.spec_from_file_location("sketchface_train_evaluate", Path(__file__).with_name("evaluate.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_evaluate = _load_evaluate()
-load_pipeline = _evaluate.load_pipeline
-CheckpointError = _evaluate.CheckpointError
+if not __package__:  # run as a file, not with python -m: the repository root on sys.path, as -m has it
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from evaluation.evaluate import load_pipeline  # noqa: E402
 
 
 @dataclass
