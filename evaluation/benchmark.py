@@ -26,8 +26,8 @@ import os
 import platform
 import resource
 import sys
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -238,20 +238,39 @@ def _translator_step(device: torch.device, batch: int | None, cl: bool = False) 
     return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "U-Net + style code, L1 + KL"}
 
 
+#: the image + attributes experts without the sketch expert: the model both SketchFace and multivae can train
+#: (multivae needs a decoder per modality)
+TWO_EXPERTS = {"use_sketch": False}
+
+
+def _vae_config(config_name: str, architecture: str | None, overrides: Mapping[str, Any] | None = None) -> Any:
+    """A saved checkpoint's architecture (e.g. the shipped starter), else ``config_name``'s defaults; then the fields
+    in ``overrides`` changed (e.g. :data:`TWO_EXPERTS`)."""
+    import sketchface.models.mvae as mvae
+
+    cfg = mvae.load_vae(architecture).config if architecture else getattr(mvae, config_name)()
+    return replace(cfg, **(overrides or {}))
+
+
 def _vae_step(
-    model_name: str, config_name: str, decode_every_subset: bool = False
-) -> Callable[[torch.device, int | None, bool], tuple[Callable[[], None], dict]]:
-    """``decode_every_subset``: also decode the faces no ELBO term scores (the attribute-only subset's), as
-    ``MVAE.loss`` did before issue 26: the figure that shows what dropping that wasted work gains (the loss before
-    issue 26 also decoded every subset in one pass; time it from an older checkout for the full before/after)."""
+    model_name: str,
+    config_name: str,
+    decode_every_subset: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+    note: str = "",
+) -> Callable[..., tuple[Callable[[], None], dict]]:
+    """The model's own training loss (all sub-sampled ELBOs for the MVAE) on random data, its config changed by
+    ``overrides`` (``note`` says what that makes it). ``decode_every_subset``: also decode the faces no ELBO term
+    scores (the attribute-only subset's), as ``MVAE.loss`` did before issue 26: the figure that shows what dropping
+    that wasted work gains (the loss before issue 26 also decoded every subset in one pass; time it from an older
+    checkout for the full before/after)."""
 
     def build(
         device: torch.device, batch: int | None, cl: bool = False, architecture: str | None = None
     ) -> tuple[Callable[[], None], dict]:
         import sketchface.models.mvae as mvae
 
-        # a saved checkpoint's architecture (e.g. the shipped starter), else the config class's defaults
-        cfg = mvae.load_vae(architecture).config if architecture else getattr(mvae, config_name)()
+        cfg = _vae_config(config_name, architecture, overrides)
         b = batch or 64
         model = _fmt(getattr(mvae, model_name)(cfg).to(device).train(), cl)
         s = cfg.image_size
@@ -262,53 +281,18 @@ def _vae_step(
             extra["return_image_logits"] = True  # decodes every subset's face (and returns them)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-        def step() -> None:  # the model's own training loss (all sub-sampled ELBOs for the MVAE)
+        def step() -> None:
             loss = model.loss(x, y, **extra)["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
 
         params = sum(p.numel() for p in model.parameters())
-        note = "every subset's face decoded, the attribute-only one for nothing" if decode_every_subset else ""
-        if architecture:
-            note = "; ".join(filter(None, [f"architecture of {architecture}", note]))
-        return step, {"batch": b, "config": asdict(cfg), "params": params, "note": note}
+        notes = [note, "every subset's face decoded, the attribute-only one for nothing" if decode_every_subset else ""]
+        notes.append(f"architecture of {architecture}" if architecture else "")
+        return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "; ".join(filter(None, notes))}
 
     return build
-
-
-def _two_expert_config(architecture: str | None):
-    """The MVAE config of ``architecture`` (a checkpoint; else the defaults) without the sketch expert: the
-    image + attributes model both SketchFace and multivae can train (multivae needs a decoder per modality)."""
-    import sketchface.models.mvae as mvae
-
-    cfg = mvae.load_vae(architecture).config if architecture else mvae.MVAEConfig()
-    return mvae.MVAEConfig(**{**asdict(cfg), "use_sketch": False})
-
-
-def _mvae_two_experts_step(
-    device: torch.device, batch: int | None, cl: bool = False, architecture: str | None = None
-) -> tuple[Callable[[], None], dict]:
-    """SketchFace's ``MVAE.loss`` on the image + attributes model: the side of the multivae comparison."""
-    from sketchface.models.mvae import MVAE
-
-    cfg = _two_expert_config(architecture)
-    b = batch or 64
-    model = _fmt(MVAE(cfg).to(device).train(), cl)
-    x = _fmt(torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device), cl)
-    y = (torch.rand(b, cfg.num_attributes, device=device) > 0.5).float()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step() -> None:
-        loss = model.loss(x, y)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    note = "image + attributes experts (no sketch): the networks the multivae entry trains"
-    if architecture:
-        note += f", architecture of {architecture}"
-    return step, {"batch": b, "config": asdict(cfg), "params": sum(p.numel() for p in model.parameters()), "note": note}
 
 
 def _multivae_step(
@@ -328,7 +312,7 @@ def _multivae_step(
         raise RuntimeError("multivae is not installed (optional: pip install multivae==1.0.3)") from e
     from sketchface.models.mvae import MVAE
 
-    cfg = _two_expert_config(architecture)
+    cfg = _vae_config("MVAEConfig", architecture, TWO_EXPERTS)
     ours = MVAE(cfg)
 
     class Encoder(BaseEncoder):
@@ -403,7 +387,12 @@ TRAINABLE: dict[str, Callable[..., tuple[Callable[[], None], dict]]] = {
     "classifier": _classifier_step,
     "mvae": _vae_step("MVAE", "MVAEConfig"),
     "mvae-decode-all": _vae_step("MVAE", "MVAEConfig", decode_every_subset=True),
-    "mvae-2experts": _mvae_two_experts_step,
+    "mvae-2experts": _vae_step(  # SketchFace's MVAE.loss on the image + attributes model: multivae's counterpart
+        "MVAE",
+        "MVAEConfig",
+        overrides=TWO_EXPERTS,
+        note="image + attributes experts (no sketch): the networks the multivae entry trains",
+    ),
     "multivae": _multivae_step,
     "cvae": _vae_step("CrossModalVAE", "CrossModalVAEConfig"),
     "stylegan": _stylegan_step,
