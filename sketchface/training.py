@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,12 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
         data(tmp)
     os.replace(tmp, path)
     return path
+
+
+def config_dict(*configs: Any) -> dict[str, Any]:
+    """The fields of a script's dataclasses (its ``TrainingArguments`` and its own settings) as one dict: what
+    ``eval.json`` / ``train_config.json`` record and :func:`cli_command` turns into flags."""
+    return {k: v for config in configs for k, v in asdict(config).items()}
 
 
 def cli_command(script: str, config: Mapping[str, Any], defaults: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
