@@ -49,7 +49,7 @@ T.Trainer.batch_indices, T.Trainer.save_state = logged, save_then_die
 import importlib
 
 module = importlib.import_module("train." + script)
-module.main(module.parse_args(sys.argv[4:]))
+module.main(*module.parse_args(sys.argv[4:]))
 """
 
 MVAE_ARGS = [
@@ -191,7 +191,7 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one_and_push_uploads_th
     # the classifier from its in-memory pool (augmentation on); the MVAE streamed by a DataLoader
     base += ["--keep_checkpoint"] if script == "classifier" else ["--no-cache", "--sample_subsets"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train.main(train.parse_args([*base, "--output_dir", str(straight)]))
+    train.main(*train.parse_args([*base, "--output_dir", str(straight)]))
     save_state = Trainer.save_state
 
     def save_then_die(self, step):
@@ -200,11 +200,11 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one_and_push_uploads_th
 
     monkeypatch.setattr(Trainer, "save_state", save_then_die)
     with pytest.raises(_Killed):
-        train.main(train.parse_args([*base, "--output_dir", str(resumed)]))
+        train.main(*train.parse_args([*base, "--output_dir", str(resumed)]))
     monkeypatch.setattr(Trainer, "save_state", save_state)
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeHfApi)
     FakeHfApi.uploads = []
-    train.main(train.parse_args([*base, "--output_dir", str(resumed), "--resume", "--push_to_hub", "me/model"]))
+    train.main(*train.parse_args([*base, "--output_dir", str(resumed), "--resume", "--push_to_hub", "me/model"]))
     a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
     for k in a:
         assert torch.equal(a[k], b[k]), k

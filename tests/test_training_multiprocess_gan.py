@@ -111,7 +111,7 @@ def test_psp_push_uploads_exactly_the_saved_float16_folder_with_its_card(tmp_pat
         "--save_dir",
         str(tmp_path / "start"),
     ]
-    final = mod.main(mod.parse_args([*args, "--output_dir", str(tmp_path / "run"), "--push_to_hub", "me/psp"]))
+    final = mod.main(*mod.parse_args([*args, "--output_dir", str(tmp_path / "run"), "--push_to_hub", "me/psp"]))
     assert [repo for repo, _ in FakeHfApi.uploads] == ["me/psp"]
     uploaded = FakeHfApi.uploads[0][1]
     assert uploaded == _folder(final) and set(uploaded) == {
@@ -131,7 +131,7 @@ def test_stylegan_push_uploads_exactly_the_saved_generator_folder(tmp_path, monk
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeHfApi)
     FakeHfApi.uploads = []
     args = [*STYLEGAN_ARGS, "--data", "synthetic", "--max_steps", "1", "--output_dir", str(tmp_path / "run")]
-    final = mod.main(mod.parse_args([*args, "--push_to_hub", "me/gen"]))
+    final = mod.main(*mod.parse_args([*args, "--push_to_hub", "me/gen"]))
     assert [repo for repo, files in FakeHfApi.uploads] == ["me/gen"] and FakeHfApi.uploads[0][1] == _folder(final)
     assert "StyleGAN2 generator" in FakeHfApi.uploads[0][1]["README.md"].decode()
 
