@@ -23,7 +23,7 @@ main = base.main
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, MVAEArguments]:
-    return base.parse_args(argv, model="cvae")
+    return base.parse_args(argv, model="cvae", description=__doc__)
 
 
 if __name__ == "__main__":

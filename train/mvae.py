@@ -211,10 +211,19 @@ UNUSED_FLAGS = {
 }
 
 
-def parse_args(argv: list[str] | None = None, model: str = "mvae") -> tuple[TrainingArguments, MVAEArguments]:
+def parse_args(
+    argv: list[str] | None = None, model: str = "mvae", description: str | None = None
+) -> tuple[TrainingArguments, MVAEArguments]:
+    """The command line (``model``: the default of ``--model``; ``description``: ``--help``'s text, by default
+    this module's docstring)."""
     defaults = {**TRAINING_DEFAULTS, "output_dir": f"checkpoints/{model}-procedural-64", "model": model}
     return parse_training_args(
-        MVAEArguments, argv, description=__doc__, defaults=defaults, unused=UNUSED_FLAGS, check=check_args
+        MVAEArguments,
+        argv,
+        description=description or __doc__,
+        defaults=defaults,
+        unused=UNUSED_FLAGS,
+        check=check_args,
     )
 
 
