@@ -50,19 +50,21 @@ def parse_args(argv: list[str] | None = None) -> SweepConfig:
     for flag in ("--attention_lambda", "--output_dir", "--save_dir"):
         if any(a == flag or a.startswith(flag + "=") for a in cfg.psp_args):
             p.error(f"{flag} is set by the sweep for each run")
-    base = run_config(cfg, 0.0, "check")  # fails early on a bad train/psp.py flag
+    _, base = run_config(cfg, 0.0, "check")  # fails early on a bad train/psp.py flag
     if not base.init_from and not base.generator:
         p.error("give --init_from (a pSp checkpoint) or --generator (a StyleGAN2 generator)")
     return cfg
 
 
-def run_config(cfg: SweepConfig, attention_lambda: float, name: str, steps: int | None = None) -> psp.TrainConfig:
+def run_config(
+    cfg: SweepConfig, attention_lambda: float, name: str, steps: int | None = None
+) -> tuple[psp.TrainingArguments, psp.PSPArguments]:
     """train/psp.py's configuration for one point of the sweep: the shared flags, this λ4, its own folders."""
     run = Path(cfg.runs_dir) / name
     args = [*cfg.psp_args, "--attention_lambda", str(attention_lambda), "--output_dir", str(run)]
     args += ["--save_dir", str(run / "final")]
     if steps is not None:
-        args += ["--steps", str(steps)]
+        args += ["--max_steps", str(steps)]
     return psp.parse_args(args)
 
 
@@ -116,17 +118,17 @@ def to_markdown(rows: list[dict]) -> str:
 def main(cfg: SweepConfig) -> list[dict]:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    base = run_config(cfg, 0.0, "check")
+    _, base = run_config(cfg, 0.0, "check")
     points: list[tuple[str, float | None, int | None]] = []
     if cfg.reference and base.init_from:
         points.append(("start", _trained_lambda(base.init_from), 0))
     points += [(f"lambda-{_lambda_label(v)}", v, None) for v in cfg.lambdas]
     rows = []
     for name, value, steps in points:
-        run_cfg = run_config(cfg, value, name, steps)
-        print(f"== {name}: λ4 = {value:g}, {run_cfg.steps} steps", flush=True)
-        psp.main(run_cfg)
-        summary = json.loads((Path(run_cfg.output_dir) / "summary.json").read_text())
+        train_args, run_args = run_config(cfg, value, name, steps)
+        print(f"== {name}: λ4 = {value:g}, {train_args.max_steps} steps", flush=True)
+        psp.main(train_args, run_args)
+        summary = json.loads((Path(train_args.output_dir) / "summary.json").read_text())
         label = (
             f"starting checkpoint (trained with λ4 = {_lambda_label(value)})" if steps == 0 else _lambda_label(value)
         )

@@ -16,6 +16,12 @@ A script owns its loop (a GAN step differs from a VAE step) and leaves everythin
         if trainer.done(step): break
     trainer.save_pretrained(model, "checkpoints/x", card="...")   # exactly what --push_to_hub uploads
 
+The command line is the same in every script: :func:`parse_training_args` reads the shared flags (``--max_steps``,
+``--max_minutes``, ``--output_dir`` ...: :class:`TrainingArguments`) beside the script's own dataclass, with
+transformers' ``HfArgumentParser``; the script gives its own defaults for the shared flags::
+
+    train_args, args = parse_training_args(MyArguments, argv, description=__doc__, defaults={"max_steps": 1500})
+
 Precision: ``"auto"`` is bfloat16 autocast where the hardware runs it natively (CUDA with bf16; a CPU with AMX or
 AVX-512 BF16), float32 elsewhere; ``"fp32"`` forces float32. Threads: on a CPU each of N processes gets
 ``usable cores // N`` threads, so ``torchrun`` on a 2-core machine does not oversubscribe it.
@@ -23,53 +29,171 @@ AVX-512 BF16), float32 elsewhere; ``"fp32"`` forces float32. Threads: on a CPU e
 
 from __future__ import annotations
 
+import argparse
+import functools
 import json
 import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_args, get_origin
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+T = TypeVar("T")
+
+
+def option(default: Any = MISSING, help: str | None = None, **kwargs: Any) -> Any:
+    """A dataclass field that is also a command-line flag (:func:`training_parser`): ``help`` for ``--help``, and any
+    of ``aliases`` (older flag names: ``["--steps"]``), ``choices``, ``metavar``, ``nargs`` (a list field takes
+    ``+`` values unless given) and ``default_factory``."""
+    metadata = {k: v for k, v in kwargs.items() if k != "default_factory" and v is not None}
+    if help is not None:
+        metadata["help"] = help
+    if "default_factory" in kwargs:
+        return field(default_factory=kwargs["default_factory"], metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class TrainingArguments:
     """The flags every training script shares (``--max_steps``, ``--max_minutes``, ``--resume`` ...)."""
 
-    output_dir: str = "runs/run"  # training state (resumable), samples, log.jsonl
-    save_dir: str | None = None  # the final model folder (default: output_dir/final)
-    max_steps: int = 10_000
-    max_minutes: float | None = None  # stop earlier once this much training time has passed (resumes included)
-    batch_size: int = 32  # per process
-    lr: float = 2e-4
-    warmup_steps: int = 200
-    lr_schedule: str = "cosine"  # constant | linear | cosine: after warm-up, over max_steps
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (fp16 with a scaler, CUDA only)
-    channels_last: bool = True  # conv models: faster oneDNN / cuDNN kernels
-    save_every: int = 1000
-    eval_every: int = 1000
-    log_every: int = 50
-    seed: int = 0
-    resume: bool = False
-    num_workers: int = 0
-    push_to_hub: str | None = None  # repo id: upload exactly the saved folder
+    output_dir: str = option("runs/run", "training state (resumable), samples, log.jsonl")
+    save_dir: str | None = option(None, "the final model folder (None: the script's own place, e.g. output_dir/final)")
+    max_steps: int = option(10_000, "training steps", aliases=["--steps"])
+    max_minutes: float | None = option(
+        None, "stop earlier once this much training time has passed, resumes included", aliases=["--time_limit"]
+    )
+    batch_size: int = option(32, "per process: the global batch is batch_size × processes")
+    lr: float = option(2e-4, "peak learning rate")
+    warmup_steps: int = option(200, "linear warm-up steps")
+    lr_schedule: str = option("cosine", "after warm-up, over max_steps", choices=["constant", "linear", "cosine"])
+    precision: str = option(
+        "auto", "auto: bfloat16 autocast where the hardware runs it natively, else float32; fp16 (with a scaler) "
+        "needs CUDA; no = fp32", aliases=["--mixed_precision"], choices=[*PRECISIONS, "no"],
+    )  # fmt: skip
+    channels_last: bool = option(True, "conv models: faster oneDNN / cuDNN kernels")
+    save_every: int = option(1000, "steps between training states (output_dir/state)", aliases=["--checkpoint_every"])
+    eval_every: int = option(1000, "steps between evaluations")
+    log_every: int = option(50, "steps between log lines")
+    seed: int = option(0, "each process seeds seed + its rank")
+    resume: bool = option(False, "continue from output_dir/state: weights, optimisers, every rank's RNG, scaler")
+    num_workers: int = option(0, "DataLoader workers per process")
+    push_to_hub: str | None = option(None, "repo id: upload exactly the saved folder", metavar="REPO_ID")
 
     def __post_init__(self) -> None:
+        if self.precision == "no":  # the older --mixed_precision's name for float32
+            self.precision = "fp32"
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}; got {self.precision!r}")
         if self.lr_schedule not in ("constant", "linear", "cosine"):
             raise ValueError(f"lr_schedule must be constant, linear or cosine; got {self.lr_schedule!r}")
         if self.max_steps < 0 or self.batch_size < 1:
             raise ValueError("max_steps must be >= 0 and batch_size >= 1")
+
+
+# -- the command line: one parser for every training script ------------------------------------------------------
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with the script's docstring as written (its command examples) and every flag's default."""
+
+
+@functools.cache
+def _parser_class() -> type:
+    """``HfArgumentParser`` (imported when a script parses, not when this module loads) with the flag forms the
+    scripts have always taken: a boolean ``--x`` also as ``--no_x``, ``--no-x`` (and hyphenated), whatever its
+    default, ``--x`` alone meaning true also for ``bool | None`` fields, and a list field's ``nargs`` when its
+    :func:`option` gives one (``--widths`` takes exactly 4 numbers in train/mvae.py)."""
+    from transformers import HfArgumentParser
+    from transformers.hf_argparser import string_to_bool
+
+    class TrainingArgumentParser(HfArgumentParser):
+        @staticmethod
+        def _parse_dataclass_field(parser: argparse.ArgumentParser, field: Field) -> None:
+            kwargs = dict(field.metadata)
+            names = list(dict.fromkeys([f"--{field.name}", f"--{field.name.replace('_', '-')}"]))
+            names += list(kwargs.pop("aliases", []))
+            is_bool = field.type is bool or set(get_args(field.type)) == {bool, type(None)}
+            is_list = get_origin(field.type) is list or any(get_origin(a) is list for a in get_args(field.type))
+            if is_bool:
+                parser.add_argument(
+                    *names, type=string_to_bool, nargs="?", const=True, default=field.default, metavar="BOOL", **kwargs
+                )
+                hyphen = field.name.replace("_", "-")
+                negative = dict.fromkeys([f"--no_{field.name}", f"--no-{field.name}", f"--no-{hyphen}"])
+                parser.add_argument(
+                    *negative,
+                    dest=field.name,
+                    action="store_false",
+                    default=argparse.SUPPRESS,
+                    help=f"= --{field.name} false",
+                )
+            elif is_list and "nargs" in kwargs:
+                item = get_args(next(a for a in (field.type, *get_args(field.type)) if get_origin(a) is list))[0]
+                default = field.default_factory() if field.default_factory is not MISSING else field.default
+                parser.add_argument(*names, type=item, default=default, **kwargs)
+            else:
+                HfArgumentParser._parse_dataclass_field(parser, field)
+
+    return TrainingArgumentParser
+
+
+def training_parser(
+    script_args: type,
+    *,
+    description: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    unused: Mapping[str, str] | None = None,
+) -> argparse.ArgumentParser:
+    """The command line of a training script: ``transformers.HfArgumentParser`` over (:class:`TrainingArguments`,
+    ``script_args``), the flags named as the fields (also hyphenated) plus their :func:`option` aliases.
+
+    ``defaults``: the script's own defaults for shared fields (``{"max_steps": 1500}``); ``unused``: shared flags
+    the script has no use for, each with the reason (left out of ``--help``; refused by :func:`parse_training_args`)."""
+    parser = _parser_class()((TrainingArguments, script_args), description=description, formatter_class=HelpFormatter)
+    parser.set_defaults(**(defaults or {}))
+    for action in parser._actions:
+        if action.dest in (unused or {}):
+            action.help = argparse.SUPPRESS
+        elif action.help is None and action.default is not argparse.SUPPRESS:
+            action.help = "(default: %(default)s)"  # every flag shows its default, with or without a help text
+    return parser
+
+
+def parse_training_args(
+    script_args: type[T],
+    argv: Sequence[str] | None = None,
+    *,
+    description: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    unused: Mapping[str, str] | None = None,
+    check: Callable[[TrainingArguments, T], None] | None = None,
+) -> tuple[TrainingArguments, T]:
+    """(:class:`TrainingArguments`, ``script_args``) from ``argv`` (default: the command line), as
+    :func:`training_parser` reads it. Unknown flags, a flag in ``unused`` given a value other than its default, and
+    a ``ValueError`` of ``check`` (the script's own checks, which may also fill in fields) are usage errors
+    (``SystemExit`` 2 with the message); a dataclass's own ``__post_init__`` errors stay ``ValueError``s, as
+    ``HfArgumentParser`` gives them."""
+    parser = training_parser(script_args, description=description, defaults=defaults, unused=unused)
+    values = vars(parser.parse_args(argv))
+    for name, why in (unused or {}).items():
+        if values[name] != parser.get_default(name):
+            parser.error(f"--{name} is not used by {parser.prog}: {why}")
+    train_args = TrainingArguments(**{f.name: values[f.name] for f in fields(TrainingArguments) if f.init})
+    args = script_args(**{f.name: values[f.name] for f in fields(script_args) if f.init})
+    if check is not None:
+        try:
+            check(train_args, args)
+        except ValueError as e:
+            parser.error(str(e))
+    return train_args, args
 
 
 def usable_cpus() -> int:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,12 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
         data(tmp)
     os.replace(tmp, path)
     return path
+
+
+def config_dict(*configs: Any) -> dict[str, Any]:
+    """The fields of a script's dataclasses (its ``TrainingArguments`` and its own settings) as one dict: what
+    ``eval.json`` / ``train_config.json`` record and :func:`cli_command` turns into flags."""
+    return {k: v for config in configs for k, v in asdict(config).items()}
 
 
 def cli_command(script: str, config: Mapping[str, Any], defaults: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
@@ -180,27 +186,6 @@ def data_licence(kind: str) -> str | None:
     return None
 
 
-#: the shared flag names (every training script's) beside the older ones of train/stylegan.py and train/psp.py
-CONFIG_ALIASES = {"steps": "--max_steps", "dataset": "--data"}
-
-
-def add_config_flags(p: argparse.ArgumentParser, defaults: dict, optional_str: set[str]) -> None:
-    """One flag per field of a script's config dataclass (train/stylegan.py, train/psp.py); ``optional_str``: the
-    fields that are a string or None; ``--max_steps`` / ``--data`` also name ``steps`` / ``dataset``."""
-    for name, default in defaults.items():
-        flags = [f"--{name}", *([CONFIG_ALIASES[name]] if name in CONFIG_ALIASES else [])]
-        if name == "precision":  # the older --mixed_precision still works ("no" = fp32)
-            p.add_argument(*flags, "--mixed_precision", default=default, choices=["auto", "fp32", "bf16", "fp16", "no"])
-        elif isinstance(default, bool) or name == "stream":  # stream: None (auto), --stream or --no-stream
-            p.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default)
-        elif name in optional_str:
-            p.add_argument(*flags, type=str, default=default)
-        elif name == "max_minutes":
-            p.add_argument(*flags, type=float, default=default)
-        else:
-            p.add_argument(*flags, dest=name, type=type(default), default=default)
-
-
 def resolve_face_data(
     data: str, data_root: str | None, kinds: Sequence[str] = FACE_DATA, refused: Mapping[str, str] | None = None
 ) -> tuple[str, str | None]:
@@ -230,43 +215,34 @@ def keep_in_memory(kind: str, faces: int, pool_size: int, cache: bool | None = N
     return kind in ("procedural", "synthetic") or faces <= pool_size
 
 
-def check_face_data_flags(p: argparse.ArgumentParser, cfg) -> None:
-    """``--data KIND:PATH`` as ``--data KIND --data_root PATH``; a real data set needs its folder."""
-    try:
-        cfg.dataset, cfg.data_root = resolve_face_data(cfg.dataset, cfg.data_root)
-    except ValueError as e:
-        p.error(str(e))
-    if cfg.precision == "no":
-        cfg.precision = "fp32"
-
-
 def load_face_data(trainer: Trainer, cfg, dataset, keys: tuple[str, ...]) -> tuple[dict | None, dict]:
     """(the in-memory uint8 pool, or None to stream; what the run trains on, for the log, summary and card).
 
     Real data larger than ``--pool_size`` is streamed by DataLoader workers (``--stream`` / ``--no-stream`` force
     it); otherwise every rank renders the whole pool (each trains on its own rows of it), for at most
-    ``--pool_max_minutes``. Call it before ``Trainer.resume``: rendering draws from the global RNG."""
+    ``--pool_max_minutes``. ``cfg``: the script's settings (``stream``, ``pool_size``, ``pool_max_minutes``); the
+    workers are the trainer's ``--num_workers``. Call it before ``Trainer.resume``: rendering draws from the global
+    RNG."""
+    workers = trainer.args.num_workers
     stream = cfg.stream if cfg.stream is not None else len(dataset) > cfg.pool_size
     if stream:
-        trainer.print(f"streaming {len(dataset):,} faces with {cfg.num_workers} workers per process")
+        trainer.print(f"streaming {len(dataset):,} faces with {workers} workers per process")
         return None, {"mode": "stream", "faces": len(dataset), "of": len(dataset), "capped": False}
     if len(dataset) > cfg.pool_size:  # --no-stream on real data: its first pool_size faces
         dataset = Subset(dataset, range(cfg.pool_size))
     info: dict = {"mode": "pool"}
-    pool = render_pool(
-        dataset, cfg.num_workers, cfg.pool_max_minutes, keys=keys, batch_size=128, desc="pool", info=info
-    )
+    pool = render_pool(dataset, workers, cfg.pool_max_minutes, keys=keys, batch_size=128, desc="pool", info=info)
     if trainer.device.type == "cuda":
         pool = {k: v.to(trainer.device) for k, v in pool.items()}  # 50k x 3 x 64 x 64 uint8 = 0.6 GB
     trainer.print(f"training on {pool_note(info, cfg.pool_max_minutes)}")
     return pool, info
 
 
-def face_batches(trainer: Trainer, cfg, dataset, pool: dict | None, keys: tuple[str, ...], step: int):
+def face_batches(trainer: Trainer, dataset, pool: dict | None, keys: tuple[str, ...], step: int):
     """Endless batches on the device from ``step`` on, images in [0, 1], each rank its own rows of every step (so
     a resumed run continues exactly): from the pool, or streamed from ``dataset``."""
     if pool is None:
-        for batch in trainer.dataset_batches(dataset, step, num_workers=cfg.num_workers):
+        for batch in trainer.dataset_batches(dataset, step):
             yield {k: batch[k].float() for k in keys}
         return
     for batch in trainer.pool_batches(pool, step):

@@ -1,8 +1,11 @@
-"""Helpers shared by several test files: loading a training script by path, and the tiny model configs."""
+"""Helpers shared by several test files: loading a training script by path, the tiny model configs, and running a
+training script in several processes under torchrun (tests/test_training_multiprocess*.py)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -46,3 +49,100 @@ def tiny_psp_config(res: int = 16, **kw) -> PSPConfig:
         generator=asdict(tiny_stylegan_config(res)),
         **kw,
     )
+
+
+# -- several processes: train/<script>.py under torchrun (gloo on the CPU) -------------------------------------------
+# Runs the script as torchrun would, after two test-only patches: every rank appends its rows of each step to
+# ROWS/rows-rank<r>.txt (and the sums of its models' weights at each saved state to ROWS/sums-rank<r>.txt), and with
+# KILL_AT=k rank 0 kills itself (SIGKILL) right after the training state of step k is saved.
+LAUNCHER = """
+import os, signal, sys
+from sketchface import trainer as T
+
+rows_dir, kill_at, script = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+batch_indices, save_state = T.Trainer.batch_indices, T.Trainer.save_state
+
+
+def logged(self, n, start_step=0):
+    for idx in batch_indices(self, n, start_step):
+        with open(os.path.join(rows_dir, f"rows-rank{self.process_index}.txt"), "a") as f:
+            f.write(" ".join(map(str, idx.tolist())) + "\\n")
+        yield idx
+
+
+def save_then_die(self, step):
+    save_state(self, step)
+    sums = [float(sum(p.double().sum() for p in m.parameters())) for m in self.accelerator._models]
+    with open(os.path.join(rows_dir, f"sums-rank{self.process_index}.txt"), "a") as f:
+        f.write(f"{step} {sums}\\n")
+    if step == kill_at and self.is_main:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+T.Trainer.batch_indices, T.Trainer.save_state = logged, save_then_die
+import importlib
+
+module = importlib.import_module("train." + script)
+module.main(*module.parse_args(sys.argv[4:]))
+"""
+
+
+def torchrun_script(tmp_path: Path, name: str, script: str, args: list[str], kill_at: int = -1, procs: int = 2):
+    """Run ``train/<script>.py`` under torchrun with ``procs`` CPU processes; returns (the finished process, rows per
+    rank); in a finished run the weight sums at every saved state agree across ranks (DDP kept them in step)."""
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(LAUNCHER)
+    rows = tmp_path / f"rows-{name}"
+    rows.mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "ACCELERATE_USE_CPU": "true",
+        "OMP_NUM_THREADS": "1",
+    }
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs)]
+    proc = subprocess.run(
+        [*cmd, str(launcher), str(rows), str(kill_at), script, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    per_rank = [
+        [list(map(int, line.split())) for line in (rows / f"rows-rank{r}.txt").read_text().splitlines()]
+        if (rows / f"rows-rank{r}.txt").is_file()
+        else []
+        for r in range(procs)
+    ]
+    if proc.returncode == 0:  # (a killed run's other ranks may die before they write)
+        sums = [(rows / f"sums-rank{r}.txt").read_text() for r in range(procs)]
+        assert sums[0] and all(x == sums[0] for x in sums), sums
+    return proc, per_rank
+
+
+def assert_ranks_saw_different_rows(rows: list[list[list[int]]], steps: int, batch: int) -> None:
+    assert len(rows[0]) == len(rows[1]) == steps
+    for a, b in zip(*rows):
+        assert len(a) == len(b) == batch and not set(a) & set(b)  # every step: each rank its own rows
+
+
+class FakeHfApi:
+    """Records what HfApi.upload_folder would send: the files under folder_path that allow_patterns lets through."""
+
+    uploads: list[tuple[str, dict[str, bytes]]] = []
+
+    def create_repo(self, repo_id, exist_ok=False):
+        pass
+
+    def upload_folder(self, folder_path, repo_id, commit_message, allow_patterns=None):
+        from fnmatch import fnmatch
+
+        files = {
+            str(p.relative_to(folder_path)): p.read_bytes()
+            for p in sorted(Path(folder_path).rglob("*"))
+            if p.is_file()
+            and (allow_patterns is None or any(fnmatch(str(p.relative_to(folder_path)), x) for x in allow_patterns))
+        }
+        FakeHfApi.uploads.append((repo_id, files))
+        return "https://hub/commit"

@@ -68,9 +68,9 @@ def test_save_load_round_trip(tmp_path):
 
 def test_data_argument_forms():
     train = load_script("classifier")
-    cfg = train.parse_args(["--data", "celeba:/some/root"])
+    train_args, cfg = train.parse_args(["--data", "celeba:/some/root"])
     assert (cfg.data, cfg.data_root) == ("celeba", "/some/root")
-    assert train.parse_args(["--data", "celeba", "--data_root", "/r"]).data_root == "/r"
+    assert train.parse_args(["--data", "celeba", "--data_root", "/r"])[1].data_root == "/r"
     for bad in (["--data", "celeba"], ["--data", "imagenet"], ["--noise", "-0.1"], ["--eval_noise", "3"]):
         with pytest.raises(SystemExit):
             train.parse_args(bad)
@@ -134,9 +134,9 @@ def _tiny_args(out: Path) -> list[str]:
 def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
     train = load_script("classifier")
     monkeypatch.setattr(train, "build_datasets", lambda cfg: (TinyFaces(32), {"tiny": TinyFaces(16, seed=1)}))
-    cfg = train.parse_args(_tiny_args(tmp_path / "run"))
-    assert cfg.max_steps == 2 and cfg.widths == [8, 8]
-    train.main(cfg)
+    train_args, cfg = train.parse_args(_tiny_args(tmp_path / "run"))
+    assert train_args.max_steps == 2 and cfg.widths == [8, 8]
+    train.main(train_args, cfg)
     out = tmp_path / "run"
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     report = json.loads((out / "eval.json").read_text())
@@ -149,7 +149,7 @@ def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
     assert "samples/s in " in card and "with channels_last" in card  # issue 26: speed and precision on the card
     # the same card for a model trained on CelebA states the data's licence
     cfg.data = "celeba"
-    train.write_model_card(cfg, report, tmp_path / "celeba-card.md")
+    train.write_model_card(train_args, cfg, report, tmp_path / "celeba-card.md")
     celeba = (tmp_path / "celeba-card.md").read_text()
     assert "license_name: celeba-research-only" in celeba and "non-commercial research purposes only" in celeba
     model = AttributeClassifier.from_pretrained(out)
@@ -157,31 +157,31 @@ def test_training_script_two_steps_with_stand_in_data(tmp_path, monkeypatch):
 
     # a finished run ships without its training state unless asked to keep it
     assert not (out / "state").exists() and not (out / "checkpoint.pt").exists()
-    train.main(train.parse_args([*_tiny_args(out), "--keep_checkpoint"]))
+    train.main(*train.parse_args([*_tiny_args(out), "--keep_checkpoint"]))
     assert (out / "state" / "trainer.json").is_file()
     # --resume continues from the saved training state instead of starting again
-    cfg = train.parse_args([*_tiny_args(out), "--max_steps", "3", "--resume"])
-    train.main(cfg)
+    train_args, cfg = train.parse_args([*_tiny_args(out), "--max_steps", "3", "--resume"])
+    train.main(train_args, cfg)
     assert json.loads((out / "eval.json").read_text())["steps"] == 3
 
     # --init_from fine-tunes: the run starts from the saved weights (zero steps leave them as they were)
     tuned = tmp_path / "tuned"
-    train.main(train.parse_args([*_tiny_args(tuned), "--max_steps", "0", "--init_from", str(out)]))
+    train.main(*train.parse_args([*_tiny_args(tuned), "--max_steps", "0", "--init_from", str(out)]))
     before, after = AttributeClassifier.from_pretrained(out), AttributeClassifier.from_pretrained(tuned)
     for (name, a), b in zip(before.state_dict().items(), after.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
     assert f"fine-tuned from `{out}`" in (tuned / "README.md").read_text()
     with pytest.raises(SystemExit, match="architecture"):
-        train.main(train.parse_args([*_tiny_args(tmp_path / "bad"), "--widths", "8", "16", "--init_from", str(out)]))
+        train.main(*train.parse_args([*_tiny_args(tmp_path / "bad"), "--widths", "8", "16", "--init_from", str(out)]))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("sketchface.data.procedural") is None, reason="procedural faces missing")
 def test_training_script_on_procedural_faces(tmp_path):
     train = load_script("classifier")
     args = _tiny_args(tmp_path / "proc")
-    cfg = train.parse_args([*args, "--train_samples", "32", "--eval_samples", "8"])
+    train_args, cfg = train.parse_args([*args, "--train_samples", "32", "--eval_samples", "8"])
     assert cfg.data == "procedural"
-    train.main(cfg)
+    train.main(train_args, cfg)
     report = json.loads((tmp_path / "proc" / "eval.json").read_text())
     assert set(report["sets"]) == {"procedural-celeba", "procedural-balanced", "procedural-celeba+noise0.03"}
     assert "+noise0.03` is the first set again" in (tmp_path / "proc" / "README.md").read_text()
@@ -194,7 +194,7 @@ CELEBA_MINI = ROOT / ".." / "shared" / "data" / "celeba-mini"
 def test_training_script_on_celeba_mini(tmp_path):
     train = load_script("classifier")
     args = [*_tiny_args(tmp_path / "celeba"), "--data", f"celeba:{CELEBA_MINI}", "--no-cache", "--pos_weight"]
-    train.main(train.parse_args(args))
+    train.main(*train.parse_args(args))
     report = json.loads((tmp_path / "celeba" / "eval.json").read_text())
     assert set(report["sets"]) == {"celeba-valid", "celeba-test", "celeba-valid+noise0.03"}
     assert report["sets"]["celeba-test"]["num_samples"] > 50
@@ -206,9 +206,11 @@ def test_training_script_on_celeba_hq_and_its_data_flags(tmp_path, capsys):
     hq = write_celeba_hq_layout(tmp_path / "hq")
     train = load_script("classifier")
     out = tmp_path / "run"
-    cfg = train.parse_args([*_tiny_args(out), "--batch_size", "4", "--data", f"celeba-hq:{hq}", "--pool_size", "4"])
+    train_args, cfg = train.parse_args(
+        [*_tiny_args(out), "--batch_size", "4", "--data", f"celeba-hq:{hq}", "--pool_size", "4"]
+    )
     assert (cfg.data, cfg.data_root, cfg.cache) == ("celeba-hq", str(hq), None)
-    report = train.main(cfg)
+    report = train.main(train_args, cfg)
     # the train split's 6 photos are more than --pool_size 4: streamed; held out on the valid and test splits
     assert report["steps"] == 2 and report["train_size"] == 6 and report["data_mode"] == "stream"
     sets = json.loads((out / "eval.json").read_text())["sets"]
@@ -220,8 +222,8 @@ def test_training_script_on_celeba_hq_and_its_data_flags(tmp_path, capsys):
     assert "license_name: celeba-research-only" in card and "non-commercial research purposes only" in card
     assert "| celeba-hq-test | 4 |" in card
     # the default --pool_size reads these few photos into memory
-    small = train.main(train.parse_args([*_tiny_args(tmp_path / "pool"), "--batch_size", "4", "--data", "celeba-hq",
-                                         "--data_root", str(hq), "--max_steps", "1", "--eval_noise", "0"]))  # fmt: skip
+    args = [*_tiny_args(tmp_path / "pool"), "--batch_size", "4", "--data", "celeba-hq", "--data_root", str(hq)]
+    small = train.main(*train.parse_args([*args, "--max_steps", "1", "--eval_noise", "0"]))
     assert small["data_mode"] == "pool" and set(small["sets"]) == {"celeba-hq-valid", "celeba-hq-test"}
 
     # an image folder has no labels to learn from: refused, saying why and what to use
@@ -233,4 +235,4 @@ def test_training_script_on_celeba_hq_and_its_data_flags(tmp_path, capsys):
         with pytest.raises(SystemExit):
             train.parse_args(bad)
         assert message in capsys.readouterr().err
-    assert train.parse_args(["--no-cache"]).cache is False and train.parse_args(["--cache"]).cache is True
+    assert train.parse_args(["--no-cache"])[1].cache is False and train.parse_args(["--cache"])[1].cache is True

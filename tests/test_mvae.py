@@ -394,9 +394,9 @@ TINY_ARGS = [
 
 def test_precision_flags():
     train = load_script("mvae")
-    assert train.parse_args([]).precision == "auto" and train.parse_args([]).channels_last
-    assert train.parse_args(["--mixed_precision", "no"]).precision == "fp32"  # the older flag still works
-    plain = train.parse_args(["--precision", "fp32", "--no-channels_last"])
+    assert train.parse_args([])[0].precision == "auto" and train.parse_args([])[0].channels_last
+    assert train.parse_args(["--mixed_precision", "no"])[0].precision == "fp32"  # the older flag still works
+    plain, _ = train.parse_args(["--precision", "fp32", "--no-channels_last"])
     assert plain.precision == "fp32" and not plain.channels_last
     with pytest.raises(SystemExit):
         train.parse_args(["--precision", "fp8"])
@@ -410,8 +410,8 @@ def test_training_script_two_steps(tmp_path, monkeypatch, script):
     out = tmp_path / "run"
     # cover the other data path and options: streaming DataLoader (cvae), rebalancing + subset sampling (mvae)
     extra = ["--no-cache"] if script == "cvae" else ["--rebalance", "--sample_subsets", "--time_limit", "30"]
-    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2", *extra])
-    report = train.main(cfg)
+    train_args, cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2", *extra])
+    report = train.main(train_args, cfg)
     assert report["steps"] == 2
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file() and (out / "README.md").is_file()
     assert (out / "state" / "trainer.json").is_file() and not list(out.glob("*.tmp"))
@@ -426,19 +426,19 @@ def test_training_script_two_steps(tmp_path, monkeypatch, script):
     assert report["samples_per_s"] > 0 and f"samples/s in {report['precision']} with channels_last" in card
     if script == "mvae":  # a model trained on CelebA says the data's licence in its card
         cfg.data = "celeba"
-        mvae_module.write_model_card(cfg, report, tmp_path / "celeba-card.md")
+        mvae_module.write_model_card(train_args, cfg, report, tmp_path / "celeba-card.md")
         celeba = (tmp_path / "celeba-card.md").read_text()
         assert "license_name: celeba-research-only" in celeba and "non-commercial research purposes only" in celeba
     # --resume continues from the saved training state
-    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "3", "--resume"])
-    assert train.main(cfg)["steps"] == 3
+    train_args, cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "3", "--resume"])
+    assert train.main(train_args, cfg)["steps"] == 3
 
 
 def test_adversarial_fine_tuning_from_a_checkpoint(tmp_path, monkeypatch):
     train = load_script("mvae")
     monkeypatch.setattr(train, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
     first = tmp_path / "first"
-    train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "1", "--sample_subsets"]))
+    train.main(*train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "1", "--sample_subsets"]))
     before = load_vae(str(first)).state_dict()
     out = tmp_path / "gan"
     args = [
@@ -455,8 +455,10 @@ def test_adversarial_fine_tuning_from_a_checkpoint(tmp_path, monkeypatch):
         "8",
     ]
     # the model flags are ignored: the run takes the checkpoint's architecture (latent 8, not 32)
-    cfg = train.parse_args([*TINY_ARGS, "--latent_dim", "32", "--output_dir", str(out), "--steps", "3", *args])
-    report = train.main(cfg)
+    train_args, cfg = train.parse_args(
+        [*TINY_ARGS, "--latent_dim", "32", "--output_dir", str(out), "--steps", "3", *args]
+    )
+    report = train.main(train_args, cfg)
     assert report["steps"] == 3 and report["anneal_steps"] == 0  # the KL was annealed in the first run
     tuned = load_vae(str(out))
     assert tuned.config.latent_dim == 8
@@ -465,11 +467,11 @@ def test_adversarial_fine_tuning_from_a_checkpoint(tmp_path, monkeypatch):
     assert {"model_1.safetensors", "optimizer_1.bin"} <= saved  # the critic and its optimiser: resumable
     card = (out / "README.md").read_text()
     assert f"Fine-tuned from `{first}`" in card and "Adversarial term: weight 0.5" in card
-    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "4", "--resume", *args])
-    assert train.main(cfg)["steps"] == 4
+    train_args, cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "4", "--resume", *args])
+    assert train.main(train_args, cfg)["steps"] == 4
     with pytest.raises(SystemExit, match="cvae"):
         train.main(
-            train.parse_args([*TINY_ARGS, "--model", "cvae", "--init_from", str(first), "--output_dir", str(out)])
+            *train.parse_args([*TINY_ARGS, "--model", "cvae", "--init_from", str(first), "--output_dir", str(out)])
         )
 
 
@@ -515,14 +517,14 @@ def test_decoder_only_training_keeps_the_encoders(tmp_path, monkeypatch):
     train = load_script("mvae")
     monkeypatch.setattr(train, "build_datasets", lambda cfg: (TinyFaces(16), TinyFaces(8, seed=1)))
     first = tmp_path / "first"
-    train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "2", "--sample_subsets"]))
+    train.main(*train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "2", "--sample_subsets"]))
     with pytest.raises(SystemExit, match="--init_from"):
-        train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path / "x"), "--decoder_only"]))
+        train.main(*train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path / "x"), "--decoder_only"]))
     before = load_vae(str(first)).state_dict()
     out = tmp_path / "decoder"
     new_decoder = ["--decoder_widths", "16", "12", "8", "8", "--decoder_full_res", "4"]
     args = ["--init_from", str(first), "--decoder_only", "--output_dir", str(out), "--steps", "3", *new_decoder]
-    assert train.main(train.parse_args([*TINY_ARGS, *args]))["steps"] == 3
+    assert train.main(*train.parse_args([*TINY_ARGS, *args]))["steps"] == 3
     tuned = load_vae(str(out))
     assert tuned.config.decoder_widths == [16, 12, 8, 8] and tuned.config.decoder_full_res == 4
     after = tuned.state_dict()
@@ -533,24 +535,26 @@ def test_decoder_only_training_keeps_the_encoders(tmp_path, monkeypatch):
     # without new decoder flags the checkpoint's own decoder is fine-tuned
     again = tmp_path / "again"
     args = ["--init_from", str(out), "--decoder_only", "--output_dir", str(again), "--steps", "2"]
-    train.main(train.parse_args([*TINY_ARGS, *args]))
+    train.main(*train.parse_args([*TINY_ARGS, *args]))
     assert load_vae(str(again)).config.decoder_full_res == 4
 
 
 @pytest.mark.skipif(importlib.util.find_spec("sketchface.data.procedural") is None, reason="procedural faces missing")
 def test_mvae_script_on_procedural_faces(tmp_path):
     train = load_script("mvae")
-    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path), "--steps", "2", "--train_samples", "16"])
-    assert train.main(cfg)["steps"] == 2
+    train_args, cfg = train.parse_args(
+        [*TINY_ARGS, "--output_dir", str(tmp_path), "--steps", "2", "--train_samples", "16"]
+    )
+    assert train.main(train_args, cfg)["steps"] == 2
 
 
 def test_decoder_edits_run_on_procedural_faces(tmp_path, capsys):
     train = load_script("mvae")
     first = tmp_path / "first"
-    train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "1", "--train_samples", "8"]))
+    train.main(*train.parse_args([*TINY_ARGS, "--output_dir", str(first), "--steps", "1", "--train_samples", "8"]))
     out = tmp_path / "edits"
     args = ["--init_from", str(first), "--decoder_only", "--decoder_edits", "2", "--train_samples", "8"]
-    assert train.main(train.parse_args([*TINY_ARGS, *args, "--output_dir", str(out), "--steps", "2"]))["steps"] == 2
+    assert train.main(*train.parse_args([*TINY_ARGS, *args, "--output_dir", str(out), "--steps", "2"]))["steps"] == 2
     assert "up to 2 attributes switched" in (out / "README.md").read_text()
     for bad, message in [
         (["--decoder_edits", "2"], "--decoder_only"),
@@ -594,10 +598,12 @@ def test_mvae_script_on_celeba_hq_streams_past_the_pool_size(tmp_path):
     hq = write_celeba_hq_layout(tmp_path / "hq")
     train = load_script("mvae")
     out = tmp_path / "run"
-    cfg = train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2", "--data", f"celeba-hq:{hq}"])
+    train_args, cfg = train.parse_args(
+        [*TINY_ARGS, "--output_dir", str(out), "--steps", "2", "--data", f"celeba-hq:{hq}"]
+    )
     assert (cfg.data, cfg.data_root, cfg.cache) == ("celeba-hq", str(hq), None)
-    report = train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2", "--data",
-                                          "celeba-hq", "--data_root", str(hq), "--pool_size", "4"]))  # fmt: skip
+    report = train.main(*train.parse_args([*TINY_ARGS, "--output_dir", str(out), "--steps", "2", "--data",
+                                           "celeba-hq", "--data_root", str(hq), "--pool_size", "4"]))  # fmt: skip
     # the train split's 6 photos are more than --pool_size 4: streamed; held out on the valid split (2 photos)
     assert report["steps"] == 2 and report["train_size"] == 6 and report["data_mode"] == "stream"
     assert report["eval"]["num_faces"] == 2 and "reconstruction_rmse" in report["eval"]
@@ -609,8 +615,8 @@ def test_mvae_script_on_celeba_hq_streams_past_the_pool_size(tmp_path):
     assert "license_name: celeba-research-only" in card and "non-commercial research purposes only" in card
     assert "the valid split (2 images)" in card
     # below the pool size (the default 50,000) the photos are read into memory once
-    small = train.main(train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path / "pool"), "--steps", "1",
-                                         "--data", f"celeba-hq:{hq}", "--model", "cvae"]))  # fmt: skip
+    small = train.main(*train.parse_args([*TINY_ARGS, "--output_dir", str(tmp_path / "pool"), "--steps", "1",
+                                          "--data", f"celeba-hq:{hq}", "--model", "cvae"]))  # fmt: skip
     assert small["data_mode"] == "pool" and load_vae(str(tmp_path / "pool")).config.model_type == "cvae"
 
 
@@ -618,10 +624,10 @@ def test_mvae_data_flags_refuse_an_image_folder_and_take_kind_path(tmp_path, cap
     train = load_script("mvae")
     cvae = load_script("cvae")
     for kind in ("celeba", "celeba-hq"):
-        cfg = train.parse_args(["--data", f"{kind}:/some/root"])
+        train_args, cfg = train.parse_args(["--data", f"{kind}:/some/root"])
         assert (cfg.data, cfg.data_root) == (kind, "/some/root")
-        assert cvae.parse_args(["--data", kind, "--data_root", "/r"]).data_root == "/r"
-    assert train.parse_args([]).data == "procedural" and train.parse_args(["--no-cache"]).cache is False
+        assert cvae.parse_args(["--data", kind, "--data_root", "/r"])[1].data_root == "/r"
+    assert train.parse_args([])[1].data == "procedural" and train.parse_args(["--no-cache"])[1].cache is False
     for bad, message in [
         (["--data", f"folder:{tmp_path}"], "no attribute labels"),
         (["--data", "folder", "--data_root", str(tmp_path)], "--data celeba-hq or --data celeba"),

@@ -202,12 +202,12 @@ def test_mix_fine_leaves_coarse_layers():
 def test_training_smoke(tmp_path):
     Generator(tiny_stylegan_config()).save_pretrained(tmp_path / "gen")
     mod = load_script("psp")
-    cfg = mod.parse_args(
+    train_args, cfg = mod.parse_args(
         f"--generator {tmp_path / 'gen'} --output_dir {tmp_path / 'run'} --dataset synthetic --pool_size 16 "
         "--batch_size 4 --steps 2 --num_workers 0 --encoder_channels 4,8,8,16 --blocks_per_stage 1,1,1,1 "
         "--fpn_channels 8 --perceptual none --eval_samples 4 --warmup_steps 1 --no-eval_identity".split()
     )
-    final = mod.main(cfg)
+    final = mod.main(train_args, cfg)
     psp = PSP.from_pretrained(final, strict=True)
     assert psp.cfg.resolution == 16 and psp.latent_avg.abs().sum() > 0
     assert (tmp_path / "run" / "state" / "trainer.json").exists()
@@ -215,8 +215,8 @@ def test_training_smoke(tmp_path):
     assert '"steps": 2' in summary and "eval_held_out" in summary
     card = (final / "README.md").read_text()
     assert "an in-memory pool of 16 faces" in card and " samples/s" in card and "precision fp32" in card
-    cfg.resume, cfg.steps = True, 3
-    mod.main(cfg)
+    train_args.resume, train_args.max_steps = True, 3
+    mod.main(train_args, cfg)
     assert json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())["step"] == 3
 
 
@@ -230,7 +230,7 @@ def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
     start = PSP.from_pretrained(tmp_path / "start").generator.state_dict()
     for lr in (0.0, 1e-2):
         out = tmp_path / f"run-{lr}"
-        final = mod.main(mod.parse_args([*args, "--output_dir", str(out), "--generator_lr", str(lr)]))
+        final = mod.main(*mod.parse_args([*args, "--output_dir", str(out), "--generator_lr", str(lr)]))
         tuned = PSP.from_pretrained(final).generator.state_dict()
         changed = {k for k in start if not torch.equal(start[k].half(), tuned[k].half())}
         if lr == 0:
@@ -243,11 +243,11 @@ def test_training_tunes_generator_synthesis_only_when_asked(tmp_path):
     # resuming keeps the choice frozen/tuned (the optimizer state differs) but takes this run's learning rates
     with pytest.raises(SystemExit, match="kept the generator frozen"):
         mod.main(
-            mod.parse_args([*args, "--output_dir", str(tmp_path / "run-0.0"), "--generator_lr", "1e-2", "--resume"])
+            *mod.parse_args([*args, "--output_dir", str(tmp_path / "run-0.0"), "--generator_lr", "1e-2", "--resume"])
         )
     out = tmp_path / "run-0.01"
     args += ["--output_dir", str(out), "--generator_lr", "2e-2", "--max_steps", "4", "--resume"]
-    mod.main(mod.parse_args(args))
+    mod.main(*mod.parse_args(args))
     assert json.loads((out / "state" / "trainer.json").read_text())["step"] == 4
     state = torch.load(out / "state" / "optimizer.bin", weights_only=True)
     assert [g["base_lr"] for g in state["param_groups"]][1] == 2e-2
@@ -298,7 +298,7 @@ def test_training_on_an_image_folder_without_labels(tmp_path):
     mod = load_script("psp")
     args = f"--init_from {tmp_path / 'start'} --data folder:{faces} --pool_size 64 --batch_size 4 --max_steps 2 "
     args += f"--num_workers 0 --perceptual none --eval_samples 4 --no-eval_identity --output_dir {tmp_path / 'run'}"
-    final = mod.main(mod.parse_args(args.split()))
+    final = mod.main(*mod.parse_args(args.split()))
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["pool"]["mode"] == "pool" and 20 < summary["pool"]["faces"] < 40  # the train split
     assert list(summary["eval_held_out"]) == ["computed"] and summary["eval_held_out"]["computed"]["n"] > 0
@@ -313,12 +313,12 @@ def test_resumed_time_schedule_carries_on_from_the_recorded_training_time(tmp_pa
     out = tmp_path / "run"
     args = f"--init_from {tmp_path / 'start'} --dataset synthetic --pool_size 16 --batch_size 4 --num_workers 0 "
     args += f"--perceptual none --eval_samples 0 --warmup_steps 1 --log_every 1 --max_minutes 10 --output_dir {out}"
-    mod.main(mod.parse_args([*args.split(), "--max_steps", "2"]))
+    mod.main(*mod.parse_args([*args.split(), "--max_steps", "2"]))
     budget = 10 - 75 / 60  # --reserve_seconds stay for evaluation and saving
     meta = json.loads((out / "state" / "trainer.json").read_text())
     meta["elapsed_seconds"] = 0.9 * budget * 60  # as if the first run had trained that long
     (out / "state" / "trainer.json").write_text(json.dumps(meta))
-    mod.main(mod.parse_args([*args.split(), "--max_steps", "3", "--resume"]))
+    mod.main(*mod.parse_args([*args.split(), "--max_steps", "3", "--resume"]))
     lr = [json.loads(line)["lr"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(lr) == 3 and lr[1] == pytest.approx(5e-4 * 0.55, rel=0.01)  # half-way by steps: cosine at 0.55
     # resumed at 90 % of the time budget: the cosine near its floor (0.122), not where 2 of 3 steps put it (0.325)

@@ -130,7 +130,7 @@ def test_training_smoke(tmp_path):
         "--n_mlp 2 --batch_size 4 --pool_size 16 --steps 2 --num_workers 0 --d_reg_every 1 "
         "--diffaugment translation,color,cutout --sample_count 4"
     ).split()
-    final = mod.main(mod.parse_args(args))
+    final = mod.main(*mod.parse_args(args))
     g = Generator.from_pretrained(final, strict=True)
     assert g.cfg.resolution == 16
     assert (tmp_path / "run" / "state" / "trainer.json").exists()
@@ -141,7 +141,7 @@ def test_training_smoke(tmp_path):
     card = (final / "README.md").read_text()
     assert "StyleGAN2 generator (16 px" in card and "an in-memory pool of 16 faces" in card and " samples/s" in card
     # resume continues from the saved step (--max_steps is the shared name of --steps)
-    mod.main(mod.parse_args([*args, "--resume", "--max_steps", "3"]))
+    mod.main(*mod.parse_args([*args, "--resume", "--max_steps", "3"]))
     assert json.loads((tmp_path / "run" / "state" / "trainer.json").read_text())["step"] == 3
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 3
 
@@ -150,7 +150,7 @@ def test_pool_cut_short_by_minutes_says_so(tmp_path):
     mod = load_script("stylegan")
     args = f"--output_dir {tmp_path / 'run'} --data synthetic --resolution 16 --max_channels 8 --style_dim 16 "
     args += "--n_mlp 2 --batch_size 4 --pool_size 4096 --max_steps 1 --num_workers 0 --pool_max_minutes 0"
-    final = mod.main(mod.parse_args(args.split()))
+    final = mod.main(*mod.parse_args(args.split()))
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["pool"]["capped"] and summary["pool_size"] == 128 and summary["pool"]["of"] == 4096
     assert "128 faces of 4,096: rendering stopped after --pool_max_minutes 0" in (final / "README.md").read_text()
@@ -158,9 +158,9 @@ def test_pool_cut_short_by_minutes_says_so(tmp_path):
 
 def test_data_flags_take_the_shared_names_and_real_data_sets(tmp_path):
     mod = load_script("stylegan")
-    cfg = mod.parse_args(["--data", f"folder:{tmp_path}", "--max_steps", "7"])
-    assert (cfg.dataset, cfg.data_root, cfg.steps) == ("folder", str(tmp_path), 7)
-    assert mod.parse_args(["--dataset", "celeba-hq", "--data_root", "x", "--steps", "5"]).steps == 5
+    train_args, cfg = mod.parse_args(["--data", f"folder:{tmp_path}", "--max_steps", "7"])
+    assert (cfg.data, cfg.data_root, train_args.max_steps) == ("folder", str(tmp_path), 7)
+    assert mod.parse_args(["--dataset", "celeba-hq", "--data_root", "x", "--steps", "5"])[0].max_steps == 5
     with pytest.raises(SystemExit):
         mod.parse_args(["--data", "celeba"])  # needs --data_root
     from PIL import Image
@@ -248,7 +248,7 @@ def test_real_data_larger_than_the_pool_is_streamed(tmp_path):
     mod = load_script("stylegan")
     args = f"--output_dir {tmp_path / 'run'} --data folder --data_root {faces} --resolution 16 --max_channels 8 "
     args += "--style_dim 16 --n_mlp 2 --batch_size 4 --pool_size 8 --max_steps 2 --num_workers 0 --sample_count 4"
-    final = mod.main(mod.parse_args(args.split()))
+    final = mod.main(*mod.parse_args(args.split()))
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["pool"]["mode"] == "stream" and summary["pool_size"] > 8 and summary["steps"] == 2
     assert "streamed from the data set" in (final / "README.md").read_text()

@@ -14,8 +14,14 @@ from safetensors.torch import load_file
 
 from sketchface.models.psp import PSP
 from sketchface.models.stylegan import Generator
-from tests.helpers import load_script, tiny_psp_config, tiny_stylegan_config
-from tests.test_training_multiprocess import FakeHfApi, _assert_ranks_saw_different_rows, _torchrun
+from tests.helpers import (
+    FakeHfApi,
+    assert_ranks_saw_different_rows,
+    load_script,
+    tiny_psp_config,
+    tiny_stylegan_config,
+    torchrun_script,
+)
 
 STYLEGAN_ARGS = [
     "--data", "procedural", "--resolution", "16", "--max_channels", "8", "--style_dim", "16", "--n_mlp", "2",
@@ -39,9 +45,9 @@ def _equal_weights(a: Path, b: Path) -> None:
 def test_stylegan_two_processes_train_on_different_rows_and_resume_bit_for_bit_after_kill_9(tmp_path):
     straight = tmp_path / "straight"
     args = [*STYLEGAN_ARGS, "--max_steps", "4"]
-    proc, rows = _torchrun(tmp_path, "straight", "stylegan", [*args, "--output_dir", str(straight)])
+    proc, rows = torchrun_script(tmp_path, "straight", "stylegan", [*args, "--output_dir", str(straight)])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    _assert_ranks_saw_different_rows(rows, steps=4, batch=4)
+    assert_ranks_saw_different_rows(rows, steps=4, batch=4)
     g = Generator.from_pretrained(straight / "generator", strict=True)
     assert g.cfg.resolution == 16 and g.w_avg.abs().sum() > 0
     summary = json.loads((straight / "summary.json").read_text())
@@ -51,10 +57,10 @@ def test_stylegan_two_processes_train_on_different_rows_and_resume_bit_for_bit_a
     # the same run, rank 0 killed with SIGKILL right after the step-2 state is saved, then resumed
     killed = tmp_path / "killed"
     args = [*args, "--output_dir", str(killed)]
-    proc, _ = _torchrun(tmp_path, "killed", "stylegan", args, kill_at=2)
+    proc, _ = torchrun_script(tmp_path, "killed", "stylegan", args, kill_at=2)
     assert proc.returncode != 0 and not (killed / "generator").exists()
     assert json.loads((killed / "state" / "trainer.json").read_text())["step"] == 2
-    proc, rows_resumed = _torchrun(tmp_path, "resumed", "stylegan", [*args, "--resume"])
+    proc, rows_resumed = torchrun_script(tmp_path, "resumed", "stylegan", [*args, "--resume"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r[2:] for r in rows] == rows_resumed  # it continues on the rows the uninterrupted run took
     # bit for bit: G, D, the EMA generator, both optimisers and every rank's RNG (z, noise, mixing, DiffAugment)
@@ -70,9 +76,9 @@ def test_psp_two_processes_tune_the_generator_on_different_rows_and_resume_bit_f
     args = [*PSP_ARGS, "--generator", str(tmp_path / "gen"), "--generator_lr", "1e-2", "--generator_reg_every", "1"]
     args += ["--max_steps", "4", "--no-fp16_storage"]
     straight = tmp_path / "straight"
-    proc, rows = _torchrun(tmp_path, "straight", "psp", [*args, "--output_dir", str(straight)])
+    proc, rows = torchrun_script(tmp_path, "straight", "psp", [*args, "--output_dir", str(straight)])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    _assert_ranks_saw_different_rows(rows, steps=4, batch=4)
+    assert_ranks_saw_different_rows(rows, steps=4, batch=4)
     psp = PSP.from_pretrained(straight / "final", strict=True)
     tuned = psp.generator.state_dict()
     assert any(not torch.equal(start[k], tuned[k]) for k in start if k.startswith("convs."))
@@ -83,9 +89,9 @@ def test_psp_two_processes_tune_the_generator_on_different_rows_and_resume_bit_f
 
     killed = tmp_path / "killed"
     args = [*args, "--output_dir", str(killed)]
-    proc, _ = _torchrun(tmp_path, "killed", "psp", args, kill_at=2)
+    proc, _ = torchrun_script(tmp_path, "killed", "psp", args, kill_at=2)
     assert proc.returncode != 0 and not (killed / "final").exists()
-    proc, rows_resumed = _torchrun(tmp_path, "resumed", "psp", [*args, "--resume"])
+    proc, rows_resumed = torchrun_script(tmp_path, "resumed", "psp", [*args, "--resume"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r[2:] for r in rows] == rows_resumed
     _equal_weights(straight / "final" / "model.safetensors", killed / "final" / "model.safetensors")
@@ -111,7 +117,7 @@ def test_psp_push_uploads_exactly_the_saved_float16_folder_with_its_card(tmp_pat
         "--save_dir",
         str(tmp_path / "start"),
     ]
-    final = mod.main(mod.parse_args([*args, "--output_dir", str(tmp_path / "run"), "--push_to_hub", "me/psp"]))
+    final = mod.main(*mod.parse_args([*args, "--output_dir", str(tmp_path / "run"), "--push_to_hub", "me/psp"]))
     assert [repo for repo, _ in FakeHfApi.uploads] == ["me/psp"]
     uploaded = FakeHfApi.uploads[0][1]
     assert uploaded == _folder(final) and set(uploaded) == {
@@ -131,7 +137,7 @@ def test_stylegan_push_uploads_exactly_the_saved_generator_folder(tmp_path, monk
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeHfApi)
     FakeHfApi.uploads = []
     args = [*STYLEGAN_ARGS, "--data", "synthetic", "--max_steps", "1", "--output_dir", str(tmp_path / "run")]
-    final = mod.main(mod.parse_args([*args, "--push_to_hub", "me/gen"]))
+    final = mod.main(*mod.parse_args([*args, "--push_to_hub", "me/gen"]))
     assert [repo for repo, files in FakeHfApi.uploads] == ["me/gen"] and FakeHfApi.uploads[0][1] == _folder(final)
     assert "StyleGAN2 generator" in FakeHfApi.uploads[0][1]["README.md"].decode()
 

@@ -26,11 +26,10 @@ train data-parallel, each rank on its own rows of every step; ``--resume`` conti
 
 from __future__ import annotations
 
-import argparse
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +41,12 @@ from tqdm.auto import tqdm
 from sketchface.attributes import ATTRIBUTES
 from sketchface.metrics import attribute_accuracy
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
-from sketchface.trainer import Trainer, TrainingArguments, warmup_cosine
+from sketchface.trainer import Trainer, TrainingArguments, option, parse_training_args, warmup_cosine
 from sketchface.training import (
     REAL_DATA_NAMES,
     atomic_write,
     cli_command,
+    config_dict,
     data_licence,
     face_dataset,
     keep_in_memory,
@@ -65,44 +65,41 @@ HELD_OUT_SEED = 10_000_000  # procedural evaluation seeds start here (never seen
 
 
 @dataclass
-class TrainConfig:
-    output_dir: str = "checkpoints/classifier-procedural-64"
-    data: str = "procedural"  # "procedural" | "celeba" | "celeba-hq" (or KIND:PATH)
-    data_root: str | None = None  # the folder for celeba (official layout) / celeba-hq (CelebAMask-HQ layout)
-    mode: str = "balanced"  # procedural training sampler: "balanced" | "celeba"
-    train_samples: int = 200_000  # procedural faces per epoch (seeds 0 … N-1)
-    eval_samples: int = 2_000  # procedural held-out faces per evaluation set
+class ClassifierArguments:
+    """Data, model and augmentation settings of this script (the shared flags are in TrainingArguments)."""
+
+    data: str = option("procedural", "procedural | celeba | celeba-hq (with --data_root) | KIND:PATH")
+    data_root: str | None = option(
+        None, "the data set's folder for celeba (official layout) / celeba-hq (CelebAMask-HQ)"
+    )
+    mode: str = option("balanced", "procedural training sampler", choices=["balanced", "celeba"])
+    train_samples: int = option(200_000, "procedural faces per epoch (seeds 0 … N-1)")
+    eval_samples: int = option(2_000, "procedural held-out faces per evaluation set")
     # model
-    image_size: int = 64
-    stem_width: int = 16
-    widths: list[int] = field(default_factory=lambda: [24, 48, 96, 128])
-    dropout: float = 0.1
-    # optimisation
-    batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 200
-    max_steps: int = 10_000
-    max_minutes: float | None = None  # stop earlier once this much training time has passed (resumes included)
-    augment: bool = True
-    noise: float = 0.05  # with --augment: half the images get Gaussian pixel noise of std U(0, noise)
-    eval_noise: float = 0.03  # also evaluate on the first held-out set with this much pixel noise (0: skip)
+    image_size: int = option(64)
+    stem_width: int = option(16)
+    widths: list[int] = option(default_factory=lambda: [24, 48, 96, 128])
+    dropout: float = option(0.1)
+    # optimisation (steps, batch, lr, warm-up, precision ... are the shared flags)
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+    augment: bool = option(True, "flips, a small similarity transform, brightness / contrast (and --noise)")
+    noise: float = option(
+        0.05, "augmentation: half the images get Gaussian pixel noise with std drawn from U(0, NOISE); 0 = none"
+    )
+    eval_noise: float = option(
+        0.03, "also evaluate on the first held-out set with this much Gaussian pixel noise; 0 = skip"
+    )
     # render/load the training set once into memory (uint8), then train epochs from RAM; False: stream it from
     # DataLoader workers; None (default): in memory, but real data whose train split has more than pool_size streams
-    cache: bool | None = None
-    pool_size: int = 50_000
-    pos_weight: bool = False  # weight positives by the negative/positive ratio (for imbalanced CelebA labels)
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (sketchface.trainer.resolve_precision)
-    channels_last: bool = True
-    num_workers: int = 4
-    seed: int = 0
-    # bookkeeping
-    log_every: int = 100
-    checkpoint_every: int = 1_000  # also --save_every: steps between training states (output_dir/state)
-    resume: bool = False  # continue from output_dir/state: weights, optimiser, every rank's RNG, scaler
-    init_from: str | None = None  # start from these weights (a saved classifier folder): fine-tuning
-    keep_checkpoint: bool = False  # keep state/ (training state) after a finished run; off: the folder ships as is
-    push_to_hub: str | None = None
+    cache: bool | None = option(
+        None, "in memory (--cache) or streamed (--no-cache); default: streamed for real data over --pool_size images"
+    )
+    pool_size: int = option(50_000, "real data larger than this streams by default")
+    pos_weight: bool = option(False, "weight positives by the negative/positive ratio (for imbalanced CelebA labels)")
+    init_from: str | None = option(None, "fine-tune: start from this classifier's weights", metavar="PATH")
+    keep_checkpoint: bool = option(
+        False, "keep state/ (the training state) after a finished run; off: the folder ships as is"
+    )
 
     def model_config(self) -> ClassifierConfig:
         return ClassifierConfig(
@@ -110,82 +107,52 @@ class TrainConfig:
         )
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    d = TrainConfig()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--output_dir", default=d.output_dir)
-    p.add_argument("--data", default=d.data, help="procedural | celeba | celeba-hq (with --data_root) | KIND:PATH")
-    p.add_argument("--data_root", default=d.data_root, help="the data set's folder for celeba / celeba-hq")
-    p.add_argument("--mode", default=d.mode, choices=["balanced", "celeba"], help="procedural training sampler")
-    p.add_argument("--train_samples", type=int, default=d.train_samples)
-    p.add_argument("--eval_samples", type=int, default=d.eval_samples)
-    p.add_argument("--image_size", type=int, default=d.image_size)
-    p.add_argument("--stem_width", type=int, default=d.stem_width)
-    p.add_argument("--widths", type=int, nargs="+", default=d.widths)
-    p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--batch_size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight_decay", type=float, default=d.weight_decay)
-    p.add_argument("--warmup_steps", type=int, default=d.warmup_steps)
-    p.add_argument("--max_steps", type=int, default=d.max_steps)
-    p.add_argument("--max_minutes", type=float, default=d.max_minutes, help="stop earlier after this much training")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d.augment)
-    p.add_argument(
-        "--noise",
-        type=float,
-        default=d.noise,
-        help="augmentation: half the images get Gaussian pixel noise with std drawn from U(0, NOISE); 0 = none",
+#: this script's defaults for the shared flags (TrainingArguments); its model folder is --output_dir itself (unless
+#: --save_dir), beside the training state
+TRAINING_DEFAULTS = {
+    "output_dir": "checkpoints/classifier-procedural-64",
+    "max_steps": 10_000,
+    "batch_size": 256,
+    "lr": 2e-3,
+    "warmup_steps": 200,
+    "save_every": 1_000,
+    "log_every": 100,
+    "num_workers": 4,
+}
+#: shared flags this script has no use for, and why (refused on the command line)
+UNUSED_FLAGS = {
+    "lr_schedule": "its learning rate warms up over --warmup_steps, then follows a cosine down to 5 %",
+    "eval_every": "it evaluates once, at the end of the run",
+}
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, ClassifierArguments]:
+    return parse_training_args(
+        ClassifierArguments,
+        argv,
+        description=__doc__,
+        defaults=TRAINING_DEFAULTS,
+        unused=UNUSED_FLAGS,
+        check=check_args,
     )
-    p.add_argument(
-        "--eval_noise",
-        type=float,
-        default=d.eval_noise,
-        help="also evaluate on the first held-out set with this much Gaussian pixel noise; 0 = skip",
-    )
-    p.add_argument(
-        "--cache",
-        action=argparse.BooleanOptionalAction,
-        default=d.cache,
-        help="in memory (--cache) or streamed (--no-cache); default: streamed for real data over --pool_size images",
-    )
-    p.add_argument("--pool_size", type=int, default=d.pool_size, help="real data larger than this streams by default")
-    p.add_argument("--pos_weight", action=argparse.BooleanOptionalAction, default=d.pos_weight)
-    p.add_argument(
-        "--precision",
-        "--mixed_precision",  # the older name; "no" means fp32
-        default=d.precision,
-        choices=["auto", "fp32", "bf16", "fp16", "no"],
-        help="auto: bfloat16 autocast where the hardware runs it natively, else float32",
-    )
-    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=d.channels_last)
-    p.add_argument("--num_workers", type=int, default=d.num_workers)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--log_every", type=int, default=d.log_every)
-    p.add_argument("--checkpoint_every", "--save_every", dest="checkpoint_every", type=int, default=d.checkpoint_every)
-    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=d.resume)
-    p.add_argument(
-        "--init_from", default=d.init_from, metavar="PATH", help="fine-tune: start from this classifier's weights"
-    )
-    p.add_argument("--keep_checkpoint", action=argparse.BooleanOptionalAction, default=d.keep_checkpoint)
-    p.add_argument("--push_to_hub", default=d.push_to_hub, metavar="REPO_ID")
-    cfg = TrainConfig(**vars(p.parse_args(argv)))
-    if cfg.precision == "no":
-        cfg.precision = "fp32"
-    try:
-        cfg.data, cfg.data_root = resolve_face_data(cfg.data, cfg.data_root, LABELLED_DATA, {"folder": FOLDER_REFUSAL})
-    except ValueError as e:
-        p.error(str(e))
+
+
+def check_args(train_args: TrainingArguments, cfg: ClassifierArguments) -> None:
+    """``--data KIND:PATH`` as ``--data KIND --data_root PATH``; a ``ValueError`` (a usage error on the command
+    line) for a value out of range."""
+    cfg.data, cfg.data_root = resolve_face_data(cfg.data, cfg.data_root, LABELLED_DATA, {"folder": FOLDER_REFUSAL})
     for name in ("noise", "eval_noise"):
         value = getattr(cfg, name)
         if not 0 <= value <= 0.5:
-            p.error(f"--{name} is a pixel-noise std for images in [0, 1]: give a value in [0, 0.5], got {value}")
-    return cfg
+            raise ValueError(
+                f"--{name} is a pixel-noise std for images in [0, 1]: give a value in [0, 0.5], got {value}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------------- data
 
 
-def build_datasets(cfg: TrainConfig) -> tuple[Dataset, dict[str, Dataset]]:
+def build_datasets(cfg: ClassifierArguments) -> tuple[Dataset, dict[str, Dataset]]:
     """(training set, {name: held-out set}); items are dicts with "image" (3, S, S) and "labels" (40,)."""
     if cfg.data == "procedural":
         from sketchface.data.procedural import ProceduralFaces
@@ -326,12 +293,12 @@ def evaluate(model: torch.nn.Module, datasets: dict[str, Dataset], batch_size: i
     return out
 
 
-def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
+def write_model_card(train_args: TrainingArguments, cfg: ClassifierArguments, report: dict, path: Path) -> None:
     """README.md with YAML front matter: what was trained on, how, and the per-attribute table."""
-    atomic_write(path, model_card(cfg, report))
+    atomic_write(path, model_card(train_args, cfg, report))
 
 
-def model_card(cfg: TrainConfig, report: dict) -> str:
+def model_card(train_args: TrainingArguments, cfg: ClassifierArguments, report: dict) -> str:
     """The model card's text (see :func:`write_model_card`)."""
     sets = report["sets"]
     names = list(sets)
@@ -382,7 +349,8 @@ def model_card(cfg: TrainConfig, report: dict) -> str:
         "space of the Fréchet classifier distance.",
         "",
         f"- Trained on: {data_desc}.",
-        f"- Steps: {report['steps']} × batch {cfg.batch_size}, AdamW lr {cfg.lr}, augmentation {cfg.augment}"
+        f"- Steps: {report['steps']} × batch {train_args.batch_size}, AdamW lr {train_args.lr}, "
+        f"augmentation {cfg.augment}"
         + (f" (pixel noise std up to {cfg.noise:g} on half the images)" if cfg.augment and cfg.noise > 0 else "")
         + f", positive weighting {cfg.pos_weight}"
         + (f", fine-tuned from `{cfg.init_from}` (its own card gives its training)" if cfg.init_from else "")
@@ -430,54 +398,34 @@ def model_card(cfg: TrainConfig, report: dict) -> str:
 # ------------------------------------------------------------------------------------------------------------ training
 
 
-def training_arguments(cfg: TrainConfig) -> TrainingArguments:
-    """The shared harness's settings for this run (``--checkpoint_every`` is its ``save_every``; the learning rate
-    stays this script's own warm-up + cosine to 5 %)."""
-    return TrainingArguments(
-        output_dir=cfg.output_dir,
-        save_dir=cfg.output_dir,  # the model folder is the run's folder, as the docs and cards say
-        max_steps=cfg.max_steps,
-        max_minutes=cfg.max_minutes,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        warmup_steps=cfg.warmup_steps,
-        precision=cfg.precision,
-        channels_last=cfg.channels_last,
-        save_every=cfg.checkpoint_every,
-        log_every=cfg.log_every,
-        seed=cfg.seed,
-        resume=cfg.resume,
-        num_workers=cfg.num_workers,
-        push_to_hub=cfg.push_to_hub,
-    )
-
-
-def main(cfg: TrainConfig) -> dict:
+def main(train_args: TrainingArguments, cfg: ClassifierArguments) -> dict:
     try:
-        trainer = Trainer(training_arguments(cfg))  # device, precision, seed + rank, threads per process
+        trainer = Trainer(replace(train_args))  # device, precision, seed + rank, threads per process
     except ValueError as e:  # fp16 without CUDA
         raise SystemExit(str(e)) from None
     device = trainer.device
-    out_dir = Path(cfg.output_dir)
+    out_dir = Path(train_args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # the model folder is the run's folder (beside its training state), as the docs and cards say, unless --save_dir
+    save_dir = Path(train_args.save_dir or out_dir)
 
     train_set, held_out = build_datasets(cfg)
     pool = None
     if keep_in_memory(cfg.data, len(train_set), cfg.pool_size, cfg.cache):  # every rank holds the whole set
-        cached = CachedFaces(train_set, num_workers=cfg.num_workers, desc="caching training set")
+        cached = CachedFaces(train_set, num_workers=train_args.num_workers, desc="caching training set")
         pool = {"image": cached.images, "labels": cached.labels}  # (each trains on its own rows of it)
     else:
-        trainer.print(f"streaming {len(train_set):,} faces with {cfg.num_workers} workers per process")
-    per_step = cfg.batch_size * trainer.num_processes
+        trainer.print(f"streaming {len(train_set):,} faces with {train_args.num_workers} workers per process")
+    per_step = train_args.batch_size * trainer.num_processes
     if len(train_set) < per_step:
         raise SystemExit(f"{len(train_set)} training samples are fewer than one step's {per_step} (batch × processes)")
     model = AttributeClassifier(cfg.model_config())
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_args.lr, weight_decay=cfg.weight_decay)
     model, optimizer = trainer.prepare(model, optimizer)  # channels_last with --channels_last; DDP with several
     # weights, optimiser, every rank's RNG (dropout) and the AMP scaler
     step = trainer.resume()
     legacy = out_dir / "checkpoint.pt"
-    if cfg.resume and step == 0 and legacy.is_file():  # a run saved by the older version of this script
+    if train_args.resume and step == 0 and legacy.is_file():  # a run saved by the older version of this script
         state = torch.load(legacy, map_location="cpu", weights_only=True)
         trainer.unwrap(model).load_state_dict(state["model"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
@@ -501,10 +449,10 @@ def main(cfg: TrainConfig) -> dict:
             {"image": b["image"].float() / 255.0, "labels": b["labels"]} for b in trainer.pool_batches(pool, step)
         )
     else:
-        batches = trainer.dataset_batches(train_set, step, num_workers=cfg.num_workers)
+        batches = trainer.dataset_batches(train_set, step, num_workers=train_args.num_workers)
 
     model.train()
-    bar = tqdm(total=cfg.max_steps, initial=step, desc="classifier", disable=not trainer.is_main)
+    bar = tqdm(total=train_args.max_steps, initial=step, desc="classifier", disable=not trainer.is_main)
     t0, saved_at = time.perf_counter(), None
     finished = trainer.done(step)
     while not finished:
@@ -512,10 +460,10 @@ def main(cfg: TrainConfig) -> dict:
         x, y = batch["image"], batch["labels"].float()
         if cfg.augment:  # drawn from (seed, step, rank): resuming needs no state
             x = augment(x, trainer.step_generator(step), noise=cfg.noise)
-        if cfg.channels_last:
+        if train_args.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine(cfg.lr, step, cfg.warmup_steps, cfg.max_steps, floor=0.05)
+            group["lr"] = warmup_cosine(train_args.lr, step, train_args.warmup_steps, train_args.max_steps, floor=0.05)
         with trainer.autocast():
             logits = model(x)
         loss = F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=pos_weight)
@@ -525,7 +473,7 @@ def main(cfg: TrainConfig) -> dict:
         step += 1
         bar.update(1)
         finished = trainer.done(step)  # max_steps, or --max_minutes (every rank agrees)
-        if step % cfg.log_every == 0 or finished:
+        if step % train_args.log_every == 0 or finished:
             acc = ((logits.detach() > 0) == (y > 0.5)).float().mean()
             rate = (step - start_step) * per_step / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{acc.item():.3f}", img_s=f"{rate:.0f}")
@@ -541,25 +489,28 @@ def main(cfg: TrainConfig) -> dict:
     report: dict = {}
     if trainer.is_main:
         final = trainer.unwrap(model)
-        sets = evaluate(final, held_out, batch_size=max(cfg.batch_size, 64), num_workers=cfg.num_workers)
+        sets = evaluate(final, held_out, batch_size=max(train_args.batch_size, 64), num_workers=train_args.num_workers)
         report = {
             "steps": step,
             "train_size": len(train_set),
             "data_mode": "stream" if pool is None else "pool",
             "num_parameters": sum(p.numel() for p in final.parameters()),
             "precision": trainer.precision,
-            "channels_last": cfg.channels_last,
+            "channels_last": train_args.channels_last,
             "samples_per_s": samples_per_s,
             "device": (device.type if device.type != "cuda" else torch.cuda.get_device_name(device))
             + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
             "sets": sets,
-            "config": asdict(cfg),
+            "config": config_dict(train_args, cfg),
             "command": cli_command(
-                "classifier", asdict(cfg), asdict(TrainConfig()), skip=("resume", "keep_checkpoint")
+                "classifier",
+                config_dict(train_args, cfg),
+                config_dict(*parse_args([])),
+                skip=("resume", "keep_checkpoint"),
             ),
         }
         # float32 weights, as before; --push_to_hub uploads exactly the files saved here
-        trainer.finish(final, out_dir, card=model_card(cfg, report), record=report, fp16=False)
+        trainer.finish(final, save_dir, card=model_card(train_args, cfg, report), record=report, fp16=False)
         if not cfg.keep_checkpoint:  # the finished folder is config + weights + card + eval.json (+ log.jsonl)
             shutil.rmtree(trainer.state_dir, ignore_errors=True)
         for name, s in sets.items():
@@ -572,4 +523,4 @@ def main(cfg: TrainConfig) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(*parse_args())

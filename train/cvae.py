@@ -17,13 +17,14 @@ _spec = importlib.util.spec_from_file_location("train_mvae", Path(__file__).with
 base = sys.modules.setdefault("train_mvae", importlib.util.module_from_spec(_spec))  # dataclasses need it there
 _spec.loader.exec_module(base)
 
-TrainConfig = base.TrainConfig
+MVAEArguments = base.MVAEArguments
+TrainingArguments = base.TrainingArguments
 main = base.main
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    return base.parse_args(argv, model="cvae")
+def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, MVAEArguments]:
+    return base.parse_args(argv, model="cvae", description=__doc__)
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(*parse_args())

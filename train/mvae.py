@@ -49,10 +49,9 @@ data-parallel, each rank on its own rows of every step; ``--resume`` continues a
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,13 +65,14 @@ from sketchface.losses import annealing_factor, random_known_mask
 from sketchface.models.layers import DecoderPatchDiscriminator
 from sketchface.models.mvae import MVAE, CrossModalVAE, CrossModalVAEConfig, MVAEConfig
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
-from sketchface.trainer import Trainer, TrainingArguments, warmup_cosine
+from sketchface.trainer import Trainer, TrainingArguments, option, parse_training_args, warmup_cosine
 from sketchface.training import (
     EDIT_KEYS,
     POOL_KEYS,
     REAL_DATA_NAMES,
     atomic_write,
     cli_command,
+    config_dict,
     data_licence,
     face_dataset,
     keep_in_memory,
@@ -95,74 +95,83 @@ RARE = ("Eyeglasses", "Mustache", "Wearing_Hat", "Gray_Hair", "Bald", "Pale_Skin
 
 
 @dataclass
-class TrainConfig:
-    model: str = "mvae"  # "mvae" | "cvae"
-    output_dir: str = "checkpoints/mvae-procedural-64"
-    data: str = "procedural"  # "procedural" | "celeba" | "celeba-hq" (or KIND:PATH)
-    data_root: str | None = None  # the folder for celeba (official layout) / celeba-hq (CelebAMask-HQ layout)
-    sampler: str = "celeba"  # procedural attribute sampler: "celeba" (CelebA marginals) | "balanced"
-    train_samples: int = 20_000  # procedural faces in the training pool (seeds 0 … N-1)
-    eval_samples: int = 512
+class MVAEArguments:
+    """Data, model, loss and fine-tuning settings of this script (the shared flags are in TrainingArguments)."""
+
+    model: str = option("mvae", choices=["mvae", "cvae"])
+    data: str = option("procedural", "procedural | celeba | celeba-hq (with --data_root) | KIND:PATH")
+    data_root: str | None = option(
+        None, "the data set's folder for celeba (official layout) / celeba-hq (CelebAMask-HQ)"
+    )
+    sampler: str = option(
+        "celeba", "procedural attribute sampler: CelebA marginals or balanced", choices=["celeba", "balanced"]
+    )
+    train_samples: int = option(20_000, "procedural faces in the training pool (seeds 0 … N-1)")
+    eval_samples: int = option(512, "procedural held-out faces")
     # render the pool once into memory (uint8) and draw batches from it; False: stream from DataLoader workers;
     # None (default): in memory, but real data whose train split has more than pool_size images streams
-    cache: bool | None = None
-    pool_size: int = 50_000
-    sketch: bool = True  # train the sketch expert (MVAE only)
-    sketch_style: str = "mixed"  # "computed" | "hand" | "mixed"
+    cache: bool | None = option(
+        None, "in memory (--cache) or streamed (--no-cache); default: streamed for real data over --pool_size images"
+    )
+    pool_size: int = option(50_000, "real data larger than this streams by default")
+    sketch: bool = option(True, "train the sketch expert (MVAE only)")
+    sketch_style: str = option("mixed", choices=["computed", "hand", "mixed"])
     # model
-    image_size: int = 64
-    latent_dim: int = 100
-    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
-    fc_dim: int = 256
-    attr_hidden: int = 512
-    dropout: float = 0.1
-    decoder_widths: list[int] | None = None  # image decoder, coarse to fine (None: the mirror of --widths)
-    decoder_full_res: int = 0  # > 0: a full-resolution stage of that many channels and a 3×3 conv to the logits
-    image_likelihood: str | None = None  # default: "bce" (MVAE, as the reference), "mse" (cvae, as paper 1)
-    attribute_weight: float = 10.0
-    align_weight: float = 1.0
-    cross_weight: float = 0.0
-    # optimisation
-    steps: int = 1_500  # also --max_steps (the shared harness's name)
-    epochs: float | None = None  # if given, overrides --steps (epochs over the pool)
-    batch_size: int = 64
-    lr: float = 1e-3
-    warmup_steps: int = 100
-    anneal_epochs: float = 20.0
-    attr_dropout: float = 0.5
-    sample_subsets: bool = False  # one ELBO subset per sample instead of all (much cheaper; for CPU runs)
-    rebalance: bool = False  # up-weight positives of rare attributes in the attribute likelihood
-    time_limit: float | None = None  # --max_minutes: minutes (pool rendering, earlier runs included); then stop
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (sketchface.trainer.resolve_precision)
-    channels_last: bool = True
-    num_workers: int = 2
-    seed: int = 0
-    save_dtype: str = "float16"  # weights in model.safetensors ("float16" halves the size)
-    classifier: str | None = None
+    image_size: int = option(64)
+    latent_dim: int = option(100)
+    widths: list[int] = option(default_factory=lambda: [32, 64, 128, 128], nargs=4, metavar="W")
+    fc_dim: int = option(256)
+    attr_hidden: int = option(512)
+    dropout: float = option(0.1)
+    decoder_widths: list[int] | None = option(
+        None, "image decoder, coarse to fine (None: the mirror of --widths)", nargs=4, metavar="W"
+    )
+    decoder_full_res: int = option(
+        0, "> 0: a full-resolution stage of that many channels and a 3×3 conv to the logits", metavar="CHANNELS"
+    )
+    image_likelihood: str | None = option(
+        None, "None: bce (MVAE, as the reference), mse (cvae, as paper 1)", choices=["bce", "mse"]
+    )
+    attribute_weight: float = option(10.0, "lambda_attrs")
+    align_weight: float = option(1.0)
+    cross_weight: float = option(0.0)
+    # optimisation (steps, batch, lr, warm-up, precision ... are the shared flags)
+    epochs: float | None = option(None, "if given, overrides --max_steps (epochs over the pool)")
+    anneal_epochs: float = option(20.0, "KL annealing epochs (at most half of the run)")
+    attr_dropout: float = option(0.5)
+    sample_subsets: bool = option(False, "one ELBO subset per sample instead of all (much cheaper; for CPU runs)")
+    rebalance: bool = option(False, "up-weight positives of rare attributes in the attribute likelihood")
+    save_dtype: str = option(
+        "float16", "weights in model.safetensors (float16 halves the size)", choices=["float16", "float32"]
+    )
+    classifier: str | None = option(None, "AttributeClassifier checkpoint for the evaluation")
     # fine-tuning and the adversarial term (see the module docstring)
-    init_from: str | None = None  # start from this checkpoint's weights and architecture (model flags are ignored)
-    # train the image decoder alone on --init_from's frozen encoders (MVAE.decoder_loss); --decoder_widths /
-    # --decoder_full_res then give it a new, freshly initialised architecture
-    decoder_only: bool = False
-    # with --decoder_only: also redraw faces with up to this many attributes switched from their sketch plus a
-    # description of the switched face (ProceduralFaces(edits=...); procedural faces with sketches only)
-    decoder_edits: int = 0
-    # how much a description counts next to a sketch in --decoder_only training, and in the evaluation's weighted rows
-    # (the pipeline's default: AttributeToFace's DESCRIPTION_WEIGHT)
-    description_weight: float = DESCRIPTION_WEIGHT
-    adversarial_weight: float = 0.0  # 0 = the MVAE objective alone
-    d_lr: float = 2e-4
-    d_widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # PatchGAN critic's stride-2 convs
-    # lazy R1 penalty on real faces (every 16 steps); off by default: telling sharp faces from blurred ones needs
-    # the large input gradients R1 penalises, and at 0.01 the critic's loss stayed at 2 ln 2 (docs/history.md)
-    r1_gamma: float = 0.0
-    adversarial_start: int = 200  # steps that train the discriminator alone before its loss reaches the VAE
-    adversarial_on: str = "reconstructions"  # decoded faces the critic judges: with an image target, or "all"
-    # bookkeeping
-    log_every: int = 50
-    checkpoint_every: int = 500  # also --save_every: steps between training states (output_dir/state)
-    resume: bool = False  # continue from output_dir/state: weights, optimisers, every rank's RNG, scaler
-    push_to_hub: str | None = None
+    init_from: str | None = option(
+        None, "fine-tune this checkpoint: its weights and architecture (the model flags are ignored)", metavar="PATH"
+    )
+    decoder_only: bool = option(
+        False, "train the image decoder alone on --init_from's frozen encoders (MVAE.decoder_loss); --decoder_widths "
+        "/ --decoder_full_res then give it a new, freshly initialised architecture",
+    )  # fmt: skip
+    decoder_edits: int = option(
+        0, "with --decoder_only: also redraw faces with up to K attributes switched from their sketch plus a "
+        "description of the switched face (procedural faces with sketches only)", metavar="K",
+    )  # fmt: skip
+    description_weight: float = option(
+        DESCRIPTION_WEIGHT, "how much a description counts next to a sketch in --decoder_only training and in the "
+        "evaluation's weighted rows (the pipeline's default)", metavar="W",
+    )  # fmt: skip
+    adversarial_weight: float = option(0.0, "0 = the MVAE objective alone")
+    d_lr: float = option(2e-4, "the critic's learning rate")
+    d_widths: list[int] = option(help="PatchGAN critic's stride-2 convs", default_factory=lambda: [32, 64, 128])
+    # off by default: telling sharp faces from blurred ones needs the large input gradients R1 penalises, and at
+    # 0.01 the critic's loss stayed at 2 ln 2 (docs/history.md)
+    r1_gamma: float = option(0.0, "lazy R1 penalty on real faces (every 16 steps)")
+    adversarial_start: int = option(200, "steps that train the discriminator alone before its loss reaches the VAE")
+    adversarial_on: str = option(
+        "reconstructions", "decoded faces the critic judges: those with an image target, or all",
+        choices=["reconstructions", "all"],
+    )  # fmt: skip
 
     def model_config(self) -> MVAEConfig:
         cls = CrossModalVAEConfig if self.model == "cvae" else MVAEConfig
@@ -184,98 +193,63 @@ class TrainConfig:
         return cls(**kw)
 
 
-def parse_args(argv: list[str] | None = None, model: str = "mvae") -> TrainConfig:
-    d = TrainConfig(model=model, output_dir=f"checkpoints/{model}-procedural-64")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=d.model, choices=["mvae", "cvae"])
-    p.add_argument("--output_dir", default=d.output_dir)
-    p.add_argument("--data", default=d.data, help="procedural | celeba | celeba-hq (with --data_root) | KIND:PATH")
-    p.add_argument("--data_root", default=d.data_root, help="the data set's folder for celeba / celeba-hq")
-    p.add_argument("--sampler", default=d.sampler, choices=["celeba", "balanced"])
-    p.add_argument("--train_samples", type=int, default=d.train_samples)
-    p.add_argument("--eval_samples", type=int, default=d.eval_samples)
-    p.add_argument(
-        "--cache",
-        action=argparse.BooleanOptionalAction,
-        default=d.cache,
-        help="in memory (--cache) or streamed (--no-cache); default: streamed for real data over --pool_size images",
+#: this script's defaults for the shared flags (TrainingArguments); its model folder is --output_dir itself (unless
+#: --save_dir), beside the training state
+TRAINING_DEFAULTS = {
+    "output_dir": "checkpoints/mvae-procedural-64",
+    "max_steps": 1_500,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "warmup_steps": 100,
+    "save_every": 500,
+    "num_workers": 2,
+}
+#: shared flags this script has no use for, and why (refused on the command line)
+UNUSED_FLAGS = {
+    "lr_schedule": "its learning rate warms up over --warmup_steps, then follows a cosine down to 5 %",
+    "eval_every": "it evaluates once, at the end of the run",
+}
+
+
+def parse_args(
+    argv: list[str] | None = None, model: str = "mvae", description: str | None = None
+) -> tuple[TrainingArguments, MVAEArguments]:
+    """The command line (``model``: the default of ``--model``; ``description``: ``--help``'s text, by default
+    this module's docstring)."""
+    defaults = {**TRAINING_DEFAULTS, "output_dir": f"checkpoints/{model}-procedural-64", "model": model}
+    return parse_training_args(
+        MVAEArguments,
+        argv,
+        description=description or __doc__,
+        defaults=defaults,
+        unused=UNUSED_FLAGS,
+        check=check_args,
     )
-    p.add_argument("--pool_size", type=int, default=d.pool_size, help="real data larger than this streams by default")
-    p.add_argument("--sketch", action=argparse.BooleanOptionalAction, default=d.sketch)
-    p.add_argument("--sketch_style", default=d.sketch_style, choices=["computed", "hand", "mixed"])
-    p.add_argument("--image_size", type=int, default=d.image_size)
-    p.add_argument("--latent_dim", type=int, default=d.latent_dim)
-    p.add_argument("--widths", type=int, nargs=4, default=d.widths)
-    p.add_argument("--fc_dim", type=int, default=d.fc_dim)
-    p.add_argument("--attr_hidden", type=int, default=d.attr_hidden)
-    p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--decoder_widths", type=int, nargs=4, default=d.decoder_widths, metavar="W")
-    p.add_argument("--decoder_full_res", type=int, default=d.decoder_full_res, metavar="CHANNELS")
-    p.add_argument("--image_likelihood", default=d.image_likelihood, choices=["bce", "mse"])
-    p.add_argument("--attribute_weight", type=float, default=d.attribute_weight, help="lambda_attrs")
-    p.add_argument("--align_weight", type=float, default=d.align_weight)
-    p.add_argument("--cross_weight", type=float, default=d.cross_weight)
-    p.add_argument("--steps", "--max_steps", dest="steps", type=int, default=d.steps)
-    p.add_argument("--epochs", type=float, default=d.epochs)
-    p.add_argument("--batch_size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--warmup_steps", type=int, default=d.warmup_steps)
-    p.add_argument("--anneal_epochs", type=float, default=d.anneal_epochs)
-    p.add_argument("--attr_dropout", type=float, default=d.attr_dropout)
-    p.add_argument("--sample_subsets", action=argparse.BooleanOptionalAction, default=d.sample_subsets)
-    p.add_argument("--rebalance", action=argparse.BooleanOptionalAction, default=d.rebalance)
-    p.add_argument("--time_limit", "--max_minutes", dest="time_limit", type=float, default=d.time_limit, help="minutes")
-    p.add_argument(
-        "--precision",
-        "--mixed_precision",  # the older name; "no" means fp32
-        default=d.precision,
-        choices=["auto", "fp32", "bf16", "fp16", "no"],
-        help="auto: bfloat16 autocast where the hardware runs it natively, else float32",
-    )
-    p.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=d.channels_last)
-    p.add_argument("--num_workers", type=int, default=d.num_workers)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--save_dtype", default=d.save_dtype, choices=["float16", "float32"])
-    p.add_argument("--classifier", default=d.classifier, help="AttributeClassifier checkpoint for the evaluation")
-    p.add_argument("--init_from", default=d.init_from, metavar="PATH", help="fine-tune this checkpoint")
-    p.add_argument("--decoder_only", action=argparse.BooleanOptionalAction, default=d.decoder_only)
-    p.add_argument("--decoder_edits", type=int, default=d.decoder_edits, metavar="K")
-    p.add_argument("--description_weight", type=float, default=d.description_weight, metavar="W")
-    p.add_argument("--adversarial_weight", type=float, default=d.adversarial_weight)
-    p.add_argument("--d_lr", type=float, default=d.d_lr)
-    p.add_argument("--d_widths", type=int, nargs="+", default=d.d_widths)
-    p.add_argument("--r1_gamma", type=float, default=d.r1_gamma)
-    p.add_argument("--adversarial_start", type=int, default=d.adversarial_start)
-    p.add_argument("--adversarial_on", default=d.adversarial_on, choices=["reconstructions", "all"])
-    p.add_argument("--log_every", type=int, default=d.log_every)
-    p.add_argument("--checkpoint_every", "--save_every", dest="checkpoint_every", type=int, default=d.checkpoint_every)
-    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=d.resume)
-    p.add_argument("--push_to_hub", default=d.push_to_hub, metavar="REPO_ID")
-    cfg = TrainConfig(**vars(p.parse_args(argv)))
-    if cfg.precision == "no":
-        cfg.precision = "fp32"
-    try:
-        cfg.data, cfg.data_root = resolve_face_data(cfg.data, cfg.data_root, LABELLED_DATA, {"folder": FOLDER_REFUSAL})
-    except ValueError as e:
-        p.error(str(e))
+
+
+def check_args(train_args: TrainingArguments, cfg: MVAEArguments) -> None:
+    """``--data KIND:PATH`` as ``--data KIND --data_root PATH``; the CVAE has no sketch expert; a ``ValueError``
+    (a usage error on the command line) for flags that do not go together."""
+    cfg.data, cfg.data_root = resolve_face_data(cfg.data, cfg.data_root, LABELLED_DATA, {"folder": FOLDER_REFUSAL})
     if cfg.model == "cvae":
         cfg.sketch = False
     if not (math.isfinite(cfg.description_weight) and cfg.description_weight > 0):
-        p.error("--description_weight takes a positive number")
+        raise ValueError("--description_weight takes a positive number")
     if cfg.decoder_edits:
         if not cfg.decoder_only:
-            p.error("--decoder_edits trains the decoder alone: add --decoder_only")
+            raise ValueError("--decoder_edits trains the decoder alone: add --decoder_only")
         if cfg.data != "procedural" or not cfg.sketch:
-            p.error("--decoder_edits needs procedural faces (re-rendered with attributes switched) and --sketch")
+            raise ValueError(
+                "--decoder_edits needs procedural faces (re-rendered with attributes switched) and --sketch"
+            )
         if not 0 < cfg.decoder_edits <= len(ATTRIBUTES):
-            p.error(f"--decoder_edits takes 1 to {len(ATTRIBUTES)} switched attributes")
-    return cfg
+            raise ValueError(f"--decoder_edits takes 1 to {len(ATTRIBUTES)} switched attributes")
 
 
 # ---------------------------------------------------------------------------------------------------------------- data
 
 
-def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
+def build_datasets(cfg: MVAEArguments) -> tuple[Dataset, Dataset]:
     """(training set, held-out set); items follow the dataset contract ("image", "labels", optional "sketch")."""
     sketch = cfg.sketch_style if cfg.sketch else None
     if cfg.data == "procedural":
@@ -300,7 +274,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     return train, held
 
 
-def uses_pool(cfg: TrainConfig, train_set: Dataset) -> bool:
+def uses_pool(cfg: MVAEArguments, train_set: Dataset) -> bool:
     """Whether the training set is read into memory (``--cache``) or streamed (``--no-cache``); by default real
     data whose train split has more than ``--pool_size`` images streams, anything smaller (and procedural faces,
     rendered once because drawing them is the slow part) is held in memory."""
@@ -456,12 +430,12 @@ def evaluate(
     return out
 
 
-def write_model_card(cfg: TrainConfig, report: dict, path: Path) -> None:
+def write_model_card(train_args: TrainingArguments, cfg: MVAEArguments, report: dict, path: Path) -> None:
     """README.md beside config.json / model.safetensors: data, steps, time, figures."""
-    atomic_write(path, model_card(cfg, report))
+    atomic_write(path, model_card(train_args, cfg, report))
 
 
-def model_card(cfg: TrainConfig, report: dict) -> str:
+def model_card(train_args: TrainingArguments, cfg: MVAEArguments, report: dict) -> str:
     """The model card's text: data, steps, time, figures."""
     ev = report.get("eval", {})
     kind = "MVAE (product of experts: image, attributes" + (", sketch)" if cfg.sketch else ")")
@@ -502,7 +476,8 @@ def model_card(cfg: TrainConfig, report: dict) -> str:
         f"{report['num_parameters'] / 1e6:.2f} M parameters, latent {cfg.latent_dim}, "
         f"weights stored as {cfg.save_dtype}.",
         f"- Trained on: {data}.",
-        f"- Steps: {report['steps']} × batch {cfg.batch_size} ({report['epochs']:.1f} epochs), Adam lr {cfg.lr}, "
+        f"- Steps: {report['steps']} × batch {train_args.batch_size} ({report['epochs']:.1f} epochs), "
+        f"Adam lr {train_args.lr}, "
         f"KL annealing over {report['anneal_steps']} steps, attribute dropout {cfg.attr_dropout}, "
         f"lambda_attrs {cfg.attribute_weight}, rebalance {cfg.rebalance}; "
         f"{report['train_minutes']:.1f} min on {report['device']}, "
@@ -598,14 +573,14 @@ def model_card(cfg: TrainConfig, report: dict) -> str:
 # ------------------------------------------------------------------------------------------------------------ training
 
 
-def _batches(trainer: Trainer, cfg: TrainConfig, train_set: Dataset, pool, step: int):
+def _batches(trainer: Trainer, cfg: MVAEArguments, train_set: Dataset, pool, step: int):
     """Endless float batches on the device, each rank its own rows of every step (``Trainer.batch_indices``, so a
     resumed run continues exactly): from the in-memory pool, or streamed from the data set by DataLoader workers."""
     if pool is not None:
         for batch in trainer.pool_batches(pool, step):
             yield {k: v.float() / 255 if v.dim() == 4 else v.float() for k, v in batch.items()}
         return
-    for batch in trainer.dataset_batches(train_set, step, num_workers=cfg.num_workers):
+    for batch in trainer.dataset_batches(train_set, step):
         yield {k: v.float() for k, v in batch.items() if k in POOL_KEYS}
 
 
@@ -620,7 +595,7 @@ class _LossModule(torch.nn.Module):
         return (self.model.decoder_loss if decoder_only else self.model.loss)(*args, **kwargs)
 
 
-def build_model(cfg: TrainConfig) -> MVAE | CrossModalVAE:
+def build_model(cfg: MVAEArguments) -> MVAE | CrossModalVAE:
     """A new model from the flags, or with ``--init_from`` that checkpoint (its architecture and loss settings)."""
     if cfg.decoder_only and (cfg.model != "mvae" or not cfg.init_from):
         raise SystemExit("--decoder_only retrains the decoder of an MVAE: pass its checkpoint with --init_from")
@@ -652,7 +627,7 @@ def build_model(cfg: TrainConfig) -> MVAE | CrossModalVAE:
     return model.train()
 
 
-def build_discriminator(cfg: TrainConfig) -> torch.nn.Module:
+def build_discriminator(cfg: MVAEArguments) -> torch.nn.Module:
     """A small PatchGAN critic (spectral norm), cheap enough for CPU training."""
     return DecoderPatchDiscriminator(tuple(cfg.d_widths))
 
@@ -665,7 +640,7 @@ def adaptive_weight(rec_loss: torch.Tensor, adv_loss: torch.Tensor, last_layer: 
     return (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0.0, 1e4).detach()
 
 
-def discriminator_step(cfg: TrainConfig, disc, d_opt, accelerator, fake: torch.Tensor, real: torch.Tensor, step: int):
+def discriminator_step(cfg: MVAEArguments, disc, d_opt, accelerator, fake: torch.Tensor, real: torch.Tensor, step: int):
     """One non-saturating logistic step on (fake, real) in [-1, 1], with lazy R1 on the real faces every 16."""
     if not len(fake):
         return {}
@@ -692,27 +667,6 @@ def fmt_logs(logs: dict[str, float]) -> dict[str, str]:
     return {k: f"{v:.3g}" for k, v in logs.items()}
 
 
-def training_arguments(cfg: TrainConfig) -> TrainingArguments:
-    """The shared harness's settings for this run (``--steps`` is its ``max_steps``, ``--checkpoint_every`` its
-    ``save_every``; the learning rate, KL annealing and ``--time_limit`` stay this script's own)."""
-    return TrainingArguments(
-        output_dir=cfg.output_dir,
-        save_dir=cfg.output_dir,  # the model folder is the run's folder, as the docs and cards say
-        max_steps=cfg.steps,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        warmup_steps=cfg.warmup_steps,
-        precision=cfg.precision,
-        channels_last=cfg.channels_last,
-        save_every=cfg.checkpoint_every,
-        log_every=cfg.log_every,
-        seed=cfg.seed,
-        resume=cfg.resume,
-        num_workers=cfg.num_workers,
-        push_to_hub=cfg.push_to_hub,
-    )
-
-
 def _load_legacy_checkpoint(path: Path, raw, optimizer, disc, d_opt, trainer: Trainer) -> int:
     """--resume of a run saved by the older version of this script (checkpoint.pt: weights, optimisers, step; no
     RNG state, so the batches and draws after it differ from an uninterrupted run)."""
@@ -726,36 +680,43 @@ def _load_legacy_checkpoint(path: Path, raw, optimizer, disc, d_opt, trainer: Tr
     return int(state["step"])
 
 
-def main(cfg: TrainConfig) -> dict:
+def main(train_args: TrainingArguments, cfg: MVAEArguments) -> dict:
     try:
-        trainer = Trainer(training_arguments(cfg))  # device, precision, seed + rank, threads per process
+        # device, precision, seed + rank, threads per process; a copy: the run sets its max_steps (--epochs)
+        trainer = Trainer(replace(train_args))
     except ValueError as e:  # fp16 without CUDA
         raise SystemExit(str(e)) from None
     accelerator, precision, device = trainer.accelerator, trainer.precision, trainer.device
-    out_dir = Path(cfg.output_dir)
+    out_dir = Path(train_args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # the model folder is the run's folder (beside its training state), as the docs and cards say, unless --save_dir
+    save_dir = Path(train_args.save_dir or out_dir)
 
     model = build_model(cfg)  # first: --init_from sets the image size the data is rendered at
     train_set, held_set = build_datasets(cfg)
     # every rank holds the whole pool (each draws its own rows of it): fine for the pools this script renders
-    pool = render_pool(train_set, cfg.num_workers, desc="render training pool") if uses_pool(cfg, train_set) else None
+    pool = (
+        render_pool(train_set, train_args.num_workers, desc="render training pool")
+        if uses_pool(cfg, train_set)
+        else None
+    )
     if pool is None:
-        trainer.print(f"streaming {len(train_set):,} faces with {cfg.num_workers} workers per process")
+        trainer.print(f"streaming {len(train_set):,} faces with {train_args.num_workers} workers per process")
     else:
         pool = {k: v.to(device) for k, v in pool.items()}  # uint8 on the device: batches need no workers
     train_size = len(train_set)
-    per_step = cfg.batch_size * trainer.num_processes
+    per_step = train_args.batch_size * trainer.num_processes
     if train_size < per_step:
         raise SystemExit(f"{train_size} training samples are fewer than one step's {per_step} (batch × processes)")
     steps_per_epoch = max(1, train_size // per_step)
-    total = int(round(cfg.epochs * steps_per_epoch)) if cfg.epochs else cfg.steps
+    total = int(round(cfg.epochs * steps_per_epoch)) if cfg.epochs else train_args.max_steps
     trainer.args.max_steps = total
     # a fine-tuned model's KL was annealed in its first run
     anneal_steps = 0 if cfg.init_from else int(min(cfg.anneal_epochs * steps_per_epoch, total // 2))
 
     if cfg.decoder_only:  # the encoders (and the attribute decoder) stay as they are
         model.requires_grad_(False).image_decoder.requires_grad_(True)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=train_args.lr)
     disc = d_opt = None
     if cfg.adversarial_weight > 0:
         disc = build_discriminator(cfg)
@@ -779,7 +740,7 @@ def main(cfg: TrainConfig) -> dict:
     # weights, optimisers, every rank's RNG (dropout, reparameterisation, subsets) and the AMP scaler
     step = trainer.resume()
     legacy = out_dir / "checkpoint.pt"
-    if cfg.resume and step == 0 and legacy.is_file():
+    if train_args.resume and step == 0 and legacy.is_file():
         step = _load_legacy_checkpoint(legacy, raw, optimizer, disc, d_opt, trainer)
     start_step = step
 
@@ -790,27 +751,27 @@ def main(cfg: TrainConfig) -> dict:
     batches = _batches(trainer, cfg, train_set, pool, step)
     bar = tqdm(total=total, initial=step, desc=cfg.model, disable=not trainer.is_main)
     t0 = time.perf_counter()
-    # the first run's rendering: the time schedule spans the rest of --time_limit, and a resumed run carries it on
+    # the first run's rendering: the time schedule spans the rest of --max_minutes, and a resumed run carries it on
     setup_s = trainer.meta.setdefault("setup_seconds", trainer.elapsed_minutes() * 60)
     saved_at = None
     while step < total:
-        # with --time_limit, schedules follow whichever runs out first, steps or time, so a run cut by the
+        # with --max_minutes, schedules follow whichever runs out first, steps or time, so a run cut by the
         # clock still finishes its KL annealing and learning-rate decay (a resumed run's earlier time counts)
         eff, stop = step, False
-        if cfg.time_limit:
-            budget = max(cfg.time_limit * 60 - setup_s, 1.0)
+        if train_args.max_minutes:
+            budget = max(train_args.max_minutes * 60 - setup_s, 1.0)
             elapsed = trainer.elapsed_minutes()
             eff = max(step, int(total * (elapsed * 60 - setup_s) / budget))
-            stop = elapsed > cfg.time_limit
+            stop = elapsed > train_args.max_minutes
             if trainer.num_processes > 1:  # every rank must take the same lr and stop at the same step
                 flags = accelerator.reduce(torch.tensor([eff, int(stop)], device=device), reduction="sum")
                 eff, stop = int(flags[0]) // trainer.num_processes, bool(flags[1] > 0)
         if stop:
-            trainer.print(f"time limit of {cfg.time_limit} min reached at step {step}")
+            trainer.print(f"time limit of {train_args.max_minutes} min reached at step {step}")
             break
         batch = next(batches)
         x, y = batch["image"], batch["labels"]
-        if cfg.channels_last:
+        if train_args.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
             if "sketch" in batch:
                 batch["sketch"] = batch["sketch"].contiguous(memory_format=torch.channels_last)
@@ -818,7 +779,7 @@ def main(cfg: TrainConfig) -> dict:
         known = random_known_mask(x.shape[0], y.shape[1], cfg.attr_dropout, trainer.step_generator(step), device)
         beta = annealing_factor(eff, anneal_steps)
         for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine(cfg.lr, eff, cfg.warmup_steps, total, floor=0.05)
+            group["lr"] = warmup_cosine(train_args.lr, eff, train_args.warmup_steps, total, floor=0.05)
         decoder_extra = {}  # MVAE.decoder_loss: the edited faces (--decoder_edits), weighted as the pipeline does
         if cfg.decoder_only:
             decoder_extra = {k: batch[k] for k in EDIT_KEYS if k in batch}
@@ -856,7 +817,7 @@ def main(cfg: TrainConfig) -> dict:
             logs.update(discriminator_step(cfg, disc, d_opt, accelerator, fake.detach(), x * 2 - 1, step))
         step += 1
         bar.update(1)
-        if step % cfg.log_every == 0 or step == total:
+        if step % train_args.log_every == 0 or step == total:
             rate = (step - start_step) * per_step / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{loss.item():.4g}", beta=f"{beta:.2f}", img_s=f"{rate:.0f}", **fmt_logs(logs))
             trainer.log(step, {"loss": loss.item(), "beta": beta, "lr": optimizer.param_groups[0]["lr"], **logs})
@@ -877,8 +838,10 @@ def main(cfg: TrainConfig) -> dict:
             from sketchface.models.classifier import AttributeClassifier
 
             classifier = AttributeClassifier.from_pretrained(cfg.classifier)
-        held_pool = {k: v.to(device) for k, v in render_pool(held_set, cfg.num_workers, desc="render held-out").items()}
-        ev = evaluate(raw, held_pool, classifier, seed=cfg.seed, description_weight=cfg.description_weight)
+        held_pool = {
+            k: v.to(device) for k, v in render_pool(held_set, train_args.num_workers, desc="render held-out").items()
+        }
+        ev = evaluate(raw, held_pool, classifier, seed=train_args.seed, description_weight=cfg.description_weight)
         report = {
             "steps": step,
             "epochs": step / steps_per_epoch,
@@ -887,24 +850,25 @@ def main(cfg: TrainConfig) -> dict:
             "data_mode": "stream" if pool is None else "pool",
             "train_minutes": train_minutes,
             "precision": precision,
-            "channels_last": cfg.channels_last,
+            "channels_last": train_args.channels_last,
             "samples_per_s": samples_per_s,
             "device": (device.type if device.type != "cuda" else torch.cuda.get_device_name(device))
             + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
             "num_parameters": sum(p.numel() for p in raw.parameters()),
             "eval": ev,
-            "config": asdict(cfg),
+            "config": config_dict(train_args, cfg),
             "command": cli_command(
                 "cvae" if cfg.model == "cvae" else "mvae",
-                asdict(cfg),
-                asdict(parse_args([], model=cfg.model)),
+                config_dict(train_args, cfg),
+                config_dict(*parse_args([], model=cfg.model)),
                 skip=("resume", "model"),
             ),
         }
         # config.json + model.safetensors + the card + eval.json, beside the training state; --push_to_hub uploads
         # exactly these files
-        trainer.finish(raw, out_dir, card=model_card(cfg, report), record=report, fp16=cfg.save_dtype == "float16")
-        size_mb = (out_dir / "model.safetensors").stat().st_size / 1e6
+        card = model_card(train_args, cfg, report)
+        trainer.finish(raw, save_dir, card=card, record=report, fp16=cfg.save_dtype == "float16")
+        size_mb = (save_dir / "model.safetensors").stat().st_size / 1e6
         trainer.print(
             f"{size_mb:.1f} MB after {step} steps, {train_minutes:.1f} min; "
             + ", ".join(f"{k} {v:.3f}" for k, v in ev.items() if isinstance(v, float))
@@ -914,4 +878,4 @@ def main(cfg: TrainConfig) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(*parse_args())

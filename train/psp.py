@@ -35,12 +35,11 @@ the time-based schedule from the training time already spent). ``--push_to_hub``
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -51,80 +50,96 @@ from tqdm.auto import tqdm
 from sketchface.attributes import ATTRIBUTES
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig, fit_attribute_directions
 from sketchface.models.stylegan import Generator
-from sketchface.trainer import Trainer, TrainingArguments, cosine_decay, warmup_factor
+from sketchface.trainer import Trainer, TrainingArguments, cosine_decay, option, parse_training_args, warmup_factor
 from sketchface.training import (
-    add_config_flags,
     atomic_write,
-    check_face_data_flags,
     cli_command,
+    config_dict,
     face_batches,
     face_dataset,
     load_face_data,
     pool_note,
     render_pool,
+    resolve_face_data,
 )
 
 POOL_KEYS = ("image", "sketch", "labels")  # what a training or evaluation pool holds
 
 
 @dataclass
-class TrainConfig:
-    generator: str | None = "runs/stylegan-procedural-64/generator"  # Generator.save_pretrained dir / repo
-    init_from: str | None = None  # start from an existing PSP checkpoint instead (then --generator is unused)
-    output_dir: str = "runs/psp-procedural-64"  # state/ (resumable), samples, logs, summary.json
-    save_dir: str | None = None  # the final model folder; default output_dir/final
-    dataset: str = "procedural"  # also --data: procedural | celeba | celeba-hq | folder | synthetic (smoke tests)
-    data_root: str | None = None  # the folder for celeba / celeba-hq / folder
-    sketch: str = "mixed"  # computed | hand | mixed
-    in_channels: int = 1
-    encoder_channels: str = "32,64,128,256"
-    blocks_per_stage: str = "1,2,2,1"
-    fpn_channels: int = 96
-    pool_size: int = 50_000  # procedural faces rendered; real data larger than this is streamed
-    pool_max_minutes: float = 3.0  # stop rendering after this and train on what is there (said in log and card)
-    stream: bool | None = None  # None: stream real data larger than pool_size; True / False force it
-    start_seed: int = 0
-    batch_size: int = 64  # per process
-    steps: int = 100_000  # also --max_steps
-    max_minutes: float | None = None  # training time incl. data (resumes included)
-    reserve_seconds: float = 75.0  # kept from max_minutes for evaluation, direction fitting and saving
-    lr: float = 5e-4
-    generator_lr: float = 0.0  # > 0: also fine-tune the generator's synthesis layers (0: frozen, as pSp)
-    generator_reg: float = 1.0  # with --generator_lr: L2 to the original generator on random styles (PTI)
-    generator_reg_every: int = 4  # lazy: the regulariser every N steps, weighted by N
-    warmup_steps: int = 200
-    l2_lambda: float = 1.0
-    lpips_lambda: float = 0.8
-    id_lambda: float = 0.0
-    w_norm_lambda: float = 0.005
-    attention_lambda: float = 1e3
-    attention_network: str = "random"  # random | classifier (early layers of --classifier)
-    perceptual: str = "auto"  # auto | lpips | stlpips | none (smoke tests)
-    perceptual_size: int = 128  # AlexNet sees more than 3x3 at its last layer
-    classifier: str | None = None  # AttributeClassifier dir: directions, identity proxy, attention network
-    fit_directions: bool = False
-    direction_samples: int = 20_000
-    xflip: bool = True
-    eval_samples: int = 256
-    eval_identity: bool = True  # SFace cosine via OpenCV (sketchface.metrics.IdentitySimilarity)
-    precision: str = "fp32"  # auto | fp32 | bf16 | fp16; fp32: bf16 not yet checked on held-out pSp figures
-    num_workers: int = 8
-    sample_every: int = 500
-    save_every: int = 1000
-    log_every: int = 50
-    seed: int = 0
-    resume: bool = False
-    fp16_storage: bool = True  # save the final checkpoint in half precision (loads into fp32)
-    push_to_hub: str | None = None
+class PSPArguments:
+    """Data, model and loss settings of this script (the shared flags are in TrainingArguments)."""
+
+    generator: str | None = option(
+        "runs/stylegan-procedural-64/generator", "the StyleGAN2 generator (Generator.save_pretrained folder / repo)"
+    )
+    init_from: str | None = option(None, "start from an existing PSP checkpoint instead (then --generator is unused)")
+    data: str = option(
+        "procedural", "procedural | celeba | celeba-hq | folder (with --data_root) | KIND:PATH | synthetic (smoke "
+        "tests)", aliases=["--dataset"],
+    )  # fmt: skip
+    data_root: str | None = option(None, "the folder for celeba / celeba-hq / folder")
+    sketch: str = option("mixed", "computed | hand | mixed")
+    in_channels: int = option(1)
+    encoder_channels: str = option("32,64,128,256")
+    blocks_per_stage: str = option("1,2,2,1")
+    fpn_channels: int = option(96)
+    pool_size: int = option(50_000, "procedural faces rendered; real data larger than this is streamed")
+    pool_max_minutes: float = option(3.0, "stop rendering after this and train on what is there (said in log and card)")
+    stream: bool | None = option(None, "None: stream real data larger than --pool_size; true / false force it")
+    start_seed: int = option(0, "the first procedural face's seed")
+    reserve_seconds: float = option(75.0, "kept from --max_minutes for evaluation, direction fitting and saving")
+    generator_lr: float = option(0.0, "> 0: also fine-tune the generator's synthesis layers (0: frozen, as pSp)")
+    generator_reg: float = option(1.0, "with --generator_lr: L2 to the original generator on random styles (PTI)")
+    generator_reg_every: int = option(4, "lazy: the regulariser every N steps, weighted by N")
+    l2_lambda: float = option(1.0)
+    lpips_lambda: float = option(0.8)
+    id_lambda: float = option(0.0)
+    w_norm_lambda: float = option(0.005)
+    attention_lambda: float = option(1e3, "paper 2's λ4")
+    attention_network: str = option("random", "random | classifier (early layers of --classifier)")
+    perceptual: str = option("auto", "auto | lpips | stlpips | none (smoke tests)")
+    perceptual_size: int = option(128, "AlexNet sees more than 3x3 at its last layer")
+    classifier: str | None = option(None, "AttributeClassifier folder: directions, identity proxy, attention network")
+    fit_directions: bool = option(False, "fit the attribute directions in W (needs --classifier)")
+    direction_samples: int = option(20_000, "labelled generator samples for --fit_directions")
+    xflip: bool = option(True, "random horizontal flips of the training pairs")
+    eval_samples: int = option(256, "held-out pairs per sketch kind")
+    eval_identity: bool = option(True, "SFace cosine via OpenCV (sketchface.metrics.IdentitySimilarity)")
+    sample_every: int = option(500, "steps between sample grids (output_dir/samples)")
+    fp16_storage: bool = option(True, "save the final checkpoint in half precision (loads into fp32)")
 
 
-def parse_args(argv=None) -> TrainConfig:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    optional_str = {"generator", "init_from", "save_dir", "data_root", "classifier", "push_to_hub"}
-    add_config_flags(p, asdict(TrainConfig()), optional_str)  # --max_steps / --data: the shared names
-    cfg = TrainConfig(**vars(p.parse_args(argv)))
-    check_face_data_flags(p, cfg)
-    return cfg
+#: this script's defaults for the shared flags (TrainingArguments); the model is saved to --save_dir (default
+#: output_dir/final)
+TRAINING_DEFAULTS = {
+    "output_dir": "runs/psp-procedural-64",
+    "max_steps": 100_000,
+    "batch_size": 64,
+    "lr": 5e-4,
+    "warmup_steps": 200,
+    "precision": "fp32",  # bf16 not yet checked on held-out pSp figures
+    "channels_last": False,
+    "num_workers": 8,
+}
+#: shared flags this script has no use for, and why (refused on the command line)
+UNUSED_FLAGS = {
+    "lr_schedule": "its learning rate warms up over --warmup_steps, then follows a cosine down to 10 % (of the steps "
+    "or of --max_minutes, whichever runs out first)",
+    "channels_last": "its networks train in the default memory layout",
+    "eval_every": "it evaluates once, at the end (--eval_samples); --sample_every writes sample grids",
+}
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, PSPArguments]:
+    return parse_training_args(
+        PSPArguments, argv, description=__doc__, defaults=TRAINING_DEFAULTS, unused=UNUSED_FLAGS, check=check_args
+    )
+
+
+def check_args(train_args: TrainingArguments, cfg: PSPArguments) -> None:
+    """``--data KIND:PATH`` as ``--data KIND --data_root PATH``; a real data set needs its folder."""
+    cfg.data, cfg.data_root = resolve_face_data(cfg.data, cfg.data_root)
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -132,14 +147,14 @@ HELD_OUT_SEED = 10_000_000  # procedural held-out faces start here (never seen i
 REAL_DATA = ("celeba", "celeba-hq", "folder")
 
 
-def make_dataset(cfg: TrainConfig, size: int, sketch: str, start_seed: int, length: int, split: str | None = None):
+def make_dataset(cfg: PSPArguments, size: int, sketch: str, start_seed: int, length: int, split: str | None = None):
     """Training pairs (procedural: ``length`` faces from ``start_seed``; real data: the train split) or, from
     :data:`HELD_OUT_SEED` on, held-out ones (real data: the test split, its first ``length``)."""
     held_out = start_seed >= HELD_OUT_SEED
     split = split or ("test" if held_out else "train")
     try:
         ds = face_dataset(
-            cfg.dataset, cfg.data_root, size=size, split=split, sketch=sketch, length=length, start_seed=start_seed
+            cfg.data, cfg.data_root, size=size, split=split, sketch=sketch, length=length, start_seed=start_seed
         )
     except ValueError as e:
         raise SystemExit(str(e)) from None
@@ -148,9 +163,9 @@ def make_dataset(cfg: TrainConfig, size: int, sketch: str, start_seed: int, leng
     return ds
 
 
-def pool_keys(cfg: TrainConfig) -> tuple[str, ...]:
+def pool_keys(cfg: PSPArguments) -> tuple[str, ...]:
     """What a training or evaluation pool holds: images, sketches, and labels where the data has them."""
-    return ("image", "sketch") if cfg.dataset == "folder" else POOL_KEYS
+    return ("image", "sketch") if cfg.data == "folder" else POOL_KEYS
 
 
 # ---------------------------------------------------------------------------------------- losses
@@ -246,10 +261,10 @@ def evaluate(psp: PSP, pools: dict, perceptual, classifier=None, identity: bool 
     return res
 
 
-def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
+def model_card(train_args: TrainingArguments, cfg: PSPArguments, psp: PSP, summary: dict) -> str:
     """Markdown card: data, architecture, losses, held-out figures (what train/psp.py measured)."""
     g = psp.cfg.generator_config
-    if cfg.dataset == "procedural":
+    if cfg.data == "procedural":
         source = f"procedural faces rendered by sketchface.data.procedural, seeds from {cfg.start_seed}"
     else:
         source = str(cfg.data_root)
@@ -266,7 +281,7 @@ def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
         "`sketchface.pipelines.sketch_to_face.SketchToFace.from_pretrained(path)`.",
         "",
         "## Data",
-        f"- Dataset: `{cfg.dataset}` ({source}); sketches: `{cfg.sketch}` "
+        f"- Dataset: `{cfg.data}` ({source}); sketches: `{cfg.sketch}` "
         "(mixed = computed colour-dodge sketches and hand-drawn-style strokes).",
         "- Generator: StyleGAN2 trained by `train/stylegan.py` (non-saturating loss, lazy R1, EMA, style mixing).",
         "",
@@ -279,7 +294,7 @@ def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
         f"- Stored in {'float16' if cfg.fp16_storage else 'float32'}: {summary.get('checkpoint_mb')} MB.",
         "",
         "## Training",
-        f"- Steps: {summary['steps']} (batch {cfg.batch_size}"
+        f"- Steps: {summary['steps']} (batch {train_args.batch_size}"
         + (f" × {summary['processes']} processes" if summary.get("processes", 1) > 1 else "")
         + f", stop: {summary['stop_reason']}, "
         f"{summary.get('minutes', 0):.1f} min incl. data, precision {summary.get('precision', 'fp32')}"
@@ -291,7 +306,7 @@ def model_card(cfg: TrainConfig, psp: PSP, summary: dict) -> str:
         + (f"; initialised from `{cfg.init_from}`." if cfg.init_from else "."),
         "",
         "## Held-out figures ("
-        + ("procedural seeds from 10,000,000" if cfg.dataset not in REAL_DATA else "the test split")
+        + ("procedural seeds from 10,000,000" if cfg.data not in REAL_DATA else "the test split")
         + ")",
         "",
         "| sketches | n | runtime (s/sketch) | MSE | " + summary["perceptual"] + " | SFace cosine (same / different "
@@ -357,31 +372,6 @@ def freeze_unreached(psp: PSP) -> list[str]:
     return unused
 
 
-def training_arguments(cfg: TrainConfig) -> TrainingArguments:
-    """The shared harness's settings (``--steps`` is its ``max_steps``); ``--reserve_seconds`` of ``--max_minutes``
-    stay for evaluation, direction fitting and saving, so the time schedule spans the rest."""
-    budget = None
-    if cfg.max_minutes:
-        budget = max(cfg.max_minutes - cfg.reserve_seconds / 60, 1 / 60)
-    return TrainingArguments(
-        output_dir=cfg.output_dir,
-        save_dir=cfg.save_dir,
-        max_steps=cfg.steps,
-        max_minutes=budget,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        warmup_steps=cfg.warmup_steps,
-        precision=cfg.precision,
-        channels_last=False,
-        save_every=cfg.save_every,
-        log_every=cfg.log_every,
-        seed=cfg.seed,
-        resume=cfg.resume,
-        num_workers=cfg.num_workers,
-        push_to_hub=cfg.push_to_hub,
-    )
-
-
 def _saved_run(out: Path) -> dict | None:
     """What a resumable state in ``out`` says about its run (step, whether it tuned the generator), if any."""
     meta = out / "state" / "trainer.json"
@@ -399,17 +389,22 @@ MODEL_FILES = ("config.json", "model.safetensors", "README.md")
 
 
 # ------------------------------------------------------------------------------------------ main
-def main(cfg: TrainConfig) -> Path:
+def main(train_args: TrainingArguments, cfg: PSPArguments) -> Path:
+    # the harness's time budget: --reserve_seconds of --max_minutes stay for evaluation, direction fitting and saving,
+    # so the time schedule spans the rest
+    budget = None
+    if train_args.max_minutes:
+        budget = max(train_args.max_minutes - cfg.reserve_seconds / 60, 1 / 60)
     try:  # device, precision, seed + rank, threads per process, TF32 and cuDNN autotuning on CUDA
-        trainer = Trainer(training_arguments(cfg))
+        trainer = Trainer(replace(train_args, max_minutes=budget))
     except ValueError as e:  # fp16 without CUDA
         raise SystemExit(str(e)) from None
     accelerator, precision, dev = trainer.accelerator, trainer.precision, trainer.device
-    out = Path(cfg.output_dir)
+    out = Path(train_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_dir = Path(cfg.save_dir) if cfg.save_dir else out / "final"
+    save_dir = Path(train_args.save_dir) if train_args.save_dir else out / "final"
     if trainer.is_main:
-        atomic_write(out / "train_config.json", json.dumps(asdict(cfg), indent=2))
+        atomic_write(out / "train_config.json", json.dumps(config_dict(train_args, cfg), indent=2))
 
     # ---- model: encoder + frozen generator + latent_avg
     if cfg.init_from:
@@ -453,11 +448,11 @@ def main(cfg: TrainConfig) -> Path:
         f"{psp.n_styles} styles"
     )
 
-    groups = [{"params": list(psp.encoder.parameters()), "base_lr": cfg.lr}]
+    groups = [{"params": list(psp.encoder.parameters()), "base_lr": train_args.lr}]
     if tuned:
         groups.append({"params": tuned, "base_lr": cfg.generator_lr})
-    opt = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99))
-    saved = _saved_run(out) if cfg.resume else None
+    opt = torch.optim.Adam(groups, lr=train_args.lr, betas=(0.9, 0.99))
+    saved = _saved_run(out) if train_args.resume else None
     if saved is not None and saved["tuned"] is not None and saved["tuned"] != bool(tuned):
         was = "tuned the generator (--generator_lr > 0)" if saved["tuned"] else "kept the generator frozen"
         raise SystemExit(
@@ -477,7 +472,7 @@ def main(cfg: TrainConfig) -> Path:
             raise SystemExit("--attention_network classifier needs --classifier PATH")
         attention = AttentionLoss.from_classifier(classifier, name=f"attribute classifier {cfg.classifier}")
     else:
-        attention = AttentionLoss(seed=cfg.seed)
+        attention = AttentionLoss(seed=train_args.seed)
     attention.to(dev)
     if cfg.id_lambda > 0 and classifier is None:
         raise SystemExit("--id_lambda > 0 needs --classifier PATH (its features are the identity embedding)")
@@ -490,10 +485,10 @@ def main(cfg: TrainConfig) -> Path:
     # ---- data (before resuming: rendering draws from the global RNG, which the saved state restores)
     keys = pool_keys(cfg)
     train_set, pool, fixed, data_info, eval_pools = None, None, None, {}, {}
-    if cfg.steps > (saved["step"] if saved else 0):
+    if train_args.max_steps > (saved["step"] if saved else 0):
         train_set = make_dataset(cfg, res, cfg.sketch, cfg.start_seed, cfg.pool_size)
         pool, data_info = load_face_data(trainer, cfg, train_set, keys)
-        per_step = cfg.batch_size * trainer.num_processes
+        per_step = train_args.batch_size * trainer.num_processes
         if data_info["faces"] < per_step:
             raise SystemExit(
                 f"{data_info['faces']} training pairs are fewer than one step's {per_step} (batch × processes)"
@@ -502,11 +497,11 @@ def main(cfg: TrainConfig) -> Path:
         fixed = {k: v[: min(8, len(v))] for k, v in first.items()}
     if cfg.eval_samples > 0:
         # procedural faces have both kinds; real photos only computed sketches (no strokes to draw)
-        kinds = ["computed", "hand"] if cfg.dataset not in REAL_DATA else ["computed"]
+        kinds = ["computed", "hand"] if cfg.data not in REAL_DATA else ["computed"]
         for kind in kinds:
             ds = make_dataset(cfg, res, kind, HELD_OUT_SEED, cfg.eval_samples)
             eval_pools[kind] = render_pool(
-                ds, min(cfg.num_workers, 4), 1.0, keys=keys, batch_size=128, desc=f"eval-{kind}"
+                ds, min(train_args.num_workers, 4), 1.0, keys=keys, batch_size=128, desc=f"eval-{kind}"
             )
 
     model, opt = trainer.prepare(TrainedParts(psp), opt)  # DDP-wrapped under several processes
@@ -523,17 +518,17 @@ def main(cfg: TrainConfig) -> Path:
     trainer.meta["generator_tuned"] = bool(tuned)
     start_step = step
 
-    batches = face_batches(trainer, cfg, train_set, pool, keys, step) if train_set is not None else None
-    per_step = cfg.batch_size * trainer.num_processes
-    pbar = tqdm(total=cfg.steps, initial=step, disable=not trainer.is_main, desc="psp")
+    batches = face_batches(trainer, train_set, pool, keys, step) if train_set is not None else None
+    per_step = train_args.batch_size * trainer.num_processes
+    pbar = tqdm(total=train_args.max_steps, initial=step, disable=not trainer.is_main, desc="psp")
     logs, saved_at, t0 = {}, None, time.perf_counter()
     while batches is not None and not trainer.done(step):  # --max_steps, or --max_minutes less the reserve
         # warm-up, then cosine to 10 % over steps or training time (a resumed run's earlier time counts)
         progress = trainer.progress(step)
-        if cfg.max_minutes and trainer.num_processes > 1:  # every rank takes rank 0's learning rate
+        if train_args.max_minutes and trainer.num_processes > 1:  # every rank takes rank 0's learning rate
             progress = float(accelerator.reduce(torch.tensor([progress], device=dev), reduction="mean").item())
         for group in opt.param_groups:
-            group["lr"] = group["base_lr"] * warmup_factor(step, cfg.warmup_steps) * cosine_decay(progress, 0.1)
+            group["lr"] = group["base_lr"] * warmup_factor(step, train_args.warmup_steps) * cosine_decay(progress, 0.1)
         batch = next(batches)
         y = batch["image"] * 2 - 1  # (B, 3, R, R) in [-1, 1]
         s = batch["sketch"]  # (B, 1, R, R) in [0, 1]
@@ -544,7 +539,7 @@ def main(cfg: TrainConfig) -> Path:
         w_rand = target = None
         if original is not None and step % cfg.generator_reg_every == 0:
             with torch.no_grad():  # random mixed styles, as the candidates and direction fitting use
-                n = max(cfg.batch_size // 2, 1)
+                n = max(train_args.batch_size // 2, 1)
                 z = torch.randn(2, n, psp.generator.style_dim, device=dev)
                 cross = torch.randint(1, psp.n_styles, (n,), device=dev)
                 w_rand = original.mix(original.map(z[0]), original.map(z[1]), cross)
@@ -582,7 +577,7 @@ def main(cfg: TrainConfig) -> Path:
         opt.step()
         step += 1
         pbar.update(1)
-        if step % cfg.log_every == 0:
+        if step % train_args.log_every == 0:
             logs.update(loss=loss.item(), l2=loss_l2.item(), lr=opt.param_groups[0]["lr"])
             if perceptual is not None and cfg.lpips_lambda > 0:
                 logs["perc"] = loss_p.item()
@@ -610,7 +605,7 @@ def main(cfg: TrainConfig) -> Path:
         + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
         "steps": step,
         "precision": precision,
-        "stop_reason": "steps" if step >= cfg.steps else "max_minutes",
+        "stop_reason": "steps" if step >= train_args.max_steps else "max_minutes",
         "perceptual": perceptual_name,
         "attention_network": attention.description,
         "attention_lambda": cfg.attention_lambda,
@@ -653,11 +648,13 @@ def main(cfg: TrainConfig) -> Path:
         if save_dir.is_dir() and not holds_run:
             kept = {f.name: f.read_bytes() for f in save_dir.iterdir() if f.is_file() and f.name not in MODEL_FILES}
         summary["minutes"] = trainer.elapsed_minutes()
-        summary["command"] = cli_command("psp", asdict(cfg), asdict(TrainConfig()), skip=("resume",))
+        summary["command"] = cli_command(
+            "psp", config_dict(train_args, cfg), config_dict(*parse_args([])), skip=("resume",)
+        )
         # the weights (float16 with --fp16_storage: they load into float32), then the card, which gives their size
         trainer.save_pretrained(psp, save_dir, card="", fp16=cfg.fp16_storage)
         summary["checkpoint_mb"] = round(os.path.getsize(save_dir / "model.safetensors") / 1e6, 2)
-        card = model_card(cfg, psp, summary)
+        card = model_card(train_args, cfg, psp, summary)
         if cfg.init_from and step == 0 and "## Held-out" in old_card:
             # directions-only run: keep the training card, replace its directions section
             head = old_card.split("\n## Attribute directions")[0].rstrip("\n")
@@ -668,11 +665,11 @@ def main(cfg: TrainConfig) -> Path:
             atomic_write(save_dir / name, data)
         atomic_write(out / "summary.json", json.dumps(summary, indent=2))
         trainer.print(json.dumps({k: v for k, v in summary.items() if k not in ("directions", "command")}, indent=1))
-        if cfg.push_to_hub:  # exactly the folder saved above
-            trainer.push_to_hub(save_dir, cfg.push_to_hub)
+        if train_args.push_to_hub:  # exactly the folder saved above
+            trainer.push_to_hub(save_dir, train_args.push_to_hub)
     accelerator.wait_for_everyone()
     return save_dir
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(*parse_args())

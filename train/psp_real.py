@@ -35,7 +35,7 @@ from sketchface.data.pairs import EVAL_STYLES, STYLES, augment_pairs, eval_pairs
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig
 from sketchface.models.stylegan import StyleGANConfig
-from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name
+from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, parse_training_args
 
 
 @dataclass
@@ -74,12 +74,12 @@ class PSPRealArguments:
             raise ValueError("--stage sketch needs --autoencoder DIR (the folder stage 1 saved)")
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, PSPRealArguments]:
-    from transformers import HfArgumentParser
+#: this script's defaults for the shared flags (TrainingArguments)
+TRAINING_DEFAULTS = {"output_dir": "runs/psp-real", "max_steps": 6000, "batch_size": 32, "lr": 5e-4}
 
-    parser = HfArgumentParser((TrainingArguments, PSPRealArguments), description=__doc__)
-    parser.set_defaults(output_dir="runs/psp-real", max_steps=6000, batch_size=32, lr=5e-4)
-    return tuple(parser.parse_args_into_dataclasses(args=argv))  # type: ignore[return-value]
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, PSPRealArguments]:
+    return parse_training_args(PSPRealArguments, argv, description=__doc__, defaults=TRAINING_DEFAULTS)
 
 
 class _Stage(nn.Module):

@@ -22,11 +22,10 @@ optimisers, the EMA generator, every rank's RNG and the AMP scaler from ``output
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -34,53 +33,46 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from sketchface.models.stylegan import Discriminator, Generator, StyleGANConfig
-from sketchface.trainer import Trainer, TrainingArguments
+from sketchface.trainer import Trainer, TrainingArguments, option, parse_training_args
 from sketchface.training import (
-    add_config_flags,
     atomic_write,
-    check_face_data_flags,
     cli_command,
+    config_dict,
     face_batches,
     face_dataset,
     load_face_data,
     pool_note,
+    resolve_face_data,
 )
 
 
 @dataclass
-class TrainConfig:
-    output_dir: str = "runs/stylegan-procedural-64"
-    dataset: str = "procedural"  # also --data: procedural | celeba | celeba-hq | folder | synthetic (smoke tests)
-    data_root: str | None = None  # the folder for celeba / celeba-hq / folder
-    resolution: int = 64
-    style_dim: int = 256
-    n_mlp: int = 4  # StyleGAN2-ADA uses 2 for short/small runs, 8 for FFHQ; 4 is between
-    channel_multiplier: float = 0.5
-    max_channels: int = 256
-    pool_size: int = 50_000  # procedural faces rendered; real data larger than this is streamed
-    pool_max_minutes: float = 2.5  # stop rendering after this and train on what is there (said in log and card)
-    stream: bool | None = None  # None: stream real data larger than pool_size; True / False force it
-    start_seed: int = 0
-    batch_size: int = 64  # per process
-    steps: int = 100_000  # also --max_steps
-    max_minutes: float | None = None  # training time incl. data (resumes included); saves and stops in time
-    lr: float = 0.0025  # StyleGAN2-ADA "auto" config
-    r1_gamma: float = -1.0  # -1: ADA's heuristic 0.0002 * resolution^2 / batch (64 px, batch 64: 0.0128)
-    d_reg_every: int = 16
-    mixing_prob: float = 0.9
-    ema_kimg: float = -1.0  # EMA half-life in thousands of images; -1: batch * 10 / 32 (ADA)
-    ema_rampup: float = 0.05
-    diffaugment: str = ""  # e.g. "translation,color,cutout" (comma separated)
-    xflip: bool = True
-    precision: str = "fp32"  # auto | fp32 | bf16 | fp16; fp32: R1 in low precision is risky (TF32 on CUDA)
-    num_workers: int = 8
-    sample_every: int = 500
-    sample_count: int = 32  # images per sample grid
-    save_every: int = 1000
-    log_every: int = 50
-    seed: int = 0
-    resume: bool = False
-    push_to_hub: str | None = None
+class StyleGANArguments:
+    """Data, model and GAN settings of this script (the shared flags are in TrainingArguments)."""
+
+    data: str = option(
+        "procedural", "procedural | celeba | celeba-hq | folder (with --data_root) | KIND:PATH | synthetic (smoke "
+        "tests)", aliases=["--dataset"],
+    )  # fmt: skip
+    data_root: str | None = option(None, "the folder for celeba / celeba-hq / folder")
+    resolution: int = option(64)
+    style_dim: int = option(256)
+    n_mlp: int = option(4, "mapping layers: StyleGAN2-ADA uses 2 for short/small runs, 8 for FFHQ; 4 is between")
+    channel_multiplier: float = option(0.5)
+    max_channels: int = option(256)
+    pool_size: int = option(50_000, "procedural faces rendered; real data larger than this is streamed")
+    pool_max_minutes: float = option(2.5, "stop rendering after this and train on what is there (said in log and card)")
+    stream: bool | None = option(None, "None: stream real data larger than --pool_size; true / false force it")
+    start_seed: int = option(0, "the first procedural face's seed")
+    r1_gamma: float = option(-1.0, "-1: ADA's heuristic 0.0002 * resolution^2 / batch (64 px, batch 64: 0.0128)")
+    d_reg_every: int = option(16, "lazy R1: every N steps")
+    mixing_prob: float = option(0.9, "style-mixing probability")
+    ema_kimg: float = option(-1.0, "EMA half-life in thousands of images; -1: batch * 10 / 32 (ADA)")
+    ema_rampup: float = option(0.05)
+    diffaugment: str = option("", "DiffAugment policies, comma separated: translation,color,cutout")
+    xflip: bool = option(True, "random horizontal flips of the real faces")
+    sample_every: int = option(500, "steps between sample grids (output_dir/samples)")
+    sample_count: int = option(32, "images per sample grid")
 
     def model_config(self) -> StyleGANConfig:
         return StyleGANConfig(
@@ -92,12 +84,38 @@ class TrainConfig:
         )
 
 
-def parse_args(argv=None) -> TrainConfig:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_flags(p, asdict(TrainConfig()), {"data_root", "push_to_hub"})
-    cfg = TrainConfig(**vars(p.parse_args(argv)))
-    check_face_data_flags(p, cfg)
-    return cfg
+#: this script's defaults for the shared flags (TrainingArguments); the generator is saved to output_dir/generator
+#: (unless --save_dir), the discriminator to output_dir/discriminator
+TRAINING_DEFAULTS = {
+    "output_dir": "runs/stylegan-procedural-64",
+    "max_steps": 100_000,
+    "batch_size": 64,
+    "lr": 0.0025,  # StyleGAN2-ADA "auto" config
+    "warmup_steps": 0,
+    "lr_schedule": "constant",
+    "precision": "fp32",  # R1 in low precision is risky (TF32 on CUDA)
+    "channels_last": False,
+    "num_workers": 8,
+}
+#: shared flags this script has no use for, and why (refused on the command line)
+UNUSED_FLAGS = {
+    "warmup_steps": "its learning rates are constant, as StyleGAN2-ADA's",
+    "lr_schedule": "its learning rates are constant, as StyleGAN2-ADA's",
+    "channels_last": "its networks train in the default memory layout",
+    "eval_every": "it does not evaluate during training (--sample_every writes sample grids)",
+}
+RESERVE_SECONDS = 20.0  # of --max_minutes, kept for the final save
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, StyleGANArguments]:
+    return parse_training_args(
+        StyleGANArguments, argv, description=__doc__, defaults=TRAINING_DEFAULTS, unused=UNUSED_FLAGS, check=check_args
+    )
+
+
+def check_args(train_args: TrainingArguments, cfg: StyleGANArguments) -> None:
+    """``--data KIND:PATH`` as ``--data KIND --data_root PATH``; a real data set needs its folder."""
+    cfg.data, cfg.data_root = resolve_face_data(cfg.data, cfg.data_root)
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -108,7 +126,7 @@ def make_dataset(cfg, sketch: str | None = None, start_seed: int | None = None, 
     n = cfg.pool_size if length is None else length
     try:
         return face_dataset(
-            cfg.dataset, cfg.data_root, size=cfg.resolution, split="train", sketch=sketch, length=n, start_seed=start
+            cfg.data, cfg.data_root, size=cfg.resolution, split="train", sketch=sketch, length=n, start_seed=start
         )
     except ValueError as e:
         raise SystemExit(str(e)) from None
@@ -177,15 +195,15 @@ def random_xflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
 
 
-def model_card(cfg: TrainConfig, summary: dict) -> str:
+def model_card(train_args: TrainingArguments, cfg: StyleGANArguments, summary: dict) -> str:
     """The generator folder's README.md: data, architecture, training (what this run did)."""
     m = cfg.model_config()
     data = (
         f"procedural faces (`sketchface.data.procedural`, seeds from {cfg.start_seed})"
-        if cfg.dataset == "procedural"
-        else f"`{cfg.dataset}` at `{cfg.data_root}` (train split)"
+        if cfg.data == "procedural"
+        else f"`{cfg.data}` at `{cfg.data_root}` (train split)"
     )
-    real = cfg.dataset in ("celeba", "celeba-hq")
+    real = cfg.data in ("celeba", "celeba-hq")
     lines = [
         "---",
         "library_name: sketchface",
@@ -200,12 +218,14 @@ def model_card(cfg: TrainConfig, summary: dict) -> str:
         f"- Data: {data}; trained on {summary['data']}.",
         f"- Architecture: style_dim {m.style_dim}, {m.n_mlp}-layer mapping, widths "
         f"{[m.channels(2**i) for i in range(2, m.log_size + 1)]} (4 px → {m.resolution} px), {m.n_latent} W+ styles.",
-        f"- Training: {summary['steps']} steps × batch {cfg.batch_size} × {summary['processes']} process(es) "
+        f"- Training: {summary['steps']} steps × batch {train_args.batch_size} × {summary['processes']} process(es) "
         f"({summary['images_seen']:,} images, stop: {summary['stop_reason']}), {summary['minutes']:.1f} min incl. "
         f"data on {summary['device']}, precision {summary['precision']}, {summary['speed']}; non-saturating loss, "
         "lazy R1 "
         f"(γ {cfg.r1_gamma:.4g} every {cfg.d_reg_every}), style mixing {cfg.mixing_prob}, EMA half-life "
-        f"{cfg.ema_kimg:.3g} kimg, lr {cfg.lr}" + (f", DiffAugment {cfg.diffaugment}" if cfg.diffaugment else "") + ".",
+        f"{cfg.ema_kimg:.3g} kimg, lr {train_args.lr}"
+        + (f", DiffAugment {cfg.diffaugment}" if cfg.diffaugment else "")
+        + ".",
         "",
         "Trained with:",
         "",
@@ -215,32 +235,6 @@ def model_card(cfg: TrainConfig, summary: dict) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def training_arguments(cfg: TrainConfig) -> TrainingArguments:
-    """The shared harness's settings (``--steps`` is its ``max_steps``); 20 s of ``--max_minutes`` stay for the final
-    save. The learning rates are this script's own (constant, as StyleGAN2-ADA)."""
-    return TrainingArguments(
-        output_dir=cfg.output_dir,
-        save_dir=str(Path(cfg.output_dir) / "generator"),
-        max_steps=cfg.steps,
-        max_minutes=max(cfg.max_minutes - RESERVE_SECONDS / 60, 0.0) if cfg.max_minutes else None,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        warmup_steps=0,
-        lr_schedule="constant",
-        precision=cfg.precision,
-        channels_last=False,
-        save_every=cfg.save_every,
-        log_every=cfg.log_every,
-        seed=cfg.seed,
-        resume=cfg.resume,
-        num_workers=cfg.num_workers,
-        push_to_hub=cfg.push_to_hub,
-    )
-
-
-RESERVE_SECONDS = 20.0  # of --max_minutes, kept for the final save
 
 
 def _load_legacy_state(path: Path, g_raw, d_raw, G_ema, g_opt, d_opt, trainer: Trainer) -> int:
@@ -257,30 +251,33 @@ def _load_legacy_state(path: Path, g_raw, d_raw, G_ema, g_opt, d_opt, trainer: T
 
 
 # ----------------------------------------------------------------------------------------- main
-def main(cfg: TrainConfig) -> Path:
+def main(train_args: TrainingArguments, cfg: StyleGANArguments) -> Path:
     if cfg.r1_gamma < 0:
-        cfg.r1_gamma = 0.0002 * cfg.resolution**2 / cfg.batch_size
+        cfg.r1_gamma = 0.0002 * cfg.resolution**2 / train_args.batch_size
     if cfg.ema_kimg < 0:
-        cfg.ema_kimg = cfg.batch_size * 10 / 32
+        cfg.ema_kimg = train_args.batch_size * 10 / 32
+    out = Path(train_args.output_dir)
+    final_dir = Path(train_args.save_dir or out / "generator")
+    # the harness stops RESERVE_SECONDS before --max_minutes, for the final save
+    minutes = max(train_args.max_minutes - RESERVE_SECONDS / 60, 0.0) if train_args.max_minutes else None
     try:  # device, precision, seed + rank, threads per process, TF32 and cuDNN autotuning on CUDA
-        trainer = Trainer(training_arguments(cfg))
+        trainer = Trainer(replace(train_args, save_dir=str(final_dir), max_minutes=minutes))
     except ValueError as e:  # fp16 without CUDA
         raise SystemExit(str(e)) from None
     accelerator, precision, dev = trainer.accelerator, trainer.precision, trainer.device
-    out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if trainer.is_main:
-        atomic_write(out / "train_config.json", json.dumps(asdict(cfg), indent=2))
+        atomic_write(out / "train_config.json", json.dumps(config_dict(train_args, cfg), indent=2))
 
     mcfg = cfg.model_config()
     G, D = Generator(mcfg), Discriminator(mcfg)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     d_ratio = cfg.d_reg_every / (cfg.d_reg_every + 1)
-    g_opt = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
-    d_opt = torch.optim.Adam(D.parameters(), lr=cfg.lr * d_ratio, betas=(0.0, 0.99**d_ratio))
+    g_opt = torch.optim.Adam(G.parameters(), lr=train_args.lr, betas=(0.0, 0.99))
+    d_opt = torch.optim.Adam(D.parameters(), lr=train_args.lr * d_ratio, betas=(0.0, 0.99**d_ratio))
     dataset = make_dataset(cfg)
     pool, data_info = load_face_data(trainer, cfg, dataset, ("image",))
-    per_step = cfg.batch_size * trainer.num_processes
+    per_step = train_args.batch_size * trainer.num_processes
     if (data_info["faces"]) < per_step:
         raise SystemExit(
             f"{data_info['faces']} training faces are fewer than one step's {per_step} (batch × processes)"
@@ -293,17 +290,17 @@ def main(cfg: TrainConfig) -> Path:
     # weights, optimisers, the EMA generator, every rank's RNG (z, noise, mixing, DiffAugment) and the AMP scaler
     step = trainer.resume()
     legacy = out / "state.pt"
-    if cfg.resume and step == 0 and legacy.is_file():
+    if train_args.resume and step == 0 and legacy.is_file():
         step = _load_legacy_state(legacy, g_raw, d_raw, G_ema, g_opt, d_opt, trainer)
     start_step = step
     n_latent, sd = mcfg.n_latent, mcfg.style_dim
-    trainer.print(f"r1_gamma {cfg.r1_gamma:.4g}, ema half-life {cfg.ema_kimg:.3g} kimg, lr {cfg.lr}")
+    trainer.print(f"r1_gamma {cfg.r1_gamma:.4g}, ema half-life {cfg.ema_kimg:.3g} kimg, lr {train_args.lr}")
     trainer.print(
         f"G {sum(p.numel() for p in g_raw.parameters()) / 1e6:.2f} M params, "
         f"D {sum(p.numel() for p in d_raw.parameters()) / 1e6:.2f} M, "
         f"widths {[mcfg.channels(2**i) for i in range(2, mcfg.log_size + 1)]}, n_latent {n_latent}"
     )
-    fixed_z = torch.randn(cfg.sample_count, sd, generator=torch.Generator().manual_seed(cfg.seed)).to(dev)
+    fixed_z = torch.randn(cfg.sample_count, sd, generator=torch.Generator().manual_seed(train_args.seed)).to(dev)
 
     def make_fake(net, b):
         """net(z) with style mixing (prob mixing_prob, per-sample crossover) and random noise."""
@@ -315,8 +312,8 @@ def main(cfg: TrainConfig) -> Path:
         return net(z, noise_mode="random")
 
     aug = lambda x: diff_augment(x, cfg.diffaugment)  # noqa: E731
-    batches = face_batches(trainer, cfg, dataset, pool, ("image",), step)
-    pbar = tqdm(total=cfg.steps, initial=step, disable=not trainer.is_main, desc="stylegan")
+    batches = face_batches(trainer, dataset, pool, ("image",), step)
+    pbar = tqdm(total=train_args.max_steps, initial=step, disable=not trainer.is_main, desc="stylegan")
     logs = {}
     t0, saved_at = time.perf_counter(), None
     while not trainer.done(step):  # --max_steps, or --max_minutes less the reserve (every rank agrees)
@@ -326,7 +323,7 @@ def main(cfg: TrainConfig) -> Path:
 
         # ---- discriminator (the generator's images need no gradient: its unwrapped module draws them)
         with torch.no_grad(), trainer.autocast():
-            fake = make_fake(g_raw, cfg.batch_size)
+            fake = make_fake(g_raw, train_args.batch_size)
         with trainer.autocast():
             d_loss = F.softplus(D(aug(fake))).mean() + F.softplus(-D(aug(real))).mean()
         d_opt.zero_grad(set_to_none=True)
@@ -345,7 +342,7 @@ def main(cfg: TrainConfig) -> Path:
         # ---- generator (the critic's gradients are not wanted: its unwrapped module judges, DDP syncs G alone)
         d_raw.requires_grad_(False)
         with trainer.autocast():
-            fake = make_fake(G, cfg.batch_size)
+            fake = make_fake(G, train_args.batch_size)
             g_loss = F.softplus(-d_raw(aug(fake))).mean()
         g_opt.zero_grad(set_to_none=True)
         trainer.backward(g_loss)
@@ -353,15 +350,15 @@ def main(cfg: TrainConfig) -> Path:
         d_raw.requires_grad_(True)
 
         with torch.no_grad():  # running mean of w (for truncation and pSp's latent_avg)
-            w = g_raw.mapping(torch.randn(cfg.batch_size, sd, device=dev))
+            w = g_raw.mapping(torch.randn(train_args.batch_size, sd, device=dev))
             g_raw.w_avg.lerp_(w.mean(0).float(), 1 - 0.995)
         ema_nimg = cfg.ema_kimg * 1000
         if cfg.ema_rampup:
-            ema_nimg = min(ema_nimg, (step + 1) * cfg.batch_size * cfg.ema_rampup)
+            ema_nimg = min(ema_nimg, (step + 1) * train_args.batch_size * cfg.ema_rampup)
         ema_update(G_ema, g_raw, 0.5 ** (per_step / max(ema_nimg, 1e-8)))
         step += 1
         pbar.update(1)
-        if step % cfg.log_every == 0:
+        if step % train_args.log_every == 0:
             logs.update(d=d_loss.item(), g=g_loss.item())
             pbar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
             trainer.log(step, dict(logs))
@@ -376,7 +373,6 @@ def main(cfg: TrainConfig) -> Path:
     if saved_at != step:
         trainer.save_state(step)
 
-    final_dir = out / "generator"
     if trainer.is_main:
         with torch.no_grad():
             save_grid(G_ema(fixed_z, noise_mode="const"), out / "samples" / "final.png")
@@ -386,28 +382,30 @@ def main(cfg: TrainConfig) -> Path:
         summary = {
             "steps": step,
             "images_seen": step * per_step,
-            "stop_reason": "steps" if step >= cfg.steps else "max_minutes",
+            "stop_reason": "steps" if step >= train_args.max_steps else "max_minutes",
             "precision": precision,
             "minutes": trainer.elapsed_minutes(),
             "pool_size": data_info["faces"],
             "pool": data_info,
             "data": pool_note(data_info, cfg.pool_max_minutes),
-            "dataset": cfg.dataset,
+            "dataset": cfg.data,
             "device": (torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type)
             + (f" × {trainer.num_processes}" if trainer.num_processes > 1 else ""),
             "processes": trainer.num_processes,
             "speed": run["speed"],
-            "command": cli_command("stylegan", asdict(cfg), asdict(TrainConfig()), skip=("resume",)),
+            "command": cli_command(
+                "stylegan", config_dict(train_args, cfg), config_dict(*parse_args([])), skip=("resume",)
+            ),
         }
         # the EMA generator in float32 with its card; --push_to_hub uploads exactly this folder
-        trainer.save_pretrained(G_ema, final_dir, card=model_card(cfg, summary), fp16=False)
+        trainer.save_pretrained(G_ema, final_dir, card=model_card(train_args, cfg, summary), fp16=False)
         atomic_write(out / "summary.json", json.dumps(summary, indent=2))
         trainer.print(json.dumps({k: v for k, v in summary.items() if k != "command"}))
-        if cfg.push_to_hub:
-            trainer.push_to_hub(final_dir, cfg.push_to_hub)
+        if train_args.push_to_hub:
+            trainer.push_to_hub(final_dir, train_args.push_to_hub)
     accelerator.wait_for_everyone()
     return final_dir
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    main(*parse_args())

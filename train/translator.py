@@ -37,7 +37,7 @@ from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.data.pairs import EVAL_STYLES, STYLES, augment_pairs, eval_pairs, pair_pool
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.translator import SketchTranslator, TranslatorConfig
-from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name
+from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, parse_training_args
 
 
 @dataclass
@@ -63,14 +63,12 @@ class TranslatorArguments:
     fp16_storage: bool = True
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, TranslatorArguments]:
-    from transformers import HfArgumentParser
+#: this script's defaults for the shared flags (TrainingArguments)
+TRAINING_DEFAULTS = {"output_dir": "runs/translator-64", "max_steps": 6000, "batch_size": 32, "lr": 2e-4}
 
-    parser = HfArgumentParser((TrainingArguments, TranslatorArguments), description=__doc__)
-    defaults = {"output_dir": "runs/translator-64", "max_steps": 6000, "batch_size": 32, "lr": 2e-4}
-    parser.set_defaults(**defaults)
-    train_args, model_args = parser.parse_args_into_dataclasses(args=argv)
-    return train_args, model_args
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, TranslatorArguments]:
+    return parse_training_args(TranslatorArguments, argv, description=__doc__, defaults=TRAINING_DEFAULTS)
 
 
 # ---------------------------------------------------------------------------------------------------------- losses
