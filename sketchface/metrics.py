@@ -190,14 +190,21 @@ def _package_dir(name: str) -> Path | None:
 
 def _import_stlpips() -> types.ModuleType:
     # stlpips-pytorch 0.0.2 imports IPython.embed and torchsummary.summary at module level but only uses
-    # them in debugging helpers; neither is a dependency of ours, so stand-ins satisfy the imports.
+    # them in debugging helpers; neither is a dependency of ours, so stand-ins satisfy the imports. They are
+    # taken out of sys.modules again afterwards: other libraries (Gradio) probe ``IPython`` and would find a
+    # module without ``get_ipython``.
+    stubs = []
     for module, attr in (("IPython", "embed"), ("torchsummary", "summary")):
         if module not in sys.modules and importlib.util.find_spec(module) is None:
             stub = types.ModuleType(module)
             setattr(stub, attr, lambda *args, **kwargs: None)
             sys.modules[module] = stub
-    from stlpips_pytorch import stlpips
-
+            stubs.append(module)
+    try:
+        from stlpips_pytorch import stlpips
+    finally:
+        for module in stubs:
+            sys.modules.pop(module, None)
     return stlpips
 
 

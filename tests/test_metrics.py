@@ -117,6 +117,20 @@ def test_stlpips_backend_loads_offline():
     assert float(st(x, x)[0]) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_stlpips_import_leaves_no_stand_in_modules(monkeypatch):
+    """The stand-ins that satisfy stlpips' debugging imports must not outlive the import: Gradio probes
+    ``IPython.get_ipython`` and failed on the stand-in (a server error after any ST-LPIPS use in the process)."""
+    import importlib.util
+    import sys
+
+    for name in ("IPython", "torchsummary", "stlpips_pytorch", "stlpips_pytorch.stlpips"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    M._import_stlpips()
+    for name in ("IPython", "torchsummary"):
+        if importlib.util.find_spec(name) is None:
+            assert name not in sys.modules
+
+
 def test_diversity(perceptual):
     same = _images(1, 64).repeat(4, 1, 1, 1)
     assert M.diversity(same, perceptual) == pytest.approx(0.0, abs=1e-6)

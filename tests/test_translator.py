@@ -169,6 +169,37 @@ def test_training_runs_saves_a_card_and_resumes_exactly(layout, tmp_path, monkey
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=k)
 
 
+def test_augment_modes_flip_only_or_leave_the_pairs_alone():
+    from train.translator import augment_batch
+
+    g = torch.Generator().manual_seed(0)
+    sketch, image = torch.rand(16, 1, 8, 8), torch.rand(16, 3, 8, 8)
+    s0, i0 = augment_batch(sketch, image, g, "none")
+    assert torch.equal(s0, sketch) and torch.equal(i0, image)
+    s1, i1 = augment_batch(sketch, image, g, "flip")
+    flipped = [not torch.equal(s1[k], sketch[k]) for k in range(16)]
+    assert 0 < sum(flipped) < 16  # some mirrored, some not
+    for k in range(16):  # sketch and photo mirrored together, nothing else moved
+        want = (sketch[k].flip(-1), image[k].flip(-1)) if flipped[k] else (sketch[k], image[k])
+        assert torch.equal(s1[k], want[0]) and torch.equal(i1[k], want[1])
+    s2, _ = augment_batch(sketch, image, g, "full")
+    assert not torch.equal(s2, sketch)
+    with pytest.raises(ValueError, match="augment must be one of"):
+        from train import translator
+
+        translator.parse_args(["--augment", "wobbly"])
+
+
+def test_a_deterministic_translator_trains_without_a_style_code(layout, tmp_path):
+    out = _train(layout, tmp_path / "plain", 2, "--style_dim", "0", "--augment", "flip", "--lpips_lambda", "0")
+    card = (out / "README.md").read_text()
+    assert "mirrored at random every batch" in card and "ST-LPIPS is not a training loss" in card
+    pipe = SketchTranslatorPipeline.from_pretrained(str(out))
+    assert pipe.model.style_dim == 0
+    faces = pipe(_sketch(), num_images=2).images
+    assert len(faces) == 2 and faces[0].size == faces[1].size
+
+
 def test_evaluation_and_benchmark_scripts_know_the_translator(tmp_path):
     from evaluation import benchmark, evaluate
 
