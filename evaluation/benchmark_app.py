@@ -19,46 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import ssl
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+if not __package__:  # run as a file, not with python -m: the repository root on sys.path, as -m has it
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from evaluation.app_process import free_port, memory_mb, wait_http  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 N_ATTRIBUTES = 40
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _proc_mem_mb(pid: int) -> dict[str, float]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) / 1024
-    return out
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited with code {proc.returncode} before answering")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"no answer from {url} within {timeout} s")
 
 
 def _percentiles(ms: list[float]) -> dict[str, float]:
@@ -81,16 +54,16 @@ def main() -> None:
 
     from gradio_client import Client
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), "GRADIO_ANALYTICS_ENABLED": "False"}
     cmd = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), *args.app_args]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}/"
-        _wait_http(url, proc, timeout=120)
+        wait_http(url, proc, timeout=120)
         startup_s = time.perf_counter() - t0
-        mem_start = _proc_mem_mb(proc.pid)
+        mem_start = memory_mb(proc.pid)
 
         client = Client(url, verbose=False)
         unknown = ["?"] * N_ATTRIBUTES
@@ -112,7 +85,7 @@ def main() -> None:
         light = Client(url, verbose=False, download_files=False)
         describe(light, 0)
         without_download = [describe(light, i) for i in range(args.runs)]
-        mem_end = _proc_mem_mb(proc.pid)
+        mem_end = memory_mb(proc.pid)
     finally:
         proc.terminate()
         try:

@@ -35,16 +35,18 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+if not __package__:  # run as a file, not with python -m: the repository root on sys.path, as -m has it
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from evaluation.app_process import cpu_seconds, free_port, wait_http  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 N_ATTRIBUTES = 40
@@ -92,15 +94,6 @@ def _client_loop(cfg: dict, index: int, client: Any, start: float, end: float, o
             errors.append(f"{type(err).__name__}: {' '.join(str(err).split())[:200]}")
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process (and its waited-for children), from /proc; None if unreadable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
 def worker_main(cfg: dict) -> None:
     """A worker process: build its clients, say READY, read the start time on stdin, run, print the results."""
     import ssl
@@ -114,7 +107,7 @@ def worker_main(cfg: dict) -> None:
     print("READY", flush=True)
     start = float(sys.stdin.readline())
     end = start + cfg["duration"]
-    cpu0 = _cpu_seconds(os.getpid())
+    cpu0 = cpu_seconds(os.getpid(), children=True)
     out: list = []
     errors: list = []
     threads = []
@@ -127,7 +120,7 @@ def worker_main(cfg: dict) -> None:
         th.start()
     for th in threads:
         th.join(timeout=max(0.0, end - time.time()) + cfg["timeout"] + 5)
-    cpu = (_cpu_seconds(os.getpid()) or 0.0) - (cpu0 or 0.0)
+    cpu = (cpu_seconds(os.getpid(), children=True) or 0.0) - (cpu0 or 0.0)
     stuck = sum(th.is_alive() for th in threads)
     errors += [f"TimeoutError: a client was still waiting {cfg['timeout']} s after the end"] * stuck
     print("RESULT " + json.dumps({"latencies": out, "errors": errors, "cpu_s": cpu}), flush=True)
@@ -136,26 +129,6 @@ def worker_main(cfg: dict) -> None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # the driver
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen | None, timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the app exited with code {proc.returncode} before answering")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"no answer from {url} within {timeout} s")
 
 
 def _machine_busy() -> tuple[float, float] | None:
@@ -255,13 +228,13 @@ def run(
             if line.strip() != "READY":
                 raise RuntimeError(f"a load worker did not start (exit code {w.poll()}): {line.strip()[:300]}")
         start = time.time() + 0.5
-        cpu0 = _cpu_seconds(server_pid) if server_pid else None
+        cpu0 = cpu_seconds(server_pid, children=True) if server_pid else None
         busy0 = _machine_busy()
         for w in workers:
             w.stdin.write(f"{start}\n")
             w.stdin.flush()
         time.sleep(max(0.0, start + duration - time.time()))
-        cpu1 = _cpu_seconds(server_pid) if server_pid else None
+        cpu1 = cpu_seconds(server_pid, children=True) if server_pid else None
         busy1 = _machine_busy()
         results = []
         for w in workers:
@@ -355,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict:
     log = tempfile.TemporaryFile("w+")  # the app's log: a pipe nobody reads would fill up and stall it
     try:
         if url is None:
-            port = args.port or _free_port()
+            port = args.port or free_port()
             env = {
                 **os.environ,
                 "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
@@ -365,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
             url, pid = f"http://{args.host}:{port}/", proc.pid
             try:
-                _wait_http(url, proc, timeout=180)
+                wait_http(url, proc, timeout=180)
             except (RuntimeError, TimeoutError):
                 log.seek(0)
                 print(log.read()[-3000:], file=sys.stderr)

@@ -20,54 +20,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
+
+if not __package__:  # run as a file, not with python -m: the repository root on sys.path, as -m has it
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from evaluation.app_process import cpu_seconds, free_port, memory_mb, wait_http  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _mem_mb(pid: int) -> dict[str, float]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) / 1024
-    return out
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def _reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # Linux >= 4.0: VmHWM := VmRSS
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited with code {proc.returncode} before answering")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"no answer from {url} within {timeout} s")
 
 
 def make_inputs(folder: Path) -> dict[str, Path]:
@@ -115,7 +83,7 @@ def main() -> None:
         k: f"{Image.open(v).size[0]}×{Image.open(v).size[1]}, {v.stat().st_size / 1024:.0f} KB"
         for k, v in inputs.items()
     }
-    port = args.port or _free_port()
+    port = args.port or free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     cmd = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), *args.app_args]
     log_path = tmp / "server.log"
@@ -124,7 +92,7 @@ def main() -> None:
     rows = []
     try:
         url = f"http://127.0.0.1:{port}/"
-        _wait_http(url, proc, timeout=180)
+        wait_http(url, proc, timeout=180)
         client = Client(url, verbose=False)
         f = {k: handle_file(str(v)) for k, v in inputs.items()}
         stylize_args = ("add glasses", "latent", None, 1.0, True, 20, 7.5, 1.5, 0, True)
@@ -152,9 +120,9 @@ def main() -> None:
         client.predict(None, f["jpeg_1000"], "photo", api_name="/sketch_preview")  # warm-up: detector, caches
         for name, inputs_, api in cases:
             time.sleep(1.0)  # let the previous request's memory settle
-            base = _mem_mb(proc.pid)["VmRSS"]
+            base = memory_mb(proc.pid)["VmRSS"]
             _reset_peak(proc.pid)
-            cpu0, t0 = _cpu_s(proc.pid), time.perf_counter()
+            cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
             result: list = []
             error: list = []
 
@@ -168,8 +136,8 @@ def main() -> None:
             worker.start()
             worker.join(args.timeout)
             wall = time.perf_counter() - t0
-            cpu = _cpu_s(proc.pid) - cpu0
-            mem = _mem_mb(proc.pid)
+            cpu = cpu_seconds(proc.pid) - cpu0
+            mem = memory_mb(proc.pid)
             out_size = None
             if result:
                 first = result[0][0] if isinstance(result[0], (list, tuple)) else result[0]
