@@ -4,6 +4,7 @@ every documented command line still parses."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 
@@ -131,10 +132,11 @@ def test_help_keeps_the_docstring_and_names_the_shared_flags(scripts, name, caps
 
 # ---------------------------------------------------------------------------------- documented command lines
 _SCRIPT = r"(psp_real|psp|mvae|cvae|classifier|stylegan|translator|sweep_attention)"
-#: a command: ``python train/X.py``, ``python -m train.X`` or an ``accelerate launch`` / ``torchrun`` of either, then
+#: a command: ``python train/X.py``, ``python -m train.X`` (or ``evaluation.sweep_attention``, which trains pSp),
+#: or an ``accelerate launch`` / ``torchrun`` of either, then
 #: its arguments up to the end of the line or of the inline code span
 COMMAND = re.compile(
-    rf"(?:\bpython\s+|\baccelerate\s+launch\b[^`\n]*?\s|\btorchrun\b[^`\n]*?\s)(?:-m\s+train\.{_SCRIPT}\b|train/{_SCRIPT}\.py)"
+    rf"(?:\bpython\s+|\baccelerate\s+launch\b[^`\n]*?\s|\btorchrun\b[^`\n]*?\s)(?:-m\s+(?:train|evaluation)\.{_SCRIPT}\b|(?:train|evaluation)/{_SCRIPT}\.py)"
     r"([^`\n]*)"
 )
 
@@ -164,8 +166,9 @@ def _sources() -> dict[str, str]:
         *sorted((ROOT / "checkpoints").glob("*/README.md")),
     ]
     texts = {str(f.relative_to(ROOT)): f.read_text(encoding="utf-8") for f in files}
-    for name in (*SCRIPTS, "sweep_attention"):  # the scripts' own docstrings (what --help shows)
-        texts[f"train/{name}.py"] = load_script(name).__doc__
+    # the scripts' own docstrings (what --help shows): the training scripts and the evaluation scripts that train
+    for path in (*sorted((ROOT / "train").glob("*.py")), *sorted((ROOT / "evaluation").glob("*.py"))):
+        texts[str(path.relative_to(ROOT))] = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     return texts
 
 
@@ -173,7 +176,7 @@ def test_every_documented_command_line_parses(scripts):
     found: dict[str, int] = {}
     for source, text in _sources().items():
         for script, argv in documented_commands(text):
-            mod = scripts.get(script) or load_script(script)
+            mod = scripts.get(script) or load_script(script, "evaluation" if script == "sweep_attention" else "train")
             try:
                 mod.parse_args(argv)
             except SystemExit as e:
