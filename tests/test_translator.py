@@ -194,6 +194,7 @@ def test_a_deterministic_translator_trains_without_a_style_code(layout, tmp_path
     out = _train(layout, tmp_path / "plain", 2, "--style_dim", "0", "--augment", "flip", "--lpips_lambda", "0")
     card = (out / "README.md").read_text()
     assert "mirrored at random every batch" in card and "ST-LPIPS is not a training loss" in card
+    assert "deterministic, every candidate of a sketch is the same face" in card and "style code for colour" not in card
     pipe = SketchTranslatorPipeline.from_pretrained(str(out))
     assert pipe.model.style_dim == 0
     faces = pipe(_sketch(), num_images=2).images

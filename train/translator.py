@@ -144,6 +144,12 @@ def model_card(train_args: TrainingArguments, args: TranslatorArguments, summary
         for s in EVAL_STYLES
     )
     command = "python -m train.translator " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("translator.py") else ""
+    variety = (
+        f"with a {args.style_dim}-number style code for colour and light, so that one sketch gives several candidates\n"
+        "(code 0 is the most likely colouring)."
+        if args.style_dim
+        else "without a style code: deterministic, every candidate of a sketch is the same face."
+    )
     lpips_role = "ST-LPIPS is also a training loss here" if args.lpips_lambda else "ST-LPIPS is not a training loss"
     return f"""---
 license: other
@@ -155,9 +161,8 @@ tags: [sketchface, sketch-to-face, pix2pix, image-to-image]
 # {model_name(train_args)}
 
 A sketch → face translator: a pix2pix-style U-Net ({summary["parameters"] / 1e6:.1f} M parameters, {args.resolution} px)
-with a {args.style_dim}-number style code for colour and light, so that one sketch gives several candidates
-(code 0 is the most likely colouring). Part of [SketchFace](https://github.com/sketchface/sketchface); the pSp
-paper's direct-translation baseline, made multimodal as in BicycleGAN's cVAE-GAN.
+{variety} Part of [SketchFace](https://github.com/sketchface/sketchface); the pSp
+paper's direct-translation baseline{", made multimodal as in BicycleGAN's cVAE-GAN" if args.style_dim else ""}.
 
 **Licence of the training data.** {LICENCE_NOTE}
 
