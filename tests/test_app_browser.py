@@ -215,7 +215,8 @@ def _end_to_end(page, tmp_path):
     page.keyboard.press("Enter")
     page.locator("#compare-extra textarea").fill("bald man with a goatee\nsmiling young woman with wavy hair")
     page.click("#compare")
-    page.get_by_text("description(s) × 8 candidates, seed").wait_for()
+    # every model draws 8 × 5 faces, the first use of some loads them: up to ~40 s on a cold 2-core machine
+    page.get_by_text("description(s) × 8 candidates, seed").wait_for(timeout=120_000)
     page.locator("#compare-grid img").wait_for()
     natural = page.locator("#compare-grid img").evaluate("e => [e.naturalWidth, e.naturalHeight]")
     assert natural[0] <= 1400 and natural[1] > natural[0] / 2, natural
