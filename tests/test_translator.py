@@ -65,6 +65,40 @@ def test_config_is_checked():
         )
 
 
+def test_pca_style_code_is_fixed_whitened_coarse_colour(tmp_path):
+    from sketchface.trainer import _half_copy
+
+    with pytest.raises(ValueError, match="style_source must be one of"):
+        TranslatorConfig(style_source="magic")
+    cfg = TranslatorConfig(resolution=32, channels=[8, 16], style_dim=3, groups=4, style_source="pca", style_input=8)
+    m = SketchTranslator(cfg)
+    assert not hasattr(m, "style_encoder")  # nothing to learn: the code is fixed by fit_style
+    g = torch.Generator().manual_seed(0)
+    # photos that differ in overall colour (3 factors) plus pixel noise
+    tint = torch.rand(200, 3, 1, 1, generator=g)
+    photos = (0.6 * tint + 0.4 * torch.rand(200, 3, 32, 32, generator=g)).clamp(0, 1)
+    with pytest.raises(ValueError, match="more than style_dim"):
+        m.fit_style(photos[:3])
+    explained = m.fit_style(photos)
+    assert explained > 0.9  # the three colour factors are the first three components
+    mu, logvar = m.encode_style(photos)
+    torch.testing.assert_close(mu.mean(0), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.cov(mu.T), torch.eye(3), atol=1e-3, rtol=0)  # whitened: N(0, I) is the prior
+    assert float(logvar.max()) < -4  # only a little training noise around the fixed code
+    torch.testing.assert_close(m.encode_style(photos)[0], mu)  # deterministic
+    # a redder photo moves the code; the same colours give the same code
+    red = photos[:1].clone()
+    red[:, 0] = 1
+    assert float((m.encode_style(red)[0] - mu[:1]).norm()) > 1
+    # the basis travels with the weights, also in half precision
+    _half_copy(m).save_pretrained(tmp_path)
+    back = SketchTranslator.from_pretrained(str(tmp_path)).float()
+    assert back.config.style_source == "pca"
+    torch.testing.assert_close(back.encode_style(photos)[0], mu, atol=0.02, rtol=0.01)
+    with pytest.raises(ValueError, match="fit_style is for"):
+        SketchTranslator(TINY).fit_style(photos)
+
+
 def test_patch_discriminator_sees_patches():
     d = PatchDiscriminator(in_channels=4, width=8)
     assert d(torch.rand(2, 1, 32, 32), torch.rand(2, 3, 32, 32)).shape == (2, 1, 4, 4)
@@ -184,10 +218,12 @@ def test_augment_modes_flip_only_or_leave_the_pairs_alone():
         assert torch.equal(s1[k], want[0]) and torch.equal(i1[k], want[1])
     s2, _ = augment_batch(sketch, image, g, "full")
     assert not torch.equal(s2, sketch)
-    with pytest.raises(ValueError, match="augment must be one of"):
-        from train import translator
+    from train import translator
 
+    with pytest.raises(SystemExit):
         translator.parse_args(["--augment", "wobbly"])
+    with pytest.raises(SystemExit):
+        translator.parse_args(["--style_source", "magic"])
 
 
 def test_a_deterministic_translator_trains_without_a_style_code(layout, tmp_path):
@@ -199,6 +235,18 @@ def test_a_deterministic_translator_trains_without_a_style_code(layout, tmp_path
     assert pipe.model.style_dim == 0
     faces = pipe(_sketch(), num_images=2).images
     assert len(faces) == 2 and faces[0].size == faces[1].size
+
+
+def test_a_pca_style_translator_trains_and_gives_different_candidates(layout, tmp_path):
+    out = _train(layout, tmp_path / "pca", 3, "--style_source", "pca", "--augment", "flip")
+    card = (out / "README.md").read_text()
+    assert "principal components" in card and "KL(style)" not in card
+    record = json.loads((out / "eval.json").read_text())
+    assert record["args"]["style_source"] == "pca"
+    pipe = SketchTranslatorPipeline.from_pretrained(str(out))
+    assert pipe.model.config.style_source == "pca" and float(pipe.model.style_basis.abs().sum()) > 0  # fitted
+    a, b = (np.asarray(im, dtype=float) for im in pipe(_sketch(), num_images=2, seed=0).images)
+    assert np.abs(a - b).mean() > 0  # candidate 1 has its own colouring
 
 
 def test_evaluation_and_benchmark_scripts_know_the_translator(tmp_path):

@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.data.pairs import EVAL_STYLES, STYLES, augment_pairs, eval_pairs, pair_pool
 from sketchface.models.layers import PatchDiscriminator
-from sketchface.models.translator import SketchTranslator, TranslatorConfig
-from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, parse_training_args
+from sketchface.models.translator import STYLE_SOURCES, SketchTranslator, TranslatorConfig
+from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, option, parse_training_args
 
 AUGMENT_WORDS = {
     "full": "flipped, moved and wobbled every batch",
@@ -56,11 +56,18 @@ class TranslatorArguments:
     resolution: int = 64
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])
     style_dim: int = 8
+    style_source: str = option(
+        "encoder",
+        "where the style code comes from in training: a learned encoder with a KL term (BicycleGAN), or the photo's "
+        "whitened principal components of coarse colour (fixed: cannot collapse)",
+        choices=list(STYLE_SOURCES),
+    )
     variants: int = 24  # drawings per training photo in the pool
     styles: list[str] = field(default_factory=lambda: list(STYLES))
     pool_cache: str | None = None  # a .pt file: reuse the rendered pool (never commit it: CelebA pixels)
     lpips_lambda: float = 0.7
-    kl_lambda: float = 0.002  # (0.02 collapsed the style code to nothing: KL 3e-4 after 150 steps)
+    # style_source "encoder" only (0.02 collapsed the style code to nothing: KL 3e-4 after 150 steps)
+    kl_lambda: float = 0.002
     zero_style: float = 0.3  # share of samples trained with code 0 (candidate 0: the best guess from the sketch)
     adv_lambda: float = 0.05
     adv_start: int = 1000
@@ -70,11 +77,7 @@ class TranslatorArguments:
     fp16_storage: bool = True
     # every batch: "full" flips, moves and wobbles the pairs (augment_pairs); "flip" only mirrors them; "none".
     # Probes on one core, 8 minutes each: full augmentation cost 0.06 of validation SFace on computed sketches
-    augment: str = "full"
-
-    def __post_init__(self) -> None:
-        if self.augment not in AUGMENTS:
-            raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}; got {self.augment!r}")
+    augment: str = option("full", "pair augmentation every batch", choices=list(AUGMENTS))
 
 
 #: this script's defaults for the shared flags (TrainingArguments)
@@ -144,12 +147,18 @@ def model_card(train_args: TrainingArguments, args: TranslatorArguments, summary
         for s in EVAL_STYLES
     )
     command = "python -m train.translator " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("translator.py") else ""
+    code = (
+        "the photo's coordinates on the first principal components of the training photos' coarse colour, whitened"
+        if args.style_source == "pca"
+        else "encoded by a learned network with a KL term"
+    )
     variety = (
-        f"with a {args.style_dim}-number style code for colour and light, so that one sketch gives several candidates\n"
-        "(code 0 is the most likely colouring)."
+        f"with a {args.style_dim}-number style code for colour and light ({code}), so that one sketch gives several\n"
+        "candidates (code 0 is the most likely colouring)."
         if args.style_dim
         else "without a style code: deterministic, every candidate of a sketch is the same face."
     )
+    kl_term = f" + {args.kl_lambda}·KL(style)" if args.style_dim and args.style_source == "encoder" else ""
     lpips_role = "ST-LPIPS is also a training loss here" if args.lpips_lambda else "ST-LPIPS is not a training loss"
     return f"""---
 license: other
@@ -175,7 +184,7 @@ photographs of a face that fits it. The faces are AI-generated; they are not pho
   {", ".join(args.styles)} (`sketchface.data.pairs`), {AUGMENT_WORDS[args.augment]}. Model selection on
   {summary["eval_photos"]} validation-split photos; the test split (hash split of the file names, seed 0) is
   never seen in training or selection.
-- Loss: L1 + {args.lpips_lambda}·ST-LPIPS (alex) + {args.kl_lambda}·KL(style) + {args.adv_lambda}·PatchGAN hinge
+- Loss: L1 + {args.lpips_lambda}·ST-LPIPS (alex){kl_term} + {args.adv_lambda}·PatchGAN hinge
   (from step {args.adv_start}); {args.zero_style:.0%} of samples trained with style code 0 (candidate 0 is then
   the best guess from the sketch alone, not a colouring drawn at random).
 - {summary["steps"]} steps × batch {train_args.batch_size} in {summary["minutes"]:.1f} min on {summary["device"]}
@@ -212,10 +221,17 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
         cfg = model.config
         if cfg.resolution != args.resolution:
             raise SystemExit(f"--init_from is a {cfg.resolution}-px model; pass --resolution {cfg.resolution}")
-        args.channels, args.style_dim = list(cfg.channels), cfg.style_dim  # the card describes what was trained
+        # the card describes what was trained
+        args.channels, args.style_dim, args.style_source = list(cfg.channels), cfg.style_dim, cfg.style_source
     else:
-        cfg = TranslatorConfig(resolution=args.resolution, channels=args.channels, style_dim=args.style_dim)
+        cfg = TranslatorConfig(
+            resolution=args.resolution, channels=args.channels, style_dim=args.style_dim, style_source=args.style_source
+        )
         model = SketchTranslator(cfg)
+        if args.style_dim and args.style_source == "pca":
+            explained = model.fit_style(pool["image"].float() / 255)
+            print(f"style code: {args.style_dim} principal components explain {explained:.0%} of coarse colour")
+    learned_code = bool(args.style_dim) and args.style_source == "encoder"
     disc = PatchDiscriminator()
     opt = torch.optim.Adam(model.parameters(), lr=train_args.lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.5, 0.999))
@@ -252,7 +268,7 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
             if args.style_dim:
                 zero = torch.rand(len(sketch), generator=rng).to(device) < args.zero_style
                 fake, mu, logvar = model(sketch, style_photo=image, zero_style=zero)
-                kept = ~zero  # the KL of codes that were used
+                kept = ~zero & learned_code  # the KL of learned codes that were used
                 kl = kl_loss(mu[kept].float(), logvar[kept].float()) if kept.any() else mu.new_zeros(()).float()
             else:  # deterministic (plain pix2pix): no code, no KL
                 fake = model(sketch)

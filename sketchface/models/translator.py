@@ -4,8 +4,12 @@ The baseline the pSp paper compares against on sketch → face, made multimodal.
 hair line, eyes, glasses) but not the colours (hair, skin, background) or the texture; those come from a small
 style code ``z``:
 
-* training: ``z`` is encoded from a heavily downsampled copy of the true photo (``style_encoder``, a Gaussian
-  posterior with a KL term towards N(0, I)), so it can only carry coarse colour and light, never the shapes;
+* training: ``z`` is encoded from a heavily downsampled copy of the true photo, so it can only carry coarse colour
+  and light, never the shapes. Two ways (``style_source``): ``"encoder"``, a small learned network with a Gaussian
+  posterior and a KL term towards N(0, I) (BicycleGAN's; on ~700 photos its code collapsed: the decoder learned to
+  ignore it); ``"pca"``, the photo's coordinates on the first ``style_dim`` principal components of the training
+  photos' coarse colour layouts, whitened (:meth:`SketchTranslator.fit_style`): fixed, so it cannot collapse, and
+  N(0, I) is its distribution over the training photos;
 * run time: ``z = 0`` draws the most likely colouring (candidate 0), ``z ~ N(0, t²·I)`` draws others.
 
 The U-Net: a stem and ``len(channels) - 1`` stride-2 stages down to R / 2^(L-1); a decoder that upsamples, joins the
@@ -23,6 +27,8 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+STYLE_SOURCES = ("encoder", "pca")
+
 
 @dataclass
 class TranslatorConfig:
@@ -33,7 +39,8 @@ class TranslatorConfig:
     in_channels: int = 1  # 1: a sketch, white paper = 1
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])  # widths at R, R/2, ... R/16
     style_dim: int = 8  # 0: deterministic (plain pix2pix)
-    style_input: int = 16  # the style encoder sees the photo at this size (coarse colour only)
+    style_input: int = 16  # the style code sees the photo at this size (coarse colour only)
+    style_source: str = "encoder"  # "encoder" (learned, KL) or "pca" (whitened principal components, fit_style)
     groups: int = 8  # GroupNorm groups
 
     def __post_init__(self) -> None:
@@ -44,6 +51,12 @@ class TranslatorConfig:
             raise ValueError(f"resolution {self.resolution} is not divisible by 2^{len(self.channels) - 1}")
         if any(c % self.groups for c in self.channels):
             raise ValueError(f"every width in channels must be a multiple of groups={self.groups}")
+        if self.style_source not in STYLE_SOURCES:
+            raise ValueError(f"style_source must be one of {STYLE_SOURCES}; got {self.style_source!r}")
+
+
+#: the noise added to a "pca" code in training (log variance; std 0.1), so that nearby codes give nearby faces
+PCA_LOGVAR = -4.6
 
 
 class _ResBlock(nn.Module):
@@ -98,7 +111,11 @@ class SketchTranslator(
             self.fuse.append(nn.Conv2d(2 * c_skip, c_skip, 1))
             self.dec.append(_ResBlock(c_skip, g, sd))
         self.out = nn.Sequential(nn.GroupNorm(g, ch[0]), nn.SiLU(), nn.Conv2d(ch[0], 3, 3, padding=1))
-        if sd:
+        if sd and cfg.style_source == "pca":  # set by fit_style; saved with the weights
+            n = 3 * cfg.style_input**2
+            self.register_buffer("style_mean", torch.zeros(n))
+            self.register_buffer("style_basis", torch.zeros(sd, n))
+        elif sd:
             s = 32
             self.style_encoder = nn.Sequential(  # (B, 3, style_input, style_input) -> (B, 2 * style_dim)
                 nn.Conv2d(3, s, 3, padding=1),
@@ -124,10 +141,33 @@ class SketchTranslator(
         """Photo (B, 3, H, W) in [0, 1] → (mu, logvar), each (B, style_dim), from its coarse colour layout."""
         if not self.style_dim:
             raise ValueError("this translator has no style code (style_dim=0)")
-        s = self.config.style_input
-        small = F.interpolate(photo, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        small = self._coarse(photo)
+        if self.config.style_source == "pca":
+            mu = (small.flatten(1).float() - self.style_mean) @ self.style_basis.T
+            return mu.to(photo.dtype), torch.full_like(mu, PCA_LOGVAR).to(photo.dtype)
         mu, logvar = self.style_encoder(small * 2 - 1).chunk(2, dim=1)
         return mu, logvar.clamp(-10, 4)
+
+    def _coarse(self, photo: torch.Tensor) -> torch.Tensor:
+        s = self.config.style_input
+        return F.interpolate(photo, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+
+    @torch.no_grad()
+    def fit_style(self, photos: torch.Tensor) -> torch.Tensor:
+        """``style_source="pca"``: fit the code to training photos (N, 3, H, W) in [0, 1] (N > style_dim): the mean
+        coarse layout and the first ``style_dim`` principal directions, scaled so that each coordinate has unit
+        variance over ``photos``. Returns the share of the layouts' variance the code explains."""
+        if self.config.style_source != "pca" or not self.style_dim:
+            raise ValueError("fit_style is for a translator with style_source='pca' and style_dim > 0")
+        if len(photos) <= self.style_dim:
+            raise ValueError(f"fit_style needs more than style_dim={self.style_dim} photos; got {len(photos)}")
+        flat = torch.cat([self._coarse(p.float()).flatten(1) for p in photos.split(256)]).double()
+        mean = flat.mean(0)
+        _, sv, vh = torch.linalg.svd(flat - mean, full_matrices=False)
+        std = sv[: self.style_dim] / (len(flat) - 1) ** 0.5
+        self.style_mean.copy_(mean.float())
+        self.style_basis.copy_((vh[: self.style_dim] / std[:, None]).float())
+        return float(sv[: self.style_dim].pow(2).sum() / sv.pow(2).sum())
 
     def encode_sketch(self, sketch: torch.Tensor) -> list[torch.Tensor]:
         """Sketch (B, C, R, R) in [0, 1] → the encoder's features at every level (full resolution first); they do
