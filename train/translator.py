@@ -229,7 +229,8 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
         )
         model = SketchTranslator(cfg)
         if args.style_dim and args.style_source == "pca":
-            explained = model.fit_style(pool["image"].float() / 255)
+            # one copy of each photo (the pool is photo-major), not a float copy of all its variants
+            explained = model.fit_style(pool["image"][:: args.variants].float() / 255)
             print(f"style code: {args.style_dim} principal components explain {explained:.0%} of coarse colour")
     learned_code = bool(args.style_dim) and args.style_source == "encoder"
     disc = PatchDiscriminator()

@@ -153,7 +153,7 @@ class SketchTranslator(
         return F.interpolate(photo, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
 
     @torch.no_grad()
-    def fit_style(self, photos: torch.Tensor) -> torch.Tensor:
+    def fit_style(self, photos: torch.Tensor) -> float:
         """``style_source="pca"``: fit the code to training photos (N, 3, H, W) in [0, 1] (N > style_dim): the mean
         coarse layout and the first ``style_dim`` principal directions, scaled so that each coordinate has unit
         variance over ``photos``. Returns the share of the layouts' variance the code explains."""
