@@ -6,7 +6,9 @@ model. Figures, at 64 px against the true photo cut in the same frame:
 
 * runtime: ms per sketch at batch 1 (one candidate, and all ``--candidates``), CPU threads as set;
 * MSE, SSIM, ST-LPIPS (alex; named in the table) of candidate 0 (each model's deterministic best guess);
-* SFace cosine of candidate 0 to the true photo, and to another test person's photo (the bar to clear);
+* SFace cosine of candidate 0 to the true photo, and to another test person's photo (the bar to clear), with the
+  faces aligned by YuNet's landmarks; and the same on the central 80 % of the frame resized, without alignment (the
+  reading that issue 23's first table used: it gives a constant face 0.16 instead of −0.03, and blurred faces more);
 * attribute agreement: the classifier's reading of candidate 0 against the person's CelebA labels, beside the
   classifier's reading of the true photo (its ceiling) and the constant majority answer (the floor);
 * candidates (computed sketches): mean pairwise ST-LPIPS of ``--candidates`` candidates (the spread) and their mean
@@ -104,6 +106,7 @@ class Scorer:
     def __init__(self, classifier_path: str):
         self.perceptual = PerceptualDistance("stlpips")
         self.identity = IdentitySimilarity()
+        self.identity_crop = IdentitySimilarity(detect=False)  # centre crop, no alignment
         self.classifier = None
         if classifier_path:
             from sketchface.models.classifier import AttributeClassifier
@@ -121,6 +124,8 @@ class Scorer:
             "lpips": float(self.perceptual(fake, real, reduction="mean")),
             "sface_true": float(self.identity(fake, real, reduction="mean")),
             "sface_other": float(self.identity(fake, other, reduction="mean")),
+            "sface_crop_true": float(self.identity_crop(fake, real, reduction="mean")),
+            "sface_crop_other": float(self.identity_crop(fake, other, reduction="mean")),
         }
         if self.classifier is not None and labels is not None:
             out["agreement"] = float((self.attributes(fake) == labels).mean())
@@ -251,16 +256,18 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
         lines += [
             f"**{style} sketches**",
             "",
-            "| model | ms / sketch | MSE | SSIM | ST-LPIPS | SFace true / other | attribute agreement |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| model | ms / sketch | MSE | SSIM | ST-LPIPS | SFace true / other | SFace, centre crop: true / other "
+            "| attribute agreement |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, r in results["models"].items():
             s = r[style]
             ms = f"{r['runtime_ms']:.1f}" if "runtime_ms" in r else "–"
             agree = f"{s['agreement']:.3f}" if "agreement" in s else "–"
+            crop = f"{s['sface_crop_true']:.3f} / {s['sface_crop_other']:.3f}" if "sface_crop_true" in s else "–"
             lines.append(
                 f"| {name} | {ms} | {s['mse']:.4f} | {s['ssim']:.3f} | {s['lpips']:.3f} | "
-                f"{s['sface_true']:.3f} / {s['sface_other']:.3f} | {agree} |"
+                f"{s['sface_true']:.3f} / {s['sface_other']:.3f} | {crop} | {agree} |"
             )
         lines.append("")
     lines += [
@@ -276,6 +283,12 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
                 f"| {name} | {r[f'runtime_ms_{n}']:.1f} | {c['pairwise_lpips']:.3f} | {c['sface_mean']:.3f} / "
                 f"{c['sface_min_mean']:.3f} | {c['share_over_0.55']:.0%} |"
             )
+    lines += [
+        "",
+        "SFace true / other: faces aligned on YuNet's five landmarks (the project's reading). Centre crop: the "
+        "central 80 % of the frame resized to 112 px, no alignment; it reads blur and a shared frame as likeness "
+        "(a constant face scores about 0.16 to every photo), so compare models within one column.",
+    ]
     if "majority_baseline" in results:
         lines += [
             "",

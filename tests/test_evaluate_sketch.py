@@ -39,15 +39,34 @@ def test_table_grids_and_cards(setup, conftest_psp):
     assert results["photos"] == 2 and results["perceptual"].startswith(("ST-LPIPS", "LPIPS"))
     tiny = results["models"]["tiny"]
     for style in ("computed", "edges", "xdog"):
-        assert {"mse", "ssim", "lpips", "sface_true", "sface_other", "agreement"} <= set(tiny[style])
+        assert {
+            "mse",
+            "ssim",
+            "lpips",
+            "sface_true",
+            "sface_other",
+            "sface_crop_true",
+            "sface_crop_other",
+            "agreement",
+        } <= set(tiny[style])
     assert tiny["runtime_ms"] > 0 and tiny["candidates"]["per_sketch"] == 3 and tiny["checkpoint_mb"] >= 0
     constant = results["models"]["mean training face (a constant)"]
     assert "runtime_ms" not in constant and constant["computed"]["mse"] > 0
+    # one face against every photo, or against the same photos in another order: the same mean, both readings
+    c = constant["computed"]
+    assert c["sface_crop_true"] == pytest.approx(c["sface_crop_other"]) and c["sface_true"] == pytest.approx(
+        c["sface_other"]
+    )
     assert 0.5 <= results["majority_baseline"] <= 1
     saved = json.loads((root / "out" / "results.json").read_text())
     assert saved["models"].keys() == results["models"].keys()
     md = (root / "out" / "results.md").read_text()
-    assert "| tiny |" in md and "**edges sketches**" in md and "3 candidates per computed sketch" in md
+    assert (
+        "| tiny |" in md
+        and "**edges sketches**" in md
+        and "SFace, centre crop: true / other" in md
+        and "3 candidates per computed sketch" in md
+    )
     # grids with dataset photos go to grid_dir only; the committable picture uses no dataset pixels
     assert sorted(p.name for p in (root / "grids").iterdir()) == [
         "candidates.png",
