@@ -238,6 +238,28 @@ def _translator_step(device: torch.device, batch: int | None, cl: bool = False) 
     return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "U-Net + style code, L1 + KL"}
 
 
+def _layout_face_step(device: torch.device, batch: int | None, cl: bool = False) -> tuple[Callable[[], None], dict]:
+    from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig, hide_attributes
+
+    cfg = LayoutFaceConfig()  # the starter's architecture
+    b = batch or 32
+    model = _fmt(LayoutFace(cfg).to(device).train(), cl)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    r = cfg.resolution
+    photo = _fmt(torch.rand(b, 3, r, r, device=device), cl)
+    labels = torch.where(torch.rand(b, 40, device=device) < 0.5, 1.0, -1.0)
+
+    def step() -> None:  # L1, as train/layout_face.py by default
+        fake = model.render_layout(_fmt(model.layout_image(model.layout_code(photo)), cl), hide_attributes(labels))
+        loss = (fake - photo).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    params = sum(p.numel() for p in model.parameters())
+    return step, {"batch": b, "config": asdict(cfg), "params": params, "note": "layout + attributes → photo, L1"}
+
+
 #: the image + attributes experts without the sketch expert: the model both SketchFace and multivae can train
 #: (multivae needs a decoder per modality)
 TWO_EXPERTS = {"use_sketch": False}
@@ -398,6 +420,7 @@ TRAINABLE: dict[str, Callable[..., tuple[Callable[[], None], dict]]] = {
     "stylegan": _stylegan_step,
     "psp": _psp_step,
     "translator": _translator_step,
+    "layout_face": _layout_face_step,
 }
 
 

@@ -120,8 +120,9 @@ def load_pipeline(path: str, kind: str | None = None, device: str | torch.device
     if kind not in KINDS:
         raise CheckpointError(f"kind must be one of {KINDS}, got {kind!r}")
     module_name, class_name = PIPELINE_CLASSES[kind]
-    if kind == "sketch" and _model_type(path) == "sketch-translator":
-        module_name, class_name = "sketchface.pipelines.translator", "SketchTranslatorPipeline"
+    found = _model_type(path)
+    if found in ("sketch-translator", "layout-face"):  # the pipeline its model_type names
+        module_name, class_name = auto.PIPELINES[found].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     try:
         pipe = cls.from_pretrained(str(path))

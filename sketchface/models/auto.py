@@ -29,6 +29,7 @@ MODELS: dict[str, str] = {
     "psp": "sketchface.models.psp:PSP",
     "stylegan2": "sketchface.models.stylegan:Generator",
     "sketch-translator": "sketchface.models.translator:SketchTranslator",
+    "layout-face": "sketchface.models.layout_face:LayoutFace",
 }
 
 #: model_type → "module:Class" of the face pipeline that serves it (the classifier and a bare generator have none).
@@ -37,6 +38,7 @@ PIPELINES: dict[str, str] = {
     "cvae": "sketchface.pipelines.attribute_to_face:AttributeToFace",
     "psp": "sketchface.pipelines.sketch_to_face:SketchToFace",
     "sketch-translator": "sketchface.pipelines.translator:SketchTranslatorPipeline",
+    "layout-face": "sketchface.pipelines.layout_face:LayoutFacePipeline",
 }
 
 # Fields that identify the configs written before every config.json carried a model_type.

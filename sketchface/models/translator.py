@@ -27,7 +27,10 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+#: where a trained translator's style code comes from (``train/translator.py --style_source``)
 STYLE_SOURCES = ("encoder", "pca")
+#: ... and "given": the caller passes the code (e.g. attribute values, :mod:`sketchface.models.layout_face`)
+CODE_SOURCES = (*STYLE_SOURCES, "given")
 
 
 @dataclass
@@ -40,7 +43,7 @@ class TranslatorConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])  # widths at R, R/2, ... R/16
     style_dim: int = 8  # 0: deterministic (plain pix2pix)
     style_input: int = 16  # the style code sees the photo at this size (coarse colour only)
-    style_source: str = "encoder"  # "encoder" (learned, KL) or "pca" (whitened principal components, fit_style)
+    style_source: str = "encoder"  # "encoder" (learned, KL), "pca" (fit_style) or "given" (the caller's code)
     groups: int = 8  # GroupNorm groups
 
     def __post_init__(self) -> None:
@@ -51,8 +54,8 @@ class TranslatorConfig:
             raise ValueError(f"resolution {self.resolution} is not divisible by 2^{len(self.channels) - 1}")
         if any(c % self.groups for c in self.channels):
             raise ValueError(f"every width in channels must be a multiple of groups={self.groups}")
-        if self.style_source not in STYLE_SOURCES:
-            raise ValueError(f"style_source must be one of {STYLE_SOURCES}; got {self.style_source!r}")
+        if self.style_source not in CODE_SOURCES:
+            raise ValueError(f"style_source must be one of {CODE_SOURCES}; got {self.style_source!r}")
 
 
 #: the noise added to a "pca" code in training (log variance; std 0.1), so that nearby codes give nearby faces
@@ -115,7 +118,7 @@ class SketchTranslator(
             n = 3 * cfg.style_input**2
             self.register_buffer("style_mean", torch.zeros(n))
             self.register_buffer("style_basis", torch.zeros(sd, n))
-        elif sd:
+        elif sd and cfg.style_source == "encoder":
             s = 32
             self.style_encoder = nn.Sequential(  # (B, 3, style_input, style_input) -> (B, 2 * style_dim)
                 nn.Conv2d(3, s, 3, padding=1),
@@ -141,6 +144,10 @@ class SketchTranslator(
         """Photo (B, 3, H, W) in [0, 1] → (mu, logvar), each (B, style_dim), from its coarse colour layout."""
         if not self.style_dim:
             raise ValueError("this translator has no style code (style_dim=0)")
+        if self.config.style_source == "given":
+            raise ValueError(
+                "this translator's code is given by its caller (style_source='given'), not read off a photo"
+            )
         small = self._coarse(photo)
         if self.config.style_source == "pca":
             mu = (small.flatten(1).float() - self.style_mean) @ self.style_basis.T

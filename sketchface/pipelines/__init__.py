@@ -17,6 +17,7 @@ _EXPORTS = {
     "AttributeToFace": "attribute_to_face",
     "SketchToFace": "sketch_to_face",
     "SketchTranslatorPipeline": "translator",
+    "LayoutFacePipeline": "layout_face",
     "Stylizer": "stylize",
     "StylizeResult": "editing",
     "LatentEditor": "latent_editor",

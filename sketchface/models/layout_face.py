@@ -1,0 +1,205 @@
+"""Words → photographic faces through a coarse colour layout (issue 25), learned from real photos only.
+
+A description (tri-state: each of CelebA's 40 attributes present +1, absent −1 or unknown 0) becomes a face in two
+steps:
+
+1. **Layout prior.** A face's *layout* is its photo at ``layout_size`` px: hair colour and where the hair is, skin
+   tone, light and background, but no features. It is kept as whitened coordinates ``z`` on the first
+   ``layout_dim`` principal components of the training photos' layouts (:meth:`LayoutFace.fit_layout`; mirrored
+   copies included). The prior is a Gaussian over the labels and ``z`` together, fitted to the training photos
+   (:meth:`LayoutFace.fit_prior`); a description picks ``z`` from it conditioned on the attributes it states, so an
+   unknown attribute is left to what the stated ones imply, and the fewer are stated the more the layouts vary.
+2. **Renderer.** A U-Net (:class:`~sketchface.models.translator.SketchTranslator` with a 3-channel input and the 40
+   attribute values as its FiLM code) draws the photo from the layout, upsampled, and the description. It is
+   trained on real photos, each with its own layout and labels, random attributes hidden (``train/layout_face.py``),
+   so it learns the features, texture and light of real faces, and what each attribute looks like, from photographs.
+
+Everything the witness did not say is drawn from real faces' statistics; nothing comes from a cartoon. The latent of
+a face is ``[z, a]`` (``layout_dim + 40`` numbers): "more like this" moves ``z`` within the prior, crossing
+interpolates both, an edit sets attribute values and moves ``z`` by the prior's change of mean (blond hair also
+lightens the layout's hair).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from ..attributes import NUM_ATTRIBUTES
+from .translator import SketchTranslator, TranslatorConfig
+
+
+@dataclass
+class LayoutFaceConfig:
+    """Architecture of :class:`LayoutFace` (JSON-serialisable: it becomes config.json)."""
+
+    model_type: str = "layout-face"
+    resolution: int = 64
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])  # the renderer's U-Net widths
+    groups: int = 8
+    layout_size: int = 16  # the layout is the photo at this size
+    layout_dim: int = 16  # principal components kept (the length of z)
+
+    def __post_init__(self) -> None:
+        self.channels = [int(c) for c in self.channels]
+        self.translator_config()  # validates resolution / channels / groups
+        if not 2 <= self.layout_size <= self.resolution:
+            raise ValueError(f"layout_size must be between 2 and resolution={self.resolution}; got {self.layout_size}")
+        if not 1 <= self.layout_dim <= 3 * self.layout_size**2:
+            raise ValueError(f"layout_dim must be between 1 and 3·layout_size² = {3 * self.layout_size**2}")
+
+    def translator_config(self) -> TranslatorConfig:
+        return TranslatorConfig(
+            resolution=self.resolution,
+            in_channels=3,
+            channels=self.channels,
+            style_dim=NUM_ATTRIBUTES,
+            style_source="given",
+            groups=self.groups,
+        )
+
+
+def hide_attributes(labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Labels (B, 40) in ±1 → the same with random attributes set to 0 (unknown): per row a share p ~ U(0, 1) of
+    them, so that training sees every amount of description, from none to all 40."""
+    p = torch.rand(len(labels), 1, generator=generator).to(labels.device)
+    keep = torch.rand(labels.shape, generator=generator).to(labels.device) >= p
+    return labels * keep
+
+
+class LayoutFace(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="sketchface",
+    tags=["sketchface", "text-to-image", "attributes-to-face"],
+):
+    """Description (B, 40) → photographic face (B, 3, R, R) in [0, 1], through a sampled coarse colour layout."""
+
+    def __init__(self, config: LayoutFaceConfig | dict | None = None):
+        super().__init__()
+        cfg = config if isinstance(config, LayoutFaceConfig) else LayoutFaceConfig(**(config or {}))
+        self.config = cfg
+        self._hub_mixin_config = cfg  # huggingface_hub's mixin writes a dataclass config flat into config.json
+        self.net = SketchTranslator(cfg.translator_config())
+        n, k = 3 * cfg.layout_size**2, cfg.layout_dim
+        # set by fit_layout / fit_prior; saved with the weights
+        self.register_buffer("layout_mean", torch.zeros(n))
+        self.register_buffer("layout_basis", torch.zeros(k, n))  # whitening: z = (x − mean) @ basisᵀ
+        self.register_buffer("layout_unbasis", torch.zeros(k, n))  # back: x = mean + z @ unbasis
+        # the prior: a Gaussian over [labels (40), z] together, conditioned on what a description states
+        self.register_buffer("joint_mean", torch.zeros(NUM_ATTRIBUTES + k))
+        self.register_buffer("joint_cov", torch.eye(NUM_ATTRIBUTES + k))
+        self.register_buffer("ridge", torch.tensor(0.05))
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    @property
+    def layout_dim(self) -> int:
+        return self.config.layout_dim
+
+    # ------------------------------------------------------------------------------------------------- layouts
+    def coarse(self, photos: torch.Tensor) -> torch.Tensor:
+        """Photos (B, 3, H, W) in [0, 1] → their layouts, flattened (B, 3·layout_size²)."""
+        s = self.config.layout_size
+        return F.interpolate(photos.float(), size=(s, s), mode="bilinear", align_corners=False, antialias=True).flatten(
+            1
+        )
+
+    def layout_code(self, photos: torch.Tensor) -> torch.Tensor:
+        """Photos (B, 3, H, W) in [0, 1] → whitened layout codes z (B, layout_dim)."""
+        return (self.coarse(photos) - self.layout_mean) @ self.layout_basis.T
+
+    def layout_image(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes (B, layout_dim) → the layouts they stand for, upsampled to (B, 3, R, R) in [0, 1]."""
+        s, r = self.config.layout_size, self.config.resolution
+        small = (self.layout_mean + z.float() @ self.layout_unbasis).view(-1, 3, s, s)
+        return F.interpolate(small, size=(r, r), mode="bilinear", align_corners=False).clamp(0, 1)
+
+    @torch.no_grad()
+    def fit_layout(self, photos: torch.Tensor) -> float:
+        """Fit the layout code to training photos (N, 3, H, W) in [0, 1] and their mirror images: the mean layout
+        and the first ``layout_dim`` principal directions, scaled so that every coordinate has unit variance.
+        Returns the share of the layouts' variance the code keeps."""
+        if 2 * len(photos) <= self.layout_dim:
+            raise ValueError(f"fit_layout needs more than {self.layout_dim // 2} photos; got {len(photos)}")
+        flat = torch.cat([self.coarse(p) for chunk in photos.split(256) for p in (chunk, chunk.flip(-1))]).double()
+        mean = flat.mean(0)
+        _, sv, vh = torch.linalg.svd(flat - mean, full_matrices=False)
+        std = sv[: self.layout_dim] / (len(flat) - 1) ** 0.5
+        self.layout_mean.copy_(mean.float())
+        self.layout_basis.copy_((vh[: self.layout_dim] / std[:, None]).float())
+        self.layout_unbasis.copy_((vh[: self.layout_dim] * std[:, None]).float())
+        return float(sv[: self.layout_dim].pow(2).sum() / sv.pow(2).sum())
+
+    @torch.no_grad()
+    def fit_prior(self, photos: torch.Tensor, labels: torch.Tensor, *, ridge: float = 0.05) -> float:
+        """Fit the layout prior p(z | description) to training photos (N, 3, H, W) and their labels (N, 40) in ±1
+        (after :meth:`fit_layout`): the mean and covariance of the labels and codes together (mirror images
+        included). Returns the share of the codes' variance that the full labels explain."""
+        if labels.shape != (len(photos), NUM_ATTRIBUTES):
+            raise ValueError(
+                f"labels must be (N, {NUM_ATTRIBUTES}) for N = {len(photos)} photos; got {tuple(labels.shape)}"
+            )
+        z = torch.cat([self.layout_code(photos), self.layout_code(photos.flip(-1))]).double()
+        joint = torch.cat([torch.cat([labels, labels]).double(), z], 1)
+        self.joint_mean.copy_(joint.mean(0).float())
+        self.joint_cov.copy_(torch.cov(joint.T).float())
+        self.ridge.fill_(float(ridge))
+        full = self.prior(torch.cat([labels, labels]).float()[:1])[1]
+        return float(1 - full.pow(2).sum() / self.joint_cov[NUM_ATTRIBUTES:, NUM_ATTRIBUTES:].trace())
+
+    def prior(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Descriptions (B, 40) (±1, 0 unknown) → the prior's mean layout code (B, layout_dim) and the Cholesky
+        factor of its covariance (B, layout_dim, layout_dim): the Gaussian fitted to the training labels and codes,
+        conditioned on the stated attributes (``ridge`` is added to their variances: binary labels, some rare)."""
+        a, k = NUM_ATTRIBUTES, self.layout_dim
+        values = values.float().to(self.joint_mean.device)
+        mean = self.joint_mean[a:].expand(len(values), -1).clone()
+        chol = torch.empty(len(values), k, k, device=values.device)
+        s_zz = self.joint_cov[a:, a:].double()
+        known_rows = values != 0
+        for mask in known_rows.unique(dim=0):
+            rows = (known_rows == mask).all(1)
+            idx = mask.nonzero().flatten()
+            cov = s_zz
+            if len(idx):
+                s_kk = self.joint_cov[idx][:, idx].double() + float(self.ridge) * torch.eye(len(idx), dtype=s_zz.dtype)
+                s_zk = self.joint_cov[a:, idx].double()
+                gain = torch.linalg.solve(s_kk, s_zk.T).T  # (k, known)
+                shift = (values[rows][:, idx].double() - self.joint_mean[idx].double()) @ gain.T
+                mean[rows] += shift.float()
+                cov = s_zz - gain @ s_zk.T
+            cov = 0.5 * (cov + cov.T) + 1e-5 * torch.eye(k, dtype=cov.dtype)
+            chol[rows] = torch.linalg.cholesky(cov).float()
+        return mean, chol
+
+    def prior_mean(self, values: torch.Tensor) -> torch.Tensor:
+        """Descriptions (B, 40) (±1, 0 unknown) → the prior's mean layout code (B, layout_dim)."""
+        return self.prior(values)[0]
+
+    def sample_layout(
+        self, values: torch.Tensor, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """Layout codes (B, layout_dim) drawn from the prior for descriptions (B, 40); temperature scales the spread."""
+        mean, chol = self.prior(values)
+        eps = torch.randn(len(values), self.layout_dim, generator=generator).to(mean.device)
+        return mean + float(temperature) * (chol @ eps[..., None])[..., 0]
+
+    # ------------------------------------------------------------------------------------------------- render
+    def forward(self, z: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """Layout codes (B, layout_dim) + descriptions (B, 40) → faces (B, 3, R, R) in [0, 1]."""
+        layout = self.layout_image(z).to(next(self.net.parameters()).dtype)
+        return self.net.decode(self.net.encode_sketch(layout), values.to(layout.dtype))
+
+    def render_layout(self, layout: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """A layout image (B, 3, R, R) (e.g. a training photo's, :meth:`layout_image`) + descriptions → faces."""
+        return self.net.decode(self.net.encode_sketch(layout), values.to(layout.dtype))
+
+
+__all__ = ["LayoutFace", "LayoutFaceConfig", "hide_attributes"]

