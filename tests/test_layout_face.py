@@ -240,3 +240,20 @@ def test_rare_photos_can_be_shown_more_often():
     assert sorted(repeat_rare(pool, 3)["image"].flatten().tolist()) == [0, 1, 1, 1, 2, 3]
     with pytest.raises(SystemExit):
         repeat_rare(pool, 0)
+
+
+def test_guidance_extrapolates_from_the_face_drawn_with_nothing_stated():
+    model = _fitted()
+    values = torch.zeros(2, NUM_ATTRIBUTES)
+    values[:, INDEX["Eyeglasses"]] = 1
+    z = model.sample_layout(values, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = model(z, values, guidance=1.0)
+        without = model(z, torch.zeros_like(values), guidance=1.0)
+        assert torch.allclose(model(z, values, guidance=0.0), without, atol=1e-6)
+        guided = model(z, values, guidance=2.0)
+        assert torch.allclose(guided, (2 * plain - without).clamp(0, 1), atol=1e-5)
+        model.config.guidance = 2.0  # the checkpoint's run-time default
+        assert torch.allclose(model(z, values), guided)
+    with pytest.raises(ValueError, match="guidance"):
+        LayoutFaceConfig(**{**TINY, "guidance": -1})
