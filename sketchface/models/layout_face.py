@@ -112,9 +112,8 @@ class LayoutFace(
     def coarse(self, photos: torch.Tensor) -> torch.Tensor:
         """Photos (B, 3, H, W) in [0, 1] → their layouts, flattened (B, 3·layout_size²)."""
         s = self.config.layout_size
-        return F.interpolate(photos.float(), size=(s, s), mode="bilinear", align_corners=False, antialias=True).flatten(
-            1
-        )
+        small = F.interpolate(photos.float(), size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        return small.flatten(1)
 
     def layout_code(self, photos: torch.Tensor) -> torch.Tensor:
         """Photos (B, 3, H, W) in [0, 1] → whitened layout codes z (B, layout_dim)."""
