@@ -13,7 +13,7 @@ from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig, hide_att
 from sketchface.pipelines.layout_face import LayoutFacePipeline
 from tests.real_faces import write_celeba_layout
 
-TINY = {"resolution": 16, "channels": [8, 16], "groups": 4, "layout_size": 4, "layout_dim": 6}
+TINY = {"resolution": 16, "channels": [8, 16], "groups": 4, "layout_size": 4, "layout_dim": 6, "bank_size": 80}
 
 
 def _photos(n: int = 40, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,32 +68,41 @@ def test_layout_code_is_whitened_and_reversible():
         LayoutFace(TINY).fit_layout(photos[:2])
 
 
-def test_the_prior_follows_the_description_and_falls_back_on_the_mean_when_unknown():
-    model = _fitted(layout_dim=2)  # the two components the photos were built with (more would be whitened noise)
+def test_the_prior_draws_from_the_photos_that_fit_the_description_rare_statements_first():
+    model = _fitted(neighbours=8)
     photos, labels = _photos()
-    explained = model.fit_prior(photos, labels)
-    assert 0.8 < explained <= 1  # brightness and the top half are the labels' doing
-    _, chol_none = model.prior(torch.zeros(1, NUM_ATTRIBUTES))
-    _, chol_all = model.prior(labels[:1])
-    assert chol_none.pow(2).sum() > 1.5 * chol_all.pow(2).sum()  # the less is said, the more layouts vary
     values = torch.zeros(3, NUM_ATTRIBUTES)
     values[0, 0], values[1, 0] = 1, -1  # bright, dark, unknown
-    brightness = model.layout_image(model.prior_mean(values)).mean((1, 2, 3))
-    assert brightness[0] > brightness[2] > brightness[1]
-    assert float(brightness[0] - brightness[1]) > 0.25  # about the 0.4 built in
     g = torch.Generator().manual_seed(0)
-    draws = model.sample_layout(values[:1].expand(500, -1), g)
-    assert torch.allclose(draws.mean(0), model.prior_mean(values[:1])[0], atol=0.15)
-    assert torch.allclose(model.sample_layout(values, g, temperature=0.0), model.prior_mean(values))
+    draws = model.layout_image(model.sample_layout(values.repeat_interleave(50, 0), g)).mean((1, 2, 3)).view(3, 50)
+    assert (draws[0] > 0.6).all() and (draws[1] < 0.4).all()  # 0.5 ± 0.2 by attribute 0
+    assert draws[2].min() < 0.4 < 0.6 < draws[2].max()  # unknown: either
+    # a rare attribute stated present outweighs a common one: the neighbours of {rare: yes, common: no}
+    rare, common = 5, 6
+    model.bank_labels[:, rare] = -1
+    model.bank_labels[:3, rare] = 1  # 3 of 80 layouts
+    model.bank_labels[:, common] = 1
+    model.bank_labels[40:, common] = -1
+    stated = torch.zeros(1, NUM_ATTRIBUTES)
+    stated[0, rare], stated[0, common] = 1, -1
+    keep = model._candidates(stated)[0]
+    assert keep[:3].all()  # the rare ones are among the 8 though they disagree on the common attribute
+    mean = model.prior_mean(stated)
+    assert torch.allclose(mean[0], model.bank_codes[keep].mean(0), atol=1e-5)
+    assert torch.allclose(model.sample_layout(stated, g, temperature=0.0), mean)
     with pytest.raises(ValueError, match="labels must be"):
         model.fit_prior(photos, labels[:, :10])
+    with pytest.raises(ValueError, match="bank_size"):
+        model.fit_prior(photos[:10], labels[:10])
+    with pytest.raises(ValueError, match="never called"):
+        LayoutFace({**TINY, "bank_size": 0}).sample_layout(stated)
 
 
 def test_save_and_load_keep_the_fitted_layout_and_prior(tmp_path):
     model = _fitted()
     model.save_pretrained(tmp_path)
     back = LayoutFace.from_pretrained(str(tmp_path), strict=True).eval()
-    for name in ("layout_mean", "layout_basis", "layout_unbasis", "joint_mean", "joint_cov", "ridge"):
+    for name in ("layout_mean", "layout_basis", "layout_unbasis", "bank_codes", "bank_labels"):
         assert torch.equal(getattr(model, name), getattr(back, name)), name
     values = torch.zeros(2, NUM_ATTRIBUTES)
     z = model.sample_layout(values, torch.Generator().manual_seed(1))

@@ -49,7 +49,7 @@ class LayoutFaceArguments:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])
     layout_size: int = 16
     layout_dim: int = 16
-    ridge: float = 0.05  # added to the stated labels' variances when the prior is conditioned on them
+    neighbours: int = 16  # a description draws its layouts from this many best-agreeing training photos
     lpips_lambda: float = 0.0
     # photos with a rare attribute (RARE_REPEATED) appear this many times in the training pool (1: once, as the rest)
     rare_repeat: int = 1
@@ -150,10 +150,10 @@ tags: [sketchface, text-to-image, attributes-to-face]
 Words → photographic faces: a description (CelebA's 40 attributes, each present, absent or unknown; the app parses
 plain words into them) → several candidate faces that look like photographs ({args.resolution} px,
 {summary["parameters"] / 1e6:.1f} M parameters). Part of [SketchFace](https://github.com/sketchface/sketchface).
-Each candidate draws a coarse colour layout ({args.layout_size} px: hair colour and shape, skin tone, light,
-background) from a prior fitted to real photos' layouts given their labels ({args.layout_dim} whitened principal
-components, {summary["layout_explained"]:.0%} of the layouts' variance; the full labels explain
-{summary["prior_explained"]:.0%} of the code), and a U-Net renders it with the description as its FiLM code.
+Each candidate blends the coarse colour layouts ({args.layout_size} px: hair colour and shape, skin tone, light,
+background; {args.layout_dim} whitened principal components, {summary["layout_explained"]:.0%} of their variance) of
+two of the {args.neighbours} training photos whose labels agree best with the description, and a U-Net renders it
+with the description as its FiLM code.
 
 **Licence of the training data.** {LICENCE_NOTE}
 
@@ -193,21 +193,21 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
         if cfg.resolution != args.resolution:
             raise SystemExit(f"--init_from is a {cfg.resolution}-px model; pass --resolution {cfg.resolution}")
         args.channels, args.layout_size, args.layout_dim = list(cfg.channels), cfg.layout_size, cfg.layout_dim
-        explained = prior_explained = float("nan")
+        args.neighbours = cfg.neighbours
+        explained = float("nan")
     else:
         cfg = LayoutFaceConfig(
             resolution=args.resolution,
             channels=args.channels,
             layout_size=args.layout_size,
             layout_dim=args.layout_dim,
+            bank_size=2 * len(photos),
+            neighbours=args.neighbours,
         )
         model = LayoutFace(cfg)
         explained = model.fit_layout(photos)
-        prior_explained = model.fit_prior(photos, pool["labels"], ridge=args.ridge)
-        trainer.print(
-            f"layout code: {args.layout_dim} components keep {explained:.0%} of the layouts; "
-            f"the labels explain {prior_explained:.0%} of the code"
-        )
+        model.fit_prior(photos, pool["labels"])
+        trainer.print(f"layout code: {args.layout_dim} components keep {explained:.0%} of the layouts")
     train_pool = repeat_rare(pool, args.rare_repeat)
     opt = torch.optim.Adam(model.parameters(), lr=train_args.lr, betas=(0.5, 0.999))
     model, opt = trainer.prepare(model, opt)
@@ -283,14 +283,12 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
         if args.init_from:  # the fitted layout code is the saved model's
             prev = json.loads((Path(args.init_from) / "eval.json").read_text()) if Path(args.init_from).is_dir() else {}
             explained = prev.get("summary", {}).get("layout_explained", explained)
-            prior_explained = prev.get("summary", {}).get("prior_explained", prior_explained)
         summary = {
             **trainer.run_summary(net, step, seen, seconds),
             "train_photos": len(photos),
             "eval_photos": len(ev["image"]),
             "eval": {k: v for k, v in history[-1].items() if k != "step"},
             "layout_explained": explained,
-            "prior_explained": prior_explained,
         }
         record = {"summary": summary, "history": history, "args": asdict(args), "training": asdict(train_args)}
         trainer.finish(net, save_dir, card=model_card(train_args, args, summary), record=record, fp16=args.fp16_storage)

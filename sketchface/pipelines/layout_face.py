@@ -132,20 +132,19 @@ class LayoutFacePipeline(FacePipeline):
     # ---------------------------------------------------------------------------------- breeding the faces
     @torch.inference_mode()
     def variations(self, latent: Any, *, num_images: int = 8, seed: int = 0, strength: float = 0.5) -> FaceOutput:
-        """ "More like this": N faces with the same description and layouts near the chosen one's. In the prior's
-        whitened coordinates ``e`` (z = mean + L·e), ``e_i = sqrt(1 − s²)·e + s·ε_i``: strength 0 returns the face
-        itself, 1 fresh draws for its description."""
+        """ "More like this": N faces with the same description and layouts near the chosen one's: around the
+        neighbours' mean layout ``m``, ``z_i = m + sqrt(1 − s²)·(z − m) + s·(d_i − m)`` with ``d_i`` fresh draws for the
+        description; strength 0 returns the face itself, 1 fresh draws."""
         n = check_num_images(num_images)
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
         lat = self._as_latent(latent)
         k = self.model.layout_dim
         z0, values = lat[None, :k], lat[None, k:].expand(n, -1)
-        mean, chol = self.model.prior(values[:1])
-        e0 = torch.linalg.solve_triangular(chol[0], (z0 - mean).T, upper=False).T
-        eps = torch.randn(n, k, generator=self._generator(seed)).to(self.device)
-        e = (1 - strength**2) ** 0.5 * e0 + strength * eps
-        return self._faces(mean + e @ chol[0].T, values)
+        mean = self.model.prior_mean(values[:1])
+        draws = self.model.sample_layout(values, self._generator(seed))
+        z = mean + (1 - strength**2) ** 0.5 * (z0 - mean) + strength * (draws - mean)
+        return self._faces(z, values)
 
     @torch.inference_mode()
     def cross(self, latent_a: Any, latent_b: Any, *, num_images: int = 5) -> FaceOutput:
@@ -162,8 +161,9 @@ class LayoutFacePipeline(FacePipeline):
     @torch.inference_mode()
     def edit(self, latents: Any, changes: Mapping[str, bool], *, strength: float = 1.0) -> FaceOutput:
         """Change attributes of faces (latents (N, latent_dim) or (latent_dim,)): each named value moves
-        ``strength`` of the way to +1 (True) or −1 (False), and the layout moves with the prior's mean (lighter hair
-        for blond), so the rest of the face stays. Strength 0 returns the faces unchanged."""
+        ``strength`` of the way to +1 (True) or −1 (False), and the layout moves as the mean layout of the
+        description's neighbours moves (lighter hair for blond), so the rest of the face stays. Strength 0 returns
+        the faces unchanged."""
         if not changes:
             raise ValueError("edit needs at least one attribute change, e.g. {'Eyeglasses': True}")
         lat = torch.as_tensor(latents, dtype=torch.float32).to(self.device)
