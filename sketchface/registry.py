@@ -74,6 +74,13 @@ KINDS: dict[str, Kind] = {
             "cross-modal VAE (paper 1, approach 1): attributes → face",
         ),
         Kind(
+            "layout_face",
+            "attributes",
+            "sketchface.pipelines.layout_face:LayoutFacePipeline",
+            ("checkpoints/layout-celeba-mini-64",),
+            "words → photographic faces trained on real faces (coarse colour layout prior + U-Net renderer)",
+        ),
+        Kind(
             "translator",
             "sketch",
             "sketchface.pipelines.translator:SketchTranslatorPipeline",
