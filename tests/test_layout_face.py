@@ -187,8 +187,9 @@ def _train(celeba, out, steps, *extra):
 
 
 def test_training_fits_the_prior_saves_a_card_and_loads_in_the_app_registry(celeba, tmp_path):
-    out = _train(celeba, tmp_path / "run", 3, "--lpips_lambda", "0.1", "--rare_repeat", "3")
+    out = _train(celeba, tmp_path / "run", 3, "--lpips_lambda", "0.1", "--rare_repeat", "3", "--guidance", "2")
     card = (out / "README.md").read_text()
+    assert "guidance 2;" in card and json.loads((out / "config.json").read_text())["guidance"] == 2
     assert "non-commercial research" in card and "samples/s" in card and "0.1·ST-LPIPS" in card
     assert "appear 3 times as often" in card
     record = json.loads((out / "eval.json").read_text())

@@ -2,7 +2,7 @@
 CelebA-mini's training split.
 
 Before step 1 the layout code (principal components of the photos' ``--layout_size``-px layouts, mirrored copies
-included) and the layout prior p(code | description) are fitted in closed form; they are saved with the weights.
+included) is fitted and the prior's bank filled with the photos' codes and labels; both are saved with the weights.
 Then the renderer learns, on every photo, to redraw it from its own layout and its labels with random attributes
 hidden (so it draws from any amount of description): L1 + λ_p·ST-LPIPS (AlexNet, shift-tolerant; runs offline).
 Photos are mirrored at random (the layout is taken after the mirroring).
@@ -50,6 +50,8 @@ class LayoutFaceArguments:
     layout_size: int = 16
     layout_dim: int = 16
     neighbours: int = 16  # a description draws its layouts from this many best-agreeing training photos
+    # the run-time default of LayoutFace's guidance (1: as trained; choose it on the validation split)
+    guidance: float = 1.0
     lpips_lambda: float = 0.0
     # photos with a rare attribute (RARE_REPEATED) appear this many times in the training pool (1: once, as the rest)
     rare_repeat: int = 1
@@ -153,7 +155,8 @@ plain words into them) → several candidate faces that look like photographs ({
 Each candidate blends the coarse colour layouts ({args.layout_size} px: hair colour and shape, skin tone, light,
 background; {args.layout_dim} whitened principal components, {summary["layout_explained"]:.0%} of their variance) of
 two of the {args.neighbours} training photos whose labels agree best with the description, and a U-Net renders it
-with the description as its FiLM code.
+with the description as its FiLM code; at run time the face is extrapolated from the one drawn with nothing
+stated (guidance {args.guidance:g}; 1 = as trained).
 
 **Licence of the training data.** {LICENCE_NOTE}
 
@@ -194,6 +197,7 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
             raise SystemExit(f"--init_from is a {cfg.resolution}-px model; pass --resolution {cfg.resolution}")
         args.channels, args.layout_size, args.layout_dim = list(cfg.channels), cfg.layout_size, cfg.layout_dim
         args.neighbours = cfg.neighbours
+        cfg.guidance = args.guidance  # a run-time setting: the flag wins
         explained = float("nan")
     else:
         cfg = LayoutFaceConfig(
@@ -203,6 +207,7 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
             layout_dim=args.layout_dim,
             bank_size=2 * len(photos),
             neighbours=args.neighbours,
+            guidance=args.guidance,
         )
         model = LayoutFace(cfg)
         explained = model.fit_layout(photos)
