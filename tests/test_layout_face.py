@@ -201,6 +201,12 @@ def test_training_fits_the_prior_saves_a_card_and_loads_in_the_app_registry(cele
     pipe = AutoPipeline.from_pretrained(str(out))
     assert isinstance(pipe, LayoutFacePipeline) and float(pipe.model.layout_basis.abs().sum()) > 0  # fitted
     assert len(pipe({"Eyeglasses": True}, num_images=2, seed=0).images) == 2
+    from sketchface.registry import KINDS, Registry
+
+    assert KINDS["layout_face"].task == "attributes"
+    registry = Registry.discover({"layout_face": [str(out)]}, env={}).load()
+    entry = registry.first("layout_face")
+    assert entry.ok and isinstance(entry.pipeline, LayoutFacePipeline)
 
 
 def test_training_resumes_exactly(celeba, tmp_path, monkeypatch):
