@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..attributes import ATTRIBUTES, INDEX, NUM_ATTRIBUTES, check_name
 from ..models.layout_face import LayoutFace
+from ..trainer import native_bf16
 from .attribute_to_face import AttributesLike, _to_attributes, _to_pil
 from .base import Capabilities, FaceOutput, FacePipeline, check_num_images
 
@@ -33,11 +34,14 @@ class LayoutFacePipeline(FacePipeline):
 
     capabilities = Capabilities(takes_words=True, editable_attributes=tuple(ATTRIBUTES))
 
-    def __init__(self, model: LayoutFace, device: str | torch.device | None = None):
+    def __init__(self, model: LayoutFace, device: str | torch.device | None = None, *, bf16: bool | None = None):
         # channels_last: oneDNN's convolutions skip a layout reorder on every call (CPU)
         self.model = model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         if device is not None:
             self.model.to(device)
+        #: render in bfloat16 autocast (default: where the hardware runs it natively, e.g. a CPU with AMX: 2.5× faster
+        #: on the 2-core CPU, faces within a few levels of float32's)
+        self.bf16 = native_bf16(self.device) if bf16 is None else bool(bf16)
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str, device: str | torch.device | None = None) -> LayoutFacePipeline:
@@ -87,9 +91,12 @@ class LayoutFacePipeline(FacePipeline):
             raise ValueError(f"a latent of this model has {self.latent_dim} values, got {z.shape[0]}")
         return z.to(self.device)
 
+    def _render(self, z: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self.model(z, values).float()
+
     def _faces(self, z: torch.Tensor, values: torch.Tensor) -> FaceOutput:
-        images = self.model(z, values)
-        return FaceOutput(_to_pil(images.float()), torch.cat([z, values], 1).cpu())
+        return FaceOutput(_to_pil(self._render(z, values)), torch.cat([z, values], 1).cpu())
 
     # --------------------------------------------------------------------------------------------- generate
     @torch.inference_mode()
@@ -127,7 +134,7 @@ class LayoutFacePipeline(FacePipeline):
         if lat.shape[1] != self.latent_dim:
             raise ValueError(f"latents of this model have {self.latent_dim} values, got {lat.shape[1]}")
         k = self.model.layout_dim
-        return _to_pil(self.model(lat[:, :k], lat[:, k:]).float())
+        return _to_pil(self._render(lat[:, :k], lat[:, k:]))
 
     # ---------------------------------------------------------------------------------- breeding the faces
     @torch.inference_mode()
