@@ -68,7 +68,7 @@ def test_layout_code_is_whitened_and_reversible():
         LayoutFace(TINY).fit_layout(photos[:2])
 
 
-def test_the_prior_draws_from_the_photos_that_fit_the_description_rare_statements_first():
+def test_the_prior_draws_from_the_photos_that_contradict_the_description_least():
     model = _fitted(neighbours=8)
     photos, labels = _photos()
     values = torch.zeros(3, NUM_ATTRIBUTES)
@@ -77,16 +77,16 @@ def test_the_prior_draws_from_the_photos_that_fit_the_description_rare_statement
     draws = model.layout_image(model.sample_layout(values.repeat_interleave(50, 0), g)).mean((1, 2, 3)).view(3, 50)
     assert (draws[0] > 0.6).all() and (draws[1] < 0.4).all()  # 0.5 ± 0.2 by attribute 0
     assert draws[2].min() < 0.4 < 0.6 < draws[2].max()  # unknown: either
-    # a rare attribute stated present outweighs a common one: the neighbours of {rare: yes, common: no}
-    rare, common = 5, 6
-    model.bank_labels[:, rare] = -1
-    model.bank_labels[:3, rare] = 1  # 3 of 80 layouts
-    model.bank_labels[:, common] = 1
-    model.bank_labels[40:, common] = -1
+    # the neighbours contradict the fewest stated attributes: 3 layouts agree with both statements, 8 are kept
+    model.bank_labels[:, 5] = -1
+    model.bank_labels[:3, 5] = 1  # a rare attribute: 3 of 80 layouts
+    model.bank_labels[:, 6] = 1
+    model.bank_labels[40:, 6] = -1  # a common one
     stated = torch.zeros(1, NUM_ATTRIBUTES)
-    stated[0, rare], stated[0, common] = 1, -1
+    stated[0, 5], stated[0, 6] = 1, 1
     keep = model._candidates(stated)[0]
-    assert keep[:3].all()  # the rare ones are among the 8 though they disagree on the common attribute
+    assert keep[:3].all() and not keep[40:].any()  # then those contradicting one statement (not both)
+    assert keep.sum() == 40  # 3 agree with both; the 37 others of the first half tie at one contradiction
     mean = model.prior_mean(stated)
     assert torch.allclose(mean[0], model.bank_codes[keep].mean(0), atol=1e-5)
     assert torch.allclose(model.sample_layout(stated, g, temperature=0.0), mean)

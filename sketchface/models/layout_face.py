@@ -7,12 +7,12 @@ steps:
    tone, light and background, but no features. It is kept as whitened coordinates ``z`` on the first
    ``layout_dim`` principal components of the training photos' layouts (:meth:`LayoutFace.fit_layout`; mirrored
    copies included). The prior is the training photos' own layouts with their labels, a *bank*
-   (:meth:`LayoutFace.fit_prior`): a description picks the ``neighbours`` photos whose labels agree best with what
-   it states (each agreement weighs −log of how common that value is, so a stated mustache counts more than a stated
-   "no mustache"), and a candidate blends the layouts of two of them at random. What the witness did not say varies
-   as it varies among real people who fit the rest; a rare combination falls back on the closest ones. (A Gaussian
-   over labels and codes, tried first, explained a tenth of the layouts' variance: a "man with a mustache" came out
-   with long hair.)
+   (:meth:`LayoutFace.fit_prior`): a description picks the ``neighbours`` photos whose labels contradict the fewest
+   attributes it states (all photos tied at the boundary included), and a candidate blends the layouts of two of
+   them at random. What the witness did not say varies as it varies among real people who fit the rest; a rare
+   combination falls back on the closest ones. (Tried first: a Gaussian over labels and codes, whose labels explained
+   a tenth of the layouts' variance, and agreement weighted by rarity, which let gray-haired pale women outrank men
+   for "man with gray hair, pale skin and a mustache".)
 2. **Renderer.** A U-Net (:class:`~sketchface.models.translator.SketchTranslator` with a 3-channel input and the 40
    attribute values as its FiLM code) draws the photo from the layout, upsampled, and the description. It is
    trained on real photos, each with its own layout and labels, random attributes hidden (``train/layout_face.py``),
@@ -163,18 +163,15 @@ class LayoutFace(
 
     def _candidates(self, values: torch.Tensor) -> torch.Tensor:
         """Descriptions (B, 40) (±1, 0 unknown) → (B, bank_size) bool: the layouts each may draw from, the
-        ``neighbours`` best-agreeing ones (ties at the boundary included)."""
+        ``neighbours`` whose labels contradict the fewest stated attributes (ties at the boundary included)."""
         if not self.config.bank_size:
             raise ValueError("this model's prior is empty: fit_prior was never called")
         bank = self.bank_labels.float()
-        present = (bank > 0).float().mean(0).clamp(1e-3, 1 - 1e-3)  # how common each attribute is
-        stated = values.float().to(bank.device)
-        weight = torch.where(stated > 0, -present.log(), -(1 - present).log()) * (stated != 0)
-        agree = (bank[None] == stated.sign()[:, None]).float()  # (B, N, 40)
-        score = (agree * weight[:, None]).sum(-1)
+        stated = values.float().to(bank.device).sign()
+        contradicted = ((bank[None] * stated[:, None]) < 0).sum(-1)  # (B, N)
         m = min(self.config.neighbours, len(bank))
-        cut = score.topk(m, dim=1).values[:, -1:]
-        return score >= cut - 1e-6
+        cut = contradicted.topk(m, dim=1, largest=False).values[:, -1:]
+        return contradicted <= cut
 
     def prior_mean(self, values: torch.Tensor) -> torch.Tensor:
         """Descriptions (B, 40) (±1, 0 unknown) → the mean layout code of their neighbours (B, layout_dim)."""
