@@ -20,6 +20,7 @@ from sketchface.models.auto import (
     normalise_config,
 )
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig
 from sketchface.models.mvae import MVAE, CrossModalVAE
 from sketchface.models.psp import PSP
 from sketchface.models.stylegan import Generator
@@ -36,6 +37,9 @@ TINY_MODELS = {
     "psp": lambda: PSP(tiny_psp_config()),
     "stylegan2": lambda: Generator(tiny_stylegan_config()),
     "sketch-translator": lambda: SketchTranslator(TranslatorConfig(resolution=16, channels=[8, 16, 16], style_dim=4)),
+    "layout-face": lambda: LayoutFace(
+        LayoutFaceConfig(resolution=16, channels=[8, 16], layout_size=4, layout_dim=3, bank_size=6, guidance=1.5)
+    ),
 }
 
 
