@@ -49,7 +49,7 @@ class LayoutFaceArguments:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])
     layout_size: int = 16
     layout_dim: int = 16
-    neighbours: int = 16  # a description draws its layouts from this many best-agreeing training photos
+    neighbours: int = 8  # a description draws its layouts from this many training photos (chosen on validation)
     # the run-time default of LayoutFace's guidance (1: as trained; choose it on the validation split)
     guidance: float = 1.0
     lpips_lambda: float = 0.0

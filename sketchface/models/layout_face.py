@@ -48,7 +48,7 @@ class LayoutFaceConfig:
     layout_size: int = 16  # the layout is the photo at this size
     layout_dim: int = 16  # principal components kept (the length of z)
     bank_size: int = 0  # layouts in the prior's bank: the training photos and their mirror images (fit_prior)
-    neighbours: int = 16  # a description draws from this many best-agreeing layouts of the bank
+    neighbours: int = 8  # a description draws from this many layouts of the bank (4-32 tried on validation)
     # run time: the face drawn with the stated attributes is extrapolated from the one drawn without them,
     # out = without + guidance · (with − without) (classifier-free guidance; 1 = as trained); chosen on validation
     guidance: float = 1.0
