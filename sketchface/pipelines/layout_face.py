@@ -39,9 +39,13 @@ class LayoutFacePipeline(FacePipeline):
         self.model = model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         if device is not None:
             self.model.to(device)
-        #: render in bfloat16 autocast (default: where the hardware runs it natively, e.g. a CPU with AMX: 2.5× faster
-        #: on the 2-core CPU, faces within a few levels of float32's)
-        self.bf16 = native_bf16(self.device) if bf16 is None else bool(bf16)
+        self._bf16 = bf16
+
+    @property
+    def bf16(self) -> bool:
+        """Render in bfloat16 autocast: as asked, else where the device runs it natively (e.g. a CPU with AMX: 2.5×
+        faster on the 2-core CPU, faces within a few levels of float32's)."""
+        return native_bf16(self.device) if self._bf16 is None else bool(self._bf16)
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str, device: str | torch.device | None = None) -> LayoutFacePipeline:
