@@ -7,11 +7,10 @@ Then the renderer learns, on every photo, to redraw it from its own layout and i
 hidden (so it draws from any amount of description): L1 + λ_p·ST-LPIPS (AlexNet, shift-tolerant; runs offline).
 Photos are mirrored at random (the layout is taken after the mirroring).
 
-The starter ``checkpoints/layout-celeba-mini-64`` (its card has the figures) was trained on one core of the 2-core
-CPU, and stopped after 71 of the 90 minutes (step 4,750; its saved state is the model)::
+The model measured in docs/models.md (``layout-celeba-mini-64``; not shipped: the starters' 60 MB) was trained on
+one core of the 2-core CPU, and stopped after 71 of the 90 minutes (step 4,750; its saved state is the model)::
 
-    python -m train.layout_face --max_minutes 90 --output_dir runs/layout-64 \
-        --save_dir checkpoints/layout-celeba-mini-64
+    python -m train.layout_face --max_minutes 90 --output_dir runs/layout-64 --save_dir runs/layout-64/final
 
 Resume a stopped run with the same command plus ``--resume``. Several GPUs: ``accelerate launch -m train.layout_face``.
 """

@@ -1,7 +1,7 @@
 """LayoutFacePipeline: a description → candidate photographic faces, with "more like this", crossing and attribute
 edits (:class:`sketchface.models.layout_face.LayoutFace`, issue 25).
 
-pipe = LayoutFacePipeline.from_pretrained("checkpoints/layout-celeba-mini-64")
+pipe = LayoutFacePipeline.from_pretrained("runs/layout-64/final")   # train/layout_face.py
 out = pipe("young woman with glasses and blond hair", num_images=8, seed=0)
 more = pipe.variations(out.latents[3], num_images=8, seed=1, strength=0.3)
 """
