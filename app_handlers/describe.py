@@ -188,7 +188,23 @@ class DescribeHandlers:
         ]
         state = self._new_round(state or {}, _short(describe(attrs)), out, meta, caption, attrs, "candidate")
         status = f"{len(images)} candidates from `{entry.key}` (seed {seed}) in {ms:.0f} ms: {describe(attrs)}"
+        status += self._seldom_note(entry, attrs)
         return (*self._round_outputs(state, status), reading)
+
+    def _seldom_note(self, entry, attrs: Attributes) -> str:
+        """A warning when the description asks for attributes this model was measured to seldom draw (its
+        ``seldom_drawn``), naming another loaded model that has no such finding for them; "" otherwise."""
+        asked = [name for name, share in entry.pipeline.seldom_drawn.items() if attrs[name] is True]
+        if not asked:
+            return ""
+        shares = ", ".join(f"{pretty(n)} ({entry.pipeline.seldom_drawn[n]:.0%} of the time)" for n in asked)
+        others = [
+            e.key
+            for e in self.registry.loaded("attributes")
+            if e is not entry and not set(asked) & set(e.pipeline.seldom_drawn)
+        ]
+        tip = f" `{others[0]}` may draw them." if others else ""
+        return f"\n\n⚠️ Asked for, but this model seldom draws it (measured on held-out descriptions): {shares}.{tip}"
 
     def select(self, state: dict, a: float | None, caption: bool, evt: gr.SelectData):
         b = a

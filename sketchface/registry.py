@@ -77,7 +77,7 @@ KINDS: dict[str, Kind] = {
             "layout_face",
             "attributes",
             "sketchface.pipelines.layout_face:LayoutFacePipeline",
-            (),  # not a starter (17 MB over the starters' 60 MB): train it with train/layout_face.py and name it
+            ("checkpoints/layout-celeba-mini-64",),
             "words → photographic faces trained on real faces (coarse colour layout prior + U-Net renderer)",
         ),
         Kind(

@@ -169,6 +169,43 @@ def test_breeding_and_edits():
         pipe.decode(torch.zeros(1, 7))
 
 
+def test_seldom_drawn_attributes_come_from_the_saved_evaluation(tmp_path):
+    from sketchface.pipelines.layout_face import seldom_drawn
+
+    _fitted().save_pretrained(tmp_path)
+    assert LayoutFacePipeline.from_pretrained(str(tmp_path)).seldom_drawn == {}  # no eval.json: nothing claimed
+    final = {"present/Eyeglasses": 0.1, "present/Male": 0.9, "present/Bald": 0.0, "present/Not_An_Attr": 0.0}
+    (tmp_path / "eval.json").write_text(json.dumps({"summary": {"eval": {**final, "fidelity": 0.7}}}))
+    pipe = LayoutFacePipeline.from_pretrained(str(tmp_path))
+    assert dict(pipe.seldom_drawn) == {"Eyeglasses": 0.1, "Bald": 0.0}
+    with pytest.raises(TypeError):
+        pipe.seldom_drawn["Male"] = 0.0  # read-only
+    (tmp_path / "eval.json").write_text("{not json")
+    assert seldom_drawn(tmp_path / "eval.json") == {} and seldom_drawn(tmp_path / "missing.json") == {}
+
+
+def test_describe_warns_when_asked_for_what_the_model_seldom_draws(tmp_path):
+    from app_handlers import Handlers
+    from sketchface.attributes import ATTRIBUTES
+    from sketchface.registry import ROOT, Registry
+
+    _fitted().save_pretrained(tmp_path)
+    (tmp_path / "eval.json").write_text(json.dumps({"summary": {"eval": {"present/Eyeglasses": 0.1}}}))
+    registry = Registry.discover({"layout_face": [str(tmp_path)]}, env={}, defaults=False).load()
+    h = Handlers(registry)
+    entry = registry.first("layout_face")
+    unknown = ["?"] * len(ATTRIBUTES)
+    status = h.generate("a man with glasses", *unknown, entry.key, 2, 0, False, {})[2]
+    assert "seldom draws" in status and "eyeglasses (10% of the time)" in status
+    assert "may draw them" not in status  # no other model loaded to suggest
+    status = h.generate("a man without glasses", *unknown, entry.key, 2, 0, False, {})[2]
+    assert "seldom" not in status
+    cvae = str(ROOT / "checkpoints" / "cvae-procedural-64")
+    both = Registry.discover({"layout_face": [str(tmp_path)], "cvae": [cvae]}, env={}, defaults=False).load()
+    status = Handlers(both).generate("a man with glasses", *unknown, entry.key, 2, 0, False, {})[2]
+    assert "`cvae · cvae-procedural-64` may draw them" in status
+
+
 @pytest.fixture(scope="module")
 def celeba(tmp_path_factory):
     return write_celeba_layout(tmp_path_factory.mktemp("celeba"), n=12)

@@ -8,7 +8,10 @@ more = pipe.variations(out.latents[3], num_images=8, seed=1, strength=0.3)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -20,6 +23,22 @@ from ..models.layout_face import LayoutFace
 from ..trainer import native_bf16
 from .attribute_to_face import AttributesLike, _to_attributes, _to_pil
 from .base import Capabilities, FaceOutput, FacePipeline, check_num_images
+
+#: an attribute drawn in fewer of the faces asked for it than this share is "seldom drawn" (see seldom_drawn)
+SELDOM = 0.5
+
+
+def seldom_drawn(eval_json: Path) -> dict[str, float]:
+    """The attributes a saved model drew in under :data:`SELDOM` of the validation faces whose description stated
+    them (name → share), from its ``eval.json`` (``train/layout_face.py``'s final check, ``present/<name>``); empty
+    when the file is missing (a Hub model, an older folder) or unreadable."""
+    try:
+        final = json.loads(eval_json.read_text())["summary"]["eval"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    shares = {k.removeprefix("present/"): v for k, v in final.items() if k.startswith("present/")}
+    numbers = {name: v for name, v in shares.items() if name in INDEX and isinstance(v, (int, float))}
+    return {name: float(v) for name, v in numbers.items() if v < SELDOM}
 
 
 class LayoutFacePipeline(FacePipeline):
@@ -49,8 +68,11 @@ class LayoutFacePipeline(FacePipeline):
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str, device: str | torch.device | None = None) -> LayoutFacePipeline:
-        """A saved model (local folder or Hub repo id; weights may be stored in half precision)."""
-        return cls(LayoutFace.from_pretrained(path_or_repo, strict=True).float(), device=device)
+        """A saved model (local folder or Hub repo id; weights may be stored in half precision). A local folder's
+        ``eval.json`` also gives :attr:`seldom_drawn`."""
+        pipe = cls(LayoutFace.from_pretrained(path_or_repo, strict=True).float(), device=device)
+        pipe.seldom_drawn = MappingProxyType(seldom_drawn(Path(path_or_repo) / "eval.json"))
+        return pipe
 
     @property
     def device(self) -> torch.device:
