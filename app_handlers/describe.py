@@ -194,7 +194,7 @@ class DescribeHandlers:
     def _seldom_note(self, entry, attrs: Attributes) -> str:
         """A warning when the description asks for attributes this model was measured to seldom draw (its
         ``seldom_drawn``), naming another loaded model that has no such finding for them; "" otherwise."""
-        asked = [name for name, share in entry.pipeline.seldom_drawn.items() if attrs[name] is True]
+        asked = [name for name in entry.pipeline.seldom_drawn if attrs[name] is True]
         if not asked:
             return ""
         shares = ", ".join(f"{pretty(n)} ({entry.pipeline.seldom_drawn[n]:.0%} of the time)" for n in asked)

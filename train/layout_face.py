@@ -7,7 +7,7 @@ Then the renderer learns, on every photo, to redraw it from its own layout and i
 hidden (so it draws from any amount of description): L1 + λ_p·ST-LPIPS (AlexNet, shift-tolerant; runs offline).
 Photos are mirrored at random (the layout is taken after the mirroring).
 
-The starter ``checkpoints/layout-celeba-mini-64`` (2.1 M parameters, 4.3 MB in fp16) was trained with these defaults
+The starter ``checkpoints/layout-celeba-mini-64`` (2.1 M parameters, 4.4 MB in fp16) was trained with these defaults
 on both cores of the 2-core CPU (``OMP_NUM_THREADS=2``: 0.57 s a step, against 1.05 s on one core) in about an hour::
 
     OMP_NUM_THREADS=2 python -m train.layout_face --max_minutes 68 --output_dir runs/layout-64 \\
