@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sketchface.attributes import INDEX, NUM_ATTRIBUTES, UnknownAttributeError
+from sketchface.attributes import ATTRIBUTES, INDEX, NUM_ATTRIBUTES, UnknownAttributeError
 from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig, hide_attributes
 from sketchface.pipelines.layout_face import LayoutFacePipeline
 from tests.real_faces import write_celeba_layout
@@ -42,6 +42,8 @@ def test_config_is_checked():
         LayoutFaceConfig(**{**TINY, "layout_dim": 3 * 4 * 4 + 1})
     with pytest.raises(ValueError, match="divisible"):
         LayoutFaceConfig(**{**TINY, "resolution": 17})
+    with pytest.raises(UnknownAttributeError, match="Did you mean Wearing_Hat"):
+        LayoutFaceConfig(**{**TINY, "must_match": ["Wearing_Hats"]})
 
 
 def test_hide_attributes_hides_a_random_share_per_row():
@@ -96,6 +98,52 @@ def test_the_prior_draws_from_the_photos_that_contradict_the_description_least()
         model.fit_prior(photos[:10], labels[:10])
     with pytest.raises(ValueError, match="never called"):
         LayoutFace({**TINY, "bank_size": 0}).sample_layout(stated)
+
+
+def test_must_match_attributes_outweigh_every_other_contradiction(tmp_path):
+    model = _fitted(neighbours=4)
+    model.bank_labels[:, 5] = -1
+    model.bank_labels[:4, 5] = 1  # a rare attribute: 4 of 80 layouts have it...
+    model.bank_labels[4:, 7:27] = 1  # the rest agree with the 20 other statements below...
+    model.bank_labels[:4, 7:27] = -1  # ...which those 4 contradict
+    stated = torch.zeros(1, NUM_ATTRIBUTES)
+    stated[0, 5], stated[0, 7:27] = 1, 1
+    plain = model._candidates(stated)[0]
+    assert not plain[:4].any()  # a plain count: the 20 common statements win
+    model.config.must_match = ["Wearing_Hat"]  # another attribute: no effect
+    assert torch.equal(model._candidates(stated)[0], plain)
+    name = ATTRIBUTES[5]
+    model.config.must_match = [name]
+    keep = model._candidates(stated)[0]
+    assert keep[:4].all() and keep.sum() == 4  # only the layouts that have it
+    unstated = stated.clone()
+    unstated[0, 5] = -1  # stated absent: counted as usual
+    assert not model._candidates(unstated)[0][:4].any()
+    model.save_pretrained(tmp_path)
+    assert LayoutFace.from_pretrained(str(tmp_path)).config.must_match == [name]
+
+
+def test_stated_glasses_and_mustache_are_drawn_into_the_layout():
+    model = _fitted(resolution=32, layout_size=8, channels=[8, 16])
+    z = model.sample_layout(torch.zeros(3, NUM_ATTRIBUTES), torch.Generator().manual_seed(0))
+    plain = model.layout_image(z)
+    values = torch.zeros(3, NUM_ATTRIBUTES)
+    values[0, INDEX["Eyeglasses"]], values[1, INDEX["Mustache"]], values[2, INDEX["Eyeglasses"]] = 1, 1, -1
+    drawn = model.with_accessories(plain, values, z)
+    changed = (drawn - plain).abs().sum(1)  # (3, R, R)
+    rows = changed.sum(-1)
+    assert rows[0, 12:20].sum() > 0.9 * rows[0].sum() > 0  # glasses around the eyes (row ~16 of 32)
+    assert rows[1, 19:27].sum() > 0.9 * rows[1].sum() > 0  # a mustache above the mouth (row ~22)
+    assert changed[2].sum() == 0  # stated absent: nothing drawn
+    assert torch.equal(model.with_accessories(plain, values, z), drawn)  # one latent, one face
+    other = model.with_accessories(plain, values, z + 0.1)
+    assert not torch.equal(other[0], drawn[0])  # another latent, other glasses
+    with torch.no_grad():
+        assert torch.equal(model(z, values), model(z, values * 0 + values))
+        off = model(z, values)
+        model.config.draw_accessories = True
+        on = model(z, values)
+    assert torch.equal(on[2], off[2]) and not torch.equal(on[0], off[0])
 
 
 def test_save_and_load_keep_the_fitted_layout_and_prior(tmp_path):
@@ -180,6 +228,9 @@ def test_seldom_drawn_attributes_come_from_the_saved_evaluation(tmp_path):
     assert dict(pipe.seldom_drawn) == {"Eyeglasses": 0.1, "Bald": 0.0}
     with pytest.raises(TypeError):
         pipe.seldom_drawn["Male"] = 0.0  # read-only
+    swept = {"scores": {"present/Eyeglasses": 0.8, "present/Male": 0.4, "present/Bald": float("nan")}}
+    (tmp_path / "eval.json").write_text(json.dumps({"summary": {"eval": final}, "prior_sweep": swept}))
+    assert seldom_drawn(tmp_path / "eval.json") == {"Male": 0.4}  # the run-time settings' figures win
     (tmp_path / "eval.json").write_text("{not json")
     assert seldom_drawn(tmp_path / "eval.json") == {} and seldom_drawn(tmp_path / "missing.json") == {}
 
@@ -224,11 +275,18 @@ def _train(celeba, out, steps, *extra):
 
 
 def test_training_fits_the_prior_saves_a_card_and_loads_in_the_app_registry(celeba, tmp_path):
-    out = _train(celeba, tmp_path / "run", 3, "--lpips_lambda", "0.1", "--rare_repeat", "3", "--guidance", "2")
+    out = _train(celeba, tmp_path / "run", 3, "--lpips_lambda", "0.1", "--rare_repeat", "3", "--guidance", "2",
+                 "--p_glasses", "1", "--p_mustache", "0.5", "--must_match", "Wearing_Hat", "Bald",
+                 "--draw_accessories")  # fmt: skip
     card = (out / "README.md").read_text()
     assert "guidance 2;" in card and json.loads((out / "config.json").read_text())["guidance"] == 2
     assert "non-commercial research" in card and "samples/s" in card and "0.1·ST-LPIPS" in card
     assert "appear 3 times as often" in card
+    assert "glasses on 100% of the photos labelled without them and a mustache on 50% of the men" in card
+    assert "must show each of Wearing_Hat, Bald that the description states" in card
+    assert "turn drawn glasses and mustaches into photographed ones" in card
+    config = json.loads((out / "config.json").read_text())
+    assert config["must_match"] == ["Wearing_Hat", "Bald"] and config["draw_accessories"] is True
     record = json.loads((out / "eval.json").read_text())
     summary = record["summary"]
     assert summary["steps"] == 3 and {"recon/mse", "recon/lpips", "diversity"} <= set(summary["eval"])
@@ -319,3 +377,31 @@ def test_bfloat16_rendering_stays_close_to_float32():
     assert torch.equal(a.latents, b.latents)  # the same draws; only the rendering's precision differs
     diff = np.abs(np.stack([np.asarray(x, float) - np.asarray(y, float) for x, y in zip(a.images, b.images)]))
     assert diff.mean() < 3 and diff.max() < 40
+
+
+def test_prior_sweep_scores_each_setting_on_the_validation_split(celeba, tmp_path, capsys):
+    from scripts import layout_prior_sweep
+
+    out = _train(celeba, tmp_path / "run", 1)
+    argv = [str(out), "--data_root", str(celeba), "--judge", "", "--threads", "1", "--neighbours", "2", "4",
+            "--must_match", "none", "Wearing_Hat,Bald", "--seeds", "2"]  # fmt: skip
+    layout_prior_sweep.main(argv)
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| ") and r[2].isdigit()]
+    assert [r.split(" | ")[:3] for r in rows] == [
+        ["| 2", "1", "none"], ["| 2", "1", "Wearing_Hat, Bald"], ["| 4", "1", "none"], ["| 4", "1", "Wearing_Hat, Bald"]
+    ]  # fmt: skip
+    assert all(float(r.split(" | ")[-1].rstrip(" |")) > 0 for r in rows)  # diversity measured
+    with pytest.raises(SystemExit):
+        layout_prior_sweep.main([str(out), "--data_root", str(celeba), "--must_match", "Wearing_Hats"])
+    assert "Did you mean Wearing_Hat" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        layout_prior_sweep.main(argv + ["--record"])  # several combinations
+    assert "--record takes one combination" in capsys.readouterr().err
+    one = [str(out), "--data_root", str(celeba), "--judge", "", "--threads", "1", "--neighbours", "3",
+           "--must_match", "Bald", "--record"]  # fmt: skip
+    layout_prior_sweep.main(one)
+    config = json.loads((out / "config.json").read_text())
+    assert config["neighbours"] == 3 and config["must_match"] == ["Bald"]
+    swept = json.loads((out / "eval.json").read_text())["prior_sweep"]
+    assert swept["neighbours"] == 3 and swept["seeds"] == 1 and swept["scores"]["diversity"] > 0
+    assert LayoutFace.from_pretrained(str(out)).config.must_match == ["Bald"]

@@ -5,13 +5,18 @@ Before step 1 the layout code (principal components of the photos' ``--layout_si
 included) is fitted and the prior's bank filled with the photos' codes and labels; both are saved with the weights.
 Then the renderer learns, on every photo, to redraw it from its own layout and its labels with random attributes
 hidden (so it draws from any amount of description): L1 + λ_p·ST-LPIPS (AlexNet, shift-tolerant; runs offline).
-Photos are mirrored at random (the layout is taken after the mirroring).
+Photos are mirrored at random (the layout is taken after the mirroring). ``--p_glasses`` / ``--p_mustache`` draw
+glasses and mustaches (:mod:`sketchface.data.accessories`) on a share of the photos, labels set to match;
+``--draw_accessories`` draws them into the layout too (and saves the model so that it draws stated ones at run time).
 
-The starter ``checkpoints/layout-celeba-mini-64`` (2.1 M parameters, 4.4 MB in fp16) was trained with these defaults
-on both cores of the 2-core CPU (``OMP_NUM_THREADS=2``: 0.57 s a step, against 1.05 s on one core) in about an hour::
+The starter ``checkpoints/layout-celeba-mini-64`` (2.1 M parameters, 4.4 MB in fp16) came from two runs on both
+cores of the 2-core CPU (``OMP_NUM_THREADS=2``: 0.57 s a step, against 1.05 s on one core), about 106 minutes::
 
     OMP_NUM_THREADS=2 python -m train.layout_face --max_minutes 68 --output_dir runs/layout-64 \\
         --save_dir runs/layout-64/final
+    OMP_NUM_THREADS=2 python -m train.layout_face --init_from runs/layout-64/final --lr 2e-4 --warmup_steps 100 \\
+        --max_steps 4000 --max_minutes 42 --p_glasses 0.15 --p_mustache 0.2 --draw_accessories \\
+        --must_match Wearing_Hat Bald Gray_Hair --output_dir runs/layout-acc --save_dir runs/layout-acc/final
 
 Resume a stopped run with the same command plus ``--resume``. Several GPUs: ``accelerate launch -m train.layout_face``.
 """
@@ -29,7 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sketchface.attributes import INDEX
+from sketchface.attributes import INDEX, check_name
+from sketchface.data.accessories import draw_accessories, paint, sample_accessories
 from sketchface.data.celeba import LICENCE_NOTE, CelebA
 from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig, hide_attributes
 from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, parse_training_args
@@ -53,9 +59,19 @@ class LayoutFaceArguments:
     neighbours: int = 8  # a description draws its layouts from this many training photos (chosen on validation)
     # the run-time default of LayoutFace's guidance (1: as trained; choose it on the validation split)
     guidance: float = 1.0
+    # rare attributes a description's neighbours must have when it states them (LayoutFaceConfig.must_match; a
+    # run-time setting, chosen on the validation split with scripts/layout_prior_sweep.py)
+    must_match: list[str] = field(default_factory=list)
     lpips_lambda: float = 0.0
     # photos with a rare attribute (RARE_REPEATED) appear this many times in the training pool (1: once, as the rest)
     rare_repeat: int = 1
+    # shares of the photos labelled without glasses / of the men labelled without a mustache that get them drawn on
+    # (sketchface.data.accessories); without draw_accessories the layout is taken before drawing (labels carry them)
+    p_glasses: float = 0.0
+    p_mustache: float = 0.0
+    # and draw them into the layout too (LayoutFaceConfig.draw_accessories: at run time a stated pair of glasses or
+    # mustache is drawn into the layout); photos with real ones get drawn ones in their layout
+    draw_accessories: bool = False
     judge: str = "checkpoints/classifier-celeba-mini-pt-64"  # validation fidelity ('' off)
     eval_photos: int = 64  # validation photos (and their label vectors) scored during training
     fp16_storage: bool = True
@@ -90,9 +106,11 @@ def photo_pool(root: str, split: str, size: int, limit: int | None = None) -> di
 
 # ------------------------------------------------------------------------------------------------------ evaluate
 @torch.no_grad()
-def evaluate(model: LayoutFace, ev: dict[str, torch.Tensor], perceptual, identity, judge, device) -> dict[str, Any]:
+def evaluate(
+    model: LayoutFace, ev: dict[str, torch.Tensor], perceptual, identity, judge, device, seed: int = 0
+) -> dict[str, Any]:
     """Validation figures: redrawing each photo from its own layout and full labels (MSE, ST-LPIPS); and one face
-    per validation label vector drawn from the prior (seed 0): SFace FD to the validation photos, the judge's
+    per validation label vector drawn from the prior (``seed``): SFace FD to the validation photos, the judge's
     fidelity to the labels (all and per rare attribute stated present), diversity of 4 draws of one description."""
     from sketchface.metrics import attribute_fidelity, frechet_distance
 
@@ -100,7 +118,7 @@ def evaluate(model: LayoutFace, ev: dict[str, torch.Tensor], perceptual, identit
     photos = ev["image"].float() / 255
     labels = ev["labels"]
     recon, faces = [], []
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     for i in range(0, len(photos), 64):
         p, lab = photos[i : i + 64].to(device), labels[i : i + 64].to(device)
         recon.append(model.render_layout(model.layout_image(model.layout_code(p)), lab).float().cpu())
@@ -137,6 +155,25 @@ def model_card(train_args: TrainingArguments, args: LayoutFaceArguments, summary
         if args.rare_repeat > 1
         else ""
     )
+    if args.p_glasses or args.p_mustache:
+        rare_line += (
+            f" Drawn accessories (`sketchface.data.accessories`): glasses on {args.p_glasses:.0%} of the photos"
+            f" labelled without them and a mustache on {args.p_mustache:.0%} of the men without one, with the labels"
+            " set to match"
+            + (
+                "; they are drawn into the layout too, and photos with real ones get drawn ones in their layout, so"
+                " the renderer learns to turn drawn glasses and mustaches into photographed ones (at run time a"
+                " stated pair of glasses or mustache is drawn into the layout)."
+                if args.draw_accessories
+                else " (the layout is taken before drawing, so only the labels carry them)."
+            )
+        )
+
+    must = (
+        f" (a photo must show each of {', '.join(args.must_match)} that the description states present)"
+        if args.must_match
+        else ""
+    )
 
     def fig(key: str, digits: int = 3) -> str:
         return f"{final[key]:.{digits}f}" if key in final else "not measured"
@@ -155,7 +192,7 @@ plain words into them) → several candidate faces that look like photographs ({
 {summary["parameters"] / 1e6:.1f} M parameters). Part of [SketchFace](https://github.com/sketchface/sketchface).
 Each candidate blends the coarse colour layouts ({args.layout_size} px: hair colour and shape, skin tone, light,
 background; {args.layout_dim} whitened principal components, {summary["layout_explained"]:.0%} of their variance) of
-two of the {args.neighbours} training photos whose labels agree best with the description, and a U-Net renders it
+two of the {args.neighbours} training photos whose labels agree best with the description{must}, and a U-Net renders it
 with the description as its FiLM code; at run time the face is extrapolated from the one drawn with nothing
 stated (guidance {args.guidance:g}; 1 = as trained).
 
@@ -198,7 +235,9 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
             raise SystemExit(f"--init_from is a {cfg.resolution}-px model; pass --resolution {cfg.resolution}")
         args.channels, args.layout_size, args.layout_dim = list(cfg.channels), cfg.layout_size, cfg.layout_dim
         args.neighbours = cfg.neighbours
-        cfg.guidance = args.guidance  # a run-time setting: the flag wins
+        cfg.guidance = args.guidance  # run-time settings: the flags win
+        cfg.draw_accessories = cfg.draw_accessories or args.draw_accessories
+        cfg.must_match = [check_name(a) for a in args.must_match]
         explained = float("nan")
     else:
         cfg = LayoutFaceConfig(
@@ -209,6 +248,8 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
             bank_size=2 * len(photos),
             neighbours=args.neighbours,
             guidance=args.guidance,
+            must_match=args.must_match,
+            draw_accessories=args.draw_accessories,
         )
         model = LayoutFace(cfg)
         explained = model.fit_layout(photos)
@@ -249,8 +290,19 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
         image = batch["image"].float() / 255
         flip = (torch.rand(len(image), generator=rng) < 0.5).to(device).view(-1, 1, 1, 1)
         image = torch.where(flip, image.flip(-1), image)
-        values = hide_attributes(batch["labels"], rng)
         layout = net.layout_image(net.layout_code(image))
+        labels = batch["labels"]
+        if args.p_glasses or args.p_mustache or net.config.draw_accessories:
+            drawn = [np.random.default_rng(int(torch.randint(2**31, (1,), generator=rng)))] * len(image)
+            glasses, mustache, labels = sample_accessories(labels, drawn[0], args.p_glasses, args.p_mustache)
+            keep, add = draw_accessories(layout, glasses, mustache, drawn)
+            image = paint(image, keep, add)
+            if net.config.draw_accessories:  # the layout shows them too, and real ones get drawn ones in the layout
+                real_g = (labels[:, INDEX["Eyeglasses"]] > 0) & ~glasses
+                real_m = (labels[:, INDEX["Mustache"]] > 0) & ~mustache
+                layout = paint(layout, keep, add)
+                layout = paint(layout, *draw_accessories(layout, real_g, real_m, drawn))
+        values = hide_attributes(labels, rng)
         if train_args.channels_last:
             layout = layout.contiguous(memory_format=torch.channels_last)
         with trainer.autocast():

@@ -10,13 +10,17 @@ steps:
    (:meth:`LayoutFace.fit_prior`): a description picks the ``neighbours`` photos whose labels contradict the fewest
    attributes it states (all photos tied at the boundary included), and a candidate blends the layouts of two of
    them at random. What the witness did not say varies as it varies among real people who fit the rest; a rare
-   combination falls back on the closest ones. (Tried first: a Gaussian over labels and codes, whose labels explained
-   a tenth of the layouts' variance, and agreement weighted by rarity, which let gray-haired pale women outrank men
-   for "man with gray hair, pale skin and a mustache".)
+   combination falls back on the closest ones. Rare attributes that the layout shows (``must_match``: a hat, a bald
+   head, gray hair) outweigh all others when stated present. (Tried first: a Gaussian over labels and codes, whose
+   labels explained a tenth of the layouts' variance, and agreement weighted by rarity, which let gray-haired pale
+   women outrank men for "man with gray hair, pale skin and a mustache".)
 2. **Renderer.** A U-Net (:class:`~sketchface.models.translator.SketchTranslator` with a 3-channel input and the 40
    attribute values as its FiLM code) draws the photo from the layout, upsampled, and the description. It is
    trained on real photos, each with its own layout and labels, random attributes hidden (``train/layout_face.py``),
    so it learns the features, texture and light of real faces, and what each attribute looks like, from photographs.
+   Glasses and a mustache, too rare among the photos to be learnt from labels, are drawn into the layout when stated
+   (``draw_accessories``, :mod:`sketchface.data.accessories`); the renderer learnt to turn drawn ones into
+   photographed ones.
 
 Everything the witness did not say is drawn from real faces' statistics; nothing comes from a cartoon. The latent of
 a face is ``[z, a]`` (``layout_dim + 40`` numbers): "more like this" blends ``z`` with fresh draws for the same
@@ -26,14 +30,17 @@ neighbours' mean layout (blond hair also lightens the layout's hair).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from ..attributes import NUM_ATTRIBUTES
+from ..attributes import INDEX, NUM_ATTRIBUTES, check_name
+from ..data.accessories import draw_accessories, paint
 from .translator import SketchTranslator, TranslatorConfig
 
 
@@ -52,9 +59,16 @@ class LayoutFaceConfig:
     # run time: the face drawn with the stated attributes is extrapolated from the one drawn without them,
     # out = without + guidance · (with − without) (classifier-free guidance; 1 = as trained); chosen on validation
     guidance: float = 1.0
+    # attributes that a neighbour must have when a description states them present, before any other contradiction
+    # counts (visible in the layout and rare, so a plain count lets them lose to common ones); chosen on validation
+    must_match: list[str] = field(default_factory=list)
+    # draw glasses / a mustache (sketchface.data.accessories) into the layout when the description states them present:
+    # the renderer was trained to turn drawn ones into photographed ones (labels alone taught it too little)
+    draw_accessories: bool = False
 
     def __post_init__(self) -> None:
         self.channels = [int(c) for c in self.channels]
+        self.must_match = [check_name(a) for a in self.must_match]  # UnknownAttributeError names the bad one
         self.translator_config()  # validates resolution / channels / groups
         if not 2 <= self.layout_size <= self.resolution:
             raise ValueError(f"layout_size must be between 2 and resolution={self.resolution}; got {self.layout_size}")
@@ -163,12 +177,17 @@ class LayoutFace(
 
     def _candidates(self, values: torch.Tensor) -> torch.Tensor:
         """Descriptions (B, 40) (±1, 0 unknown) → (B, bank_size) bool: the layouts each may draw from, the
-        ``neighbours`` whose labels contradict the fewest stated attributes (ties at the boundary included)."""
+        ``neighbours`` whose labels contradict the fewest stated attributes (ties at the boundary included); a
+        missing ``must_match`` attribute that the description states present outweighs all other contradictions."""
         if not self.config.bank_size:
             raise ValueError("this model's prior is empty: fit_prior was never called")
         bank = self.bank_labels.float()
         stated = values.float().to(bank.device).sign()
         contradicted = ((bank[None] * stated[:, None]) < 0).sum(-1)  # (B, N)
+        if self.config.must_match:
+            idx = [INDEX[a] for a in self.config.must_match]
+            missing = ((stated[:, idx] > 0)[:, None, :] & (bank[None, :, idx] <= 0)).sum(-1)  # (B, N)
+            contradicted = contradicted + (NUM_ATTRIBUTES + 1) * missing  # each outweighs all other contradictions
         m = min(self.config.neighbours, len(bank))
         cut = contradicted.topk(m, dim=1, largest=False).values[:, -1:]
         return contradicted <= cut
@@ -198,8 +217,22 @@ class LayoutFace(
         """Layout codes (B, layout_dim) + descriptions (B, 40) → faces (B, 3, R, R) in [0, 1]. ``guidance`` (default
         ``config.guidance``) other than 1 extrapolates from the face drawn with nothing stated (two decoder passes
         over one encoding of the layout)."""
-        layout = self.layout_image(z).to(next(self.net.parameters()).dtype)
-        return self.render_layout(layout, values, guidance)
+        layout = self.layout_image(z)
+        if self.config.draw_accessories:
+            layout = self.with_accessories(layout, values, z)
+        return self.render_layout(layout.to(next(self.net.parameters()).dtype), values, guidance)
+
+    @staticmethod
+    def with_accessories(layout: torch.Tensor, values: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Layouts (B, 3, R, R) with glasses and a mustache drawn where ``values`` states them present; their shape
+        and colour follow from ``z`` (B, layout_dim), so one latent always gives the same face."""
+        glasses = values[:, INDEX["Eyeglasses"]] > 0
+        mustache = values[:, INDEX["Mustache"]] > 0
+        if not (glasses.any() or mustache.any()):
+            return layout
+        seeds = [zlib.crc32(row.tobytes()) for row in z.detach().float().cpu().numpy().round(4)]
+        keep, add = draw_accessories(layout, glasses.cpu(), mustache.cpu(), [np.random.default_rng(s) for s in seeds])
+        return paint(layout, keep, add)
 
     def render_layout(self, layout: torch.Tensor, values: torch.Tensor, guidance: float | None = 1.0) -> torch.Tensor:
         """A layout image (B, 3, R, R) (e.g. a training photo's, :meth:`layout_image`) + descriptions → faces (as

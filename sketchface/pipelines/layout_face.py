@@ -30,10 +30,13 @@ SELDOM = 0.5
 
 def seldom_drawn(eval_json: Path) -> dict[str, float]:
     """The attributes a saved model drew in under :data:`SELDOM` of the validation faces whose description stated
-    them (name → share), from its ``eval.json`` (``train/layout_face.py``'s final check, ``present/<name>``); empty
-    when the file is missing (a Hub model, an older folder) or unreadable."""
+    them (name → share), from its ``eval.json``: the run-time settings' figures that
+    ``scripts/layout_prior_sweep.py --record`` wrote (``prior_sweep``: all validation vectors, several draws) where
+    present, else ``train/layout_face.py``'s final check (``present/<name>``); empty when the file is missing (a Hub
+    model, an older folder) or unreadable."""
     try:
-        final = json.loads(eval_json.read_text())["summary"]["eval"]
+        record = json.loads(eval_json.read_text())
+        final = record["prior_sweep"]["scores"] if "prior_sweep" in record else record["summary"]["eval"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
     shares = {k.removeprefix("present/"): v for k, v in final.items() if k.startswith("present/")}
