@@ -46,7 +46,7 @@ def test_evaluate_words_end_to_end(words, tmp_path):
     out = tmp_path / "out"
     cfg = words.parse_args(
         ["--models", f"tiny={tmp_path / 'mvae'}", "--data_root", str(root), "--classifier", str(tmp_path / "clf")]
-        + ["--size", "16", "--num_faces", "4", "--diversity_descriptions", "2", "--out_dir", str(out)]
+        + ["--size", "16", "--num_faces", "4", "--diversity_descriptions", "2", "--out_dir", str(out), "--draws", "3"]
     )
     results = words.main(cfg)
     saved = json.loads((out / "results.json").read_text())
@@ -55,8 +55,14 @@ def test_evaluate_words_end_to_end(words, tmp_path):
     assert m["sface_fd"] >= 0 and 0 <= m["face_found"] <= 1 and 0 <= m["fidelity"] <= 1
     assert set(m["rare_present_fidelity"]) == set(words.RARE) and m["diversity"] >= 0
     assert -1 <= m["more_like_this_sface"] <= 1 and m["ms_8_candidates"] > 0 and m["size_mb"] > 0
+    assert len(m["sface_fd_per_draw"]) == 3 and abs(m["sface_fd"] - sum(m["sface_fd_per_draw"]) / 3) < 1e-9
+    assert len(set(m["sface_fd_per_draw"])) > 1  # three different draws per label vector
     table = (out / "results.md").read_text()
-    assert "| tiny |" in table and "two sets of real faces" in table
+    assert (
+        "| tiny |" in table
+        and "two sets of real faces" in table
+        and "4 CelebA-mini test label vectors, 3 faces" in table
+    )
     head, rule, row = (line for line in table.splitlines() if line.startswith("|"))
     assert head.count("|") == rule.count("|") == row.count("|")  # one column per heading
     assert Image.open(out / "criminals.png").width > 3 * 96  # three criminals × candidates, generated faces only
