@@ -147,12 +147,13 @@ def evaluate_model(
     fds = [frechet_distance(real_emb, ident.embed(f)) for f in per_draw]
     found = ident.aligned / max(ident.total, 1)
     faces_t, tiled = torch.cat(per_draw), np.tile(labels, (cfg.draws, 1))  # draw-major, as the faces
-    fid = attribute_fidelity(_probs(judge, faces_t), tiled)
+    probs = _probs(judge, faces_t)
+    fid = attribute_fidelity(probs, tiled)
     rare = {a: fid["per_attribute"][a] for a in RARE}
     rare_present = {}
     for a in RARE:  # where the description says the attribute is there (the hard, rare direction)
         rows = tiled[:, INDEX[a]] > 0
-        rare_present[a] = None if not rows.any() else float((_probs(judge, faces_t[rows])[:, INDEX[a]] > 0.5).mean())
+        rare_present[a] = None if not rows.any() else float((probs[rows, INDEX[a]] > 0.5).mean())
     div, like = [], []
     for k, row in enumerate(labels[: cfg.diversity_descriptions]):
         attrs = {name: bool(v > 0) for name, v in zip(ATTRIBUTES, row, strict=True)}

@@ -26,6 +26,7 @@ from sketchface.attributes import UnknownAttributeError, check_name
 from sketchface.metrics import IdentitySimilarity, PerceptualDistance
 from sketchface.models.classifier import AttributeClassifier
 from sketchface.models.layout_face import LayoutFace
+from sketchface.training import atomic_write
 from train.layout_face import RARE, evaluate, photo_pool
 
 
@@ -70,7 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     for k, g, names in itertools.product(args.neighbours, args.guidance, sets):
         model.config.neighbours, model.config.guidance = k, g
         model.config.must_match = names
-        runs = [evaluate(model, ev, perceptual, identity, judge, "cpu", seed) for seed in range(args.seeds)]
+        runs = [
+            evaluate(model, ev, perceptual, identity, judge, "cpu", seed, redraw=False) for seed in range(args.seeds)
+        ]
         mean = {c: sum(r.get(c, float("nan")) for r in runs) / len(runs) for c in cols}
         row = f"| {k} | {g:g} | {', '.join(names) or 'none'} | " + " | ".join(f"{mean[c]:.3f}" for c in cols) + " |"
         print(row, flush=True)
@@ -82,13 +85,13 @@ def record(folder: Path, model: LayoutFace, scores: dict, seeds: int, vectors: i
     """Write the run-time settings into ``folder``'s config.json and their figures into its eval.json."""
     config_path, eval_path = folder / "config.json", folder / "eval.json"
     config = json.loads(config_path.read_text())
-    settings = {"neighbours": model.config.neighbours, "guidance": model.config.guidance}
-    settings["must_match"] = list(model.config.must_match)
+    cfg = model.config
+    settings = {"neighbours": cfg.neighbours, "guidance": cfg.guidance, "must_match": list(cfg.must_match)}
     config.update(settings)
     evaluation = json.loads(eval_path.read_text()) if eval_path.is_file() else {}
     evaluation["prior_sweep"] = {**settings, "seeds": seeds, "validation_vectors": vectors, "scores": scores}
-    config_path.write_text(json.dumps(config, indent=2))
-    eval_path.write_text(json.dumps(evaluation, indent=1))
+    atomic_write(config_path, json.dumps(config, indent=2))
+    atomic_write(eval_path, json.dumps(evaluation, indent=1))
     print(f"recorded in {config_path} and {eval_path}")
 
 

@@ -107,11 +107,19 @@ def photo_pool(root: str, split: str, size: int, limit: int | None = None) -> di
 # ------------------------------------------------------------------------------------------------------ evaluate
 @torch.no_grad()
 def evaluate(
-    model: LayoutFace, ev: dict[str, torch.Tensor], perceptual, identity, judge, device, seed: int = 0
+    model: LayoutFace,
+    ev: dict[str, torch.Tensor],
+    perceptual,
+    identity,
+    judge,
+    device,
+    seed: int = 0,
+    redraw: bool = True,
 ) -> dict[str, Any]:
-    """Validation figures: redrawing each photo from its own layout and full labels (MSE, ST-LPIPS); and one face
-    per validation label vector drawn from the prior (``seed``): SFace FD to the validation photos, the judge's
-    fidelity to the labels (all and per rare attribute stated present), diversity of 4 draws of one description."""
+    """Validation figures: redrawing each photo from its own layout and full labels (MSE, ST-LPIPS; ``redraw``
+    False skips them: they depend on neither the seed nor the prior's settings); and one face per validation label
+    vector drawn from the prior (``seed``): SFace FD to the validation photos, the judge's fidelity to the labels
+    (all and per rare attribute stated present), diversity of 4 draws of one description."""
     from sketchface.metrics import attribute_fidelity, frechet_distance
 
     model.eval()
@@ -121,13 +129,15 @@ def evaluate(
     g = torch.Generator().manual_seed(seed)
     for i in range(0, len(photos), 64):
         p, lab = photos[i : i + 64].to(device), labels[i : i + 64].to(device)
-        recon.append(model.render_layout(model.layout_image(model.layout_code(p)), lab).float().cpu())
+        if redraw:
+            recon.append(model.render_layout(model.layout_image(model.layout_code(p)), lab).float().cpu())
         faces.append(model(model.sample_layout(lab, g), lab).float().cpu())
-    recon, faces = torch.cat(recon), torch.cat(faces)
-    scores: dict[str, Any] = {
-        "recon/mse": float(F.mse_loss(recon, photos)),
-        "recon/lpips": float(perceptual(recon, photos, reduction="mean")),
-    }
+    faces = torch.cat(faces)
+    scores: dict[str, Any] = {}
+    if redraw:
+        recon = torch.cat(recon)
+        scores["recon/mse"] = float(F.mse_loss(recon, photos))
+        scores["recon/lpips"] = float(perceptual(recon, photos, reduction="mean"))
     if identity is not None:
         scores["sface_fd"] = frechet_distance(identity.embed(photos), identity.embed(faces))
     if judge is not None:
