@@ -211,10 +211,12 @@ def _end_to_end(page, tmp_path):
 
     # Compare: 8 candidates × 5 descriptions wrap into rows of a readable page, not a 4,000-px strip.
     _tab(page, "Compare")
-    page.fill("#compare-candidates input[type=number]", "8")  # the slider's number box
-    page.keyboard.press("Enter")
-    # the box commits to the slider asynchronously: clicking Run before it did ran with 1 candidate (a flaky CI run)
-    sync_api.expect(page.locator("#compare-candidates input[type=range]")).to_have_value("8")
+    # set the range input itself: typing into the slider's number box did not always reach the slider (two CI runs
+    # ran Compare with 1 candidate); Playwright's fill sets a range's value and fires its input and change events
+    candidates = page.locator("#compare-candidates input[type=range]")
+    candidates.fill("8")
+    sync_api.expect(candidates).to_have_value("8")
+    sync_api.expect(page.locator("#compare-candidates input[type=number]")).to_have_value("8")
     page.locator("#compare-extra textarea").fill("bald man with a goatee\nsmiling young woman with wavy hair")
     page.click("#compare")
     # every model draws 8 × 5 faces, the first use of some loads them: up to ~40 s on a cold 2-core machine
