@@ -118,6 +118,26 @@ def judge_reliability(judge: torch.nn.Module, photos: torch.Tensor, labels: np.n
     }
 
 
+def present_shares(probs: np.ndarray, labels: np.ndarray) -> dict[str, float | None]:
+    """Per rare attribute, the share of faces whose description states it present in which the judge finds it
+    (None where no description states it)."""
+    out: dict[str, float | None] = {}
+    for a in RARE:
+        rows = labels[:, INDEX[a]] > 0
+        out[a] = None if not rows.any() else float((probs[rows, INDEX[a]] > 0.5).mean())
+    return out
+
+
+def true_photos(judge: torch.nn.Module, photos: torch.Tensor, labels: np.ndarray) -> dict[str, Any]:
+    """The judge's reading of the test photos themselves against their own labels: the fidelity and rare-attribute
+    shares a model's faces could reach if they were the real people (the judge's ceiling, not 1.0)."""
+    probs = _probs(judge, photos)
+    return {
+        "fidelity": attribute_fidelity(probs, labels)["mean_over_specified"],
+        "rare_present_fidelity": present_shares(probs, labels),
+    }
+
+
 def _images(out: Any) -> torch.Tensor:
     return to_tensor(list(out.images))
 
@@ -150,10 +170,7 @@ def evaluate_model(
     probs = _probs(judge, faces_t)
     fid = attribute_fidelity(probs, tiled)
     rare = {a: fid["per_attribute"][a] for a in RARE}
-    rare_present = {}
-    for a in RARE:  # where the description says the attribute is there (the hard, rare direction)
-        rows = tiled[:, INDEX[a]] > 0
-        rare_present[a] = None if not rows.any() else float((probs[rows, INDEX[a]] > 0.5).mean())
+    rare_present = present_shares(probs, tiled)  # where the description says it is there (the hard, rare direction)
     div, like = [], []
     for k, row in enumerate(labels[: cfg.diversity_descriptions]):
         attrs = {name: bool(v > 0) for name, v in zip(ATTRIBUTES, row, strict=True)}
@@ -205,6 +222,14 @@ def markdown(results: dict) -> str:
         "8 candidates ms | MB |",
         "|---|" + "---:|" * (7 + len(RARE)),
     ]
+    if "true_photos" in r:  # results written before 2026-12-06 lack it
+        t = r["true_photos"]
+        lines.append(
+            f"| the test photos themselves (the judge's ceiling) | {r['real_vs_real_sface_fd']:.3f} (valid vs test) | "
+            f"– | {t['fidelity']:.3f} | "
+            + " | ".join(_f(t["rare_present_fidelity"][a], 2) for a in RARE)
+            + " | – | – | – | – |"
+        )
     for name, m in r["models"].items():
         rare = [_f(m["rare_present_fidelity"][a], 2) for a in RARE]
         lines.append(
@@ -217,7 +242,8 @@ def markdown(results: dict) -> str:
     lines += [
         "",
         "Rare-attribute columns: share of faces whose description states the attribute present in which the judge "
-        "finds it. "
+        "finds it. The first row is the judge on the real test photos against their own labels: no model can be "
+        "expected to score above it by this judge. "
         f"The judge cannot tell (balanced accuracy on real photos < {r['config']['judge_floor']}): "
         + (", ".join(weak) if weak else "none")
         + ".",
@@ -243,6 +269,7 @@ def main(cfg: WordsConfig) -> dict:
         "num_faces": len(labels),
         "real_vs_real_sface_fd": frechet_distance(ident.embed(other), real_emb),
         "judge": judge_reliability(judge, photos, labels),
+        "true_photos": true_photos(judge, photos, labels),
         "models": {},
     }
     grid_rows: dict[str, list] = {}

@@ -38,6 +38,25 @@ def test_judge_reliability_is_balanced_accuracy_on_real_photos(words):
     assert rel["majority_accuracy"] == pytest.approx((0.5 + 39 * 1.0) / 40)
 
 
+def test_the_true_photos_row_is_the_judge_on_the_photos_against_their_own_labels(words):
+    from sketchface.attributes import INDEX
+
+    class Judge(torch.nn.Module):  # sees glasses on everyone, a man on no one
+        def predict(self, x):
+            p = torch.zeros(len(x), 40)
+            p[:, INDEX["Eyeglasses"]] = 1.0
+            return p
+
+    labels = -np.ones((4, 40), np.int64)
+    labels[:2, INDEX["Eyeglasses"]] = 1
+    labels[1:, INDEX["Male"]] = 1
+    true = words.true_photos(Judge(), torch.zeros(4, 3, 8, 8), labels)
+    shares = true["rare_present_fidelity"]
+    assert shares["Eyeglasses"] == 1.0 and shares["Male"] == 0.0 and shares["Bald"] is None  # no bald photo
+    # 40 stated per photo: wrong on glasses for photos 3-4 and on Male for photos 2-4, right on the rest
+    assert true["fidelity"] == pytest.approx(1 - (2 + 3) / (4 * 40))
+
+
 def test_evaluate_words_end_to_end(words, tmp_path):
     root = write_celeba_layout(tmp_path / "celeba", n=16)  # 10 train, 2 valid, 4 test photos
     torch.manual_seed(0)
@@ -63,8 +82,11 @@ def test_evaluate_words_end_to_end(words, tmp_path):
         and "two sets of real faces" in table
         and "4 CelebA-mini test label vectors, 3 faces" in table
     )
-    head, rule, row = (line for line in table.splitlines() if line.startswith("|"))
-    assert head.count("|") == rule.count("|") == row.count("|")  # one column per heading
+    head, rule, ceiling, row = (line for line in table.splitlines() if line.startswith("|"))
+    assert head.count("|") == rule.count("|") == ceiling.count("|") == row.count("|")  # one column per heading
+    assert ceiling.startswith("| the test photos themselves")
+    true = saved["true_photos"]
+    assert 0 <= true["fidelity"] <= 1 and set(true["rare_present_fidelity"]) == set(words.RARE)
     assert Image.open(out / "criminals.png").width > 3 * 96  # three criminals × candidates, generated faces only
     assert results["models"]["tiny"]["sface_fd"] == m["sface_fd"]
 
