@@ -277,11 +277,12 @@ def _train(celeba, out, steps, *extra):
 def test_training_fits_the_prior_saves_a_card_and_loads_in_the_app_registry(celeba, tmp_path):
     out = _train(celeba, tmp_path / "run", 3, "--lpips_lambda", "0.1", "--rare_repeat", "3", "--guidance", "2",
                  "--p_glasses", "1", "--p_mustache", "0.5", "--must_match", "Wearing_Hat", "Bald",
-                 "--draw_accessories")  # fmt: skip
+                 "--draw_accessories", "--attr_lambda", "0.5")  # fmt: skip
     card = (out / "README.md").read_text()
     assert "guidance 2;" in card and json.loads((out / "config.json").read_text())["guidance"] == 2
     assert "non-commercial research" in card and "samples/s" in card and "0.1·ST-LPIPS" in card
     assert "appear 3 times as often" in card
+    assert "0.5·attribute loss" in card and "classifier-celeba-mini-64" in card
     assert "glasses on 100% of the photos labelled without them and a mustache on 50% of the men" in card
     assert "must show each of Wearing_Hat, Bald that the description states" in card
     assert "turn drawn glasses and mustaches into photographed ones" in card
@@ -302,6 +303,32 @@ def test_training_fits_the_prior_saves_a_card_and_loads_in_the_app_registry(cele
     registry = Registry.discover({"layout_face": [str(out)]}, env={}).load()
     entry = registry.first("layout_face")
     assert entry.ok and isinstance(entry.pipeline, LayoutFacePipeline)
+
+
+def test_attribute_loss_reads_the_stated_attributes_only():
+    from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+    from train.layout_face import attribute_loss
+
+    torch.manual_seed(0)
+    reader = AttributeClassifier(ClassifierConfig(stem_width=8, widths=[8, 16])).eval().requires_grad_(False)
+    faces = torch.rand(4, 3, 64, 64, requires_grad=True)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        agree = torch.where(reader(faces) > 0, 1.0, -1.0)
+    nothing = attribute_loss(reader, faces, torch.zeros(4, NUM_ATTRIBUTES), 1.0, g)
+    assert nothing.item() == 0.0  # nothing stated: nothing to obey
+    fits = attribute_loss(reader, faces, agree, 1.0, g)
+    contradicts = attribute_loss(reader, faces, -agree, 1.0, g)
+    assert fits.item() < contradicts.item()
+    one = torch.zeros(4, NUM_ATTRIBUTES)
+    one[:, INDEX["Male"]] = -agree[:, INDEX["Male"]]  # only Male stated: the loss is that attribute's alone
+    logits = reader(faces).detach()[:, INDEX["Male"]]
+    only = attribute_loss(reader, faces, one, 0.0, torch.Generator().manual_seed(1))
+    expect = torch.nn.functional.softplus(logits * agree[:, INDEX["Male"]]).mean()
+    assert abs(only.item() - expect.item()) < 0.05  # noise std 0.02 moves the logits a little
+    only.backward()
+    assert faces.grad is not None and faces.grad.abs().sum() > 0
+    assert all(p.grad is None for p in reader.parameters())  # the reader stays frozen
 
 
 def test_training_resumes_exactly(celeba, tmp_path, monkeypatch):

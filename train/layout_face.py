@@ -72,6 +72,13 @@ class LayoutFaceArguments:
     # and draw them into the layout too (LayoutFaceConfig.draw_accessories: at run time a stated pair of glasses or
     # mustache is drawn into the layout); photos with real ones get drawn ones in their layout
     draw_accessories: bool = False
+    # attribute loss (AttGAN-style): a frozen real-face classifier reads each redrawn face, and binary cross-entropy
+    # against the attributes stated in its description is added with weight attr_lambda (0: off). It is a different
+    # network from the validation judge, and it reads the face blurred (attr_blur px σ) with a little noise added, so
+    # that its gradient asks for visible changes, not pixel patterns that only fool it
+    attr_lambda: float = 0.0
+    attr_classifier: str = "checkpoints/classifier-celeba-mini-64"
+    attr_blur: float = 1.0
     judge: str = "checkpoints/classifier-celeba-mini-pt-64"  # validation fidelity ('' off)
     eval_photos: int = 64  # validation photos (and their label vectors) scored during training
     fp16_storage: bool = True
@@ -102,6 +109,40 @@ def photo_pool(root: str, split: str, size: int, limit: int | None = None) -> di
         raise SystemExit(f"{root}: the {split} split has no photos")
     images = torch.stack([(data[i]["image"] * 255).round().to(torch.uint8) for i in range(n)])
     return {"image": images, "labels": torch.as_tensor(np.asarray(data.labels[:n]), dtype=torch.float32)}
+
+
+def attribute_reader(path: str, device) -> torch.nn.Module:
+    """The frozen classifier of ``--attr_classifier`` (the attribute loss reads faces with it)."""
+    from sketchface.models.classifier import AttributeClassifier
+
+    if not Path(path).is_dir():
+        raise SystemExit(f"--attr_classifier {path}: no such folder (a checkpoint of train/classifier.py)")
+    reader = AttributeClassifier.from_pretrained(path).eval().to(device)
+    reader.requires_grad_(False)
+    return reader
+
+
+def attribute_loss(
+    reader: torch.nn.Module, faces: torch.Tensor, values: torch.Tensor, blur: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Binary cross-entropy of the reader's logits on ``faces`` (B, 3, R, R) against the stated attributes of
+    ``values`` (B, 40; ±1 stated, 0 unknown), averaged over the stated ones. The faces are blurred (σ = ``blur`` px)
+    and get Gaussian noise (std 0.02) first, so that only visible, low-frequency changes lower the loss."""
+    x = faces.float()
+    if blur > 0:
+        k = int(2 * round(2 * blur) + 1)
+        t = torch.arange(k, dtype=x.dtype, device=x.device) - k // 2
+        w = torch.exp(-0.5 * (t / blur) ** 2)
+        w = w / w.sum()
+        c = x.shape[1]
+        x = F.pad(x, (k // 2,) * 4, mode="reflect")
+        x = F.conv2d(x, w.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+        x = F.conv2d(x, w.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+    noise = torch.randn(x.shape, generator=generator).to(x.device)
+    logits = reader((x + 0.02 * noise).clamp(0, 1)).float()
+    stated = values != 0
+    bce = F.binary_cross_entropy_with_logits(logits, (values > 0).float(), reduction="none")
+    return (bce * stated).sum() / stated.sum().clamp(min=1)
 
 
 # ------------------------------------------------------------------------------------------------------ evaluate
@@ -185,6 +226,14 @@ def model_card(train_args: TrainingArguments, args: LayoutFaceArguments, summary
         else ""
     )
 
+    attr = (
+        f", + {args.attr_lambda}·attribute loss (binary cross-entropy of the frozen classifier `{args.attr_classifier}`"
+        f" on the redrawn face, blurred σ {args.attr_blur:g} px, against the stated attributes; the validation judge"
+        " is a different network)"
+        if args.attr_lambda
+        else ""
+    )
+
     def fig(key: str, digits: int = 3) -> str:
         return f"{final[key]:.{digits}f}" if key in final else "not measured"
 
@@ -218,7 +267,7 @@ though they are drawn from the statistics of {summary["train_photos"]} real phot
   hides a random share of each photo's labels (unknown).{rare_line} Model selection on {summary["eval_photos"]}
   validation-split photos; the test split is never seen in training or selection.
 - Loss: L1{f" + {args.lpips_lambda}·ST-LPIPS (alex)" if args.lpips_lambda else ""} between the photo and its
-  redrawing from its own layout and labels.
+  redrawing from its own layout and labels{attr}.
 - {summary["steps"]} steps × batch {train_args.batch_size} in {summary["minutes"]:.1f} min on {summary["device"]}
   ({summary["speed"]}), precision {summary["precision"]}, channels_last {train_args.channels_last}.
 - Command: `{command or "python -m train.layout_face ..."}`{lineage(args.init_from)}
@@ -282,6 +331,7 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
         from sketchface.models.classifier import AttributeClassifier
 
         judge = AttributeClassifier.from_pretrained(args.judge).eval()
+    reader = attribute_reader(args.attr_classifier, device) if args.attr_lambda else None
     step = trainer.resume()
     out_dir = Path(train_args.output_dir)
     history: list[dict] = (
@@ -319,7 +369,8 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
             fake = net.render_layout(layout, values).float()
             l1 = (fake - image).abs().mean()
             lp = perceptual.distance(fake, image).mean() if args.lpips_lambda else fake.new_zeros(())
-            loss = l1 + args.lpips_lambda * lp
+            la = attribute_loss(reader, fake, values, args.attr_blur, rng) if reader is not None else fake.new_zeros(())
+            loss = l1 + args.lpips_lambda * lp + args.attr_lambda * la
         opt.zero_grad(set_to_none=True)
         trainer.backward(loss)
         opt.step()
@@ -329,7 +380,7 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
         bar.update(1)
         finished = trainer.done(step)
         if step % train_args.log_every == 0:
-            row = {"l1": l1.item(), "lpips": lp.item(), "lr": sched.get_last_lr()[0]}
+            row = {"l1": l1.item(), "lpips": lp.item(), "attr": la.item(), "lr": sched.get_last_lr()[0]}
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()})
             trainer.log(step, row)
         if trainer.is_main and (step % train_args.eval_every == 0 or finished):
