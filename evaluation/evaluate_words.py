@@ -16,7 +16,9 @@ between seeds), and for the real photos themselves:
   default ``classifier-celeba-mini-pt-64``),
   mean over all stated attributes and per rare attribute (Eyeglasses, Wearing_Hat, Bald, Gray_Hair, Mustache, Male,
   Young) where stated; the judge's own balanced accuracy on the test photos says which attributes it can judge at
-  all (below ``--judge_floor`` its figures are marked unreliable).
+  all (below ``--judge_floor`` its figures are marked unreliable). The judge on the test photos against their own
+  labels is reported as its ceiling. Sex is read a second time by a judge that shares nothing with it: a logistic
+  regression on SFace embeddings fitted on the training photos (:class:`SexProbe`).
 - **Candidates**: diversity (mean pairwise ST-LPIPS of 8 candidates per description) and "more like this" (SFace
   cosine between a picked candidate and 8 variations of it at the app's default strength 0.3).
 - **Speed and size**: 8 candidates at batch 8 (p50, ms) and the checkpoint's size.
@@ -35,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from sketchface.attributes import ATTRIBUTES, CRIMINALS, INDEX
 from sketchface.data.celeba import CelebA
@@ -138,6 +141,40 @@ def true_photos(judge: torch.nn.Module, photos: torch.Tensor, labels: np.ndarray
     }
 
 
+class SexProbe:
+    """A second reading of Male that shares nothing with the judge: a logistic regression on SFace embeddings (OpenCV's
+    face recogniser, not trained by this project), fitted on training-split photos and their mirror images. The
+    judge, a small CNN, reads blurry faces as women; this probe reads face shape."""
+
+    def __init__(self, ident: IdentitySimilarity, photos: torch.Tensor, male: np.ndarray, l2: float = 1e-3):
+        x = torch.as_tensor(np.concatenate([ident.embed(photos), ident.embed(photos.flip(-1))]), dtype=torch.float64)
+        y = torch.as_tensor(np.concatenate([male, male]), dtype=torch.float64)
+        w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(x @ w + b, y) + l2 * w.pow(2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        self.ident, self.w, self.b = ident, w.detach(), b.detach()
+
+    def male(self, faces: torch.Tensor) -> np.ndarray:
+        """(N,) bool: the probe reads a man."""
+        x = torch.as_tensor(np.asarray(self.ident.embed(faces)), dtype=torch.float64)
+        return (x @ self.w + self.b > 0).numpy()
+
+    def agreement(self, faces: torch.Tensor, labels: np.ndarray) -> dict[str, float | None]:
+        """Share of faces described as men read as men, and as women read as women."""
+        read, said = self.male(faces), labels[:, INDEX["Male"]]
+        share = lambda rows: float(read[rows].mean() if rows.any() else np.nan)  # noqa: E731
+        men, women = share(said > 0), 1 - share(said < 0)
+        return {"men": None if np.isnan(men) else men, "women": None if np.isnan(women) else women}
+
+
 def _images(out: Any) -> torch.Tensor:
     return to_tensor(list(out.images))
 
@@ -150,6 +187,7 @@ def evaluate_model(
     ident: IdentitySimilarity,
     perceptual: PerceptualDistance,
     cfg: WordsConfig,
+    probe: SexProbe | None = None,
 ) -> dict[str, Any]:
     from sketchface.attributes import Attributes
 
@@ -192,6 +230,7 @@ def evaluate_model(
         "fidelity_per_attribute": fid["per_attribute"],
         "rare_fidelity": rare,
         "rare_present_fidelity": rare_present,
+        "sface_sex": probe.agreement(faces_t, tiled) if probe is not None else None,
         "diversity": float(np.mean(div)),
         "more_like_this_sface": float(np.mean(like)) if like else None,
         "ms_8_candidates": timing["p50_ms"],
@@ -218,24 +257,29 @@ def markdown(results: dict) -> str:
         f"majority answer: {judge['majority_accuracy']:.3f}), mean balanced accuracy "
         f"{judge['mean_balanced_accuracy']:.3f}.",
         "",
-        "| model | SFace FD ↓ | face found | fidelity | " + " | ".join(RARE) + " | diversity | more like this | "
-        "8 candidates ms | MB |",
-        "|---|" + "---:|" * (7 + len(RARE)),
+        "| model | SFace FD ↓ | face found | fidelity | " + " | ".join(RARE) + " | men / women by SFace | diversity | "
+        "more like this | 8 candidates ms | MB |",
+        "|---|" + "---:|" * (8 + len(RARE)),
     ]
+
+    def sex(m: dict) -> str:
+        s = m.get("sface_sex")
+        return "–" if not s else f"{_f(s['men'], 2)} / {_f(s['women'], 2)}"
+
     if "true_photos" in r:  # results written before 2026-12-06 lack it
         t = r["true_photos"]
         lines.append(
             f"| the test photos themselves (the judge's ceiling) | {r['real_vs_real_sface_fd']:.3f} (valid vs test) | "
             f"– | {t['fidelity']:.3f} | "
             + " | ".join(_f(t["rare_present_fidelity"][a], 2) for a in RARE)
-            + " | – | – | – | – |"
+            + f" | {sex(t)} | – | – | – | – |"
         )
     for name, m in r["models"].items():
         rare = [_f(m["rare_present_fidelity"][a], 2) for a in RARE]
         lines.append(
             f"| {name} | {m['sface_fd']:.3f} | {m['face_found']:.2f} | {m['fidelity']:.3f} | "
             + " | ".join(rare)
-            + f" | {m['diversity']:.3f} | {_f(m['more_like_this_sface'])} | {m['ms_8_candidates']:.1f} | "
+            + f" | {sex(m)} | {m['diversity']:.3f} | {_f(m['more_like_this_sface'])} | {m['ms_8_candidates']:.1f} | "
             f"{m['size_mb']:.1f} |"
         )
     weak = [a for a, v in judge["balanced_accuracy"].items() if v is not None and v < r["config"]["judge_floor"]]
@@ -243,7 +287,9 @@ def markdown(results: dict) -> str:
         "",
         "Rare-attribute columns: share of faces whose description states the attribute present in which the judge "
         "finds it. The first row is the judge on the real test photos against their own labels: no model can be "
-        "expected to score above it by this judge. "
+        "expected to score above it by this judge. Men / women by SFace: a second reading of sex that shares "
+        "nothing with the judge (a logistic regression on OpenCV's SFace face embeddings, fitted on the training "
+        "photos): the share of faces described as men that it reads as men, and of women as women. "
         f"The judge cannot tell (balanced accuracy on real photos < {r['config']['judge_floor']}): "
         + (", ".join(weak) if weak else "none")
         + ".",
@@ -262,6 +308,9 @@ def main(cfg: WordsConfig) -> dict:
     other, _ = _photos(valid, cfg.num_faces)
     ident = IdentitySimilarity()
     real_emb = ident.embed(photos)
+    train = CelebA(cfg.data_root, "train", cfg.size)
+    train_photos, train_labels = _photos(train, len(train))
+    probe = SexProbe(ident, train_photos, train_labels[:, INDEX["Male"]] > 0)
     judge = AttributeClassifier.from_pretrained(cfg.classifier).eval()
     perceptual = PerceptualDistance("stlpips")
     results: dict[str, Any] = {
@@ -269,7 +318,7 @@ def main(cfg: WordsConfig) -> dict:
         "num_faces": len(labels),
         "real_vs_real_sface_fd": frechet_distance(ident.embed(other), real_emb),
         "judge": judge_reliability(judge, photos, labels),
-        "true_photos": true_photos(judge, photos, labels),
+        "true_photos": {**true_photos(judge, photos, labels), "sface_sex": probe.agreement(photos, labels)},
         "models": {},
     }
     grid_rows: dict[str, list] = {}
@@ -278,7 +327,7 @@ def main(cfg: WordsConfig) -> dict:
         pipe = AutoPipeline.from_pretrained(path)
         if not pipe.capabilities.takes_words:
             raise SystemExit(f"{path} takes no words (a sketch model); evaluate it with evaluation/evaluate_sketch.py")
-        m = evaluate_model(pipe, labels, real_emb, judge, ident, perceptual, cfg)
+        m = evaluate_model(pipe, labels, real_emb, judge, ident, perceptual, cfg, probe)
         m["size_mb"] = _size_mb(path)
         results["models"][name] = m
         grid_rows[name] = [list(pipe(c.attributes, num_images=4, seed=cfg.seed).images) for c in CRIMINALS]

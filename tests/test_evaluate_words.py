@@ -9,11 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from sketchface.attributes import ATTRIBUTES
+from sketchface.attributes import ATTRIBUTES, INDEX
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 from sketchface.models.mvae import MVAE
 from tests.helpers import tiny_mvae_config
 from tests.real_faces import write_celeba_layout
+
+INDEX_MALE = INDEX["Male"]
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +41,6 @@ def test_judge_reliability_is_balanced_accuracy_on_real_photos(words):
 
 
 def test_the_true_photos_row_is_the_judge_on_the_photos_against_their_own_labels(words):
-    from sketchface.attributes import INDEX
-
     class Judge(torch.nn.Module):  # sees glasses on everyone, a man on no one
         def predict(self, x):
             p = torch.zeros(len(x), 40)
@@ -55,6 +55,22 @@ def test_the_true_photos_row_is_the_judge_on_the_photos_against_their_own_labels
     assert shares["Eyeglasses"] == 1.0 and shares["Male"] == 0.0 and shares["Bald"] is None  # no bald photo
     # 40 stated per photo: wrong on glasses for photos 3-4 and on Male for photos 2-4, right on the rest
     assert true["fidelity"] == pytest.approx(1 - (2 + 3) / (4 * 40))
+
+
+def test_the_sface_sex_probe_reads_what_it_was_fitted_on(words):
+    class Embedder:  # a stand-in for SFace: the embedding is the image's mean colour, men are blue
+        def embed(self, faces):
+            return faces.mean(dim=(2, 3)).numpy()
+
+    men, women = torch.zeros(6, 3, 8, 8), torch.zeros(6, 3, 8, 8)
+    men[:, 2], women[:, 0] = 1.0, 1.0
+    probe = words.SexProbe(Embedder(), torch.cat([men, women]), np.array([True] * 6 + [False] * 6))
+    assert probe.male(men).all() and not probe.male(women).any()
+    labels = -np.ones((4, 40), np.int64)
+    labels[:2, INDEX_MALE] = 1
+    faces = torch.cat([men[:2], men[:1], women[:1]])  # two men drawn as men; of two women, one drawn as a man
+    assert probe.agreement(faces, labels) == {"men": 1.0, "women": 0.5}
+    assert probe.agreement(faces, -np.ones((4, 40), np.int64))["men"] is None  # no man described
 
 
 def test_evaluate_words_end_to_end(words, tmp_path):
@@ -87,6 +103,7 @@ def test_evaluate_words_end_to_end(words, tmp_path):
     assert ceiling.startswith("| the test photos themselves")
     true = saved["true_photos"]
     assert 0 <= true["fidelity"] <= 1 and set(true["rare_present_fidelity"]) == set(words.RARE)
+    assert set(true["sface_sex"]) == {"men", "women"} and set(m["sface_sex"]) == {"men", "women"}
     assert Image.open(out / "criminals.png").width > 3 * 96  # three criminals × candidates, generated faces only
     assert results["models"]["tiny"]["sface_fd"] == m["sface_fd"]
 
