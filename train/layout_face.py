@@ -9,14 +9,21 @@ Photos are mirrored at random (the layout is taken after the mirroring). ``--p_g
 glasses and mustaches (:mod:`sketchface.data.accessories`) on a share of the photos, labels set to match;
 ``--draw_accessories`` draws them into the layout too (and saves the model so that it draws stated ones at run time).
 
-The starter ``checkpoints/layout-celeba-mini-64`` (2.1 M parameters, 4.4 MB in fp16) came from two runs on both
-cores of the 2-core CPU (``OMP_NUM_THREADS=2``: 0.57 s a step, against 1.05 s on one core), about 106 minutes::
+``--attr_lambda`` adds an attribute loss: a frozen real-face classifier (not the validation judge) reads each redrawn
+face, blurred, and binary cross-entropy against the stated attributes is added.
+
+The starter ``checkpoints/layout-celeba-mini-64`` (2.1 M parameters, 4.4 MB in fp16) came from three runs on the
+2-core CPU (``OMP_NUM_THREADS=2``: 0.57 s a step, against 1.05 s on one core), 161 minutes in all::
 
     OMP_NUM_THREADS=2 python -m train.layout_face --max_minutes 68 --output_dir runs/layout-64 \\
         --save_dir runs/layout-64/final
     OMP_NUM_THREADS=2 python -m train.layout_face --init_from runs/layout-64/final --lr 2e-4 --warmup_steps 100 \\
         --max_steps 4000 --max_minutes 42 --p_glasses 0.15 --p_mustache 0.2 --draw_accessories \\
         --must_match Wearing_Hat Bald Gray_Hair --output_dir runs/layout-acc --save_dir runs/layout-acc/final
+    OMP_NUM_THREADS=1 python -m train.layout_face --init_from runs/layout-acc/final --lr 1e-4 --warmup_steps 50 \
+        --max_steps 3000 --max_minutes 55 --p_glasses 0.15 --p_mustache 0.2 --draw_accessories \
+        --must_match Wearing_Hat Bald Gray_Hair --attr_lambda 0.3 --output_dir runs/layout-attr \
+        --save_dir runs/layout-attr/final
 
 Resume a stopped run with the same command plus ``--resume``. Several GPUs: ``accelerate launch -m train.layout_face``.
 """
