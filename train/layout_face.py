@@ -20,9 +20,9 @@ The starter ``checkpoints/layout-celeba-mini-64`` (2.1 M parameters, 4.4 MB in f
     OMP_NUM_THREADS=2 python -m train.layout_face --init_from runs/layout-64/final --lr 2e-4 --warmup_steps 100 \\
         --max_steps 4000 --max_minutes 42 --p_glasses 0.15 --p_mustache 0.2 --draw_accessories \\
         --must_match Wearing_Hat Bald Gray_Hair --output_dir runs/layout-acc --save_dir runs/layout-acc/final
-    OMP_NUM_THREADS=1 python -m train.layout_face --init_from runs/layout-acc/final --lr 1e-4 --warmup_steps 50 \
-        --max_steps 3000 --max_minutes 55 --p_glasses 0.15 --p_mustache 0.2 --draw_accessories \
-        --must_match Wearing_Hat Bald Gray_Hair --attr_lambda 0.3 --output_dir runs/layout-attr \
+    OMP_NUM_THREADS=1 python -m train.layout_face --init_from runs/layout-acc/final --lr 1e-4 --warmup_steps 50 \\
+        --max_steps 3000 --max_minutes 55 --p_glasses 0.15 --p_mustache 0.2 --draw_accessories \\
+        --must_match Wearing_Hat Bald Gray_Hair --attr_lambda 0.3 --output_dir runs/layout-attr \\
         --save_dir runs/layout-attr/final
 
 Resume a stopped run with the same command plus ``--resume``. Several GPUs: ``accelerate launch -m train.layout_face``.
