@@ -162,14 +162,17 @@ class SexProbe:
         opt.step(closure)
         self.ident, self.w, self.b = ident, w.detach(), b.detach()
 
-    def male(self, faces: torch.Tensor) -> np.ndarray:
-        """(N,) bool: the probe reads a man."""
-        x = torch.as_tensor(np.asarray(self.ident.embed(faces)), dtype=torch.float64)
+    def male(self, faces: torch.Tensor, embeddings: np.ndarray | None = None) -> np.ndarray:
+        """(N,) bool: the probe reads a man (``embeddings``: the faces' SFace embeddings, when already computed)."""
+        emb = self.ident.embed(faces) if embeddings is None else embeddings
+        x = torch.as_tensor(np.asarray(emb), dtype=torch.float64)
         return (x @ self.w + self.b > 0).numpy()
 
-    def agreement(self, faces: torch.Tensor, labels: np.ndarray) -> dict[str, float | None]:
+    def agreement(
+        self, faces: torch.Tensor, labels: np.ndarray, embeddings: np.ndarray | None = None
+    ) -> dict[str, float | None]:
         """Share of faces described as men read as men, and as women read as women."""
-        read, said = self.male(faces), labels[:, INDEX["Male"]]
+        read, said = self.male(faces, embeddings), labels[:, INDEX["Male"]]
         share = lambda rows: float(read[rows].mean() if rows.any() else np.nan)  # noqa: E731
         men, women = share(said > 0), 1 - share(said < 0)
         return {"men": None if np.isnan(men) else men, "women": None if np.isnan(women) else women}
@@ -202,7 +205,8 @@ def evaluate_model(
         for f in draws
     ]
     ident.reset_counts()
-    fds = [frechet_distance(real_emb, ident.embed(f)) for f in per_draw]
+    embs = [ident.embed(f) for f in per_draw]
+    fds = [frechet_distance(real_emb, e) for e in embs]
     found = ident.aligned / max(ident.total, 1)
     faces_t, tiled = torch.cat(per_draw), np.tile(labels, (cfg.draws, 1))  # draw-major, as the faces
     probs = _probs(judge, faces_t)
@@ -230,7 +234,7 @@ def evaluate_model(
         "fidelity_per_attribute": fid["per_attribute"],
         "rare_fidelity": rare,
         "rare_present_fidelity": rare_present,
-        "sface_sex": probe.agreement(faces_t, tiled) if probe is not None else None,
+        "sface_sex": probe.agreement(faces_t, tiled, np.concatenate(embs)) if probe is not None else None,
         "diversity": float(np.mean(div)),
         "more_like_this_sface": float(np.mean(like)) if like else None,
         "ms_8_candidates": timing["p50_ms"],
@@ -318,7 +322,7 @@ def main(cfg: WordsConfig) -> dict:
         "num_faces": len(labels),
         "real_vs_real_sface_fd": frechet_distance(ident.embed(other), real_emb),
         "judge": judge_reliability(judge, photos, labels),
-        "true_photos": {**true_photos(judge, photos, labels), "sface_sex": probe.agreement(photos, labels)},
+        "true_photos": {**true_photos(judge, photos, labels), "sface_sex": probe.agreement(photos, labels, real_emb)},
         "models": {},
     }
     grid_rows: dict[str, list] = {}

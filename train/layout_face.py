@@ -135,16 +135,12 @@ def attribute_loss(
     """Binary cross-entropy of the reader's logits on ``faces`` (B, 3, R, R) against the stated attributes of
     ``values`` (B, 40; ±1 stated, 0 unknown), averaged over the stated ones. The faces are blurred (σ = ``blur`` px)
     and get Gaussian noise (std 0.02) first, so that only visible, low-frequency changes lower the loss."""
+    from torchvision.transforms.functional import gaussian_blur
+
     x = faces.float()
     if blur > 0:
-        k = int(2 * round(2 * blur) + 1)
-        t = torch.arange(k, dtype=x.dtype, device=x.device) - k // 2
-        w = torch.exp(-0.5 * (t / blur) ** 2)
-        w = w / w.sum()
-        c = x.shape[1]
-        x = F.pad(x, (k // 2,) * 4, mode="reflect")
-        x = F.conv2d(x, w.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
-        x = F.conv2d(x, w.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+        k = int(2 * round(2 * blur) + 1)  # ±2σ
+        x = gaussian_blur(x, [k, k], [blur, blur])
     noise = torch.randn(x.shape, generator=generator).to(x.device)
     logits = reader((x + 0.02 * noise).clamp(0, 1)).float()
     stated = values != 0
@@ -188,8 +184,9 @@ def evaluate(
         recon = torch.cat(recon)
         scores["recon/mse"] = float(F.mse_loss(recon, photos))
         scores["recon/lpips"] = float(perceptual(recon, photos, reduction="mean"))
+    face_emb = identity.embed(faces) if identity is not None else None
     if identity is not None:
-        scores["sface_fd"] = frechet_distance(identity.embed(photos), identity.embed(faces))
+        scores["sface_fd"] = frechet_distance(identity.embed(photos), face_emb)
     if judge is not None:
         probs = judge.predict(faces).float().numpy()
         scores["fidelity"] = attribute_fidelity(probs, labels.numpy())["mean_over_specified"]
@@ -198,7 +195,7 @@ def evaluate(
             if rows.any():
                 scores[f"present/{name}"] = float((probs[rows, INDEX[name]] > 0.5).mean())
     if sex_probe is not None:
-        read = sex_probe.agreement(faces, labels.numpy())
+        read = sex_probe.agreement(faces, labels.numpy(), embeddings=face_emb)
         scores.update({f"sface/{k}": v for k, v in read.items() if v is not None})
     one = labels[:1].to(device).expand(4, -1)
     draws = model(model.sample_layout(one, g), one).float().cpu()
