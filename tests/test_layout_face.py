@@ -331,10 +331,13 @@ def test_attribute_loss_reads_the_stated_attributes_only():
     assert all(p.grad is None for p in reader.parameters())  # the reader stays frozen
 
 
-def test_training_resumes_exactly(celeba, tmp_path, monkeypatch):
+@pytest.mark.parametrize("extra", [(), ("--adv_lambda", "0.1", "--adv_start", "2")], ids=["l1", "patchgan"])
+def test_training_resumes_exactly(celeba, tmp_path, monkeypatch, extra):
+    """With the PatchGAN term the critic and its optimiser are part of the saved state: a resumed run that lost them
+    would train on from a fresh critic and end with different weights."""
     from sketchface.trainer import Trainer
 
-    straight = _train(celeba, tmp_path / "a", 4)
+    straight = _train(celeba, tmp_path / "a", 4, *extra)
     save_state = Trainer.save_state
 
     class Killed(Exception):
@@ -346,9 +349,14 @@ def test_training_resumes_exactly(celeba, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "save_state", save_then_die)
     with pytest.raises(Killed):
-        _train(celeba, tmp_path / "b", 4)
+        _train(celeba, tmp_path / "b", 4, *extra)
     monkeypatch.setattr(Trainer, "save_state", save_state)
-    resumed = _train(celeba, tmp_path / "b", 4, "--resume")
+    resumed = _train(celeba, tmp_path / "b", 4, *extra, "--resume")
+    if extra:
+        assert (
+            "0.1·hinge loss of a conditional PatchGAN critic (layout + face; from step 2"
+            in (resumed / "README.md").read_text()
+        )
     a = LayoutFace.from_pretrained(str(straight)).state_dict()
     b = LayoutFace.from_pretrained(str(resumed)).state_dict()
     for k in a:

@@ -10,7 +10,8 @@ glasses and mustaches (:mod:`sketchface.data.accessories`) on a share of the pho
 ``--draw_accessories`` draws them into the layout too (and saves the model so that it draws stated ones at run time).
 
 ``--attr_lambda`` adds an attribute loss: a frozen real-face classifier (not the validation judge) reads each redrawn
-face, blurred, and binary cross-entropy against the stated attributes is added.
+face, blurred, and binary cross-entropy against the stated attributes is added. ``--adv_lambda`` adds pix2pix's
+conditional PatchGAN (hinge loss; the critic sees the layout beside the face).
 
 The starter ``checkpoints/layout-celeba-mini-64`` (2.1 M parameters, 4.4 MB in fp16) came from three runs on the
 2-core CPU (``OMP_NUM_THREADS=2``: 0.57 s a step, against 1.05 s on one core), 161 minutes in all::
@@ -44,6 +45,7 @@ import torch.nn.functional as F
 from sketchface.attributes import INDEX, check_name
 from sketchface.data.accessories import draw_accessories, paint, sample_accessories
 from sketchface.data.celeba import LICENCE_NOTE, CelebA
+from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig, hide_attributes
 from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, parse_training_args
 
@@ -86,6 +88,11 @@ class LayoutFaceArguments:
     attr_lambda: float = 0.0
     attr_classifier: str = "checkpoints/classifier-celeba-mini-64"
     attr_blur: float = 1.0
+    # conditional PatchGAN (pix2pix's critic: layout image + face): hinge loss with weight adv_lambda (0: off) from
+    # step adv_start; the critic alone trains for the 200 steps before, so that it meets faces, not noise
+    adv_lambda: float = 0.0
+    adv_start: int = 200
+    d_lr: float = 2e-4
     judge: str = "checkpoints/classifier-celeba-mini-pt-64"  # validation fidelity ('' off)
     eval_photos: int = 64  # validation photos (and their label vectors) scored during training
     fp16_storage: bool = True
@@ -235,6 +242,12 @@ def model_card(train_args: TrainingArguments, args: LayoutFaceArguments, summary
         else ""
     )
 
+    adv = (
+        f", + {args.adv_lambda}·hinge loss of a conditional PatchGAN critic (layout + face; from step"
+        f" {args.adv_start}, critic lr {args.d_lr:g})"
+        if args.adv_lambda
+        else ""
+    )
     attr = (
         f", + {args.attr_lambda}·attribute loss (binary cross-entropy of the frozen classifier `{args.attr_classifier}`"
         f" on the redrawn face, blurred σ {args.attr_blur:g} px, against the stated attributes; the validation judge"
@@ -276,7 +289,7 @@ though they are drawn from the statistics of {summary["train_photos"]} real phot
   hides a random share of each photo's labels (unknown).{rare_line} Model selection on {summary["eval_photos"]}
   validation-split photos; the test split is never seen in training or selection.
 - Loss: L1{f" + {args.lpips_lambda}·ST-LPIPS (alex)" if args.lpips_lambda else ""} between the photo and its
-  redrawing from its own layout and labels{attr}.
+  redrawing from its own layout and labels{attr}{adv}.
 - {summary["steps"]} steps × batch {train_args.batch_size} in {summary["minutes"]:.1f} min on {summary["device"]}
   ({summary["speed"]}), precision {summary["precision"]}, channels_last {train_args.channels_last}.
 - Command: `{command or "python -m train.layout_face ..."}`{lineage(args.init_from)}
@@ -325,7 +338,12 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
         trainer.print(f"layout code: {args.layout_dim} components keep {explained:.0%} of the layouts")
     train_pool = repeat_rare(pool, args.rare_repeat)
     opt = torch.optim.Adam(model.parameters(), lr=train_args.lr, betas=(0.5, 0.999))
-    model, opt = trainer.prepare(model, opt)
+    disc = PatchDiscriminator(in_channels=6) if args.adv_lambda else None  # judges a face given its layout
+    if disc is not None:
+        d_opt = torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.5, 0.999))
+        model, disc, opt, d_opt = trainer.prepare(model, disc, opt, d_opt)
+    else:
+        model, opt = trainer.prepare(model, opt)
     sched = trainer.scheduler(opt)
     from sketchface.metrics import IdentitySimilarity, PerceptualDistance
 
@@ -380,16 +398,29 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
             lp = perceptual.distance(fake, image).mean() if args.lpips_lambda else fake.new_zeros(())
             la = attribute_loss(reader, fake, values, args.attr_blur, rng) if reader is not None else fake.new_zeros(())
             loss = l1 + args.lpips_lambda * lp + args.attr_lambda * la
+            adv = disc is not None and step >= args.adv_start
+            if adv:
+                disc.requires_grad_(False)  # the renderer's step needs no critic weight gradients
+                loss = loss - args.adv_lambda * disc(layout, fake).mean()
         opt.zero_grad(set_to_none=True)
         trainer.backward(loss)
         opt.step()
         sched.step()
+        if disc is not None and step >= args.adv_start - 200:
+            disc.requires_grad_(True)
+            with trainer.autocast():
+                d_loss = F.relu(1 - disc(layout, image)).mean() + F.relu(1 + disc(layout, fake.detach())).mean()
+            d_opt.zero_grad(set_to_none=True)
+            trainer.backward(d_loss)
+            d_opt.step()
         step += 1
         seen += len(image) * trainer.num_processes
         bar.update(1)
         finished = trainer.done(step)
         if step % train_args.log_every == 0:
             row = {"l1": l1.item(), "lpips": lp.item(), "attr": la.item(), "lr": sched.get_last_lr()[0]}
+            if disc is not None and step > args.adv_start - 200:
+                row["d"] = d_loss.item()
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()})
             trainer.log(step, row)
         if trainer.is_main and (step % train_args.eval_every == 0 or finished):
