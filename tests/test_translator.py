@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -18,9 +19,9 @@ from tests.real_faces import write_celeba_layout
 TINY = TranslatorConfig(resolution=32, channels=[8, 16, 16], style_dim=4, groups=4)
 
 
-def _model(seed: int = 0) -> SketchTranslator:
+def _model(seed: int = 0, **config) -> SketchTranslator:
     torch.manual_seed(seed)
-    m = SketchTranslator(TINY)
+    m = SketchTranslator(dataclasses.replace(TINY, **config))
     with torch.no_grad():  # FiLM starts at the identity; give it weight so the code matters in these tests
         for mod in m.modules():
             if isinstance(mod, torch.nn.Linear) and mod.out_features % 2 == 0 and mod.in_features == 4:
@@ -144,6 +145,32 @@ def test_pipeline_candidates(tmp_path):
         pipe(_sketch(), mix_strength=1.5)
     with pytest.raises(ValueError, match="num_images"):
         pipe(_sketch(), num_images=0)
+
+
+def test_mirror_average_draws_each_candidate_from_the_sketch_and_its_mirror_image(tmp_path):
+    sketch = _sketch()
+    ImageDraw.Draw(sketch).line((10, 20, 40, 100), fill=0, width=4)  # not symmetric, or the test could not fail
+    pipe = SketchTranslatorPipeline(_model())
+    plain = pipe(sketch, num_images=3, seed=1).images
+    mirrored = pipe(sketch.transpose(Image.Transpose.FLIP_LEFT_RIGHT), num_images=3, seed=1).images
+    model = _model(mirror_average=True)  # the same weights
+    both = SketchTranslatorPipeline(model)(sketch, num_images=3, seed=1).images
+    assert any(a.tobytes() != b.tobytes() for a, b in zip(plain, both))
+    for a, m, b in zip(plain, mirrored, both):  # each face: the mean of the two drawings, the second mirrored back
+        expect = (np.asarray(a, dtype=float) + np.asarray(m, dtype=float)[:, ::-1]) / 2
+        assert np.abs(np.asarray(b, dtype=float) - expect).max() <= 1.0  # (8-bit rounding of each)
+    assert len({f.tobytes() for f in both}) == 3  # the candidates still differ
+    model.save_pretrained(tmp_path / "m")  # a run-time setting saved with the weights
+    assert SketchTranslatorPipeline.from_pretrained(str(tmp_path / "m")).model.config.mirror_average is True
+    assert SketchTranslatorPipeline(_model()).model.config.mirror_average is False  # older checkpoints: off
+
+
+def test_bfloat16_drawing_stays_close_to_float32():
+    model = _model(mirror_average=True)
+    a = SketchTranslatorPipeline(model, bf16=False)(_sketch(), num_images=3, seed=1).images
+    b = SketchTranslatorPipeline(model, bf16=True)(_sketch(), num_images=3, seed=1).images
+    diff = np.abs(np.stack([np.asarray(x, float) - np.asarray(y, float) for x, y in zip(a, b)]))
+    assert 0 < diff.max() and diff.mean() < 3  # bfloat16 was used, and the faces stay within a few levels
 
 
 def test_pipeline_sketches_a_colour_photo_first():

@@ -45,6 +45,9 @@ class TranslatorConfig:
     style_input: int = 16  # the style code sees the photo at this size (coarse colour only)
     style_source: str = "encoder"  # "encoder" (learned, KL), "pca" (fit_style) or "given" (the caller's code)
     groups: int = 8  # GroupNorm groups
+    # run time (SketchTranslatorPipeline), chosen on the validation split: average every face with the mirror image of
+    # the face drawn from the mirrored sketch (a face is nearly symmetric; the two drawings' errors are not)
+    mirror_average: bool = False
 
     def __post_init__(self) -> None:
         self.channels = [int(c) for c in self.channels]

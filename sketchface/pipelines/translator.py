@@ -13,11 +13,16 @@ import torch
 from PIL import Image
 
 from ..models.translator import SketchTranslator
+from ..trainer import native_bf16
 from .base import Capabilities, FaceOutput, FacePipeline, check_num_images
 from .sketch_to_face import _is_grey, _to_pil_list, prepare_sketch
 
 #: Variety 1 draws style codes with this standard deviation (the prior's is 1, reached at the default 0.5).
 MAX_TEMPERATURE = 2.0
+
+
+def _twice(z: torch.Tensor | None) -> torch.Tensor | None:
+    return None if z is None else z.repeat(2, 1)
 
 
 class SketchTranslatorPipeline(FacePipeline):
@@ -34,11 +39,17 @@ class SketchTranslatorPipeline(FacePipeline):
     #: what this pipeline takes and can do (read by the app and the evaluation; never guessed from signatures)
     capabilities = Capabilities(takes_sketch=True)
 
-    def __init__(self, model: SketchTranslator, device: str | torch.device | None = None):
+    def __init__(self, model: SketchTranslator, device: str | torch.device | None = None, *, bf16: bool | None = None):
         # channels_last: oneDNN's convolutions skip a layout reorder on every call (CPU)
         self.model = model.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         if device is not None:
             self.model.to(device)
+        self._bf16 = bf16
+
+    @property
+    def bf16(self) -> bool:
+        """Draw in bfloat16 autocast: as asked, else where the device runs it natively (e.g. a CPU with AMX)."""
+        return native_bf16(self.device) if self._bf16 is None else bool(self._bf16)
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str, device: str | torch.device | None = None) -> SketchTranslatorPipeline:
@@ -91,9 +102,16 @@ class SketchTranslatorPipeline(FacePipeline):
         if not 0.0 <= mix_strength <= 1.0:
             raise ValueError(f"mix_strength must be in [0, 1], got {mix_strength}")
         x = self.prepare_sketch(sketch, normalize).contiguous(memory_format=torch.channels_last)
-        feats = [f.expand(num_images, -1, -1, -1) for f in self.model.encode_sketch(x)]  # the sketch, once
         z = self.style_codes(num_images, seed, mix_strength) if self.model.style_dim else None
-        return FaceOutput(_to_pil_list(self.model.decode(feats, z) * 2 - 1), None)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            if not self.model.config.mirror_average:
+                feats = [f.expand(num_images, -1, -1, -1) for f in self.model.encode_sketch(x)]  # the sketch, once
+                faces = self.model.decode(feats, z).float()
+            else:  # the sketch and its mirror image, each encoded once; each candidate drawn from both, one code
+                both = self.model.encode_sketch(torch.cat([x, x.flip(-1)]))
+                faces = self.model.decode([f.repeat_interleave(num_images, 0) for f in both], _twice(z)).float()
+                faces = (faces[:num_images] + faces[num_images:].flip(-1)) / 2
+        return FaceOutput(_to_pil_list(faces * 2 - 1), None)
 
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:
         """Refused: a face needs the sketch's features as well as a style code, so no latent redraws it alone."""
