@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -338,6 +339,25 @@ class Trainer:
 
     def backward(self, loss: torch.Tensor) -> None:
         self.accelerator.backward(loss)
+
+    def critic_step(
+        self,
+        critic: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        condition: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One hinge-loss step of a PatchGAN critic: ``real`` images up, ``fake`` ones (detached) down; a conditional
+        critic gets ``condition`` (a sketch, a layout) first, beside each. Returns the critic's loss."""
+        critic.requires_grad_(True)
+        given = () if condition is None else (condition,)
+        with self.autocast():
+            loss = F.relu(1 - critic(*given, real)).mean() + F.relu(1 + critic(*given, fake.detach())).mean()
+        optimizer.zero_grad(set_to_none=True)
+        self.backward(loss)
+        optimizer.step()
+        return loss
 
     def unwrap(self, model: nn.Module) -> nn.Module:
         return self.accelerator.unwrap_model(model)

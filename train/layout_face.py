@@ -407,12 +407,7 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
         opt.step()
         sched.step()
         if disc is not None and step >= args.adv_start - 200:
-            disc.requires_grad_(True)
-            with trainer.autocast():
-                d_loss = F.relu(1 - disc(layout, image)).mean() + F.relu(1 + disc(layout, fake.detach())).mean()
-            d_opt.zero_grad(set_to_none=True)
-            trainer.backward(d_loss)
-            d_opt.step()
+            d_loss = trainer.critic_step(disc, d_opt, image, fake, condition=layout)
         step += 1
         seen += len(image) * trainer.num_processes
         bar.update(1)

@@ -318,12 +318,7 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
         opt.step()
         sched.step()
         if disc is not None and step >= args.adv_start - 300:
-            disc.requires_grad_(True)
-            with trainer.autocast():
-                d_loss = F.relu(1 - disc(image)).mean() + F.relu(1 + disc(fake.detach())).mean()
-            d_opt.zero_grad(set_to_none=True)
-            trainer.backward(d_loss)
-            d_opt.step()
+            d_loss = trainer.critic_step(disc, d_opt, image, fake)
             row["d"] = d_loss.item()
         step += 1
         seen += len(image) * trainer.num_processes

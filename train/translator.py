@@ -286,12 +286,7 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
         opt.step()
         sched.step()
         if adv or step >= args.adv_start - 200:  # the critic warms up shortly before it counts
-            disc.requires_grad_(True)
-            with trainer.autocast():
-                d_loss = F.relu(1 - disc(sketch, image)).mean() + F.relu(1 + disc(sketch, fake.detach())).mean()
-            d_opt.zero_grad(set_to_none=True)
-            trainer.backward(d_loss)
-            d_opt.step()
+            d_loss = trainer.critic_step(disc, d_opt, image, fake, condition=sketch)
         step += 1
         seen += len(sketch) * trainer.num_processes
         bar.update(1)
