@@ -98,6 +98,23 @@ def _tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
+def _set_slider(page, elem_id: str, value: str) -> None:
+    """Set a Gradio slider through its range input until the slider's own number box shows the value too.
+
+    Typing into the number box did not always reach the slider, and one fill of the range input right after a tab
+    switch was undone on a loaded CI machine (the tab's component had not yet taken its events, then redrew its own
+    value: Compare ran with 1 candidate). The number box shows the component's state, so once it reads the value
+    the component has it."""
+    slider = page.locator(f"#{elem_id} input[type=range]")
+    box = page.locator(f"#{elem_id} input[type=number]")
+    for _ in range(40):
+        slider.fill(value)
+        page.wait_for_timeout(250)
+        if slider.input_value() == value and box.input_value() == value:
+            return
+    raise AssertionError(f"#{elem_id} did not take {value}: slider {slider.input_value()}, box {box.input_value()}")
+
+
 def _thumbs(page, gallery: str):
     return page.locator(f"{gallery} .thumbnail-item img, {gallery} .grid-container img")
 
@@ -211,12 +228,7 @@ def _end_to_end(page, tmp_path):
 
     # Compare: 8 candidates × 5 descriptions wrap into rows of a readable page, not a 4,000-px strip.
     _tab(page, "Compare")
-    # set the range input itself: typing into the slider's number box did not always reach the slider (two CI runs
-    # ran Compare with 1 candidate); Playwright's fill sets a range's value and fires its input and change events
-    candidates = page.locator("#compare-candidates input[type=range]")
-    candidates.fill("8")
-    sync_api.expect(candidates).to_have_value("8")
-    sync_api.expect(page.locator("#compare-candidates input[type=number]")).to_have_value("8")
+    _set_slider(page, "compare-candidates", "8")
     page.locator("#compare-extra textarea").fill("bald man with a goatee\nsmiling young woman with wavy hair")
     page.click("#compare")
     # every model draws 8 × 5 faces, the first use of some loads them: up to ~40 s on a cold 2-core machine
