@@ -18,7 +18,7 @@ between seeds), and for the real photos themselves:
   Young) where stated; the judge's own balanced accuracy on the test photos says which attributes it can judge at
   all (below ``--judge_floor`` its figures are marked unreliable). The judge on the test photos against their own
   labels is reported as its ceiling. Sex is read a second time by a judge that shares nothing with it: a logistic
-  regression on SFace embeddings fitted on the training photos (:class:`SexProbe`).
+  regression on SFace embeddings fitted on the training photos (:class:`sketchface.metrics.SexProbe`).
 - **Candidates**: diversity (mean pairwise ST-LPIPS of 8 candidates per description) and "more like this" (SFace
   cosine between a picked candidate and 8 variations of it at the app's default strength 0.3).
 - **Speed and size**: 8 candidates at batch 8 (p50, ms) and the checkpoint's size.
@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from sketchface.attributes import ATTRIBUTES, CRIMINALS, INDEX
 from sketchface.data.celeba import CelebA
@@ -45,6 +44,7 @@ from sketchface.export import labelled_grid
 from sketchface.metrics import (
     IdentitySimilarity,
     PerceptualDistance,
+    SexProbe,
     attribute_fidelity,
     frechet_distance,
     time_callable,
@@ -139,43 +139,6 @@ def true_photos(judge: torch.nn.Module, photos: torch.Tensor, labels: np.ndarray
         "fidelity": attribute_fidelity(probs, labels)["mean_over_specified"],
         "rare_present_fidelity": present_shares(probs, labels),
     }
-
-
-class SexProbe:
-    """A second reading of Male that shares nothing with the judge: a logistic regression on SFace embeddings (OpenCV's
-    face recogniser, not trained by this project), fitted on training-split photos and their mirror images. The
-    judge, a small CNN, reads blurry faces as women; this probe reads face shape."""
-
-    def __init__(self, ident: IdentitySimilarity, photos: torch.Tensor, male: np.ndarray, l2: float = 1e-3):
-        x = torch.as_tensor(np.concatenate([ident.embed(photos), ident.embed(photos.flip(-1))]), dtype=torch.float64)
-        y = torch.as_tensor(np.concatenate([male, male]), dtype=torch.float64)
-        w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = F.binary_cross_entropy_with_logits(x @ w + b, y) + l2 * w.pow(2).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        self.ident, self.w, self.b = ident, w.detach(), b.detach()
-
-    def male(self, faces: torch.Tensor, embeddings: np.ndarray | None = None) -> np.ndarray:
-        """(N,) bool: the probe reads a man (``embeddings``: the faces' SFace embeddings, when already computed)."""
-        emb = self.ident.embed(faces) if embeddings is None else embeddings
-        x = torch.as_tensor(np.asarray(emb), dtype=torch.float64)
-        return (x @ self.w + self.b > 0).numpy()
-
-    def agreement(
-        self, faces: torch.Tensor, labels: np.ndarray, embeddings: np.ndarray | None = None
-    ) -> dict[str, float | None]:
-        """Share of faces described as men read as men, and as women read as women."""
-        read, said = self.male(faces, embeddings), labels[:, INDEX["Male"]]
-        share = lambda rows: float(read[rows].mean() if rows.any() else np.nan)  # noqa: E731
-        men, women = share(said > 0), 1 - share(said < 0)
-        return {"men": None if np.isnan(men) else men, "women": None if np.isnan(women) else women}
 
 
 def _images(out: Any) -> torch.Tensor:

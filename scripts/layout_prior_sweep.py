@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from sketchface.attributes import INDEX, UnknownAttributeError, check_name
-from sketchface.metrics import IdentitySimilarity, PerceptualDistance
+from sketchface.metrics import IdentitySimilarity, PerceptualDistance, SexProbe
 from sketchface.models.classifier import AttributeClassifier
 from sketchface.models.layout_face import LayoutFace
 from sketchface.training import atomic_write
@@ -67,8 +67,6 @@ def main(argv: list[str] | None = None) -> None:
     judge = AttributeClassifier.from_pretrained(args.judge).eval() if args.judge else None
     probe = None
     if identity is not None:  # sex read a second time, by a judge that shares nothing with the CNN one
-        from evaluation.evaluate_words import SexProbe
-
         train = photo_pool(args.data_root, "train", model.resolution)
         probe = SexProbe(identity, train["image"].float() / 255, train["labels"][:, INDEX["Male"]].numpy() > 0)
     cols = ["sface_fd", "fidelity", *(f"present/{a}" for a in RARE), "diversity"]

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .attributes import ATTRIBUTES
+from .attributes import ATTRIBUTES, INDEX
 
 ImageLike = Any  # tensor | np.ndarray | PIL.Image.Image | Sequence[PIL.Image.Image]
 
@@ -395,6 +395,43 @@ class IdentitySimilarity:
 
 # ----------------------------------------------------------------------------------------------------------------------
 # attributes
+
+
+class SexProbe:
+    """A second reading of Male that shares nothing with the judge: a logistic regression on SFace embeddings (OpenCV's
+    face recogniser, not trained by this project), fitted on training-split photos and their mirror images. The
+    judge, a small CNN, reads blurry faces as women; this probe reads face shape."""
+
+    def __init__(self, ident: IdentitySimilarity, photos: torch.Tensor, male: np.ndarray, l2: float = 1e-3):
+        x = torch.as_tensor(np.concatenate([ident.embed(photos), ident.embed(photos.flip(-1))]), dtype=torch.float64)
+        y = torch.as_tensor(np.concatenate([male, male]), dtype=torch.float64)
+        w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(x @ w + b, y) + l2 * w.pow(2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        self.ident, self.w, self.b = ident, w.detach(), b.detach()
+
+    def male(self, faces: torch.Tensor, embeddings: np.ndarray | None = None) -> np.ndarray:
+        """(N,) bool: the probe reads a man (``embeddings``: the faces' SFace embeddings, when already computed)."""
+        emb = self.ident.embed(faces) if embeddings is None else embeddings
+        x = torch.as_tensor(np.asarray(emb), dtype=torch.float64)
+        return (x @ self.w + self.b > 0).numpy()
+
+    def agreement(
+        self, faces: torch.Tensor, labels: np.ndarray, embeddings: np.ndarray | None = None
+    ) -> dict[str, float | None]:
+        """Share of faces described as men read as men, and as women read as women."""
+        read, said = self.male(faces, embeddings), labels[:, INDEX["Male"]]
+        share = lambda rows: float(read[rows].mean() if rows.any() else np.nan)  # noqa: E731
+        men, women = share(said > 0), 1 - share(said < 0)
+        return {"men": None if np.isnan(men) else men, "women": None if np.isnan(women) else women}
 
 
 def attribute_fidelity(

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from sketchface.attributes import ATTRIBUTES, INDEX
+from sketchface.metrics import SexProbe
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 from sketchface.models.mvae import MVAE
 from tests.helpers import tiny_mvae_config
@@ -57,14 +58,14 @@ def test_the_true_photos_row_is_the_judge_on_the_photos_against_their_own_labels
     assert true["fidelity"] == pytest.approx(1 - (2 + 3) / (4 * 40))
 
 
-def test_the_sface_sex_probe_reads_what_it_was_fitted_on(words):
+def test_the_sface_sex_probe_reads_what_it_was_fitted_on():
     class Embedder:  # a stand-in for SFace: the embedding is the image's mean colour, men are blue
         def embed(self, faces):
             return faces.mean(dim=(2, 3)).numpy()
 
     men, women = torch.zeros(6, 3, 8, 8), torch.zeros(6, 3, 8, 8)
     men[:, 2], women[:, 0] = 1.0, 1.0
-    probe = words.SexProbe(Embedder(), torch.cat([men, women]), np.array([True] * 6 + [False] * 6))
+    probe = SexProbe(Embedder(), torch.cat([men, women]), np.array([True] * 6 + [False] * 6))
     assert probe.male(men).all() and not probe.male(women).any()
     labels = -np.ones((4, 40), np.int64)
     labels[:2, INDEX_MALE] = 1

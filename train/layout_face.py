@@ -172,7 +172,7 @@ def evaluate(
     False skips them: they depend on neither the seed nor the prior's settings); and one face per validation label
     vector drawn from the prior (``seed``): SFace FD to the validation photos, the judge's fidelity to the labels
     (all and per rare attribute stated present), diversity of 4 draws of one description; with ``sex_probe``
-    (evaluation.evaluate_words.SexProbe) also its reading of the faces described as men / women (sface/men, /women)."""
+    (sketchface.metrics.SexProbe) also its reading of the faces described as men / women (sface/men, /women)."""
     from sketchface.metrics import attribute_fidelity, frechet_distance
 
     model.eval()
