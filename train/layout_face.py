@@ -36,11 +36,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.transforms.functional import gaussian_blur
 
 from sketchface.attributes import INDEX, check_name
 from sketchface.data.accessories import draw_accessories, paint, sample_accessories
@@ -48,6 +49,9 @@ from sketchface.data.celeba import LICENCE_NOTE, CelebA
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig, hide_attributes
 from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, parse_training_args
+
+if TYPE_CHECKING:
+    from sketchface.metrics import SexProbe
 
 #: attributes the card reports one by one (issue 25's rare ones, and two common ones)
 RARE = ("Eyeglasses", "Wearing_Hat", "Bald", "Gray_Hair", "Mustache", "Male", "Young")
@@ -142,8 +146,6 @@ def attribute_loss(
     """Binary cross-entropy of the reader's logits on ``faces`` (B, 3, R, R) against the stated attributes of
     ``values`` (B, 40; ±1 stated, 0 unknown), averaged over the stated ones. The faces are blurred (σ = ``blur`` px)
     and get Gaussian noise (std 0.02) first, so that only visible, low-frequency changes lower the loss."""
-    from torchvision.transforms.functional import gaussian_blur
-
     x = faces.float()
     if blur > 0:
         k = int(2 * round(2 * blur) + 1)  # ±2σ
@@ -166,7 +168,7 @@ def evaluate(
     device,
     seed: int = 0,
     redraw: bool = True,
-    sex_probe=None,
+    sex_probe: SexProbe | None = None,
 ) -> dict[str, Any]:
     """Validation figures: redrawing each photo from its own layout and full labels (MSE, ST-LPIPS; ``redraw``
     False skips them: they depend on neither the seed nor the prior's settings); and one face per validation label
@@ -193,7 +195,9 @@ def evaluate(
         scores["recon/lpips"] = float(perceptual(recon, photos, reduction="mean"))
     face_emb = identity.embed(faces) if identity is not None else None
     if identity is not None:
-        scores["sface_fd"] = frechet_distance(identity.embed(photos), face_emb)
+        if "sface" not in ev:  # the photos' embeddings, once per pool (the sweep and training evaluate it many times)
+            ev["sface"] = identity.embed(photos)
+        scores["sface_fd"] = frechet_distance(ev["sface"], face_emb)
     if judge is not None:
         probs = judge.predict(faces).float().numpy()
         scores["fidelity"] = attribute_fidelity(probs, labels.numpy())["mean_over_specified"]
@@ -398,8 +402,7 @@ def main(train_args: TrainingArguments, args: LayoutFaceArguments) -> Path:
             lp = perceptual.distance(fake, image).mean() if args.lpips_lambda else fake.new_zeros(())
             la = attribute_loss(reader, fake, values, args.attr_blur, rng) if reader is not None else fake.new_zeros(())
             loss = l1 + args.lpips_lambda * lp + args.attr_lambda * la
-            adv = disc is not None and step >= args.adv_start
-            if adv:
+            if disc is not None and step >= args.adv_start:
                 disc.requires_grad_(False)  # the renderer's step needs no critic weight gradients
                 loss = loss - args.adv_lambda * disc(layout, fake).mean()
         opt.zero_grad(set_to_none=True)
