@@ -323,3 +323,21 @@ def test_resumed_time_schedule_carries_on_from_the_recorded_training_time(tmp_pa
     assert len(lr) == 3 and lr[1] == pytest.approx(5e-4 * 0.55, rel=0.01)  # half-way by steps: cosine at 0.55
     # resumed at 90 % of the time budget: the cosine near its floor (0.122), not where 2 of 3 steps put it (0.325)
     assert lr[2] == pytest.approx(5e-4 * 0.122, rel=0.05)
+
+
+def test_spatial_code_config_and_pack_round_trip():
+    from sketchface.models.psp import PSP, PSPConfig
+
+    gen = {"resolution": 32, "style_dim": 16, "n_mlp": 1, "max_channels": 8}
+    with pytest.raises(ValueError, match="spatial_resolution"):
+        PSPConfig(generator=gen, spatial_resolution=4)
+    psp = PSP(PSPConfig(generator=gen, encoder_channels=[4, 8, 8, 8], spatial_resolution=16)).eval()
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        w, spatial = psp.encode_spatial(x)
+        assert spatial.shape == (2, 8, 16, 16)
+        packed = psp.pack(w, spatial)
+        w2, s2 = psp.unpack(packed)
+        assert torch.equal(w2, w) and torch.equal(s2, spatial)
+        image, w3 = psp(x)
+        assert torch.equal(image, psp.decode(w, features=spatial)) and torch.equal(w3, w)

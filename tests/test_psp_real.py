@@ -65,3 +65,25 @@ def test_latent_only_steps_and_continuing_a_stage(layout, tmp_path):
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert set(rows[0]) == {"step", "minutes", "latent"}  # the first step: the photo codes alone
     assert {"l2", "lpips", "attention"} <= set(rows[1])  # then paper 2's losses
+
+
+def test_a_spatial_code_trains_through_both_stages_and_redraws_from_latents(layout, tmp_path):
+    ae = _run(layout, tmp_path / "ae", "--stage", "autoencoder", "--spatial_resolution", "16")
+    assert PSP.from_pretrained(str(ae)).cfg.spatial_resolution == 16
+    out = tmp_path / "sketch"
+    final = _run(layout, out, "--stage", "sketch", "--autoencoder", str(ae), "--style_bank", "4", "--augment", "flip")
+    import json
+
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if '"l2"' in line]
+    assert rows and rows[0]["spatial"] > 0  # the sketch's spatial code is pulled towards the photo's
+    psp = PSP.from_pretrained(str(final)).float()
+    assert psp.spatial and psp.encoder.spatial is not None
+    pipe = SketchToFace(psp)
+    sketch = Image.new("L", (64, 64), 255)
+    ImageDraw.Draw(sketch).ellipse((12, 8, 52, 58), outline=0, width=2)
+    out = pipe(sketch, num_images=3, seed=0, mix_strength=1.0)
+    assert len({f.tobytes() for f in out.images}) == 3  # the styles above the code still vary the candidates
+    assert out.latents.shape[1] > psp.n_styles  # W+ and the spatial code, one tensor per face
+    assert [f.tobytes() for f in pipe.decode(out.latents)] == [f.tobytes() for f in out.images]
+    with pytest.raises(ValueError, match="spatial code"):
+        pipe.decode(out.latents[:, : psp.n_styles])

@@ -253,3 +253,22 @@ def test_real_data_larger_than_the_pool_is_streamed(tmp_path):
     assert summary["pool"]["mode"] == "stream" and summary["pool_size"] > 8 and summary["steps"] == 2
     assert "streamed from the data set" in (final / "README.md").read_text()
     assert Generator.from_pretrained(final).cfg.resolution == 16
+
+
+def test_a_spatial_code_replaces_the_activations_below_its_resolution():
+    torch.manual_seed(0)
+    g = Generator(StyleGANConfig(resolution=32, style_dim=16, n_mlp=1, max_channels=8)).eval()
+    w = torch.randn(2, g.n_latent, 16)
+    feats = torch.randn(2, g.cfg.channels(16), 16, 16)
+    with torch.no_grad():
+        out = g.synthesis(w, features=feats)
+        coarse = w.clone()
+        coarse[:, :3] += 5  # the 4 and 8 px layers' styles: unused when the code enters at 16 px
+        assert torch.equal(g.synthesis(coarse, features=feats), out)
+        fine = w.clone()
+        fine[:, -1] += 5  # the last toRGB: still used
+        assert not torch.equal(g.synthesis(fine, features=feats), out)
+        assert not torch.equal(g.synthesis(w, features=feats + 1), out)
+        assert out.shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="features must be"):
+        g.synthesis(w, features=torch.randn(2, 3, 16, 16))

@@ -231,7 +231,7 @@ def test_training_runs_saves_a_card_and_resumes_exactly(layout, tmp_path, monkey
 
 
 def test_augment_modes_flip_only_or_leave_the_pairs_alone():
-    from train.translator import augment_batch
+    from sketchface.data.pairs import augment_batch
 
     g = torch.Generator().manual_seed(0)
     sketch, image = torch.rand(16, 1, 8, 8), torch.rand(16, 3, 8, 8)

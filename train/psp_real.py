@@ -31,11 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from sketchface.data.celeba import LICENCE_NOTE
-from sketchface.data.pairs import EVAL_STYLES, STYLES, augment_pairs, eval_pairs, pair_pool
+from sketchface.data.pairs import AUGMENT_WORDS, AUGMENTS, EVAL_STYLES, STYLES, augment_batch, eval_pairs, pair_pool
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.psp import PSP, AttentionLoss, PSPConfig
 from sketchface.models.stylegan import StyleGANConfig
-from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, parse_training_args
+from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, option, parse_training_args
 
 
 @dataclass
@@ -66,6 +66,10 @@ class PSPRealArguments:
     style_bank: int = 512
     eval_photos: int = 64
     fp16_storage: bool = True
+    spatial_resolution: int = 0  # stage 1: > 0 gives the encoder a spatial code at R/4 or R/2 (PSPConfig)
+    spatial_lambda: float = 1.0  # stage 2: ‖F_sketch(s) − F_photo(y)‖² of the spatial codes
+    # the translator's probes: moves and wobble cost identity on computed sketches (docs/history.md)
+    augment: str = option("full", "pair augmentation every batch", choices=list(AUGMENTS))
 
     def __post_init__(self) -> None:
         if self.stage not in ("autoencoder", "sketch"):
@@ -89,12 +93,15 @@ class _Stage(nn.Module):
         super().__init__()
         self.psp = psp
 
-    def forward(self, x: torch.Tensor, decode: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """x (B, C, R, R) in [0, 1] → (image (B, 3, R, R) in [0, 1] or None without ``decode``, W+)."""
-        w_plus = self.psp.encode(x)
+    def forward(
+        self, x: torch.Tensor, decode: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        """x (B, C, R, R) in [0, 1] → (image (B, 3, R, R) in [0, 1] or None without ``decode``, W+, spatial code or
+        None)."""
+        w_plus, spatial = self.psp.encode_spatial(x)
         if not decode:
-            return None, w_plus
-        return (self.psp.decode(w_plus) + 1) / 2, w_plus  # unclamped while training, as pSp
+            return None, w_plus, spatial
+        return (self.psp.decode(w_plus, features=spatial) + 1) / 2, w_plus, spatial  # unclamped, as pSp
 
 
 def build_autoencoder(args: PSPRealArguments) -> PSP:
@@ -105,7 +112,13 @@ def build_autoencoder(args: PSPRealArguments) -> PSP:
         channel_multiplier=args.channel_multiplier,
         max_channels=args.max_channels,
     )
-    return PSP(PSPConfig(in_channels=3, encoder_channels=args.encoder_channels, generator=asdict(gen)))
+    cfg = PSPConfig(
+        in_channels=3,
+        encoder_channels=args.encoder_channels,
+        generator=asdict(gen),
+        spatial_resolution=args.spatial_resolution,
+    )
+    return PSP(cfg)
 
 
 def build_sketch_psp(ae: PSP, bank: int) -> PSP:
@@ -131,6 +144,23 @@ def photo_codes(ae: PSP, images: torch.Tensor, device, batch: int = 256) -> torc
     return torch.cat(out)
 
 
+def _as_args(codes: tuple[torch.Tensor, torch.Tensor | None]) -> tuple:
+    """(W+, spatial) → positional arguments of ``PSP.decode``."""
+    return codes[0], "const", codes[1]
+
+
+def code_losses(
+    ae: PSP, image: torch.Tensor, w_plus: torch.Tensor, spatial: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage 2's distillation: mean squared distance of the sketch encoder's W+ (and spatial code) to the photo
+    encoder's codes of the true photo (the best the generator can do); the spatial term is 0 without a code."""
+    with torch.no_grad():
+        target_w, target_s = ae.encode_spatial(image)
+    lat = F.mse_loss(w_plus.float(), target_w.float())
+    sp = F.mse_loss(spatial.float(), target_s.float()) if spatial is not None else lat.new_zeros(())
+    return lat, sp
+
+
 @torch.no_grad()
 def evaluate(psp: PSP, ev: dict[str, torch.Tensor], perceptual, identity, device) -> dict[str, float]:
     """Held-out MSE, ST-LPIPS, SFace of the reconstruction (stage 1: from the photo; stage 2: from each sketch)."""
@@ -139,7 +169,7 @@ def evaluate(psp: PSP, ev: dict[str, torch.Tensor], perceptual, identity, device
     x = ev["image"] if photo_input else ev["sketch"]
     out = torch.cat(
         [
-            (psp.decode(psp.encode(x[i : i + 64].to(device))).float().cpu().clamp(-1, 1) + 1) / 2
+            (psp.decode(*_as_args(psp.encode_spatial(x[i : i + 64].to(device)))).float().cpu().clamp(-1, 1) + 1) / 2
             for i in range(0, len(x), 64)
         ]
     )
@@ -199,7 +229,7 @@ Research and demos of forensic composites. The faces are AI-generated, not photo
 
 ## Training
 - Data: {summary["train_photos"]} CelebA-mini training photos, {args.variants} drawings each
-  ({", ".join(args.styles)}; the photos cut in each drawing's frame), flipped and moved every batch.
+  ({", ".join(args.styles)}; the photos cut in each drawing's frame), {AUGMENT_WORDS[args.augment]}.
 - Stage {args.stage}: losses L2 × {args.l2_lambda} + ST-LPIPS (alex) × {args.lpips_lambda}
   {losses}.
 - {summary["steps"]} steps × batch {train_args.batch_size} in {summary["minutes"]:.1f} min on {summary["device"]}
@@ -271,21 +301,19 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
     for batch in trainer.pool_batches(pool, step):
         if finished:
             break
-        sketch, image = augment_pairs(
-            batch["sketch"].float() / 255, batch["image"].float() / 255, trainer.step_generator(step)
+        sketch, image = augment_batch(
+            batch["sketch"].float() / 255, batch["image"].float() / 255, trainer.step_generator(step), args.augment
         )
         adv = disc is not None and step >= args.adv_start
         if args.stage == "sketch" and step < args.latent_only_steps:
             with trainer.autocast():  # the encoder alone learns to reach the photo codes: no generator pass
-                _, w_plus = stage(sketch, decode=False)
-                with torch.no_grad():
-                    target = ae.encode(image)
-                lat = F.mse_loss(w_plus.float(), target.float())
+                _, w_plus, spatial = stage(sketch, decode=False)
+                lat, sp = code_losses(ae, image, w_plus, spatial)
             opt.zero_grad(set_to_none=True)
-            trainer.backward(args.latent_lambda * lat)
+            trainer.backward(args.latent_lambda * lat + args.spatial_lambda * sp)
             opt.step()
             sched.step()
-            row = {"latent": lat.item()}
+            row = {"latent": lat.item(), "spatial": sp.item()}
             step += 1
             seen += len(image) * trainer.num_processes
             bar.update(1)
@@ -296,19 +324,18 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
                 trainer.save_state(step)
             continue
         with trainer.autocast():
-            fake, w_plus = stage(image if args.stage == "autoencoder" else sketch)
+            fake, w_plus, spatial = stage(image if args.stage == "autoencoder" else sketch)
             l2 = F.mse_loss(fake.float(), image)
             lp = perceptual.distance(fake, image).mean()
             loss = args.l2_lambda * l2 + args.lpips_lambda * lp
             row = {"l2": l2.item(), "lpips": lp.item()}
             if args.stage == "sketch":
-                with torch.no_grad():
-                    target = ae.encode(image)
-                lat = F.mse_loss(w_plus.float(), target.float())
+                lat, sp = code_losses(ae, image, w_plus, spatial)
                 wn = (w_plus - net.latent_avg).flatten(1).norm(dim=1).mean()
                 att = attention(image * 2 - 1, fake * 2 - 1)
-                loss = loss + args.latent_lambda * lat + args.w_norm_lambda * wn + args.attention_lambda * att
-                row.update(latent=lat.item(), w_norm=wn.item(), attention=att.item())
+                loss = loss + args.latent_lambda * lat + args.spatial_lambda * sp
+                loss = loss + args.w_norm_lambda * wn + args.attention_lambda * att
+                row.update(latent=lat.item(), spatial=sp.item(), w_norm=wn.item(), attention=att.item())
             if adv:
                 disc.requires_grad_(False)  # the generator's step needs no critic weight gradients (issue 26)
                 g_adv = -disc(fake).mean()

@@ -34,17 +34,10 @@ import torch
 import torch.nn.functional as F
 
 from sketchface.data.celeba import LICENCE_NOTE
-from sketchface.data.pairs import EVAL_STYLES, STYLES, augment_pairs, eval_pairs, pair_pool
+from sketchface.data.pairs import AUGMENT_WORDS, AUGMENTS, EVAL_STYLES, STYLES, augment_batch, eval_pairs, pair_pool
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.translator import STYLE_SOURCES, SketchTranslator, TranslatorConfig
 from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, option, parse_training_args
-
-AUGMENT_WORDS = {
-    "full": "flipped, moved and wobbled every batch",
-    "flip": "mirrored at random every batch (no moves or wobble)",
-    "none": "not augmented",
-}
-AUGMENTS = tuple(AUGMENT_WORDS)
 
 
 @dataclass
@@ -86,17 +79,6 @@ TRAINING_DEFAULTS = {"output_dir": "runs/translator-64", "max_steps": 6000, "bat
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, TranslatorArguments]:
     return parse_training_args(TranslatorArguments, argv, description=__doc__, defaults=TRAINING_DEFAULTS)
-
-
-def augment_batch(sketch: torch.Tensor, image: torch.Tensor, rng: torch.Generator, mode: str):
-    """The training pairs of one batch as ``--augment`` says: full (augment_pairs), flip (mirror half), none."""
-    if mode == "full":
-        return augment_pairs(sketch, image, rng)
-    if mode == "flip":
-        flip = (torch.rand(len(sketch), generator=rng) < 0.5).to(sketch.device).view(-1, 1, 1, 1)
-        sketch = torch.where(flip, sketch.flip(-1), sketch)
-        image = torch.where(flip, image.flip(-1), image)
-    return sketch, image
 
 
 # ---------------------------------------------------------------------------------------------------------- losses

@@ -44,8 +44,11 @@ __all__ = [
     "augment_pairs",
     "eval_pairs",
     "pair_pool",
+    "AUGMENTS",
+    "AUGMENT_WORDS",
     "EVAL_STYLES",
     "STYLES",
+    "augment_batch",
     "SketchPhotoPairs",
     "crop_square",
     "edge_sketch",
@@ -398,3 +401,23 @@ def augment_pairs(
     gamma = torch.exp(uniform(b) * math.log(1.6)).view(b, 1, 1, 1).to(ink.dtype)
     sketch = 1 - ink.clamp(0, 1) ** gamma
     return sketch.contiguous(), image.contiguous()
+
+
+#: the training scripts' ``--augment`` modes, in words for the model cards
+AUGMENT_WORDS = {
+    "full": "flipped, moved and wobbled every batch",
+    "flip": "mirrored at random every batch (no moves or wobble)",
+    "none": "not augmented",
+}
+AUGMENTS = tuple(AUGMENT_WORDS)
+
+
+def augment_batch(sketch: torch.Tensor, image: torch.Tensor, rng: torch.Generator, mode: str):
+    """The training pairs of one batch as ``--augment`` says: full (augment_pairs), flip (mirror half), none."""
+    if mode == "full":
+        return augment_pairs(sketch, image, rng)
+    if mode == "flip":
+        flip = (torch.rand(len(sketch), generator=rng) < 0.5).to(sketch.device).view(-1, 1, 1, 1)
+        sketch = torch.where(flip, sketch.flip(-1), sketch)
+        image = torch.where(flip, image.flip(-1), image)
+    return sketch, image

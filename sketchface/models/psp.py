@@ -45,6 +45,10 @@ class PSPConfig:
     # > 0: a bank of that many W+ codes of real training faces (``PSP.style_bank``), the source of the fine styles
     # mixed into candidates when the generator was trained as an autoencoder and has no meaningful mapping network
     style_bank: int = 0
+    # > 0: the encoder also gives a spatial code at this resolution (R/4 or R/2) that replaces the generator's
+    # activations there (Feature-Style encoder, Yao et al. 2022): W+ alone keeps no identity when the generator was
+    # trained as an autoencoder on ~700 photos (docs/models.md); the styles above it still vary the candidates
+    spatial_resolution: int = 0
 
     def __post_init__(self):
         # canonical form (every field, model_type included), so configs from older files compare equal
@@ -54,6 +58,14 @@ class PSPConfig:
         self.blocks_per_stage = list(self.blocks_per_stage)
         if len(self.encoder_channels) != 4 or len(self.blocks_per_stage) != 4:
             raise ValueError("encoder_channels and blocks_per_stage need 4 stages (R/2, R/4, R/8, R/16)")
+        if self.spatial_resolution and self.spatial_resolution not in (gen.resolution // 4, gen.resolution // 2):
+            raise ValueError(
+                f"spatial_resolution must be 0, {gen.resolution // 4} or {gen.resolution // 2}; "
+                f"got {self.spatial_resolution}"
+            )
+        r = self.spatial_resolution
+        if r and gen.channels(r) * r * r % gen.style_dim:
+            raise ValueError("the spatial code's size must be a multiple of style_dim (it is packed in rows of it)")
 
     @property
     def generator_config(self) -> StyleGANConfig:
@@ -124,9 +136,24 @@ class GradualStyleEncoder(nn.Module):
             level = 0 if i < self.coarse_ind else (1 if i < self.middle_ind else 2)
             self.styles.append(GradualStyle(fpn, cfg.style_dim, max(1, sizes[level])))
         self.n_styles = n
+        self.spatial = None
+        if cfg.spatial_resolution:  # the spatial code: p1 (R/4), or p0 = up(p1) + lat(c0) (R/2), then two convs
+            self.spatial_level = 1 if cfg.spatial_resolution == cfg.resolution // 4 else 0
+            self.spatial_size = cfg.spatial_resolution
+            if self.spatial_level == 0:
+                self.lat0 = nn.Conv2d(ch[0], fpn, 1)
+            out = cfg.generator_config.channels(cfg.spatial_resolution)
+            self.spatial = nn.Sequential(
+                nn.Conv2d(fpn, out, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(out, out, 3, 1, 1), nn.LeakyReLU(0.2)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, in_channels, S, S) in [-1, 1] -> W+ offsets (B, n_styles, style_dim)."""
+        return self.forward_spatial(x)[0]
+
+    def forward_spatial(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, in_channels, S, S) in [-1, 1] -> (W+ offsets (B, n_styles, style_dim), the spatial code (B, C, r, r)
+        or None without ``spatial_resolution``)."""
         x = self.stem(x)
         feats = []
         for stage in self.stages:
@@ -137,13 +164,24 @@ class GradualStyleEncoder(nn.Module):
         p2 = F.interpolate(p3, size=c2.shape[-2:], mode="bilinear", align_corners=False) + self.lat2(c2)
         p1 = F.interpolate(p2, size=c1.shape[-2:], mode="bilinear", align_corners=False) + self.lat1(c1)
         levels = (p3, p2, p1)
+        spatial = None
+        if self.spatial is not None:
+            p = p1
+            if self.spatial_level == 0:
+                c0 = feats[0]
+                p = F.interpolate(p1, size=c0.shape[-2:], mode="bilinear", align_corners=False) + self.lat0(c0)
+            spatial = self.spatial(p)
+            r = self.spatial_size
+            if spatial.shape[-1] != r:  # an encoder input size other than the generator's
+                spatial = F.interpolate(spatial, size=(r, r), mode="bilinear", align_corners=False)
         if not torch.is_grad_enabled():
-            return torch.cat([_run_fused(levels[level], *stack) for level, *stack in self._fused_heads()], dim=1)
+            fused = [_run_fused(levels[level], *stack) for level, *stack in self._fused_heads()]
+            return torch.cat(fused, dim=1), spatial
         out = []
         for i, head in enumerate(self.styles):
             level = 0 if i < self.coarse_ind else (1 if i < self.middle_ind else 2)
             out.append(head(levels[level]))
-        return torch.stack(out, dim=1)
+        return torch.stack(out, dim=1), spatial
 
     def _fused_heads(self) -> list[tuple[int, list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor, torch.Tensor]]:
         """Inference: the map2style heads of each level stacked into one (cached until a weight changes).
@@ -233,18 +271,57 @@ class PSP(nn.Module, PyTorchModelHubMixin, library_name="sketchface", tags=["psp
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         return x * 2 - 1
 
+    @property
+    def spatial(self) -> bool:
+        """Whether the encoder also gives a spatial code (``config.spatial_resolution``)."""
+        return bool(self.cfg.spatial_resolution)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Sketch or photo (B, C, H, W) in [0, 1] -> W+ (B, n_styles, style_dim)."""
-        return self.encoder(self.prepare_input(x)) + self.latent_avg.to(x.dtype)
+        return self.encode_spatial(x)[0]
 
-    def decode(self, w_plus: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        """W+ (B, n_styles, style_dim) -> image (B, 3, R, R) in [-1, 1]."""
-        return self.generator.synthesis(w_plus, noise_mode=noise_mode)
+    def encode_spatial(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Sketch or photo (B, C, H, W) in [0, 1] -> (W+ (B, n_styles, style_dim), the spatial code (B, C', r, r) or
+        None when the model has none)."""
+        w, spatial = self.encoder.forward_spatial(self.prepare_input(x))
+        return w + self.latent_avg.to(x.dtype), spatial
+
+    def decode(
+        self, w_plus: torch.Tensor, noise_mode: str = "const", features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """W+ (B, n_styles, style_dim) (and the spatial code of :meth:`encode_spatial`) -> image (B, 3, R, R) in
+        [-1, 1]."""
+        return self.generator.synthesis(w_plus, noise_mode=noise_mode, features=features)
+
+    def pack(self, w_plus: torch.Tensor, spatial: torch.Tensor | None) -> torch.Tensor:
+        """One latent tensor per face for pipelines: W+ (B, n_styles, D), followed for a spatial model by its spatial
+        code cut into rows of D numbers: (B, n_styles + C·r·r / D, D). :meth:`unpack` inverts it."""
+        if spatial is None:
+            return w_plus
+        b, d = w_plus.shape[0], w_plus.shape[-1]
+        return torch.cat([w_plus, spatial.to(w_plus.dtype).reshape(b, -1, d)], dim=1)
+
+    def unpack(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`pack`'s tensor -> (W+, spatial code or None). ValueError when its shape fits neither."""
+        n = self.n_styles
+        if not self.spatial:
+            if latents.shape[1] != n:
+                raise ValueError(f"expected latents (B, {n}, {self.cfg.style_dim}); got {tuple(latents.shape)}")
+            return latents, None
+        r = self.cfg.spatial_resolution
+        c = self.cfg.generator_config.channels(r)
+        rows = c * r * r // self.cfg.style_dim
+        if latents.shape[1] != n + rows:
+            raise ValueError(
+                f"expected latents (B, {n + rows}, {self.cfg.style_dim}) (W+ and the spatial code); "
+                f"got {tuple(latents.shape)}"
+            )
+        return latents[:, :n], latents[:, n:].reshape(latents.shape[0], c, r, r)
 
     def forward(self, x: torch.Tensor, noise_mode: str = "const") -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, C, H, W) in [0, 1] -> (image (B, 3, R, R) in [-1, 1], w_plus)."""
-        w_plus = self.encode(x)
-        return self.decode(w_plus, noise_mode=noise_mode), w_plus
+        w_plus, spatial = self.encode_spatial(x)
+        return self.decode(w_plus, noise_mode=noise_mode, features=spatial), w_plus
 
     # ------------------------------------------------------------------------ multimodal + edits
     def mix_fine(

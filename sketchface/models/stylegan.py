@@ -154,8 +154,19 @@ class Generator(nn.Module, PyTorchModelHubMixin, library_name="sketchface", tags
         return w[:, None, :].expand(-1, self.n_latent, -1)
 
     # ---------------------------------------------------------------------------- synthesis
-    def synthesis(self, w_plus: torch.Tensor, noise_mode: str = "const", noise: list | None = None) -> torch.Tensor:
-        """W+ (B, n_latent, style_dim) -> image (B, 3, R, R) in roughly [-1, 1]."""
+    def synthesis(
+        self,
+        w_plus: torch.Tensor,
+        noise_mode: str = "const",
+        noise: list | None = None,
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """W+ (B, n_latent, style_dim) -> image (B, 3, R, R) in roughly [-1, 1].
+
+        ``features`` (B, channels(r), r, r), 8 <= r < R: a spatial code that replaces the generator's own
+        activations at resolution r (after the Feature-Style encoder, Yao et al. 2022): synthesis starts there, the
+        styles of the layers below r go unused and the layers above r are modulated by W+ as usual.
+        """
         if w_plus.ndim == 2:
             w_plus = self.broadcast(w_plus)
         if w_plus.shape[1] != self.n_latent:
@@ -163,13 +174,29 @@ class Generator(nn.Module, PyTorchModelHubMixin, library_name="sketchface", tags
         b = w_plus.shape[0]
         if noise is None:
             noise = self.noises(b, noise_mode, w_plus.device, w_plus.dtype)
-        x = self.input(b)
-        x = self.conv1(x, w_plus[:, 0], noise[0])
-        skip = self.to_rgb1(x, w_plus[:, 1])
-        i = 1
+        start = 0  # the first (upsampling conv, conv, toRGB) block to run
+        if features is None:
+            x = self.input(b)
+            x = self.conv1(x, w_plus[:, 0], noise[0])
+            skip = self.to_rgb1(x, w_plus[:, 1])
+        else:
+            res = features.shape[-1]
+            if res not in [2**k for k in range(3, self.cfg.log_size)] or features.shape[1] != self.cfg.channels(res):
+                raise ValueError(
+                    f"features must be (B, {self.cfg.channels(res)}, r, r) with 8 <= r < {self.resolution}; "
+                    f"got {tuple(features.shape)}"
+                )
+            start = int(math.log2(res)) - 2  # blocks [0, start) draw 8 .. r px
+            x = features.to(w_plus.dtype)
+            skip = self.to_rgbs[start - 1](x, w_plus[:, 2 * start + 1])
+        i = 2 * start + 1
         channels_last = self.convs[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
         for conv_up, conv, to_rgb, n1, n2 in zip(
-            self.convs[::2], self.convs[1::2], self.to_rgbs, noise[1::2], noise[2::2]
+            self.convs[2 * start :: 2],
+            self.convs[2 * start + 1 :: 2],
+            self.to_rgbs[start:],
+            noise[2 * start + 1 :: 2],
+            noise[2 * start + 2 :: 2],
         ):
             if channels_last and x.shape[-1] >= CHANNELS_LAST_FROM // 2:
                 # a channels_last model (the pipelines' CPU layout) runs its larger layers in that layout

@@ -132,9 +132,12 @@ class SketchToFace(FacePipeline):
         num_images = check_num_images(num_images)
         if not 0.0 <= mix_strength <= 1.0:
             raise ValueError(f"mix_strength must be in [0, 1], got {mix_strength}")
-        w_plus = self.psp.encode(self.prepare_sketch(sketch, normalize))  # (1, n, D)
+        w_plus, spatial = self.psp.encode_spatial(self.prepare_sketch(sketch, normalize))  # (1, n, D), code or None
         w_all = self.candidates(w_plus, num_images, seed, mix_strength)
-        return FaceOutput(self.decode(w_all), w_all.cpu())
+        if spatial is not None:  # one spatial code (the sketch's) for all candidates; the styles vary them
+            spatial = spatial.expand(num_images, -1, -1, -1)
+        latents = self.psp.pack(w_all, spatial)
+        return FaceOutput(self.decode(latents), latents.cpu())
 
     def candidates(self, w_plus: torch.Tensor, num_images: int, seed: int, mix_strength: float) -> torch.Tensor:
         """(1, n, D) -> (num_images, n, D): row 0 unchanged, rows 1.. fine layers mixed with random styles."""
@@ -149,7 +152,8 @@ class SketchToFace(FacePipeline):
 
     @torch.inference_mode()
     def encode(self, image: Any, *, normalize: bool | None = None) -> torch.Tensor:
-        """Sketch or face -> W+ (1, n_styles, style_dim).
+        """Sketch or face -> W+ (1, n_styles, style_dim), followed by the spatial code's rows for a model with one
+        (:meth:`PSP.pack`).
 
         A colour photo goes through the computed sketch (:meth:`sketch_from_photo`) first, since the encoder reads
         sketches. The exact latents of faces this pipeline drew are in :attr:`FaceOutput.latents`.
@@ -160,14 +164,16 @@ class SketchToFace(FacePipeline):
                 normalize = False if normalize is None else normalize
                 if image.size[0] != image.size[1]:
                     normalize = True
-        return self.psp.encode(self.prepare_sketch(image, normalize))
+        return self.psp.pack(*self.psp.encode_spatial(self.prepare_sketch(image, normalize)))
 
     @torch.inference_mode()
     def decode(self, w_plus: torch.Tensor) -> list[Image.Image]:
-        """W+ (B, n_styles, style_dim) or (n_styles, style_dim) -> B RGB PIL images."""
+        """W+ (B, n_styles, style_dim) or (n_styles, style_dim) (with a spatial model's code, as ``latents`` of
+        :class:`FaceOutput`) -> B RGB PIL images."""
         if w_plus.ndim == 2:
             w_plus = w_plus[None]
-        return _to_pil_list(self.psp.decode(w_plus.to(self.device).float()))
+        w, spatial = self.psp.unpack(w_plus.to(self.device).float())
+        return _to_pil_list(self.psp.decode(w, features=spatial))
 
     @torch.inference_mode()
     def edit(self, w_plus: torch.Tensor, changes: Mapping[str, bool], *, strength: float = 1.0) -> FaceOutput:
@@ -179,5 +185,6 @@ class SketchToFace(FacePipeline):
         """
         if w_plus.ndim == 2:
             w_plus = w_plus[None]
-        edited = self.psp.edit(w_plus.to(self.device).float(), changes, strength)
+        w, spatial = self.psp.unpack(w_plus.to(self.device).float())
+        edited = self.psp.pack(self.psp.edit(w, changes, strength), spatial)
         return FaceOutput(self.decode(edited), edited.cpu())
