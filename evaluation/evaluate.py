@@ -350,11 +350,13 @@ class Evaluator:
         attribute agreement and MSE of the inverted faces, beside the encoder's own on the same faces."""
         psp, size, steps = pipe.psp, self.cfg.size, self.cfg.inversion_steps
         target = truth.to(pipe.device)
-        with torch.no_grad():
-            w0 = torch.cat([psp.encode(pipe.prepare_sketch(sk)) for sk in sketches])
+        with torch.no_grad():  # a model with a spatial code keeps the sketch's code; W+ is what is optimised
+            codes = [psp.encode_spatial(pipe.prepare_sketch(sk)) for sk in sketches]
+            w0 = torch.cat([c[0] for c in codes])
+            spatial = torch.cat([c[1] for c in codes]) if psp.spatial else None
 
         def render(w: torch.Tensor) -> torch.Tensor:
-            img = (psp.decode(w).float().clamp(-1, 1) + 1) / 2
+            img = (psp.decode(w, features=spatial).float().clamp(-1, 1) + 1) / 2
             return (
                 F.interpolate(img, size=(size, size), mode="bilinear", antialias=True) if img.shape[-1] != size else img
             )
