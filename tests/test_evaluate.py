@@ -269,13 +269,15 @@ def test_benchmark_end_to_end(tmp_path, monkeypatch):
 @pytest.mark.skipif(
     importlib.util.find_spec("sketchface.pipelines.sketch_to_face") is None, reason="SketchToFace not available"
 )
-def test_evaluate_real_untrained_psp_checkpoint(evaluate, tmp_path, tiny_classifier, monkeypatch):
-    """A tiny untrained pSp checkpoint goes through detection, SketchToFace.from_pretrained and every metric."""
+@pytest.mark.parametrize("spatial", [0, 8])
+def test_evaluate_real_untrained_psp_checkpoint(evaluate, tmp_path, tiny_classifier, monkeypatch, spatial):
+    """A tiny untrained pSp checkpoint (with a spatial code too) goes through detection,
+    SketchToFace.from_pretrained and every metric."""
 
     from sketchface.models.psp import PSP
 
     torch.manual_seed(0)
-    PSP(tiny_psp_config(16)).save_pretrained(tmp_path / "psp")
+    PSP(tiny_psp_config(16, spatial_resolution=spatial)).save_pretrained(tmp_path / "psp")
     assert evaluate.detect_kind(tmp_path / "psp") == "sketch"
     kind, pipe = evaluate.load_pipeline(str(tmp_path / "psp"))
     assert kind == "sketch" and isinstance(pipe, evaluate.SketchPipeline)
