@@ -313,7 +313,7 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
             trainer.backward(args.latent_lambda * lat + args.spatial_lambda * sp)
             opt.step()
             sched.step()
-            row = {"latent": lat.item(), "spatial": sp.item()}
+            row = {"latent": lat.item(), **({"spatial": sp.item()} if spatial is not None else {})}
             step += 1
             seen += len(image) * trainer.num_processes
             bar.update(1)
@@ -335,7 +335,9 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
                 att = attention(image * 2 - 1, fake * 2 - 1)
                 loss = loss + args.latent_lambda * lat + args.spatial_lambda * sp
                 loss = loss + args.w_norm_lambda * wn + args.attention_lambda * att
-                row.update(latent=lat.item(), spatial=sp.item(), w_norm=wn.item(), attention=att.item())
+                row.update(latent=lat.item(), w_norm=wn.item(), attention=att.item())
+                if spatial is not None:
+                    row["spatial"] = sp.item()
             if adv:
                 disc.requires_grad_(False)  # the generator's step needs no critic weight gradients (issue 26)
                 g_adv = -disc(fake).mean()
