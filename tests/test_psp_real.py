@@ -76,6 +76,8 @@ def test_a_spatial_code_trains_through_both_stages_and_redraws_from_latents(layo
 
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if '"l2"' in line]
     assert rows and rows[0]["spatial"] > 0  # the sketch's spatial code is pulled towards the photo's
+    card = (final / "README.md").read_text()
+    assert "16-px spatial code" in card and "spatial code × 1.0" in card
     psp = PSP.from_pretrained(str(final)).float()
     assert psp.spatial and psp.encoder.spatial is not None
     pipe = SketchToFace(psp)

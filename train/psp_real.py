@@ -144,11 +144,6 @@ def photo_codes(ae: PSP, images: torch.Tensor, device, batch: int = 256) -> torc
     return torch.cat(out)
 
 
-def _as_args(codes: tuple[torch.Tensor, torch.Tensor | None]) -> tuple:
-    """(W+, spatial) → positional arguments of ``PSP.decode``."""
-    return codes[0], "const", codes[1]
-
-
 def code_losses(
     ae: PSP, image: torch.Tensor, w_plus: torch.Tensor, spatial: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,12 +162,11 @@ def evaluate(psp: PSP, ev: dict[str, torch.Tensor], perceptual, identity, device
     psp.eval()
     photo_input = psp.cfg.in_channels == 3
     x = ev["image"] if photo_input else ev["sketch"]
-    out = torch.cat(
-        [
-            (psp.decode(*_as_args(psp.encode_spatial(x[i : i + 64].to(device)))).float().cpu().clamp(-1, 1) + 1) / 2
-            for i in range(0, len(x), 64)
-        ]
-    )
+    parts = []
+    for i in range(0, len(x), 64):
+        w_plus, spatial = psp.encode_spatial(x[i : i + 64].to(device))
+        parts.append((psp.decode(w_plus, features=spatial).float().cpu().clamp(-1, 1) + 1) / 2)
+    out = torch.cat(parts)
     psp.train()
     scores: dict[str, float] = {}
     groups = (
@@ -188,7 +182,8 @@ def evaluate(psp: PSP, ev: dict[str, torch.Tensor], perceptual, identity, device
     return scores
 
 
-def model_card(train_args: TrainingArguments, args: PSPRealArguments, summary: dict) -> str:
+def model_card(train_args: TrainingArguments, args: PSPRealArguments, summary: dict, spatial: int = 0) -> str:
+    """``spatial``: the model's spatial-code resolution (0: none; stage 2 takes it from the autoencoder)."""
     final = summary.get("eval", {})
     names = ["photo"] if args.stage == "autoencoder" else list(EVAL_STYLES)
     rows = "\n".join(
@@ -209,8 +204,15 @@ def model_card(train_args: TrainingArguments, args: PSPRealArguments, summary: d
         f"+ PatchGAN × {args.adv_lambda} from step {args.adv_start}"
         if args.stage == "autoencoder"
         else f"+ W-norm × {args.w_norm_lambda} + CBAM attention × {args.attention_lambda:g} "
-        f"+ latent × {args.latent_lambda}; the first {args.latent_only_steps} steps the latent term alone"
+        f"+ latent × {args.latent_lambda}"
+        + (f" + spatial code × {args.spatial_lambda}" if spatial else "")
+        + f"; the first {args.latent_only_steps} steps the code terms alone"
     )
+    if spatial:
+        what += (
+            f". The encoder also gives a {spatial}-px spatial code that replaces the generator's activations there "
+            "(after the Feature-Style encoder); the styles above it vary the candidates"
+        )
     return f"""---
 license: other
 license_name: celeba-research-only
@@ -376,7 +378,7 @@ def main(train_args: TrainingArguments, args: PSPRealArguments) -> Path:
             "eval": {k: v for k, v in final.items() if k != "step"},
         }
         record = {"summary": summary, "history": history, "args": asdict(args), "training": asdict(train_args)}
-        card = model_card(train_args, args, summary)
+        card = model_card(train_args, args, summary, spatial=net.cfg.spatial_resolution)
         trainer.finish(net, save_dir, card=card, record=record, fp16=args.fp16_storage)
     return save_dir
 
