@@ -162,11 +162,8 @@ def evaluate(psp: PSP, ev: dict[str, torch.Tensor], perceptual, identity, device
     psp.eval()
     photo_input = psp.cfg.in_channels == 3
     x = ev["image"] if photo_input else ev["sketch"]
-    parts = []
-    for i in range(0, len(x), 64):
-        w_plus, spatial = psp.encode_spatial(x[i : i + 64].to(device))
-        parts.append((psp.decode(w_plus, features=spatial).float().cpu().clamp(-1, 1) + 1) / 2)
-    out = torch.cat(parts)
+    out = torch.cat([psp(x[i : i + 64].to(device))[0].float().cpu() for i in range(0, len(x), 64)])  # PSP.forward
+    out = (out.clamp(-1, 1) + 1) / 2
     psp.train()
     scores: dict[str, float] = {}
     groups = (
