@@ -77,7 +77,10 @@ class SketchHandlers:
         weighted = {"description_weight": weight} if caps.weighs_description else {}
         t0 = time.perf_counter()
         unused: list[str] = []  # stated attributes this model cannot show (said in the status, never dropped silently)
-        if entry.task == "sketch":
+        if entry.task == "sketch" and caps.words_with_sketch:  # the words condition the drawing itself
+            words = {"attributes": attrs} if attrs.known else {}
+            images = run_pipeline(pipe, sketch, num_images=n, seed=seed, mix_strength=float(mix), **words).images
+        elif entry.task == "sketch":
             out = run_pipeline(pipe, sketch, num_images=n, seed=seed, mix_strength=float(mix))
             images = out.images
             editable = set(caps.editable_attributes)
@@ -114,7 +117,8 @@ class SketchHandlers:
             status += (
                 f" Not used: {', '.join(said)}{f' (and {more} implied)' if more > 0 else ''} — `{entry.key}` does "
                 + ("not take words" if len(unused) == len(attrs.known) else "not take these attributes")
-                + "; an MVAE model (if loaded) combines words with a drawing."
+                + "; a model that takes words with a drawing (an MVAE, or a translator trained with words) "
+                "combines them."
             )
         return gallery, paths, sketch, status, 0
 

@@ -12,7 +12,11 @@ model. Figures, at 64 px against the true photo cut in the same frame:
 * attribute agreement: the classifier's reading of candidate 0 against the person's CelebA labels, beside the
   classifier's reading of the true photo (its ceiling) and the constant majority answer (the floor);
 * candidates (computed sketches): mean pairwise ST-LPIPS of ``--candidates`` candidates (the spread) and their mean
-  and lowest SFace to the true photo.
+  and lowest SFace to the true photo;
+* sketch + words, for models that take words with a sketch (``capabilities.words_with_sketch``): candidate 0 again,
+  given the person's true values of :data:`sketchface.data.pairs.EVAL_WORDS` (what a witness would say: sex, age,
+  hair, skin, glasses, hat, facial hair, make-up), and the classifier's agreement on those stated attributes, with and
+  without the words.
 
 A constant (the mean training photo in the same frame) is scored beside the models. Writes results.json, results.md
 and ``drawings.png`` (hand-drawn-style line drawings of procedural faces, no dataset pixels: a picture that may be
@@ -40,7 +44,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from sketchface.data.pairs import EVAL_STYLES, STYLES, eval_pairs, pair_pool
+from sketchface.attributes import INDEX, Attributes
+from sketchface.data.pairs import EVAL_STYLES, EVAL_WORDS, STYLES, eval_pairs, pair_pool
 from sketchface.export import labelled_grid
 from sketchface.metrics import IdentitySimilarity, PerceptualDistance, majority_baseline, ssim, time_callable
 
@@ -78,12 +83,21 @@ def load_sketch_pipeline(folder: str) -> Any:
     return pipe
 
 
-def candidates(pipe: Any, sketch: Image.Image, n: int, seed: int = 0, mix: float = 0.5) -> list[Image.Image]:
-    """``n`` candidates of one sketch; candidate 0 is the model's deterministic best guess."""
+def candidates(
+    pipe: Any, sketch: Image.Image, n: int, seed: int = 0, mix: float = 0.5, words: Attributes | None = None
+) -> list[Image.Image]:
+    """``n`` candidates of one sketch (with ``words``, for a model that takes them with a sketch); candidate 0 is the
+    model's deterministic best guess."""
     if pipe.capabilities.takes_words:  # the MVAE sketch expert (sketch=): posterior mean first, then samples
-        first = pipe(None, sketch=sketch, num_images=1, seed=seed, temperature=0.0).images
-        return first + (pipe(None, sketch=sketch, num_images=n - 1, seed=seed + 1).images if n > 1 else [])
-    return pipe(sketch, num_images=n, seed=seed, mix_strength=mix).images
+        first = pipe(words, sketch=sketch, num_images=1, seed=seed, temperature=0.0).images
+        return first + (pipe(words, sketch=sketch, num_images=n - 1, seed=seed + 1).images if n > 1 else [])
+    said = {"attributes": words} if words is not None else {}
+    return pipe(sketch, num_images=n, seed=seed, mix_strength=mix, **said).images
+
+
+def witness(labels: np.ndarray) -> Attributes:
+    """A person's 0/1 labels (40,) → the description a witness gives: :data:`EVAL_WORDS` stated, the rest unknown."""
+    return Attributes({a: bool(labels[INDEX[a]]) for a in EVAL_WORDS})
 
 
 def to64(images: list[Image.Image]) -> torch.Tensor:
@@ -116,6 +130,11 @@ class Scorer:
     @torch.no_grad()
     def attributes(self, images: torch.Tensor) -> np.ndarray:
         return (self.classifier.predict(images).float().numpy() > 0.5).astype(np.float32)
+
+    def stated_agreement(self, images: torch.Tensor, labels: np.ndarray) -> float:
+        """The classifier's agreement with the person's labels on the :data:`EVAL_WORDS` attributes only."""
+        idx = [INDEX[a] for a in EVAL_WORDS]
+        return float((self.attributes(images)[:, idx] == labels[:, idx]).mean())
 
     def score(self, fake: torch.Tensor, real: torch.Tensor, other: torch.Tensor, labels: np.ndarray | None) -> dict:
         out = {
@@ -187,6 +206,13 @@ def main(args: argparse.Namespace) -> dict:
                 fake = to64([candidates(pipe, pil(ev_big["sketch"][i]), 1)[0] for i in sel])
             outputs[name][style] = fake
             per_style[style] = scorer.score(fake, real, other, labels)
+            if pipe is not None and pipe.capabilities.words_with_sketch and labels is not None:
+                said = to64([candidates(pipe, pil(ev_big["sketch"][i]), 1, words=witness(lab))[0] for i, lab in
+                             zip(sel, labels)])  # fmt: skip
+                per_style.setdefault("words", {})[style] = scorer.score(said, real, other, labels)
+                if scorer.classifier is not None:
+                    per_style["words"][style]["stated_agreement"] = scorer.stated_agreement(said, labels)
+                    per_style["words"][style]["stated_agreement_without"] = scorer.stated_agreement(fake, labels)
         if pipe is not None:
             sketch0 = pil(ev_big["sketch"][0])
             per_style["runtime_ms"] = time_callable(lambda p=pipe, s=sketch0: candidates(p, s, 1), repeats=20)["p50_ms"]
@@ -283,6 +309,28 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
                 f"| {name} | {r[f'runtime_ms_{n}']:.1f} | {c['pairwise_lpips']:.3f} | {c['sface_mean']:.3f} / "
                 f"{c['sface_min_mean']:.3f} | {c['share_over_0.55']:.0%} |"
             )
+    worded = {name: r["words"] for name, r in results["models"].items() if "words" in r}
+    if worded:
+        lines += [
+            "",
+            f"**Sketch + a witness's words** (candidate 0 given the person's true {', '.join(EVAL_WORDS)}; the rest "
+            "unknown)",
+            "",
+            "| model | sketch style | MSE | SSIM | ST-LPIPS | SFace true / other | stated attributes read back: "
+            "with / without the words |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, w in worded.items():
+            for style, s in w.items():
+                agree = (
+                    f"{s['stated_agreement']:.3f} / {s['stated_agreement_without']:.3f}"
+                    if "stated_agreement" in s
+                    else "–"
+                )
+                lines.append(
+                    f"| {name} | {style} | {s['mse']:.4f} | {s['ssim']:.3f} | {s['lpips']:.3f} | "
+                    f"{s['sface_true']:.3f} / {s['sface_other']:.3f} | {agree} |"
+                )
     lines += [
         "",
         "SFace true / other: faces aligned on YuNet's five landmarks (the project's reading). Centre crop: the "
@@ -349,6 +397,12 @@ def update_card(folder: Path, name: str, results: dict) -> None:
         for s in EVAL_STYLES
     )
     c = r.get("candidates", {})
+    if "words" in r:
+        rows += "\n" + "\n".join(
+            f"| {s}, with a witness's words | {w['mse']:.4f} | {w['ssim']:.3f} | {w['lpips']:.3f} | "
+            f"{w['sface_true']:.3f} / {w['sface_other']:.3f} |"
+            for s, w in r["words"].items()
+        )
     block = (
         f"{CARD_START}\n## Sketch → face on held-out real faces (`evaluation/evaluate_sketch.py`)\n\n"
         f"{results['photos']} {results['split']}-split photos never seen in training, 64 px, candidate 0. "

@@ -597,6 +597,28 @@ def _tiny_translator():
     return SketchTranslatorPipeline(SketchTranslator(TranslatorConfig(resolution=32, channels=[8, 16], groups=4)))
 
 
+def test_a_translator_trained_with_words_draws_them_with_the_sketch():
+    import torch
+
+    from sketchface.models.translator import SketchTranslator, TranslatorConfig
+    from sketchface.pipelines.translator import SketchTranslatorPipeline
+
+    torch.manual_seed(0)
+    net = SketchTranslator(TranslatorConfig(resolution=32, channels=[8, 16], groups=4, attr_dim=40))
+    for block in [net.mid, *net.dec]:  # trained FiLM weights (a new model's start at zero and ignore the words)
+        torch.nn.init.normal_(block.film.weight, std=0.5)
+    registry = Registry.discover({}, env={}, root="/nonexistent", defaults=False)
+    registry.add("translator", SketchTranslatorPipeline(net), "tiny-words")
+    h = app.build_demo(registry).handlers
+    args = ("translator · tiny-words", 2, 0, 0.5, False)
+    _, plain, _, status, _ = h.sketch_generate(_drawing(), None, "sketch", args[0], "", *args[1:])
+    _, blond, _, said, _ = h.sketch_generate(_drawing(), None, "sketch", args[0], "blond woman", *args[1:])
+    assert "Not used" not in said  # nothing dropped: every stated attribute reached the model
+    assert read_metadata(blond[0])["attributes"]["Blond_Hair"] is True
+    with Image.open(plain[0]) as a, Image.open(blond[0]) as b:
+        assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() > 0  # the words changed the face
+
+
 def test_the_translator_draws_from_sketches_and_photos_and_says_what_it_did_not_use(tmp_path):
     registry = Registry.discover({}, env={}, root="/nonexistent", defaults=False)
     registry.add("translator", _tiny_translator(), "tiny-translator")

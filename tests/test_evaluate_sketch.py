@@ -85,3 +85,31 @@ def conftest_psp(tmp_path_factory):
     from tests.conftest import _tiny_psp_folder
 
     return _tiny_psp_folder(tmp_path_factory.mktemp("psp"))
+
+
+def test_a_translator_with_words_is_also_scored_with_a_witness_s_words(setup):
+    from evaluation import evaluate_sketch
+    from sketchface.models.translator import SketchTranslator, TranslatorConfig
+
+    root, layout, _translator, classifier = setup
+    torch.manual_seed(1)
+    net = SketchTranslator(TranslatorConfig(resolution=32, channels=[8, 16], groups=4, attr_dim=40))
+    for block in [net.mid, *net.dec]:
+        torch.nn.init.normal_(block.film.weight, std=0.5)
+    folder = root / "tiny-words"
+    net.save_pretrained(folder)
+    argv = [
+        "--models", f"words={folder}", "--data_root", str(layout), "--photos", "2", "--candidates", "2",
+        "--candidate_photos", "1", "--classifier", str(classifier), "--threads", "1", "--no_constant",
+        "--out_dir", str(root / "out-words"), "--grid_dir", str(root / "grids-words"), "--update_cards",
+    ]  # fmt: skip
+    results = evaluate_sketch.main(evaluate_sketch.parse_args(argv))
+    words = results["models"]["words"]["words"]
+    assert set(words) == {"computed", "edges", "xdog"}
+    for style, w in words.items():
+        assert {"mse", "sface_true", "stated_agreement", "stated_agreement_without"} <= set(w)
+        assert w["mse"] != results["models"]["words"][style]["mse"]  # the words changed the faces
+    assert "Sketch + a witness's words" in (root / "out-words" / "results.md").read_text()
+    assert "with a witness's words" in (folder / "README.md").read_text()
+    said = evaluate_sketch.witness(torch.ones(40).numpy())
+    assert said.known["Male"] is True and said["Attractive"] is None  # only the witness's attributes are stated

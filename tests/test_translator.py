@@ -66,6 +66,57 @@ def test_config_is_checked():
         )
 
 
+def test_a_translator_widened_for_words_starts_where_it_was_and_then_follows_them():
+    m = _model()
+    wide = m.with_attributes(40).eval()
+    assert wide.attr_dim == 40 and wide.config.style_dim == 4 and m.attr_dim == 0
+    s, z = torch.rand(2, 1, 32, 32), torch.randn(2, 4)
+    said = torch.zeros(2, 40)
+    said[:, 9] = 1  # Blond_Hair
+    with torch.no_grad():
+        before = m(s, z)
+        torch.testing.assert_close(wide(s, z), before)  # nothing stated
+        torch.testing.assert_close(wide(s, z, attributes=said), before)  # the new inputs start at zero weight
+        for block in [wide.mid, *wide.dec]:  # as if trained: the words now reach the FiLM layers
+            block.film.weight[:, 4:].normal_(0, 0.5)
+        assert not torch.allclose(wide(s, z, attributes=said), before)
+        torch.testing.assert_close(wide(s, z), before)  # still the sketch-only model when nothing is said
+    with pytest.raises(ValueError, match="40 values"):
+        wide(s, attributes=torch.zeros(2, 39))
+    with pytest.raises(ValueError, match="takes no attributes"):
+        m(s, attributes=said)
+    with pytest.raises(ValueError, match="already takes 40"):
+        wide.with_attributes(8)
+    with pytest.raises(ValueError, match="attr_dim"):
+        TranslatorConfig(attr_dim=-1)
+
+
+def test_pipeline_takes_words_only_from_a_translator_trained_with_them():
+    from sketchface.attributes import parse_description
+
+    plain = SketchTranslatorPipeline(_model())
+    assert not plain.capabilities.words_with_sketch and plain.capabilities.takes_sketch
+    assert len(plain(_sketch(), num_images=1, attributes=None).images) == 1  # nothing stated: fine
+    with pytest.raises(ValueError, match="takes no words"):
+        plain(_sketch(), attributes="blond hair")
+    wide = _model().with_attributes(40)
+    with torch.no_grad():
+        for block in [wide.mid, *wide.dec]:
+            block.film.weight[:, 4:].normal_(0, 0.5)
+    for mirror in (False, True):
+        wide.config.mirror_average = mirror
+        pipe = SketchTranslatorPipeline(wide)
+        assert pipe.capabilities.words_with_sketch
+        a = [np.asarray(im, float) for im in pipe(_sketch(), num_images=2, seed=3).images]
+        b = [np.asarray(im, float) for im in pipe(_sketch(), num_images=2, seed=3, attributes="blond hair").images]
+        said = parse_description("blond hair").attributes  # blond, and so no other hair colour
+        c = [np.asarray(im, float) for im in pipe(_sketch(), num_images=2, seed=3, attributes=said).images]
+        d = [np.asarray(im, float) for im in pipe(_sketch(), num_images=2, seed=3, attributes={"Blond_Hair": 1}).images]
+        assert np.abs(a[0] - b[0]).mean() > 0 and np.array_equal(b[0], c[0])  # words and attributes alike
+        assert np.abs(c[0] - d[0]).mean() > 0  # every stated value counts, the implied "no black hair" too
+        assert np.abs(b[0] - b[1]).mean() > 0  # the candidates still differ
+
+
 def test_pca_style_code_is_fixed_whitened_coarse_colour(tmp_path):
     from sketchface.trainer import _half_copy
 
@@ -228,6 +279,22 @@ def test_training_runs_saves_a_card_and_resumes_exactly(layout, tmp_path, monkey
     b = SketchTranslator.from_pretrained(str(resumed)).state_dict()
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=k)
+
+
+def test_a_trained_translator_learns_words_from_the_labels(layout, tmp_path):
+    base = _train(layout, tmp_path / "base", 1, "--augment", "none")
+    out = _train(layout, tmp_path / "words", 3, "--init_from", str(base), "--attr_dim", "40", "--eval_every", "3")
+    card = (out / "README.md").read_text()
+    assert "It also takes words" in card and "with the witness's words" in card and "Male, Young" in card
+    record = json.loads((out / "eval.json").read_text())
+    assert record["args"]["attr_dim"] == 40
+    assert {"words/computed/mse", "words/edges/sface"} <= set(record["summary"]["eval"])
+    pipe = SketchTranslatorPipeline.from_pretrained(str(out))
+    assert pipe.capabilities.words_with_sketch
+    trained = torch.cat([b.film.weight[:, 4:].flatten() for b in [pipe.model.mid, *pipe.model.dec]])
+    assert float(trained.abs().max()) > 0  # three steps moved the words' weights off zero
+    assert len(pipe(_sketch(), num_images=2, attributes="a bald man").images) == 2
+    assert (tmp_path / "words" / "samples-000003.png").is_file()
 
 
 def test_augment_modes_flip_only_or_leave_the_pairs_alone():

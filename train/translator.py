@@ -33,9 +33,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sketchface.attributes import INDEX, NUM_ATTRIBUTES
 from sketchface.data.celeba import LICENCE_NOTE
-from sketchface.data.pairs import AUGMENT_WORDS, AUGMENTS, EVAL_STYLES, STYLES, augment_batch, eval_pairs, pair_pool
+from sketchface.data.pairs import (
+    AUGMENT_WORDS,
+    AUGMENTS,
+    EVAL_STYLES,
+    EVAL_WORDS,
+    STYLES,
+    SketchPhotoPairs,
+    augment_batch,
+    eval_pairs,
+    pair_pool,
+)
 from sketchface.models.layers import PatchDiscriminator
+from sketchface.models.layout_face import hide_attributes
 from sketchface.models.translator import STYLE_SOURCES, SketchTranslator, TranslatorConfig
 from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, option, parse_training_args
 
@@ -71,6 +83,13 @@ class TranslatorArguments:
     # every batch: "full" flips, moves and wobbles the pairs (augment_pairs); "flip" only mirrors them; "none".
     # Probes on one core, 8 minutes each: full augmentation cost 0.06 of validation SFace on computed sketches
     augment: str = option("full", "pair augmentation every batch", choices=list(AUGMENTS))
+    attr_dim: int = option(
+        0,
+        "take words with the sketch: 40 = CelebA's attributes, each training photo's own labels with a random share "
+        "hidden (an --init_from model without them is widened, starting exactly where it was)",
+        choices=[0, NUM_ATTRIBUTES],
+    )
+    no_words: float = 0.25  # share of samples trained with nothing stated (the sketch alone), with attr_dim
 
 
 #: this script's defaults for the shared flags (TrainingArguments)
@@ -92,10 +111,15 @@ def evaluate(model: SketchTranslator, ev: dict[str, torch.Tensor], perceptual, i
     """Per evaluation style: MSE, ST-LPIPS and SFace cosine of candidate 0 (code 0) to the true photo; and the
     diversity of 4 candidates (codes from the prior): their mean pairwise ST-LPIPS, on paper 2's sketches."""
     model.eval()
-    out = []
-    for i in range(0, len(ev["sketch"]), 64):
-        out.append(model(ev["sketch"][i : i + 64].to(device)).float().cpu())
-    fake, real = torch.cat(out), ev["image"]
+
+    def draw(words: torch.Tensor | None) -> torch.Tensor:
+        out = []
+        for i in range(0, len(ev["sketch"]), 64):
+            a = None if words is None else words[i : i + 64].to(device)
+            out.append(model(ev["sketch"][i : i + 64].to(device), attributes=a).float().cpu())
+        return torch.cat(out)
+
+    fake, real = draw(None), ev["image"]
     scores: dict[str, float] = {}
     for name in EVAL_STYLES:
         sel = ev["style"] == STYLES.index(name)
@@ -103,6 +127,14 @@ def evaluate(model: SketchTranslator, ev: dict[str, torch.Tensor], perceptual, i
         scores[f"{name}/lpips"] = float(perceptual(fake[sel], real[sel], reduction="mean"))
         if identity is not None:
             scores[f"{name}/sface"] = float(identity(fake[sel], real[sel], reduction="mean"))
+    if model.attr_dim:  # the same sketches with a witness's words (EVAL_WORDS, from the true labels)
+        said = witness_words(ev["labels"])
+        fake_w = draw(said)
+        for name in EVAL_STYLES:
+            sel = ev["style"] == STYLES.index(name)
+            scores[f"words/{name}/mse"] = float(F.mse_loss(fake_w[sel], real[sel]))
+            if identity is not None:
+                scores[f"words/{name}/sface"] = float(identity(fake_w[sel], real[sel], reduction="mean"))
     if model.style_dim:
         sketches = ev["sketch"][ev["style"] == STYLES.index("computed")][:32].to(device)
         g = torch.Generator().manual_seed(0)
@@ -113,6 +145,13 @@ def evaluate(model: SketchTranslator, ev: dict[str, torch.Tensor], perceptual, i
         )
     model.train()
     return scores
+
+
+def witness_words(labels: torch.Tensor) -> torch.Tensor:
+    """Labels (N, 40) in ±1 → the same with only :data:`EVAL_WORDS` stated (the rest 0, unknown)."""
+    keep = torch.zeros(labels.shape[-1], dtype=torch.bool)
+    keep[[INDEX[a] for a in EVAL_WORDS]] = True
+    return labels.float() * keep
 
 
 def _mean_lpips(scores: dict[str, float]) -> float:
@@ -140,6 +179,26 @@ def model_card(train_args: TrainingArguments, args: TranslatorArguments, summary
         if args.style_dim
         else "without a style code: deterministic, every candidate of a sketch is the same face."
     )
+    if args.attr_dim:
+        variety += (
+            f"\nIt also takes words: CelebA's {args.attr_dim} attributes (present, absent or unknown), which the faces "
+            "follow where the\ndrawing leaves them open (hair colour, skin, sex, age)."
+        )
+        words_line = (
+            f"\n- Words: each sample also gets its photo's own labels with a random share hidden (a share p ~ U(0, 1) "
+            f"per sample;\n  {args.no_words:.0%} of samples with none, so the sketch alone still works), joined to "
+            "the style code in every FiLM layer."
+        )
+        said = ", ".join(EVAL_WORDS)
+        words_rows = "\n".join(
+            f"| {s} with the witness's words | {final.get(f'words/{s}/mse', float('nan')):.4f} | – | "
+            f"{final.get(f'words/{s}/sface', float('nan')):.3f} |"
+            for s in EVAL_STYLES
+        )
+        rows += f"\n{words_rows}"
+        words_note = f"\nThe witness's words: the person's true values of {said} (the rest unknown).\n"
+    else:
+        words_line = words_note = ""
     kl_term = f" + {args.kl_lambda}·KL(style)" if args.style_dim and args.style_source == "encoder" else ""
     lpips_role = "ST-LPIPS is also a training loss here" if args.lpips_lambda else "ST-LPIPS is not a training loss"
     return f"""---
@@ -168,7 +227,7 @@ photographs of a face that fits it. The faces are AI-generated; they are not pho
   never seen in training or selection.
 - Loss: L1 + {args.lpips_lambda}·ST-LPIPS (alex){kl_term} + {args.adv_lambda}·PatchGAN hinge
   (from step {args.adv_start}); {args.zero_style:.0%} of samples trained with style code 0 (candidate 0 is then
-  the best guess from the sketch alone, not a colouring drawn at random).
+  the best guess from the sketch alone, not a colouring drawn at random).{words_line}
 - {summary["steps"]} steps × batch {train_args.batch_size} in {summary["minutes"]:.1f} min on {summary["device"]}
   ({summary["speed"]}), precision {summary["precision"]}, channels_last {train_args.channels_last}.
 - Command: `{command or "python -m train.translator ..."}`{lineage(args.init_from)}
@@ -180,7 +239,7 @@ of 4 candidates): {final.get("diversity", float("nan")):.3f}.
 | sketch style | MSE | ST-LPIPS (alex) | SFace cosine to the true photo |
 |---|---:|---:|---:|
 {rows}
-
+{words_note}
 The full evaluation (Table 1 of the README, other models beside it) is `python -m evaluation.evaluate_sketch`.
 """
 
@@ -198,16 +257,29 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
         num_workers=train_args.num_workers,
     )
     n_train = len(pool["image"]) // args.variants
+    if args.attr_dim:  # each sample's photo's labels (the pool is photo-major, in the split's order)
+        labels = SketchPhotoPairs(args.data_root, "train", args.resolution, ("computed",), augment=False).labels
+        if labels is None:
+            raise SystemExit(f"--attr_dim needs CelebA labels: {args.data_root} has no list_attr_celeba.txt")
+        pool = {**pool, "labels": (labels * 2 - 1).repeat_interleave(args.variants, dim=0)}
     if args.init_from:
         model = SketchTranslator.from_pretrained(args.init_from, strict=True).float()
         cfg = model.config
         if cfg.resolution != args.resolution:
             raise SystemExit(f"--init_from is a {cfg.resolution}-px model; pass --resolution {cfg.resolution}")
         # the card describes what was trained
+        if args.attr_dim > cfg.attr_dim:  # a sketch-only model learns words: new inputs, zero weight
+            model = model.with_attributes(args.attr_dim)
+            cfg = model.config
         args.channels, args.style_dim, args.style_source = list(cfg.channels), cfg.style_dim, cfg.style_source
+        args.attr_dim = cfg.attr_dim
     else:
         cfg = TranslatorConfig(
-            resolution=args.resolution, channels=args.channels, style_dim=args.style_dim, style_source=args.style_source
+            resolution=args.resolution,
+            channels=args.channels,
+            style_dim=args.style_dim,
+            style_source=args.style_source,
+            attr_dim=args.attr_dim,
         )
         model = SketchTranslator(cfg)
         if args.style_dim and args.style_source == "pca":
@@ -247,14 +319,18 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
         if train_args.channels_last:
             sketch, image = (t.contiguous(memory_format=torch.channels_last) for t in (sketch, image))
         adv = args.adv_lambda > 0 and step >= args.adv_start
+        words = None
+        if args.attr_dim:  # a random share of the photo's labels stated; some samples with none (the sketch alone)
+            words = hide_attributes(batch["labels"], rng)
+            words = words * (torch.rand(len(words), 1, generator=rng).to(device) >= args.no_words)
         with trainer.autocast():
             if args.style_dim:
                 zero = torch.rand(len(sketch), generator=rng).to(device) < args.zero_style
-                fake, mu, logvar = model(sketch, style_photo=image, zero_style=zero)
+                fake, mu, logvar = model(sketch, style_photo=image, zero_style=zero, attributes=words)
                 kept = ~zero & learned_code  # the KL of learned codes that were used
                 kl = kl_loss(mu[kept].float(), logvar[kept].float()) if kept.any() else mu.new_zeros(()).float()
             else:  # deterministic (plain pix2pix): no code, no KL
-                fake = model(sketch)
+                fake = model(sketch, attributes=words)
                 kl = fake.new_zeros(()).float()
             l1 = (fake - image).abs().mean()
             lp = perceptual.distance(fake, image).mean() if args.lpips_lambda else fake.new_zeros(())
@@ -329,6 +405,10 @@ def save_samples(model: SketchTranslator, ev: dict[str, torch.Tensor], path: Pat
     for _ in range(3):
         z = torch.randn(len(sketch), model.style_dim, generator=g).to(device) if model.style_dim else None
         outs.append(model(sketch, z).float().cpu())
+    cols = ["sketch", "photo", "z = 0", "random z", "random z", "random z"]
+    if model.attr_dim and "labels" in ev:  # code 0 with the witness's words
+        outs.append(model(sketch, attributes=witness_words(ev["labels"][:n]).to(device)).float().cpu())
+        cols.append("z = 0, words")
     model.train()
 
     def pil(t: torch.Tensor) -> Image.Image:
@@ -336,7 +416,6 @@ def save_samples(model: SketchTranslator, ev: dict[str, torch.Tensor], path: Pat
         return Image.fromarray(a[0].numpy()) if a.shape[0] == 1 else Image.fromarray(a.permute(1, 2, 0).numpy())
 
     rows = [[pil(sketch[i].cpu()), pil(photo[i])] + [pil(o[i]) for o in outs] for i in range(len(sketch))]
-    cols = ["sketch", "photo", "z = 0", "random z", "random z", "random z"]
     labelled_grid(rows, [STYLES[int(s)] for s in ev["style"][:n]], cols, cell=96, footer=None).save(path)
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "AUGMENTS",
     "AUGMENT_WORDS",
     "EVAL_STYLES",
+    "EVAL_WORDS",
     "STYLES",
     "augment_batch",
     "SketchPhotoPairs",
@@ -63,6 +64,25 @@ STYLES: tuple[str, ...] = ("computed", "threshold", "xdog", "edges")
 STYLE_WEIGHTS: tuple[float, ...] = (0.4, 0.1, 0.15, 0.35)
 #: The fixed styles of the held-out evaluation: paper 2's sketch and two kinds of line art.
 EVAL_STYLES: tuple[str, ...] = ("computed", "edges", "xdog")
+#: The attributes a witness is taken to state (from the person's true labels) in the held-out check of sketch + words:
+#: sex, age, hair colour and kind, skin, glasses, headwear, facial hair, make-up.
+EVAL_WORDS: tuple[str, ...] = (
+    "Male",
+    "Young",
+    "Black_Hair",
+    "Blond_Hair",
+    "Brown_Hair",
+    "Gray_Hair",
+    "Bald",
+    "Wavy_Hair",
+    "Straight_Hair",
+    "Pale_Skin",
+    "Eyeglasses",
+    "Wearing_Hat",
+    "Mustache",
+    "No_Beard",
+    "Heavy_Makeup",
+)
 #: The normalised sketch's side before it is resized to the model's: what the app's normaliser produces.
 NORMALIZED_SIZE = 256
 
@@ -348,12 +368,15 @@ def eval_pairs(
 ) -> dict[str, torch.Tensor]:
     """Held-out pairs: each of the first ``photos`` photos of ``split`` drawn once in every style of
     :data:`EVAL_STYLES` at fixed parameters. Float ``"sketch"`` (N, 1, S, S), ``"image"`` (N, 3, S, S) in [0, 1],
-    ``"style"`` (N,) indices into :data:`STYLES`, ``"photo"`` (N,) the photo's index."""
+    ``"style"`` (N,) indices into :data:`STYLES`, ``"photo"`` (N,) the photo's index, and ``"labels"`` (N, 40) ±1 where
+    the folder has CelebA labels."""
     ev = SketchPhotoPairs(root, split, size, EVAL_STYLES, len(EVAL_STYLES), augment=False)
     n = len(ev) if photos is None else min(len(ev), photos * len(EVAL_STYLES))
     items = [ev[i] for i in range(n)]
     out = {k: torch.stack([it[k] for it in items]) for k in ("sketch", "image", "style")}
     out["photo"] = torch.arange(n) // len(EVAL_STYLES)
+    if ev.labels is not None:
+        out["labels"] = ev.labels[out["photo"]] * 2 - 1
     return out
 
 

@@ -45,6 +45,9 @@ class TranslatorConfig:
     style_input: int = 16  # the style code sees the photo at this size (coarse colour only)
     style_source: str = "encoder"  # "encoder" (learned, KL), "pca" (fit_style) or "given" (the caller's code)
     groups: int = 8  # GroupNorm groups
+    # CelebA attribute values given with the sketch (the witness's words: +1 present, -1 absent, 0 unknown), joined to
+    # the style code in every FiLM layer; 0: the sketch alone
+    attr_dim: int = 0
     # run time (SketchTranslatorPipeline), chosen on the validation split: average every face with the mirror image of
     # the face drawn from the mirrored sketch (a face is nearly symmetric; the two drawings' errors are not)
     mirror_average: bool = False
@@ -57,6 +60,8 @@ class TranslatorConfig:
             raise ValueError(f"resolution {self.resolution} is not divisible by 2^{len(self.channels) - 1}")
         if any(c % self.groups for c in self.channels):
             raise ValueError(f"every width in channels must be a multiple of groups={self.groups}")
+        if self.attr_dim < 0:
+            raise ValueError(f"attr_dim must be >= 0; got {self.attr_dim}")
         if self.style_source not in CODE_SOURCES:
             raise ValueError(f"style_source must be one of {CODE_SOURCES}; got {self.style_source!r}")
 
@@ -68,13 +73,13 @@ PCA_LOGVAR = -4.6
 class _ResBlock(nn.Module):
     """GroupNorm → SiLU → conv, twice, plus the input; optional FiLM (scale, shift) from the style code."""
 
-    def __init__(self, ch: int, groups: int, style_dim: int):
+    def __init__(self, ch: int, groups: int, cond_dim: int):
         super().__init__()
         self.norm1 = nn.GroupNorm(groups, ch)
         self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
-        self.norm2 = nn.GroupNorm(groups, ch, affine=style_dim == 0)
+        self.norm2 = nn.GroupNorm(groups, ch, affine=cond_dim == 0)
         self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
-        self.film = nn.Linear(style_dim, 2 * ch) if style_dim else None
+        self.film = nn.Linear(cond_dim, 2 * ch) if cond_dim else None
         if self.film is not None:  # start as the identity modulation
             nn.init.zeros_(self.film.weight)
             nn.init.zeros_(self.film.bias)
@@ -94,14 +99,15 @@ class SketchTranslator(
     library_name="sketchface",
     tags=["sketchface", "sketch-to-face", "pix2pix", "image-to-image"],
 ):
-    """Sketch (B, 1, R, R) in [0, 1] + style code (B, style_dim) → photo (B, 3, R, R) in [0, 1]."""
+    """Sketch (B, 1, R, R) in [0, 1] + style code (B, style_dim) (+ attribute values (B, attr_dim)) → photo (B, 3, R,
+    R) in [0, 1]."""
 
     def __init__(self, config: TranslatorConfig | dict | None = None):
         super().__init__()
         cfg = config if isinstance(config, TranslatorConfig) else TranslatorConfig(**(config or {}))
         self.config = cfg
         self._hub_mixin_config = cfg  # huggingface_hub's mixin writes a dataclass config flat into config.json
-        ch, g, sd = cfg.channels, cfg.groups, cfg.style_dim
+        ch, g, sd = cfg.channels, cfg.groups, cfg.style_dim + cfg.attr_dim  # the FiLM layers' input: [z, attributes]
         self.stem = nn.Conv2d(cfg.in_channels, ch[0], 3, padding=1)
         self.enc = nn.ModuleList([_ResBlock(ch[0], g, 0)])
         self.down = nn.ModuleList()
@@ -117,11 +123,11 @@ class SketchTranslator(
             self.fuse.append(nn.Conv2d(2 * c_skip, c_skip, 1))
             self.dec.append(_ResBlock(c_skip, g, sd))
         self.out = nn.Sequential(nn.GroupNorm(g, ch[0]), nn.SiLU(), nn.Conv2d(ch[0], 3, 3, padding=1))
-        if sd and cfg.style_source == "pca":  # set by fit_style; saved with the weights
+        if cfg.style_dim and cfg.style_source == "pca":  # set by fit_style; saved with the weights
             n = 3 * cfg.style_input**2
             self.register_buffer("style_mean", torch.zeros(n))
-            self.register_buffer("style_basis", torch.zeros(sd, n))
-        elif sd and cfg.style_source == "encoder":
+            self.register_buffer("style_basis", torch.zeros(cfg.style_dim, n))
+        elif cfg.style_dim and cfg.style_source == "encoder":
             s = 32
             self.style_encoder = nn.Sequential(  # (B, 3, style_input, style_input) -> (B, 2 * style_dim)
                 nn.Conv2d(3, s, 3, padding=1),
@@ -132,7 +138,7 @@ class SketchTranslator(
                 nn.SiLU(),
                 nn.AdaptiveAvgPool2d(1),
                 nn.Flatten(),
-                nn.Linear(2 * s, 2 * sd),
+                nn.Linear(2 * s, 2 * cfg.style_dim),
             )
 
     @property
@@ -142,6 +148,26 @@ class SketchTranslator(
     @property
     def style_dim(self) -> int:
         return self.config.style_dim
+
+    @property
+    def attr_dim(self) -> int:
+        return self.config.attr_dim
+
+    def with_attributes(self, attr_dim: int) -> SketchTranslator:
+        """A copy of this translator that also takes ``attr_dim`` attribute values (a trained sketch-only model made
+        ready to learn words): the new FiLM inputs start at zero weight, so it draws exactly as this one until
+        trained."""
+        if attr_dim < self.attr_dim:
+            raise ValueError(f"this translator already takes {self.attr_dim} attribute values; got {attr_dim}")
+        wider = SketchTranslator({**vars(self.config), "attr_dim": attr_dim})
+        state = self.state_dict()
+        for name, param in wider.state_dict().items():
+            old = state[name]
+            if name.endswith("film.weight") and old.shape != param.shape:  # (2C, style + old attr) → (2C, wider)
+                old = torch.cat([old, old.new_zeros(old.shape[0], param.shape[1] - old.shape[1])], dim=1)
+            state[name] = old
+        wider.load_state_dict(state)
+        return wider
 
     def encode_style(self, photo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Photo (B, 3, H, W) in [0, 1] → (mu, logvar), each (B, style_dim), from its coarse colour layout."""
@@ -189,8 +215,30 @@ class SketchTranslator(
             feats.append(h)
         return feats
 
-    def decode(self, feats: list[torch.Tensor], z: torch.Tensor | None) -> torch.Tensor:
-        """Encoder features (:meth:`encode_sketch`) + style code (B, style_dim) → photo (B, 3, R, R) in [0, 1]."""
+    def condition(
+        self, z: torch.Tensor | None, attributes: torch.Tensor | None, ref: torch.Tensor
+    ) -> torch.Tensor | None:
+        """The FiLM layers' input: ``[z, attributes]`` (B, style_dim + attr_dim); a missing part is zeros (code 0,
+        nothing stated). None when the translator takes neither."""
+        b = ref.shape[0]
+        if not self.attr_dim:
+            if attributes is not None and bool(attributes.ne(0).any()):
+                raise ValueError("this translator takes no attributes (attr_dim=0)")
+            return z if self.style_dim else None
+        if z is None:
+            z = ref.new_zeros(b, self.style_dim)
+        if attributes is None:
+            attributes = ref.new_zeros(b, self.attr_dim)
+        elif attributes.shape[-1] != self.attr_dim:
+            raise ValueError(f"attributes must have {self.attr_dim} values per face; got {attributes.shape[-1]}")
+        return torch.cat([z.to(ref.dtype), attributes.to(ref.dtype).expand(b, -1)], dim=1)
+
+    def decode(
+        self, feats: list[torch.Tensor], z: torch.Tensor | None, attributes: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Encoder features (:meth:`encode_sketch`) + style code (B, style_dim) (+ attribute values (B, attr_dim),
+        +1 / -1 / 0 unknown) → photo (B, 3, R, R) in [0, 1]."""
+        z = self.condition(z, attributes, feats[-1])
         h = self.mid(feats[-1], z)
         for up, fuse, block, skip in zip(self.up, self.fuse, self.dec, feats[-2::-1]):
             h = up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
@@ -204,6 +252,7 @@ class SketchTranslator(
         *,
         style_photo: torch.Tensor | None = None,
         zero_style: torch.Tensor | None = None,
+        attributes: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sketch (B, C, R, R) in [0, 1], style code (B, style_dim) (None: zeros) → photo (B, 3, R, R) in [0, 1].
 
@@ -211,6 +260,7 @@ class SketchTranslator(
         (reparameterised) and the result is ``(photo, mu, logvar)``, all inside ``forward`` so that data-parallel
         training synchronises the style encoder too. ``zero_style`` (B,) bool sets those rows' code to 0, so that
         code 0 learns the best guess from the sketch alone (candidate 0), not a colouring drawn at random.
+        ``attributes`` (B, attr_dim): what the words state (+1 / -1, 0 unknown; None: nothing), for ``attr_dim`` > 0.
         """
         mu = logvar = None
         if style_photo is not None:
@@ -220,5 +270,5 @@ class SketchTranslator(
                 z = torch.where(zero_style[:, None], torch.zeros_like(z), z)
         elif self.style_dim and z is None:
             z = sketch.new_zeros(sketch.shape[0], self.style_dim)
-        image = self.decode(self.encode_sketch(sketch), z)
+        image = self.decode(self.encode_sketch(sketch), z, attributes)
         return image if mu is None else (image, mu, logvar)

@@ -35,7 +35,8 @@ class Capabilities:
     ``weighs_description``: ``__call__`` takes ``description_weight`` (how much the words count against the rest).
     ``has_image_encoder``: :meth:`FacePipeline.encode` reads any face image into a latent (so an uploaded face can
     be edited). ``editable_attributes``: the attributes :meth:`FacePipeline.edit` can move; empty when it has no
-    latent edits.
+    latent edits. ``words_with_sketch``: a sketch pipeline's ``__call__`` also takes ``attributes=`` (a description
+    that the faces follow where the drawing leaves it open: hair colour, skin, sex, age).
     """
 
     takes_sketch: bool = False
@@ -43,6 +44,7 @@ class Capabilities:
     weighs_description: bool = False
     has_image_encoder: bool = False
     editable_attributes: tuple[str, ...] = ()
+    words_with_sketch: bool = False
 
 
 @dataclass

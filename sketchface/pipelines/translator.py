@@ -3,6 +3,7 @@ translator (:class:`sketchface.models.translator.SketchTranslator`).
 
 pipe = SketchTranslatorPipeline.from_pretrained("checkpoints/translator-celeba-mini-64")
 faces = pipe(sketch, num_images=8, seed=0, mix_strength=0.5).images   # candidate 0: the most likely colouring
+faces = pipe(sketch, attributes="blond woman", num_images=4).images     # a translator trained with words (attr_dim)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from PIL import Image
 
 from ..models.translator import SketchTranslator
 from ..trainer import native_bf16
+from .attribute_to_face import AttributesLike, _to_attributes
 from .base import Capabilities, FaceOutput, FacePipeline, check_num_images
 from .sketch_to_face import _is_grey, _to_pil_list, prepare_sketch
 
@@ -32,12 +34,12 @@ class SketchTranslatorPipeline(FacePipeline):
     from N(0, t²·I) with ``t = 2 · mix_strength`` (0: all candidates equal candidate 0; 0.5: the prior the model
     was trained with). The drawing itself (shapes, features, hair line) is the same in every candidate.
 
+    A translator trained with words (``attr_dim`` > 0) also takes ``attributes``: what the witness said (CelebA's 40,
+    tri-state), which every candidate follows where the drawing leaves it open (hair colour, skin, sex, age).
+
     It has no latent space of its own: a face depends on the sketch's features as well as on its style code, so
     :attr:`FaceOutput.latents` is ``None``, and there is nothing to encode, decode or edit.
     """
-
-    #: what this pipeline takes and can do (read by the app and the evaluation; never guessed from signatures)
-    capabilities = Capabilities(takes_sketch=True)
 
     def __init__(self, model: SketchTranslator, device: str | torch.device | None = None, *, bf16: bool | None = None):
         # channels_last: oneDNN's convolutions skip a layout reorder on every call (CPU)
@@ -45,6 +47,11 @@ class SketchTranslatorPipeline(FacePipeline):
         if device is not None:
             self.model.to(device)
         self._bf16 = bf16
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this pipeline takes and can do (read by the app and the evaluation; never guessed from signatures)."""
+        return Capabilities(takes_sketch=True, words_with_sketch=bool(self.model.attr_dim))
 
     @property
     def bf16(self) -> bool:
@@ -80,6 +87,19 @@ class SketchTranslatorPipeline(FacePipeline):
             sketch, normalize = normalize_user_sketch(photo_to_sketch(sketch)), None
         return prepare_sketch(sketch, self.resolution, normalize).to(self.device)
 
+    def words(self, attributes: AttributesLike) -> torch.Tensor | None:
+        """A description → (1, 40) float (+1 present, −1 absent, 0 unknown), or None when nothing is stated. A
+        translator without words (``attr_dim`` 0) refuses a description that states something."""
+        vector = _to_attributes(attributes).to_vector()
+        if not vector.any():
+            return None
+        if not self.model.attr_dim:
+            raise ValueError(
+                "this translator takes no words (it was trained on sketches alone); leave attributes out, or use a "
+                "translator trained with --attr_dim 40"
+            )
+        return torch.from_numpy(vector.astype("float32"))[None].to(self.device)
+
     def style_codes(self, num_images: int, seed: int, mix_strength: float) -> torch.Tensor:
         """(num_images, style_dim): row 0 zeros, rows 1.. N(0, (2·mix_strength)²) draws from ``seed``."""
         g = torch.Generator().manual_seed(int(seed))
@@ -96,20 +116,23 @@ class SketchTranslatorPipeline(FacePipeline):
         seed: int = 0,
         mix_strength: float = 0.5,
         normalize: bool | None = None,
+        attributes: AttributesLike = None,
     ) -> FaceOutput:
-        """Sketch → ``num_images`` candidate faces (RGB PIL at the model's resolution); no latents."""
+        """Sketch (+ a description, for a translator trained with words) → ``num_images`` candidate faces (RGB PIL at
+        the model's resolution); no latents."""
         num_images = check_num_images(num_images)
         if not 0.0 <= mix_strength <= 1.0:
             raise ValueError(f"mix_strength must be in [0, 1], got {mix_strength}")
+        words = self.words(attributes)
         x = self.prepare_sketch(sketch, normalize).contiguous(memory_format=torch.channels_last)
         z = self.style_codes(num_images, seed, mix_strength) if self.model.style_dim else None
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if not self.model.config.mirror_average:
                 feats = [f.expand(num_images, -1, -1, -1) for f in self.model.encode_sketch(x)]  # the sketch, once
-                faces = self.model.decode(feats, z).float()
+                faces = self.model.decode(feats, z, words).float()
             else:  # the sketch and its mirror image, each encoded once; each candidate drawn from both, one code
                 both = self.model.encode_sketch(torch.cat([x, x.flip(-1)]))
-                faces = self.model.decode([f.repeat_interleave(num_images, 0) for f in both], _twice(z)).float()
+                faces = self.model.decode([f.repeat_interleave(num_images, 0) for f in both], _twice(z), words).float()
                 faces = (faces[:num_images] + faces[num_images:].flip(-1)) / 2
         return FaceOutput(_to_pil_list(faces * 2 - 1), None)
 
