@@ -605,8 +605,8 @@ def test_a_translator_trained_with_words_draws_them_with_the_sketch():
 
     torch.manual_seed(0)
     net = SketchTranslator(TranslatorConfig(resolution=32, channels=[8, 16], groups=4, attr_dim=40))
-    for block in [net.mid, *net.dec]:  # trained FiLM weights (a new model's start at zero and ignore the words)
-        torch.nn.init.normal_(block.film.weight, std=0.5)
+    for weight in net.word_parameters():  # trained words (a new model's start at zero and ignore them)
+        torch.nn.init.normal_(weight, std=0.5)
     registry = Registry.discover({}, env={}, root="/nonexistent", defaults=False)
     registry.add("translator", SketchTranslatorPipeline(net), "tiny-words")
     h = app.build_demo(registry).handlers

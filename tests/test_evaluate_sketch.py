@@ -94,8 +94,8 @@ def test_a_translator_with_words_is_also_scored_with_a_witness_s_words(setup):
     root, layout, _translator, classifier = setup
     torch.manual_seed(1)
     net = SketchTranslator(TranslatorConfig(resolution=32, channels=[8, 16], groups=4, attr_dim=40))
-    for block in [net.mid, *net.dec]:
-        torch.nn.init.normal_(block.film.weight, std=0.5)
+    for weight in net.word_parameters():
+        torch.nn.init.normal_(weight, std=0.5)
     folder = root / "tiny-words"
     net.save_pretrained(folder)
     argv = [

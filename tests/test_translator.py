@@ -77,8 +77,8 @@ def test_a_translator_widened_for_words_starts_where_it_was_and_then_follows_the
         before = m(s, z)
         torch.testing.assert_close(wide(s, z), before)  # nothing stated
         torch.testing.assert_close(wide(s, z, attributes=said), before)  # the new inputs start at zero weight
-        for block in [wide.mid, *wide.dec]:  # as if trained: the words now reach the FiLM layers
-            block.film.weight[:, 4:].normal_(0, 0.5)
+        for weight in wide.word_parameters():  # as if trained: the words now reach the FiLM layers
+            weight.normal_(0, 0.5)
         assert not torch.allclose(wide(s, z, attributes=said), before)
         torch.testing.assert_close(wide(s, z), before)  # still the sketch-only model when nothing is said
     with pytest.raises(ValueError, match="40 values"):
@@ -86,7 +86,7 @@ def test_a_translator_widened_for_words_starts_where_it_was_and_then_follows_the
     with pytest.raises(ValueError, match="takes no attributes"):
         m(s, attributes=said)
     with pytest.raises(ValueError, match="already takes 40"):
-        wide.with_attributes(8)
+        wide.with_attributes(40)
     with pytest.raises(ValueError, match="attr_dim"):
         TranslatorConfig(attr_dim=-1)
 
@@ -101,8 +101,8 @@ def test_pipeline_takes_words_only_from_a_translator_trained_with_them():
         plain(_sketch(), attributes="blond hair")
     wide = _model().with_attributes(40)
     with torch.no_grad():
-        for block in [wide.mid, *wide.dec]:
-            block.film.weight[:, 4:].normal_(0, 0.5)
+        for weight in wide.word_parameters():
+            weight.normal_(0, 0.5)
     for mirror in (False, True):
         wide.config.mirror_average = mirror
         pipe = SketchTranslatorPipeline(wide)
@@ -291,7 +291,7 @@ def test_a_trained_translator_learns_words_from_the_labels(layout, tmp_path):
     assert {"words/computed/mse", "words/edges/sface"} <= set(record["summary"]["eval"])
     pipe = SketchTranslatorPipeline.from_pretrained(str(out))
     assert pipe.capabilities.words_with_sketch
-    trained = torch.cat([b.film.weight[:, 4:].flatten() for b in [pipe.model.mid, *pipe.model.dec]])
+    trained = torch.cat([w.flatten() for w in pipe.model.word_parameters()])
     assert float(trained.abs().max()) > 0  # three steps moved the words' weights off zero
     assert len(pipe(_sketch(), num_images=2, attributes="a bald man").images) == 2
     assert (tmp_path / "words" / "samples-000003.png").is_file()

@@ -71,24 +71,31 @@ PCA_LOGVAR = -4.6
 
 
 class _ResBlock(nn.Module):
-    """GroupNorm → SiLU → conv, twice, plus the input; optional FiLM (scale, shift) from the style code."""
+    """GroupNorm → SiLU → conv, twice, plus the input; optional FiLM (scale, shift) from the style code and from the
+    attribute values (``words``: a linear map of its own, without bias, so that it can learn at its own rate)."""
 
-    def __init__(self, ch: int, groups: int, cond_dim: int):
+    def __init__(self, ch: int, groups: int, style_dim: int, attr_dim: int = 0):
         super().__init__()
         self.norm1 = nn.GroupNorm(groups, ch)
         self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
-        self.norm2 = nn.GroupNorm(groups, ch, affine=cond_dim == 0)
+        self.norm2 = nn.GroupNorm(groups, ch, affine=style_dim == 0)
         self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
-        self.film = nn.Linear(cond_dim, 2 * ch) if cond_dim else None
-        if self.film is not None:  # start as the identity modulation
-            nn.init.zeros_(self.film.weight)
-            nn.init.zeros_(self.film.bias)
+        self.film = nn.Linear(style_dim, 2 * ch) if style_dim else None
+        self.words = nn.Linear(attr_dim, 2 * ch, bias=False) if attr_dim else None
+        for layer in (self.film, self.words):  # start as the identity modulation
+            if layer is not None:
+                nn.init.zeros_(layer.weight)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
 
-    def forward(self, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None, a: torch.Tensor | None = None) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
         h = self.norm2(h)
-        if self.film is not None:
-            scale, shift = self.film(z)[:, :, None, None].chunk(2, dim=1)  # (B, C, 1, 1) each
+        mod = self.film(z) if self.film is not None else None
+        if self.words is not None and a is not None:
+            mod = self.words(a) if mod is None else mod + self.words(a)
+        if mod is not None:
+            scale, shift = mod[:, :, None, None].chunk(2, dim=1)  # (B, C, 1, 1) each
             h = h * (1 + scale) + shift
         return x + self.conv2(F.silu(h))
 
@@ -107,27 +114,27 @@ class SketchTranslator(
         cfg = config if isinstance(config, TranslatorConfig) else TranslatorConfig(**(config or {}))
         self.config = cfg
         self._hub_mixin_config = cfg  # huggingface_hub's mixin writes a dataclass config flat into config.json
-        ch, g, sd = cfg.channels, cfg.groups, cfg.style_dim + cfg.attr_dim  # the FiLM layers' input: [z, attributes]
+        ch, g, sd, ad = cfg.channels, cfg.groups, cfg.style_dim, cfg.attr_dim
         self.stem = nn.Conv2d(cfg.in_channels, ch[0], 3, padding=1)
         self.enc = nn.ModuleList([_ResBlock(ch[0], g, 0)])
         self.down = nn.ModuleList()
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             self.down.append(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1))
             self.enc.append(_ResBlock(c_out, g, 0))
-        self.mid = _ResBlock(ch[-1], g, sd)
+        self.mid = _ResBlock(ch[-1], g, sd, ad)
         self.up = nn.ModuleList()
         self.fuse = nn.ModuleList()
         self.dec = nn.ModuleList()
         for c_deep, c_skip in zip(ch[:0:-1], ch[-2::-1]):
             self.up.append(nn.Conv2d(c_deep, c_skip, 3, padding=1))
             self.fuse.append(nn.Conv2d(2 * c_skip, c_skip, 1))
-            self.dec.append(_ResBlock(c_skip, g, sd))
+            self.dec.append(_ResBlock(c_skip, g, sd, ad))
         self.out = nn.Sequential(nn.GroupNorm(g, ch[0]), nn.SiLU(), nn.Conv2d(ch[0], 3, 3, padding=1))
-        if cfg.style_dim and cfg.style_source == "pca":  # set by fit_style; saved with the weights
+        if sd and cfg.style_source == "pca":  # set by fit_style; saved with the weights
             n = 3 * cfg.style_input**2
             self.register_buffer("style_mean", torch.zeros(n))
-            self.register_buffer("style_basis", torch.zeros(cfg.style_dim, n))
-        elif cfg.style_dim and cfg.style_source == "encoder":
+            self.register_buffer("style_basis", torch.zeros(sd, n))
+        elif sd and cfg.style_source == "encoder":
             s = 32
             self.style_encoder = nn.Sequential(  # (B, 3, style_input, style_input) -> (B, 2 * style_dim)
                 nn.Conv2d(3, s, 3, padding=1),
@@ -138,7 +145,7 @@ class SketchTranslator(
                 nn.SiLU(),
                 nn.AdaptiveAvgPool2d(1),
                 nn.Flatten(),
-                nn.Linear(2 * s, 2 * cfg.style_dim),
+                nn.Linear(2 * s, 2 * sd),
             )
 
     @property
@@ -154,20 +161,18 @@ class SketchTranslator(
         return self.config.attr_dim
 
     def with_attributes(self, attr_dim: int) -> SketchTranslator:
-        """A copy of this translator that also takes ``attr_dim`` attribute values (a trained sketch-only model made
-        ready to learn words): the new FiLM inputs start at zero weight, so it draws exactly as this one until
-        trained."""
-        if attr_dim < self.attr_dim:
-            raise ValueError(f"this translator already takes {self.attr_dim} attribute values; got {attr_dim}")
+        """A copy of this sketch-only translator that also takes ``attr_dim`` attribute values (made ready to learn
+        words): the new FiLM maps start at zero, so it draws exactly as this one until trained."""
+        if self.attr_dim:
+            raise ValueError(f"this translator already takes {self.attr_dim} attribute values")
         wider = SketchTranslator({**vars(self.config), "attr_dim": attr_dim})
-        state = self.state_dict()
-        for name, param in wider.state_dict().items():
-            old = state[name]
-            if name.endswith("film.weight") and old.shape != param.shape:  # (2C, style + old attr) → (2C, wider)
-                old = torch.cat([old, old.new_zeros(old.shape[0], param.shape[1] - old.shape[1])], dim=1)
-            state[name] = old
-        wider.load_state_dict(state)
+        missing, unexpected = wider.load_state_dict(self.state_dict(), strict=False)
+        assert not unexpected and all(".words." in k for k in missing), (missing, unexpected)
         return wider
+
+    def word_parameters(self) -> list[nn.Parameter]:
+        """The weights that read the attribute values (empty without words)."""
+        return [b.words.weight for b in [self.mid, *self.dec] if b.words is not None]
 
     def encode_style(self, photo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Photo (B, 3, H, W) in [0, 1] → (mu, logvar), each (B, style_dim), from its coarse colour layout."""
@@ -215,34 +220,30 @@ class SketchTranslator(
             feats.append(h)
         return feats
 
-    def condition(
-        self, z: torch.Tensor | None, attributes: torch.Tensor | None, ref: torch.Tensor
-    ) -> torch.Tensor | None:
-        """The FiLM layers' input: ``[z, attributes]`` (B, style_dim + attr_dim); a missing part is zeros (code 0,
-        nothing stated). None when the translator takes neither."""
-        b = ref.shape[0]
-        if not self.attr_dim:
-            if attributes is not None and bool(attributes.ne(0).any()):
-                raise ValueError("this translator takes no attributes (attr_dim=0)")
-            return z if self.style_dim else None
-        if z is None:
-            z = ref.new_zeros(b, self.style_dim)
+    def _attributes(self, attributes: torch.Tensor | None, ref: torch.Tensor) -> torch.Tensor | None:
+        """Checked attribute values (B, attr_dim) in ``ref``'s dtype, or None when nothing is stated."""
         if attributes is None:
-            attributes = ref.new_zeros(b, self.attr_dim)
-        elif attributes.shape[-1] != self.attr_dim:
+            return None
+        if not self.attr_dim:
+            if bool(attributes.ne(0).any()):
+                raise ValueError("this translator takes no attributes (attr_dim=0)")
+            return None
+        if attributes.shape[-1] != self.attr_dim:
             raise ValueError(f"attributes must have {self.attr_dim} values per face; got {attributes.shape[-1]}")
-        return torch.cat([z.to(ref.dtype), attributes.to(ref.dtype).expand(b, -1)], dim=1)
+        return attributes.to(ref.dtype).expand(ref.shape[0], -1)
 
     def decode(
         self, feats: list[torch.Tensor], z: torch.Tensor | None, attributes: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Encoder features (:meth:`encode_sketch`) + style code (B, style_dim) (+ attribute values (B, attr_dim),
         +1 / -1 / 0 unknown) → photo (B, 3, R, R) in [0, 1]."""
-        z = self.condition(z, attributes, feats[-1])
-        h = self.mid(feats[-1], z)
+        if self.style_dim and z is None:
+            z = feats[-1].new_zeros(feats[-1].shape[0], self.style_dim)
+        a = self._attributes(attributes, feats[-1])
+        h = self.mid(feats[-1], z, a)
         for up, fuse, block, skip in zip(self.up, self.fuse, self.dec, feats[-2::-1]):
             h = up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
-            h = block(fuse(torch.cat([h, skip], dim=1)), z)
+            h = block(fuse(torch.cat([h, skip], dim=1)), z, a)
         return torch.sigmoid(self.out(h))
 
     def forward(
