@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from sketchface.attributes import Attributes, parse_description, pretty
+from sketchface.attributes import Attributes, describe, parse_description, pretty
 from sketchface.export import AI_LABEL, UPLOAD_LABEL
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.registry import has_sketch_input
@@ -111,6 +111,8 @@ class SketchHandlers:
         paths = _export(images, meta, caption, "sketch-candidate", full=False)
         gallery = list(zip(paths, self._captions(images, attrs if attrs.known else None)))
         status = f"{len(images)} faces from the {how} with `{entry.key}` (seed {seed}) in {ms:.0f} ms."
+        if caps.words_with_sketch and attrs.known:  # what the words were read as (user text is never echoed raw)
+            status += f" Words, where the drawing leaves them open: {describe(attrs)}"
         if unused:
             said = [pretty(k) for k in unused if attrs.known[k]] or [f"no {pretty(k).lower()}" for k in unused[:3]]
             more = len(unused) - len(said)

@@ -614,6 +614,7 @@ def test_a_translator_trained_with_words_draws_them_with_the_sketch():
     _, plain, _, status, _ = h.sketch_generate(_drawing(), None, "sketch", args[0], "", *args[1:])
     _, blond, _, said, _ = h.sketch_generate(_drawing(), None, "sketch", args[0], "blond woman", *args[1:])
     assert "Not used" not in said  # nothing dropped: every stated attribute reached the model
+    assert "Words, where the drawing leaves them open: A woman with blond hair." in said and "Words" not in status
     assert read_metadata(blond[0])["attributes"]["Blond_Hair"] is True
     with Image.open(plain[0]) as a, Image.open(blond[0]) as b:
         assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() > 0  # the words changed the face

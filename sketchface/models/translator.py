@@ -45,8 +45,8 @@ class TranslatorConfig:
     style_input: int = 16  # the style code sees the photo at this size (coarse colour only)
     style_source: str = "encoder"  # "encoder" (learned, KL), "pca" (fit_style) or "given" (the caller's code)
     groups: int = 8  # GroupNorm groups
-    # CelebA attribute values given with the sketch (the witness's words: +1 present, -1 absent, 0 unknown), joined to
-    # the style code in every FiLM layer; 0: the sketch alone
+    # CelebA attribute values given with the sketch (the witness's words: +1 present, -1 absent, 0 unknown), read by a
+    # FiLM map of their own in every decoder block beside the style code's; 0: the sketch alone
     attr_dim: int = 0
     # run time (SketchTranslatorPipeline), chosen on the validation split: average every face with the mirror image of
     # the face drawn from the mirrored sketch (a face is nearly symmetric; the two drawings' errors are not)
@@ -167,7 +167,8 @@ class SketchTranslator(
             raise ValueError(f"this translator already takes {self.attr_dim} attribute values")
         wider = SketchTranslator({**vars(self.config), "attr_dim": attr_dim})
         missing, unexpected = wider.load_state_dict(self.state_dict(), strict=False)
-        assert not unexpected and all(".words." in k for k in missing), (missing, unexpected)
+        if unexpected or not all(".words." in k for k in missing):  # only the word maps may be new
+            raise RuntimeError(f"widening left weights unmatched: missing {missing}, unexpected {unexpected}")
         return wider
 
     def word_parameters(self) -> list[nn.Parameter]:
