@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--candidate_photos", type=int, default=32, help="photos whose candidates are scored")
     p.add_argument("--mix", type=float, default=0.5, help="variety of the candidates (the app's default 0.5)")
     p.add_argument("--classifier", default="checkpoints/classifier-celeba-mini-64", help="attribute judge ('' off)")
+    p.add_argument(
+        "--words_judge",
+        default="checkpoints/classifier-celeba-mini-pt-64",
+        help="classifier that reads back the stated attributes of sketch + words (not the one a translator's "
+        "attribute loss trains against; '' off)",
+    )
     p.add_argument("--no_constant", action="store_true", help="skip the mean-face constant")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (runtime figures)")
     p.add_argument("--out_dir", default="docs/results/eval-real-sketch")
@@ -116,25 +122,32 @@ def pil(t: torch.Tensor) -> Image.Image:
 
 
 # ------------------------------------------------------------------------------------------------------ scoring
+def _classifier(path: str) -> Any:
+    from sketchface.models.classifier import AttributeClassifier
+
+    return AttributeClassifier.from_pretrained(path).eval() if path else None
+
+
+@torch.no_grad()
+def _read(classifier: Any, images: torch.Tensor) -> np.ndarray:
+    return (classifier.predict(images).float().numpy() > 0.5).astype(np.float32)
+
+
 class Scorer:
-    def __init__(self, classifier_path: str):
+    def __init__(self, classifier_path: str, words_judge: str = ""):
         self.perceptual = PerceptualDistance("stlpips")
         self.identity = IdentitySimilarity()
         self.identity_crop = IdentitySimilarity(detect=False)  # centre crop, no alignment
-        self.classifier = None
-        if classifier_path:
-            from sketchface.models.classifier import AttributeClassifier
+        self.classifier = _classifier(classifier_path)
+        self.words_judge = _classifier(words_judge)
 
-            self.classifier = AttributeClassifier.from_pretrained(classifier_path).eval()
-
-    @torch.no_grad()
     def attributes(self, images: torch.Tensor) -> np.ndarray:
-        return (self.classifier.predict(images).float().numpy() > 0.5).astype(np.float32)
+        return _read(self.classifier, images)
 
     def stated_agreement(self, images: torch.Tensor, labels: np.ndarray) -> float:
-        """The classifier's agreement with the person's labels on the :data:`EVAL_WORDS` attributes only."""
+        """The words judge's agreement with the person's labels on the :data:`EVAL_WORDS` attributes only."""
         idx = [INDEX[a] for a in EVAL_WORDS]
-        return float((self.attributes(images)[:, idx] == labels[:, idx]).mean())
+        return float((_read(self.words_judge, images)[:, idx] == labels[:, idx]).mean())
 
     def score(self, fake: torch.Tensor, real: torch.Tensor, other: torch.Tensor, labels: np.ndarray | None) -> dict:
         out = {
@@ -164,7 +177,7 @@ def main(args: argparse.Namespace) -> dict:
     from sketchface.data.pairs import SketchPhotoPairs
 
     labels_all = SketchPhotoPairs(args.data_root, args.split, SIZE, ("computed",), augment=False).labels
-    scorer = Scorer(args.classifier)
+    scorer = Scorer(args.classifier, args.words_judge)
     results: dict[str, Any] = {
         "split": args.split,
         "photos": n_photos,
@@ -172,6 +185,7 @@ def main(args: argparse.Namespace) -> dict:
         "perceptual": scorer.perceptual.name,
         "identity": scorer.identity.name,
         "classifier": args.classifier or None,
+        "words_judge": args.words_judge or None,
         "threads": args.threads,
         "models": {},
     }
@@ -210,7 +224,7 @@ def main(args: argparse.Namespace) -> dict:
                 said = to64([candidates(pipe, pil(ev_big["sketch"][i]), 1, words=witness(lab))[0] for i, lab in
                              zip(sel, labels)])  # fmt: skip
                 per_style.setdefault("words", {})[style] = scorer.score(said, real, other, labels)
-                if scorer.classifier is not None:
+                if scorer.words_judge is not None:
                     per_style["words"][style]["stated_agreement"] = scorer.stated_agreement(said, labels)
                     per_style["words"][style]["stated_agreement_without"] = scorer.stated_agreement(fake, labels)
         if pipe is not None:
@@ -316,8 +330,8 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
             f"**Sketch + a witness's words** (candidate 0 given the person's true {', '.join(EVAL_WORDS)}; the rest "
             "unknown)",
             "",
-            "| model | sketch style | MSE | SSIM | ST-LPIPS | SFace true / other | stated attributes read back: "
-            "with / without the words |",
+            f"| model | sketch style | MSE | SSIM | ST-LPIPS | SFace true / other | stated attributes read back by "
+            f"`{results.get('words_judge')}`: with / without the words |",
             "|---|---|---:|---:|---:|---:|---:|",
         ]
         for name, w in worded.items():

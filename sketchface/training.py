@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
@@ -257,3 +258,34 @@ def pool_note(info: dict, pool_max_minutes: float) -> str:
     if info.get("capped"):
         note += f" of {info['of']:,}: rendering stopped after --pool_max_minutes {pool_max_minutes:g}"
     return note
+
+
+# ------------------------------------------------------------------------------------------------------ attribute loss
+def attribute_reader(path: str, device) -> torch.nn.Module:
+    """The frozen classifier of ``--attr_classifier`` (the attribute loss reads faces with it)."""
+    from .models.classifier import AttributeClassifier
+
+    if not Path(path).is_dir():
+        raise SystemExit(f"--attr_classifier {path}: no such folder (a checkpoint of train/classifier.py)")
+    reader = AttributeClassifier.from_pretrained(path).eval().to(device)
+    reader.requires_grad_(False)
+    return reader
+
+
+def attribute_loss(
+    reader: torch.nn.Module, faces: torch.Tensor, values: torch.Tensor, blur: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Binary cross-entropy of the reader's logits on ``faces`` (B, 3, R, R) against the stated attributes of
+    ``values`` (B, 40; ±1 stated, 0 unknown), averaged over the stated ones. The faces are blurred (σ = ``blur`` px)
+    and get Gaussian noise (std 0.02) first, so that only visible, low-frequency changes lower the loss."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    x = faces.float()
+    if blur > 0:
+        k = int(2 * round(2 * blur) + 1)  # ±2σ
+        x = gaussian_blur(x, [k, k], [blur, blur])
+    noise = torch.randn(x.shape, generator=generator).to(x.device)
+    logits = reader((x + 0.02 * noise).clamp(0, 1)).float()
+    stated = values != 0
+    bce = F.binary_cross_entropy_with_logits(logits, (values > 0).float(), reduction="none")
+    return (bce * stated).sum() / stated.sum().clamp(min=1)

@@ -32,7 +32,8 @@ def test_table_grids_and_cards(setup, conftest_psp):
     root, layout, translator, classifier = setup
     argv = [
         "--models", f"tiny={translator}", f"psp={conftest_psp}", "--data_root", str(layout), "--photos", "2",
-        "--candidates", "3", "--candidate_photos", "1", "--classifier", str(classifier), "--threads", "1",
+        "--candidates", "3", "--candidate_photos", "1", "--classifier", str(classifier), "--words_judge", "",
+        "--threads", "1",
         "--out_dir", str(root / "out"), "--grid_dir", str(root / "grids"), "--update_cards",
     ]  # fmt: skip
     results = evaluate_sketch.main(evaluate_sketch.parse_args(argv))
@@ -100,7 +101,8 @@ def test_a_translator_with_words_is_also_scored_with_a_witness_s_words(setup):
     net.save_pretrained(folder)
     argv = [
         "--models", f"words={folder}", "--data_root", str(layout), "--photos", "2", "--candidates", "2",
-        "--candidate_photos", "1", "--classifier", str(classifier), "--threads", "1", "--no_constant",
+        "--candidate_photos", "1", "--classifier", str(classifier), "--words_judge", str(classifier), "--threads", "1",
+        "--no_constant",
         "--out_dir", str(root / "out-words"), "--grid_dir", str(root / "grids-words"), "--update_cards",
     ]  # fmt: skip
     results = evaluate_sketch.main(evaluate_sketch.parse_args(argv))

@@ -282,10 +282,18 @@ def test_training_runs_saves_a_card_and_resumes_exactly(layout, tmp_path, monkey
 
 
 def test_a_trained_translator_learns_words_from_the_labels(layout, tmp_path):
+    from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
+
+    reader = tmp_path / "reader"
+    AttributeClassifier(ClassifierConfig(image_size=16, stem_width=4, widths=[8])).save_pretrained(reader)
     base = _train(layout, tmp_path / "base", 1, "--augment", "none")
-    out = _train(layout, tmp_path / "words", 3, "--init_from", str(base), "--attr_dim", "40", "--eval_every", "3")
+    out = _train(layout, tmp_path / "words", 3, "--init_from", str(base), "--attr_dim", "40", "--eval_every", "3",
+                 "--attr_lambda", "0.5", "--attr_classifier", str(reader))  # fmt: skip
     card = (out / "README.md").read_text()
     assert "It also takes words" in card and "with the witness's words" in card and "Male, Young" in card
+    assert "Attribute loss: + 0.5·binary cross-entropy" in card
+    logged = [json.loads(line) for line in (tmp_path / "words" / "log.jsonl").read_text().splitlines()]
+    assert any("attr" in row for row in logged)  # the attribute loss ran and was logged
     record = json.loads((out / "eval.json").read_text())
     assert record["args"]["attr_dim"] == 40
     assert {"words/computed/mse", "words/edges/sface"} <= set(record["summary"]["eval"])

@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.functional import gaussian_blur
 
 from sketchface.attributes import INDEX, check_name
 from sketchface.data.accessories import draw_accessories, paint, sample_accessories
@@ -49,6 +48,7 @@ from sketchface.data.celeba import LICENCE_NOTE, CelebA
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig, hide_attributes
 from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, parse_training_args
+from sketchface.training import attribute_loss, attribute_reader
 
 if TYPE_CHECKING:
     from sketchface.metrics import SexProbe
@@ -127,34 +127,6 @@ def photo_pool(root: str, split: str, size: int, limit: int | None = None) -> di
         raise SystemExit(f"{root}: the {split} split has no photos")
     images = torch.stack([(data[i]["image"] * 255).round().to(torch.uint8) for i in range(n)])
     return {"image": images, "labels": torch.as_tensor(np.asarray(data.labels[:n]), dtype=torch.float32)}
-
-
-def attribute_reader(path: str, device) -> torch.nn.Module:
-    """The frozen classifier of ``--attr_classifier`` (the attribute loss reads faces with it)."""
-    from sketchface.models.classifier import AttributeClassifier
-
-    if not Path(path).is_dir():
-        raise SystemExit(f"--attr_classifier {path}: no such folder (a checkpoint of train/classifier.py)")
-    reader = AttributeClassifier.from_pretrained(path).eval().to(device)
-    reader.requires_grad_(False)
-    return reader
-
-
-def attribute_loss(
-    reader: torch.nn.Module, faces: torch.Tensor, values: torch.Tensor, blur: float, generator: torch.Generator
-) -> torch.Tensor:
-    """Binary cross-entropy of the reader's logits on ``faces`` (B, 3, R, R) against the stated attributes of
-    ``values`` (B, 40; ±1 stated, 0 unknown), averaged over the stated ones. The faces are blurred (σ = ``blur`` px)
-    and get Gaussian noise (std 0.02) first, so that only visible, low-frequency changes lower the loss."""
-    x = faces.float()
-    if blur > 0:
-        k = int(2 * round(2 * blur) + 1)  # ±2σ
-        x = gaussian_blur(x, [k, k], [blur, blur])
-    noise = torch.randn(x.shape, generator=generator).to(x.device)
-    logits = reader((x + 0.02 * noise).clamp(0, 1)).float()
-    stated = values != 0
-    bce = F.binary_cross_entropy_with_logits(logits, (values > 0).float(), reduction="none")
-    return (bce * stated).sum() / stated.sum().clamp(min=1)
 
 
 # ------------------------------------------------------------------------------------------------------ evaluate

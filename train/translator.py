@@ -50,6 +50,7 @@ from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.layout_face import hide_attributes
 from sketchface.models.translator import STYLE_SOURCES, SketchTranslator, TranslatorConfig
 from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, option, parse_training_args
+from sketchface.training import attribute_loss, attribute_reader
 
 
 @dataclass
@@ -93,6 +94,12 @@ class TranslatorArguments:
     # the words' FiLM weights learn at this multiple of --lr: widened from a trained model they start at zero, and at
     # lr 1e-4 (Adam: at most ~lr a step) 250 steps had moved them too little to change a face
     words_lr: float = 10.0
+    # attribute loss (AttGAN's, as train/layout_face.py's): a frozen real-face classifier reads each face drawn with
+    # words (blurred attr_blur px σ, a little noise) and binary cross-entropy against the stated attributes is added
+    # with weight attr_lambda (0: off). Not the evaluation's words judge (classifier-celeba-mini-pt-64)
+    attr_lambda: float = 0.0
+    attr_classifier: str = "checkpoints/classifier-celeba-mini-64"
+    attr_blur: float = 1.0
 
 
 #: this script's defaults for the shared flags (TrainingArguments)
@@ -193,6 +200,12 @@ def model_card(train_args: TrainingArguments, args: TranslatorArguments, summary
             f"a FiLM map of their own in every decoder block\n  (learning rate ×{args.words_lr:g})."
         )
         said = ", ".join(EVAL_WORDS)
+        if args.attr_lambda:
+            words_line += (
+                f"\n- Attribute loss: + {args.attr_lambda}·binary cross-entropy of the frozen classifier "
+                f"`{args.attr_classifier}` reading each face\n  (blurred σ {args.attr_blur:g} px, a little noise) "
+                "against the stated attributes."
+            )
         words_rows = "\n".join(
             f"| {s} with the witness's words | {final.get(f'words/{s}/mse', float('nan')):.4f} | – | "
             f"{final.get(f'words/{s}/sface', float('nan')):.3f} |"
@@ -302,6 +315,7 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
     from sketchface.metrics import IdentitySimilarity, PerceptualDistance
 
     perceptual = PerceptualDistance("stlpips", device=device)
+    reader = attribute_reader(args.attr_classifier, device) if args.attr_lambda and args.attr_dim else None
     # model selection and the training-time figures use the validation split; the test split is for the report
     ev = eval_pairs(args.data_root, args.resolution, args.eval_photos, split="valid") if trainer.is_main else None
     try:
@@ -342,6 +356,9 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
             l1 = (fake - image).abs().mean()
             lp = perceptual.distance(fake, image).mean() if args.lpips_lambda else fake.new_zeros(())
             loss = l1 + args.lpips_lambda * lp + args.kl_lambda * kl
+            la = attribute_loss(reader, fake, words, args.attr_blur, rng) if reader is not None else None
+            if la is not None:
+                loss = loss + args.attr_lambda * la
             if adv:
                 disc.requires_grad_(False)  # the generator's step needs no critic weight gradients (issue 26)
                 g_adv = -disc(sketch, fake).mean()
@@ -358,6 +375,8 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
         finished = trainer.done(step)  # every rank asks (max_minutes is agreed across ranks)
         if step % train_args.log_every == 0:
             row = {"l1": l1.item(), "lpips": lp.item(), "kl": kl.item(), "lr": sched.get_last_lr()[0]}
+            if la is not None:
+                row["attr"] = la.item()
             if adv:
                 row["d"] = d_loss.item()
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()})
