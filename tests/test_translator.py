@@ -115,6 +115,17 @@ def test_pipeline_takes_words_only_from_a_translator_trained_with_them():
         assert np.abs(a[0] - b[0]).mean() > 0 and np.array_equal(b[0], c[0])  # words and attributes alike
         assert np.abs(c[0] - d[0]).mean() > 0  # every stated value counts, the implied "no black hair" too
         assert np.abs(b[0] - b[1]).mean() > 0  # the candidates still differ
+        # guidance scales the words' effect: 1 as trained, 0 as if nothing were said, 3 further from that
+        one = pipe(_sketch(), num_images=1, seed=3, attributes="blond hair", words_guidance=1).images[0]
+        assert np.array_equal(np.asarray(one, float), b[0])
+        none = pipe(_sketch(), num_images=1, seed=3, attributes="blond hair", words_guidance=0).images[0]
+        assert np.abs(np.asarray(none, float) - a[0]).max() <= 1  # the face without words (rounding aside)
+        far = pipe(_sketch(), num_images=1, seed=3, attributes="blond hair", words_guidance=3).images[0]
+        assert np.abs(np.asarray(far, float) - a[0]).mean() > np.abs(b[0] - a[0]).mean()
+    with pytest.raises(ValueError, match="words_guidance"):
+        pipe(_sketch(), attributes="blond hair", words_guidance=-1)
+    with pytest.raises(ValueError, match="words_guidance"):
+        TranslatorConfig(words_guidance=11)
 
 
 def test_pca_style_code_is_fixed_whitened_coarse_colour(tmp_path):

@@ -51,6 +51,10 @@ class TranslatorConfig:
     # run time (SketchTranslatorPipeline), chosen on the validation split: average every face with the mirror image of
     # the face drawn from the mirrored sketch (a face is nearly symmetric; the two drawings' errors are not)
     mirror_average: bool = False
+    # run time, with words (attr_dim): the face drawn with the words is extrapolated from the one drawn without them,
+    # out = without + words_guidance · (with − without) (classifier-free guidance; 1 = as trained; costs a second
+    # decoder pass only when something is stated); chosen on the validation split
+    words_guidance: float = 1.0
 
     def __post_init__(self) -> None:
         self.channels = [int(c) for c in self.channels]
@@ -62,6 +66,8 @@ class TranslatorConfig:
             raise ValueError(f"every width in channels must be a multiple of groups={self.groups}")
         if self.attr_dim < 0:
             raise ValueError(f"attr_dim must be >= 0; got {self.attr_dim}")
+        if not 0 <= self.words_guidance <= 10:
+            raise ValueError(f"words_guidance must be between 0 and 10; got {self.words_guidance}")
         if self.style_source not in CODE_SOURCES:
             raise ValueError(f"style_source must be one of {CODE_SOURCES}; got {self.style_source!r}")
 
@@ -246,6 +252,17 @@ class SketchTranslator(
             h = up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
             h = block(fuse(torch.cat([h, skip], dim=1)), z, a)
         return torch.sigmoid(self.out(h))
+
+    def decode_guided(
+        self, feats: list[torch.Tensor], z: torch.Tensor | None, attributes: torch.Tensor | None, guidance: float
+    ) -> torch.Tensor:
+        """:meth:`decode` with the words' effect scaled by ``guidance``: ``without + guidance · (with − without)``,
+        clamped to [0, 1] (one pass when nothing is stated or ``guidance`` is 1)."""
+        with_words = self.decode(feats, z, attributes)
+        if guidance == 1 or self._attributes(attributes, feats[-1]) is None:
+            return with_words
+        without = self.decode(feats, z, None)
+        return (without + guidance * (with_words - without)).clamp(0, 1)
 
     def forward(
         self,

@@ -117,22 +117,29 @@ class SketchTranslatorPipeline(FacePipeline):
         mix_strength: float = 0.5,
         normalize: bool | None = None,
         attributes: AttributesLike = None,
+        words_guidance: float | None = None,
     ) -> FaceOutput:
         """Sketch (+ a description, for a translator trained with words) → ``num_images`` candidate faces (RGB PIL at
-        the model's resolution); no latents."""
+        the model's resolution); no latents. ``words_guidance`` (default: the model's ``config.words_guidance``)
+        scales how strongly the words act (1: as trained)."""
         num_images = check_num_images(num_images)
         if not 0.0 <= mix_strength <= 1.0:
             raise ValueError(f"mix_strength must be in [0, 1], got {mix_strength}")
         words = self.words(attributes)
+        guidance = self.model.config.words_guidance if words_guidance is None else float(words_guidance)
+        if not 0.0 <= guidance <= 10.0:
+            raise ValueError(f"words_guidance must be between 0 and 10, got {guidance}")
         x = self.prepare_sketch(sketch, normalize).contiguous(memory_format=torch.channels_last)
         z = self.style_codes(num_images, seed, mix_strength) if self.model.style_dim else None
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if not self.model.config.mirror_average:
                 feats = [f.expand(num_images, -1, -1, -1) for f in self.model.encode_sketch(x)]  # the sketch, once
-                faces = self.model.decode(feats, z, words).float()
+                faces = self.model.decode_guided(feats, z, words, guidance).float()
             else:  # the sketch and its mirror image, each encoded once; each candidate drawn from both, one code
-                both = self.model.encode_sketch(torch.cat([x, x.flip(-1)]))
-                faces = self.model.decode([f.repeat_interleave(num_images, 0) for f in both], _twice(z), words).float()
+                both = [
+                    f.repeat_interleave(num_images, 0) for f in self.model.encode_sketch(torch.cat([x, x.flip(-1)]))
+                ]
+                faces = self.model.decode_guided(both, _twice(z), words, guidance).float()
                 faces = (faces[:num_images] + faces[num_images:].flip(-1)) / 2
         return FaceOutput(_to_pil_list(faces * 2 - 1), None)
 
