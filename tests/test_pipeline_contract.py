@@ -20,7 +20,7 @@ SHIPPED = {
     "mvae": ("checkpoints/mvae-procedural-64", Capabilities(True, True, True, True, tuple(ATTRIBUTES))),
     "cvae": ("checkpoints/cvae-procedural-64", Capabilities(False, True, False, False, tuple(ATTRIBUTES))),
     "psp": ("checkpoints/psp-procedural-64", None),
-    "translator": ("checkpoints/translator-celeba-mini-128", Capabilities(takes_sketch=True)),
+    "translator": ("checkpoints/translator-celeba-mini-128", Capabilities(takes_sketch=True, words_with_sketch=True)),
     "layout_face": (
         "checkpoints/layout-celeba-mini-64",
         Capabilities(takes_words=True, editable_attributes=tuple(ATTRIBUTES)),

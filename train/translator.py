@@ -18,6 +18,8 @@ The starter ``checkpoints/translator-celeba-mini-128`` (its card has the figures
 
 On the CPU alone, a 64-px model (``--resolution 64``, the default channels) trains at about 50 samples/s (measured
 with other work on the machine).
+``--attr_dim 40`` also teaches it words (each photo's CelebA labels, a random share hidden); the starter was
+taught so in a third run, 60 minutes on the CPU from the second (docs/training.md has the command).
 Resume a stopped run with the same command plus ``--resume``. Several GPUs: ``accelerate launch -m train.translator``.
 """
 
@@ -216,6 +218,7 @@ def model_card(train_args: TrainingArguments, args: TranslatorArguments, summary
     else:
         words_line = words_note = ""
     kl_term = f" + {args.kl_lambda}·KL(style)" if args.style_dim and args.style_source == "encoder" else ""
+    adv_term = f" + {args.adv_lambda}·PatchGAN hinge\n  (from step {args.adv_start})" if args.adv_lambda else ""
     lpips_role = "ST-LPIPS is also a training loss here" if args.lpips_lambda else "ST-LPIPS is not a training loss"
     return f"""---
 license: other
@@ -241,9 +244,9 @@ photographs of a face that fits it. The faces are AI-generated; they are not pho
   {", ".join(args.styles)} (`sketchface.data.pairs`), {AUGMENT_WORDS[args.augment]}. Model selection on
   {summary["eval_photos"]} validation-split photos; the test split (hash split of the file names, seed 0) is
   never seen in training or selection.
-- Loss: L1 + {args.lpips_lambda}·ST-LPIPS (alex){kl_term} + {args.adv_lambda}·PatchGAN hinge
-  (from step {args.adv_start}); {args.zero_style:.0%} of samples trained with style code 0 (candidate 0 is then
-  the best guess from the sketch alone, not a colouring drawn at random).{words_line}
+- Loss: L1 + {args.lpips_lambda}·ST-LPIPS (alex){kl_term}{adv_term}; {args.zero_style:.0%} of samples trained
+  with style code 0 (candidate 0 is then the best guess from the sketch alone, not a colouring drawn at
+  random).{words_line}
 - {summary["steps"]} steps × batch {train_args.batch_size} in {summary["minutes"]:.1f} min on {summary["device"]}
   ({summary["speed"]}), precision {summary["precision"]}, channels_last {train_args.channels_last}.
 - Command: `{command or "python -m train.translator ..."}`{lineage(args.init_from)}
@@ -304,9 +307,9 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
             print(f"style code: {args.style_dim} principal components explain {explained:.0%} of coarse colour")
     learned_code = bool(args.style_dim) and args.style_source == "encoder"
     disc = PatchDiscriminator()
-    words = {id(p) for p in model.word_parameters()}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in words]}]
-    if words:
+    word_ids = {id(p) for p in model.word_parameters()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in word_ids]}]
+    if word_ids:
         groups.append({"params": model.word_parameters(), "lr": train_args.lr * args.words_lr})
     opt = torch.optim.Adam(groups, lr=train_args.lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(disc.parameters(), lr=args.d_lr, betas=(0.5, 0.999))
