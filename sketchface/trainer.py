@@ -443,6 +443,9 @@ class Trainer:
             shutil.rmtree(tmp)
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(tmp))
+        # every rank writes its own RNG state and accelerate waits for none of them: without this barrier a slow rank
+        # could write into a state.tmp that the main process has already renamed (its RNG then lost on resume)
+        self.accelerator.wait_for_everyone()
         if self.is_main:
             meta = {"step": step, "elapsed_seconds": self.elapsed_minutes() * 60, "args": asdict(self.args)}
             meta["script"] = self.meta
@@ -462,6 +465,17 @@ class Trainer:
         if not meta_path.is_file():
             self.print(f"--resume: no saved state in {self.state_dir}; starting from step 0")
             return 0
+        missing = [
+            f"random_states_{i}.pkl"
+            for i in range(self.accelerator.num_processes)
+            if not (self.state_dir / f"random_states_{i}.pkl").is_file()
+        ]
+        if missing:  # accelerate would skip them silently
+            self.print(
+                f"--resume: {', '.join(missing)} missing from {self.state_dir} (a state saved by an older version or "
+                "with another number of processes): those ranks start from fresh random states, so the run will not "
+                "repeat an uninterrupted one exactly"
+            )
         self.accelerator.load_state(str(self.state_dir))
         meta = json.loads(meta_path.read_text())
         self._elapsed_before = float(meta.get("elapsed_seconds", 0.0))

@@ -80,6 +80,18 @@ def save_then_die(self, step):
 
 
 T.Trainer.batch_indices, T.Trainer.save_state = logged, save_then_die
+if os.environ.get("SKETCHFACE_TEST_SLOW_RANK"):  # that rank writes its share of every saved state 1.5 s late
+    import time
+    import accelerate.accelerator as A
+
+    slow, save_accelerator_state = int(os.environ["SKETCHFACE_TEST_SLOW_RANK"]), A.save_accelerator_state
+
+    def late(output_dir, *args, **kwargs):
+        if int(os.environ.get("RANK", "0")) == slow:
+            time.sleep(1.5)
+        return save_accelerator_state(output_dir, *args, **kwargs)
+
+    A.save_accelerator_state = late
 import importlib
 
 module = importlib.import_module("train." + script)
@@ -87,7 +99,9 @@ module.main(*module.parse_args(sys.argv[4:]))
 """
 
 
-def torchrun_script(tmp_path: Path, name: str, script: str, args: list[str], kill_at: int = -1, procs: int = 2):
+def torchrun_script(
+    tmp_path: Path, name: str, script: str, args: list[str], kill_at: int = -1, procs: int = 2, slow_rank: int = -1
+):
     """Run ``train/<script>.py`` under torchrun with ``procs`` CPU processes; returns (the finished process, rows per
     rank); in a finished run the weight sums at every saved state agree across ranks (DDP kept them in step)."""
     launcher = tmp_path / "launch.py"
@@ -100,6 +114,8 @@ def torchrun_script(tmp_path: Path, name: str, script: str, args: list[str], kil
         "ACCELERATE_USE_CPU": "true",
         "OMP_NUM_THREADS": "1",
     }
+    if slow_rank >= 0:
+        env["SKETCHFACE_TEST_SLOW_RANK"] = str(slow_rank)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs)]
     proc = subprocess.run(
         [*cmd, str(launcher), str(rows), str(kill_at), script, *args],

@@ -44,12 +44,17 @@ def test_mvae_two_processes_train_on_different_rows_and_resume_bit_for_bit_after
     logged = [json.loads(line)["step"] for line in (straight / "log.jsonl").read_text().splitlines()]
     assert logged == [1, 2, 3, 4]  # the main process logs, once per step
 
-    # the same run, rank 0 killed with SIGKILL right after the step-2 state is saved, then resumed
+    # the same run, rank 0 killed with SIGKILL right after the step-2 state is saved, then resumed; rank 1 writes its
+    # share of each state late (a busy machine), which once lost its RNG state: the main process must wait for it
     killed = tmp_path / "killed"
     args = [*args, "--output_dir", str(killed)]
-    proc, _ = torchrun_script(tmp_path, "killed", "mvae", args, kill_at=2)
+    proc, _ = torchrun_script(tmp_path, "killed", "mvae", args, kill_at=2, slow_rank=1)
     assert proc.returncode != 0 and not (killed / "model.safetensors").exists()
     assert json.loads((killed / "state" / "trainer.json").read_text())["step"] == 2
+    assert {p.name for p in (killed / "state").glob("random_states_*.pkl")} == {
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    }
     proc, rows_resumed = torchrun_script(tmp_path, "resumed", "mvae", [*args, "--resume"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r[2:] for r in rows] == rows_resumed  # it continues on the rows the uninterrupted run took
@@ -114,3 +119,27 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one_and_push_uploads_th
     assert [repo for repo, _ in FakeHfApi.uploads] == ["me/model"]
     uploaded = FakeHfApi.uploads[0][1]
     assert uploaded == _model_files(resumed) and (resumed / "state").is_dir() and (resumed / "log.jsonl").is_file()
+
+
+def test_resume_says_when_a_rank_s_random_state_is_missing(tmp_path, monkeypatch, capsys):
+    """accelerate skips a missing RNG file silently; the Trainer names it (the run then cannot repeat bit for bit)."""
+    from sketchface.trainer import Trainer
+
+    train = load_script("mvae")
+    args = [*MVAE_ARGS, "--checkpoint_every", "2", "--max_steps", "4", "--output_dir", str(tmp_path / "run")]
+    save_state = Trainer.save_state
+
+    def save_then_die(self, step):
+        save_state(self, step)
+        raise _Killed
+
+    monkeypatch.setattr(Trainer, "save_state", save_then_die)
+    with pytest.raises(_Killed):
+        train.main(*train.parse_args(args))
+    monkeypatch.setattr(Trainer, "save_state", save_state)
+    (tmp_path / "run" / "state" / "random_states_0.pkl").unlink()
+    capsys.readouterr()
+    train.main(*train.parse_args([*args, "--resume"]))
+    out = capsys.readouterr().out
+    assert "random_states_0.pkl missing" in out and "will not repeat an uninterrupted one exactly" in out
+    assert (tmp_path / "run" / "model.safetensors").is_file()  # it still resumes and finishes
