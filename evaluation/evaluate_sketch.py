@@ -254,8 +254,8 @@ def main(args: argparse.Namespace) -> dict:
     for style in ("computed", "edges"):
         grid(ev, outputs, style, grid_dir / f"sketch_to_face_{style}.png")
     best = next(iter(pipes))
-    candidate_grid(pipes[best], ev_big, ev, args.candidates, grid_dir / "candidates.png", best)
-    drawings_grid(pipes, args.candidates, out_dir / "drawings.png")
+    candidate_grid(pipes[best], ev_big, ev, args.candidates, grid_dir / "candidates.png", best, mix=args.mix)
+    drawings_grid(pipes, args.candidates, out_dir / "drawings.png", mix=args.mix)
     if args.update_cards:
         for name, folder in models.items():
             update_card(Path(folder), name, results)
@@ -351,7 +351,7 @@ def markdown(results: dict, args: argparse.Namespace) -> str:
         "central 80 % of the frame resized to 112 px, no alignment; it reads blur and a shared frame as likeness "
         "(a constant face scores about 0.16 to every photo), so compare models within one column.",
     ]
-    if "majority_baseline" in results:
+    if "majority_baseline" in results and results["classifier"]:  # (no sentence about a judge not run)
         lines += [
             "",
             f"Attribute agreement is the classifier ({results['classifier']}) reading each output against the "
@@ -372,20 +372,26 @@ def grid(ev: dict, outputs: dict, style: str, path: Path, photos: int = 6) -> No
     labelled_grid(rows, [f"#{k + 1}" for k in range(len(rows))], cols, cell=96, footer=REAL_FOOTER).save(path)
 
 
-def candidate_grid(pipe: Any, ev_big: dict, ev: dict, n: int, path: Path, name: str, photos: int = 4) -> None:
+def candidate_grid(
+    pipe: Any, ev_big: dict, ev: dict, n: int, path: Path, name: str, photos: int = 4, mix: float = 0.5
+) -> None:
     rows, labels = [], []
     for style in ("computed", "edges"):
         sel = (ev["style"] == STYLES.index(style)).nonzero().flatten().tolist()[:photos]
         for i in sel:
             rows.append(
-                [pil(ev["image"][i]), pil(ev["sketch"][i]), *candidates(pipe, pil(ev_big["sketch"][i]), n, seed=i)]
+                [
+                    pil(ev["image"][i]),
+                    pil(ev["sketch"][i]),
+                    *candidates(pipe, pil(ev_big["sketch"][i]), n, seed=i, mix=mix),
+                ]
             )
             labels.append(style)
     cols = ["photo", "sketch"] + [f"{name} #{k + 1}" for k in range(n)]
     labelled_grid(rows, labels, cols, cell=80, footer=REAL_FOOTER).save(path)
 
 
-def drawings_grid(pipes: dict[str, Any], n: int, path: Path, faces: int = 4) -> None:
+def drawings_grid(pipes: dict[str, Any], n: int, path: Path, faces: int = 4, mix: float = 0.5) -> None:
     """Line drawings made by the project (hand-drawn-style strokes of procedural faces: no dataset pixels) →
     each model's candidate 0, then ``n`` candidates of the first model."""
     from sketchface.data.procedural import render
@@ -396,7 +402,7 @@ def drawings_grid(pipes: dict[str, Any], n: int, path: Path, faces: int = 4) -> 
     for seed in range(faces):
         drawing = strokes_to_sketch(render(seed=100 + seed, size=256).strokes, 256, seed=seed, style="hand")
         first = [candidates(pipes[m], drawing, 1)[0] for m in names]
-        rows.append([drawing, *first, *candidates(pipes[names[0]], drawing, n, seed=seed)[1:]])
+        rows.append([drawing, *first, *candidates(pipes[names[0]], drawing, n, seed=seed, mix=mix)[1:]])
     cols = ["drawing", *names] + [f"{names[0]} #{k + 2}" for k in range(n - 1)]
     labelled_grid(rows, [""] * len(rows), cols, cell=80).save(path)
 

@@ -64,6 +64,9 @@ def test_config_is_checked():
         SketchTranslator(TranslatorConfig(resolution=32, channels=[8, 16], style_dim=0)).encode_style(
             torch.rand(1, 3, 32, 32)
         )
+    for t in (0, -1, 4.5):
+        with pytest.raises(ValueError, match="style_temperature"):
+            TranslatorConfig(style_temperature=t)
 
 
 def test_a_translator_widened_for_words_starts_where_it_was_and_then_follows_them():
@@ -205,6 +208,17 @@ def test_pipeline_candidates(tmp_path):
         pipe.edit(torch.zeros(1, 8), {"Eyeglasses": True})
     with pytest.raises(ValueError, match="mix_strength"):
         pipe(_sketch(), mix_strength=1.5)
+    # the model's style_temperature widens the draws at every variety (row 0 stays code 0); wider codes, more spread
+    wide = SketchTranslatorPipeline(_model())
+    wide.model.config.style_temperature = 1.5
+    torch.testing.assert_close(wide.style_codes(4, 1, 0.5), 1.5 * pipe.style_codes(4, 1, 0.5))
+    assert not wide.style_codes(4, 1, 0.5)[0].any()
+
+    def spread(p):
+        f = np.stack([np.asarray(x, dtype=float) for x in p(_sketch(), num_images=4, seed=1).images[1:]])
+        return f.std(0).mean()
+
+    assert spread(wide) > spread(pipe)
     with pytest.raises(ValueError, match="num_images"):
         pipe(_sketch(), num_images=0)
 

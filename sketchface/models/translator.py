@@ -55,6 +55,10 @@ class TranslatorConfig:
     # out = without + words_guidance · (with − without) (classifier-free guidance; 1 = as trained; costs a second
     # decoder pass only when something is stated); chosen on the validation split
     words_guidance: float = 1.0
+    # run time: the standard deviation of the candidates' style codes at the default variety 0.5 (1 = the prior the
+    # code was trained with); a model trained with many code-0 samples (--zero_style) answers its code weakly, so
+    # its candidates need wider draws to differ; chosen on the validation split
+    style_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         self.channels = [int(c) for c in self.channels]
@@ -68,6 +72,8 @@ class TranslatorConfig:
             raise ValueError(f"attr_dim must be >= 0; got {self.attr_dim}")
         if not 0 <= self.words_guidance <= 10:
             raise ValueError(f"words_guidance must be between 0 and 10; got {self.words_guidance}")
+        if not 0 < self.style_temperature <= 4:
+            raise ValueError(f"style_temperature must be in (0, 4]; got {self.style_temperature}")
         if self.style_source not in CODE_SOURCES:
             raise ValueError(f"style_source must be one of {CODE_SOURCES}; got {self.style_source!r}")
 

@@ -19,7 +19,8 @@ from .attribute_to_face import AttributesLike, _to_attributes
 from .base import Capabilities, FaceOutput, FacePipeline, check_num_images
 from .sketch_to_face import _is_grey, _to_pil_list, prepare_sketch
 
-#: Variety 1 draws style codes with this standard deviation (the prior's is 1, reached at the default 0.5).
+#: Variety 1 draws style codes with this standard deviation times the model's ``style_temperature`` (the prior's is
+#: 1, reached at the default 0.5 where ``style_temperature`` is 1).
 MAX_TEMPERATURE = 2.0
 
 
@@ -31,8 +32,9 @@ class SketchTranslatorPipeline(FacePipeline):
     """Sketch in, candidate faces out (RGB PIL at the model's resolution), seeded.
 
     Candidate 0 uses style code 0 (the most likely colours and light for the drawing); candidates 1.. draw codes
-    from N(0, t²·I) with ``t = 2 · mix_strength`` (0: all candidates equal candidate 0; 0.5: the prior the model
-    was trained with). The drawing itself (shapes, features, hair line) is the same in every candidate.
+    from N(0, t²·I) with ``t = 2 · mix_strength · config.style_temperature`` (0: all candidates equal candidate 0;
+    0.5: the model's chosen spread, the prior it was trained with where ``style_temperature`` is 1). The drawing
+    itself (shapes, features, hair line) is the same in every candidate.
 
     A translator trained with words (``attr_dim`` > 0) also takes ``attributes``: what the witness said (CelebA's 40,
     tri-state), which every candidate follows where the drawing leaves it open (hair colour, skin, sex, age).
@@ -101,9 +103,11 @@ class SketchTranslatorPipeline(FacePipeline):
         return torch.from_numpy(vector.astype("float32"))[None].to(self.device)
 
     def style_codes(self, num_images: int, seed: int, mix_strength: float) -> torch.Tensor:
-        """(num_images, style_dim): row 0 zeros, rows 1.. N(0, (2·mix_strength)²) draws from ``seed``."""
+        """(num_images, style_dim): row 0 zeros, rows 1.. N(0, (2·mix_strength·style_temperature)²) draws from
+        ``seed``."""
         g = torch.Generator().manual_seed(int(seed))
-        z = torch.randn(num_images, self.model.style_dim, generator=g) * (MAX_TEMPERATURE * float(mix_strength))
+        t = MAX_TEMPERATURE * float(mix_strength) * self.model.config.style_temperature
+        z = torch.randn(num_images, self.model.style_dim, generator=g) * t
         z[0] = 0
         return z.to(self.device)
 
