@@ -67,6 +67,24 @@ def test_config_is_checked():
     for t in (0, -1, 4.5):
         with pytest.raises(ValueError, match="style_temperature"):
             TranslatorConfig(style_temperature=t)
+    with pytest.raises(ValueError, match="upsample"):
+        TranslatorConfig(upsample="area")
+
+
+def test_upsample_mode_is_a_run_time_setting_of_the_same_weights():
+    """The decoder's upsampling can be switched on trained weights: the same parameters, nearest as before by
+    default, a different (interpolated) face with bilinear or bicubic."""
+    m = _model().eval()
+    s, z = torch.rand(2, 1, 32, 32), torch.randn(2, 4)
+    before = m(s, z)
+    assert m.config.upsample == "nearest"
+    for mode in ("bilinear", "bicubic"):
+        other = _model(upsample=mode).eval()
+        other.load_state_dict(m.state_dict())  # same parameters: nothing to train
+        out = other(s, z)
+        assert out.shape == before.shape and 0 <= out.min() and out.max() <= 1
+        assert (out - before).abs().max() > 1e-3
+    torch.testing.assert_close(m(s, z), before)  # the default is unchanged
 
 
 def test_a_translator_widened_for_words_starts_where_it_was_and_then_follows_them():

@@ -31,6 +31,8 @@ from torch import nn
 STYLE_SOURCES = ("encoder", "pca")
 #: ... and "given": the caller passes the code (e.g. attribute values, :mod:`sketchface.models.layout_face`)
 CODE_SOURCES = (*STYLE_SOURCES, "given")
+#: how the decoder doubles its feature maps (TranslatorConfig.upsample)
+UPSAMPLE_MODES = ("nearest", "bilinear", "bicubic")
 
 
 @dataclass
@@ -59,6 +61,9 @@ class TranslatorConfig:
     # code was trained with); a model trained with many code-0 samples (--zero_style) answers its code weakly, so
     # its candidates need wider draws to differ; chosen on the validation split
     style_temperature: float = 1.0
+    # how the decoder doubles its feature maps before each convolution: "nearest" (as trained) copies each value into
+    # a 2×2 block, which left a plaid of blocks on backgrounds and cheeks; "bilinear" / "bicubic" interpolate
+    upsample: str = "nearest"
 
     def __post_init__(self) -> None:
         self.channels = [int(c) for c in self.channels]
@@ -74,8 +79,16 @@ class TranslatorConfig:
             raise ValueError(f"words_guidance must be between 0 and 10; got {self.words_guidance}")
         if not 0 < self.style_temperature <= 4:
             raise ValueError(f"style_temperature must be in (0, 4]; got {self.style_temperature}")
+        if self.upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}; got {self.upsample!r}")
         if self.style_source not in CODE_SOURCES:
             raise ValueError(f"style_source must be one of {CODE_SOURCES}; got {self.style_source!r}")
+
+
+def _upsample(h: torch.Tensor, mode: str) -> torch.Tensor:
+    if mode == "nearest":
+        return F.interpolate(h, scale_factor=2.0, mode="nearest")
+    return F.interpolate(h, scale_factor=2.0, mode=mode, align_corners=False)
 
 
 #: the noise added to a "pca" code in training (log variance; std 0.1), so that nearby codes give nearby faces
@@ -255,7 +268,7 @@ class SketchTranslator(
         a = self._attributes(attributes, feats[-1])
         h = self.mid(feats[-1], z, a)
         for up, fuse, block, skip in zip(self.up, self.fuse, self.dec, feats[-2::-1]):
-            h = up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+            h = up(_upsample(h, self.config.upsample))
             h = block(fuse(torch.cat([h, skip], dim=1)), z, a)
         return torch.sigmoid(self.out(h))
 
