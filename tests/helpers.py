@@ -143,6 +143,29 @@ def assert_ranks_saw_different_rows(rows: list[list[list[int]]], steps: int, bat
         assert len(a) == len(b) == batch and not set(a) & set(b)  # every step: each rank its own rows
 
 
+class Killed(Exception):
+    """Raised by :func:`killed_after_first_save` in place of a SIGKILL (in-process tests)."""
+
+
+def killed_after_first_save(monkeypatch, run) -> None:
+    """Call ``run()`` with the Trainer dying right after its first saved state (as a killed run would), then restore
+    ``Trainer.save_state``: the caller resumes from that state."""
+    import pytest
+
+    from sketchface.trainer import Trainer
+
+    save_state = Trainer.save_state
+
+    def save_then_die(self, step):
+        save_state(self, step)
+        raise Killed
+
+    monkeypatch.setattr(Trainer, "save_state", save_then_die)
+    with pytest.raises(Killed):
+        run()
+    monkeypatch.setattr(Trainer, "save_state", save_state)
+
+
 class FakeHfApi:
     """Records what HfApi.upload_folder would send: the files under folder_path that allow_patterns lets through."""
 

@@ -11,6 +11,7 @@ import torch
 from sketchface.attributes import ATTRIBUTES, INDEX, NUM_ATTRIBUTES, UnknownAttributeError
 from sketchface.models.layout_face import LayoutFace, LayoutFaceConfig, hide_attributes
 from sketchface.pipelines.layout_face import LayoutFacePipeline
+from tests.helpers import killed_after_first_save
 from tests.real_faces import write_celeba_layout
 
 TINY = {"resolution": 16, "channels": [8, 16], "groups": 4, "layout_size": 4, "layout_dim": 6, "bank_size": 80}
@@ -335,22 +336,8 @@ def test_attribute_loss_reads_the_stated_attributes_only():
 def test_training_resumes_exactly(celeba, tmp_path, monkeypatch, extra):
     """With the PatchGAN term the critic and its optimiser are part of the saved state: a resumed run that lost them
     would train on from a fresh critic and end with different weights."""
-    from sketchface.trainer import Trainer
-
     straight = _train(celeba, tmp_path / "a", 4, *extra)
-    save_state = Trainer.save_state
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(self, step):
-        save_state(self, step)
-        raise Killed
-
-    monkeypatch.setattr(Trainer, "save_state", save_then_die)
-    with pytest.raises(Killed):
-        _train(celeba, tmp_path / "b", 4, *extra)
-    monkeypatch.setattr(Trainer, "save_state", save_state)
+    killed_after_first_save(monkeypatch, lambda: _train(celeba, tmp_path / "b", 4, *extra))
     resumed = _train(celeba, tmp_path / "b", 4, *extra, "--resume")
     if extra:
         assert (

@@ -13,7 +13,13 @@ from safetensors.torch import load_file
 
 from sketchface.models.classifier import AttributeClassifier
 from sketchface.models.mvae import load_vae
-from tests.helpers import FakeHfApi, assert_ranks_saw_different_rows, load_script, torchrun_script
+from tests.helpers import (
+    FakeHfApi,
+    assert_ranks_saw_different_rows,
+    killed_after_first_save,
+    load_script,
+    torchrun_script,
+)
 
 MVAE_ARGS = [
     "--image_size", "16", "--latent_dim", "8", "--widths", "4", "8", "8", "16", "--fc_dim", "16",
@@ -76,10 +82,6 @@ def test_classifier_two_processes_stream_different_rows(tmp_path):
     assert not (out / "state").exists()  # a finished folder ships without its training state
 
 
-class _Killed(Exception):
-    pass
-
-
 def _model_files(folder: Path) -> dict[str, bytes]:
     return {n: (folder / n).read_bytes() for n in ("README.md", "config.json", "eval.json", "model.safetensors")}
 
@@ -91,24 +93,13 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one_and_push_uploads_th
     """In one process (the save-then-die pattern of tests/test_translator.py); dropout and the random draws on."""
     import huggingface_hub
 
-    from sketchface.trainer import Trainer
-
     train = load_script(script)
     base = [*(CLASSIFIER_ARGS if script == "classifier" else MVAE_ARGS), "--checkpoint_every", "2", "--max_steps", "4"]
     # the classifier from its in-memory pool (augmentation on); the MVAE streamed by a DataLoader
     base += ["--keep_checkpoint"] if script == "classifier" else ["--no-cache", "--sample_subsets"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     train.main(*train.parse_args([*base, "--output_dir", str(straight)]))
-    save_state = Trainer.save_state
-
-    def save_then_die(self, step):
-        save_state(self, step)
-        raise _Killed
-
-    monkeypatch.setattr(Trainer, "save_state", save_then_die)
-    with pytest.raises(_Killed):
-        train.main(*train.parse_args([*base, "--output_dir", str(resumed)]))
-    monkeypatch.setattr(Trainer, "save_state", save_state)
+    killed_after_first_save(monkeypatch, lambda: train.main(*train.parse_args([*base, "--output_dir", str(resumed)])))
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeHfApi)
     FakeHfApi.uploads = []
     train.main(*train.parse_args([*base, "--output_dir", str(resumed), "--resume", "--push_to_hub", "me/model"]))
@@ -123,20 +114,9 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one_and_push_uploads_th
 
 def test_resume_says_when_a_rank_s_random_state_is_missing(tmp_path, monkeypatch, capsys):
     """accelerate skips a missing RNG file silently; the Trainer names it (the run then cannot repeat bit for bit)."""
-    from sketchface.trainer import Trainer
-
     train = load_script("mvae")
     args = [*MVAE_ARGS, "--checkpoint_every", "2", "--max_steps", "4", "--output_dir", str(tmp_path / "run")]
-    save_state = Trainer.save_state
-
-    def save_then_die(self, step):
-        save_state(self, step)
-        raise _Killed
-
-    monkeypatch.setattr(Trainer, "save_state", save_then_die)
-    with pytest.raises(_Killed):
-        train.main(*train.parse_args(args))
-    monkeypatch.setattr(Trainer, "save_state", save_state)
+    killed_after_first_save(monkeypatch, lambda: train.main(*train.parse_args(args)))
     (tmp_path / "run" / "state" / "random_states_0.pkl").unlink()
     capsys.readouterr()
     train.main(*train.parse_args([*args, "--resume"]))

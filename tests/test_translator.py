@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.translator import SketchTranslator, TranslatorConfig
 from sketchface.pipelines.translator import SketchTranslatorPipeline
+from tests.helpers import killed_after_first_save
 from tests.real_faces import write_celeba_layout
 
 TINY = TranslatorConfig(resolution=32, channels=[8, 16, 16], style_dim=4, groups=4)
@@ -292,13 +293,7 @@ def _train(layout, out, steps, *extra):
     return translator.main(*translator.parse_args(argv))
 
 
-class _Killed(Exception):
-    pass
-
-
 def test_training_runs_saves_a_card_and_resumes_exactly(layout, tmp_path, monkeypatch):
-    from sketchface.trainer import Trainer
-
     straight = _train(layout, tmp_path / "a", 4)
     card = (straight / "README.md").read_text()
     assert "non-commercial research" in card and "samples/s" in card and "precision fp32" in card
@@ -307,16 +302,7 @@ def test_training_runs_saves_a_card_and_resumes_exactly(layout, tmp_path, monkey
     pipe = SketchTranslatorPipeline.from_pretrained(str(straight))
     assert len(pipe(_sketch(), num_images=2).images) == 2
     # the same run killed right after its step-2 save, then resumed: the same weights as four steps in one go
-    save_state = Trainer.save_state
-
-    def save_then_die(self, step):
-        save_state(self, step)
-        raise _Killed
-
-    monkeypatch.setattr(Trainer, "save_state", save_then_die)
-    with pytest.raises(_Killed):
-        _train(layout, tmp_path / "b", 4)
-    monkeypatch.setattr(Trainer, "save_state", save_state)
+    killed_after_first_save(monkeypatch, lambda: _train(layout, tmp_path / "b", 4))
     resumed = _train(layout, tmp_path / "b", 4, "--resume")
     a = SketchTranslator.from_pretrained(str(straight)).state_dict()
     b = SketchTranslator.from_pretrained(str(resumed)).state_dict()
