@@ -70,6 +70,10 @@ def test_config_is_checked():
             TranslatorConfig(style_temperature=t)
     with pytest.raises(ValueError, match="upsample"):
         TranslatorConfig(upsample="area")
+    with pytest.raises(ValueError, match="one mode per doubling"):
+        TranslatorConfig(channels=[8, 16, 16], upsample=["bicubic"])
+    with pytest.raises(ValueError, match="upsample"):
+        TranslatorConfig(channels=[8, 16, 16], upsample=["bicubic", "area"])
 
 
 def test_upsample_mode_is_a_run_time_setting_of_the_same_weights():
@@ -86,6 +90,27 @@ def test_upsample_mode_is_a_run_time_setting_of_the_same_weights():
         assert out.shape == before.shape and 0 <= out.min() and out.max() <= 1
         assert (out - before).abs().max() > 1e-3
     torch.testing.assert_close(m(s, z), before)  # the default is unchanged
+
+
+def test_upsample_can_be_chosen_per_doubling_and_round_trips_through_config_json(tmp_path):
+    """A list of modes, coarsest doubling first: all "nearest" is the default model exactly; interpolating only the
+    coarse doublings changes the face; the list is saved in config.json and read back."""
+    m = _model().eval()
+    n = len(m.config.channels) - 1
+    s, z = torch.rand(2, 1, 32, 32), torch.randn(2, 4)
+    before = m(s, z)
+    same = _model(upsample=["nearest"] * n).eval()
+    same.load_state_dict(m.state_dict())
+    torch.testing.assert_close(same(s, z), before)
+    coarse = ["bicubic"] + ["nearest"] * (n - 1)
+    mixed = _model(upsample=coarse).eval()
+    mixed.load_state_dict(m.state_dict())
+    assert mixed.config.upsample_modes == coarse
+    assert (mixed(s, z) - before).abs().max() > 1e-3
+    mixed.save_pretrained(tmp_path)
+    again = SketchTranslator.from_pretrained(tmp_path).eval()
+    assert again.config.upsample == coarse
+    torch.testing.assert_close(again(s, z), mixed(s, z))
 
 
 def test_a_translator_widened_for_words_starts_where_it_was_and_then_follows_them():

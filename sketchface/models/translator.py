@@ -62,8 +62,10 @@ class TranslatorConfig:
     # its candidates need wider draws to differ; chosen on the validation split
     style_temperature: float = 1.0
     # how the decoder doubles its feature maps before each convolution: "nearest" (as trained) copies each value into
-    # a 2×2 block, which left a plaid of blocks on backgrounds and cheeks; "bilinear" / "bicubic" interpolate
-    upsample: str = "nearest"
+    # a 2×2 block, which left a plaid of blocks on backgrounds and cheeks; "bilinear" / "bicubic" interpolate. One
+    # mode for every doubling, or a list of one mode per doubling, coarsest first (len(channels) - 1 of them): the
+    # coarse ones are cheap to interpolate and the plaid comes from them
+    upsample: str | list[str] = "nearest"
 
     def __post_init__(self) -> None:
         self.channels = [int(c) for c in self.channels]
@@ -79,10 +81,23 @@ class TranslatorConfig:
             raise ValueError(f"words_guidance must be between 0 and 10; got {self.words_guidance}")
         if not 0 < self.style_temperature <= 4:
             raise ValueError(f"style_temperature must be in (0, 4]; got {self.style_temperature}")
-        if self.upsample not in UPSAMPLE_MODES:
-            raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}; got {self.upsample!r}")
+        if not isinstance(self.upsample, str):
+            self.upsample = [str(m) for m in self.upsample]
+            if len(self.upsample) != len(self.channels) - 1:
+                raise ValueError(
+                    f"upsample needs one mode per doubling of the decoder ({len(self.channels) - 1}, coarsest "
+                    f"first); got {len(self.upsample)}: {self.upsample}"
+                )
+        if any(m not in UPSAMPLE_MODES for m in self.upsample_modes):
+            raise ValueError(f"upsample must be one of {UPSAMPLE_MODES} or a list of them; got {self.upsample!r}")
         if self.style_source not in CODE_SOURCES:
             raise ValueError(f"style_source must be one of {CODE_SOURCES}; got {self.style_source!r}")
+
+    @property
+    def upsample_modes(self) -> list[str]:
+        """The upsampling mode of each doubling of the decoder, coarsest first."""
+        n = len(self.channels) - 1
+        return [self.upsample] * n if isinstance(self.upsample, str) else list(self.upsample)
 
 
 def _upsample(h: torch.Tensor, mode: str) -> torch.Tensor:
@@ -267,8 +282,8 @@ class SketchTranslator(
             z = feats[-1].new_zeros(feats[-1].shape[0], self.style_dim)
         a = self._attributes(attributes, feats[-1])
         h = self.mid(feats[-1], z, a)
-        for up, fuse, block, skip in zip(self.up, self.fuse, self.dec, feats[-2::-1]):
-            h = up(_upsample(h, self.config.upsample))
+        for up, fuse, block, skip, mode in zip(self.up, self.fuse, self.dec, feats[-2::-1], self.config.upsample_modes):
+            h = up(_upsample(h, mode))
             h = block(fuse(torch.cat([h, skip], dim=1)), z, a)
         return torch.sigmoid(self.out(h))
 
