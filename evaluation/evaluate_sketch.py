@@ -257,7 +257,7 @@ def main(args: argparse.Namespace) -> dict:
     candidate_grid(pipes[best], ev_big, ev, args.candidates, grid_dir / "candidates.png", best, mix=args.mix)
     drawings_grid(pipes, args.candidates, out_dir / "drawings.png", mix=args.mix)
     if args.update_cards:
-        for name, folder in models.items():
+        for name, folder in cards_to_update(models).items():
             update_card(Path(folder), name, results)
     print(markdown(results, args))
     return results
@@ -405,6 +405,25 @@ def drawings_grid(pipes: dict[str, Any], n: int, path: Path, faces: int = 4, mix
         rows.append([drawing, *first, *candidates(pipes[names[0]], drawing, n, seed=seed, mix=mix)[1:]])
     cols = ["drawing", *names] + [f"{names[0]} #{k + 2}" for k in range(n - 1)]
     labelled_grid(rows, [""] * len(rows), cols, cell=80).save(path)
+
+
+def cards_to_update(models: dict[str, str]) -> dict[str, str]:
+    """The models whose cards ``--update_cards`` writes: one per README.md file. Two names whose folders share a card
+    (the same folder, or a copy that links its README.md, e.g. the shipped weights with another config.json) would
+    overwrite each other's figures; the first name listed keeps the card and the others are skipped, with a message."""
+    out: dict[str, str] = {}
+    owner: dict[Path, str] = {}
+    for name, folder in models.items():
+        card = (Path(folder) / "README.md").resolve()
+        if card in owner:
+            print(
+                f"--update_cards: {name!r} shares its model card with {owner[card]!r}; "
+                f"only {owner[card]!r}'s figures go in"
+            )
+            continue
+        owner[card] = name
+        out[name] = folder
+    return out
 
 
 def update_card(folder: Path, name: str, results: dict) -> None:

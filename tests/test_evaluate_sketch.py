@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from sketchface.data.pairs import EVAL_STYLES
 from tests.real_faces import write_celeba_layout
 
 
@@ -81,6 +82,21 @@ def test_table_grids_and_cards(setup, conftest_psp):
     assert (translator / "README.md").read_text().count(evaluate_sketch.CARD_START) == 1
 
 
+def test_update_cards_writes_each_card_once_for_the_first_name_that_owns_it(tmp_path, capsys):
+    from evaluation.evaluate_sketch import cards_to_update
+
+    shipped, variant, other = tmp_path / "shipped", tmp_path / "variant", tmp_path / "other"
+    for folder in (shipped, variant, other):
+        folder.mkdir()
+    (shipped / "README.md").write_text("# shipped\n")
+    (other / "README.md").write_text("# other\n")
+    (variant / "README.md").symlink_to(shipped / "README.md")  # the shipped weights with another config.json
+    models = {"translator": str(shipped), "variant": str(variant), "again": str(shipped), "other": str(other)}
+    assert cards_to_update(models) == {"translator": str(shipped), "other": str(other)}
+    said = capsys.readouterr().out
+    assert "'variant' shares its model card with 'translator'" in said and "'again'" in said
+
+
 @pytest.fixture(scope="module")
 def conftest_psp(tmp_path_factory):
     from tests.conftest import _tiny_psp_folder
@@ -107,7 +123,7 @@ def test_a_translator_with_words_is_also_scored_with_a_witness_s_words(setup):
     ]  # fmt: skip
     results = evaluate_sketch.main(evaluate_sketch.parse_args(argv))
     words = results["models"]["words"]["words"]
-    assert set(words) == {"computed", "edges", "xdog"}
+    assert set(words) == set(EVAL_STYLES)
     for style, w in words.items():
         assert {"mse", "sface_true", "stated_agreement", "stated_agreement_without"} <= set(w)
         assert w["mse"] != results["models"]["words"][style]["mse"]  # the words changed the faces

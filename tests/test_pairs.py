@@ -16,6 +16,7 @@ from sketchface.data.pairs import (
     crop_square,
     edge_sketch,
     eval_pairs,
+    hand_sketch,
     make_pair,
     make_sketch,
     pair_pool,
@@ -50,6 +51,33 @@ def test_line_art_is_dark_ink_on_white():
         assert out[:40, :40].min() == 255  # flat areas draw nothing
     thin, wide = edge_sketch(gray, width=1), edge_sketch(gray, width=4)
     assert (wide < 128).sum() > 2 * (thin < 128).sum()  # the pen width is real
+
+
+def test_a_branching_line_is_traced_once_as_continuous_paths():
+    ink = np.zeros((60, 60), np.uint8)
+    cv2_line = __import__("cv2").line
+    cv2_line(ink, (5, 30), (55, 30), 255, 1)  # a T: a bar and a stem
+    cv2_line(ink, (30, 31), (30, 55), 255, 1)
+    paths = pairs_mod._paths(ink)
+    pixels = np.concatenate(paths).astype(int)
+    assert len(pixels) == len({tuple(p) for p in pixels.tolist()})  # no pixel twice
+    assert len(pixels) >= int((ink > 0).sum()) - 2  # all but a stray pixel where runs meet
+    for path in paths:  # each path is continuous: consecutive points are neighbours
+        assert np.abs(np.diff(path, axis=0)).max() <= 1
+    assert 2 <= len(paths) <= 3  # the bar (maybe cut at the stem) and the stem
+
+
+def test_hand_drawing_follows_the_photo_s_contours_by_hand():
+    rgb = _photo_with_square()
+    gray = rgb.mean(axis=2).astype(np.uint8)
+    a, again = hand_sketch(gray, seed=1), hand_sketch(gray, seed=1)
+    assert a.shape == gray.shape and a.dtype == np.uint8 and np.array_equal(a, again)  # repeatable
+    ink = a < 160
+    assert ink.any() and a[:40, :40].min() == 255  # the square's outline, nothing on flat paper
+    ys, xs = np.nonzero(ink)  # the lines stay near the square's edges (60..120 × 70..150), wobbling a little
+    assert 45 <= xs.min() and xs.max() <= 135 and 55 <= ys.min() and ys.max() <= 165
+    assert not np.array_equal(a, hand_sketch(gray, seed=2))  # another hand
+    assert np.array_equal(hand_sketch(gray, min_length=10.0), np.full_like(gray, 255))  # every line too short
 
 
 def test_every_style_keeps_only_the_foreground():
@@ -120,7 +148,7 @@ def test_eval_pairs_draw_every_evaluation_style_once(layout):
     ev = eval_pairs(layout, 32)
     assert len(ev["sketch"]) == 4 * len(EVAL_STYLES)  # 4 test photos
     assert ev["style"].tolist()[: len(EVAL_STYLES)] == [STYLES.index(s) for s in EVAL_STYLES]
-    assert ev["photo"].tolist()[:4] == [0, 0, 0, 1]
+    assert ev["photo"].tolist()[: len(EVAL_STYLES) + 1] == [0] * len(EVAL_STYLES) + [1]
     again = eval_pairs(layout, 32, photos=1)
     assert torch.equal(again["sketch"], ev["sketch"][: len(EVAL_STYLES)])
 

@@ -3,9 +3,9 @@ real (sketch, photo) pairs, e.g. CelebA-mini's training split.
 
 Loss: L1 + λ_p·ST-LPIPS (AlexNet, shift-tolerant; ships its weights, so it runs offline) + λ_kl·KL of the style
 code + λ_adv·hinge loss of a conditional PatchGAN (after ``adv_start`` steps, so the critic meets faces, not noise).
-Pairs: :class:`sketchface.data.pairs.SketchPhotoPairs`, several drawings per photo in four styles, rendered once
-into a pool (``--variants`` per photo), then flipped, moved and wobbled every batch
-(:func:`sketchface.data.pairs.augment_pairs`).
+Pairs: :class:`sketchface.data.pairs.SketchPhotoPairs`, several drawings per photo in the styles of
+:data:`sketchface.data.pairs.STYLES`, rendered once into a pool (``--variants`` per photo), then flipped, moved and
+wobbled every batch (:func:`sketchface.data.pairs.augment_pairs`).
 
 The starter ``checkpoints/translator-celeba-mini-128`` (its card has the figures): 2.4 minutes on an H200 at batch
 128, then 100 minutes on the 2-core CPU (bfloat16 autocast, about 7 samples/s at 128 px)::

@@ -7,8 +7,10 @@ several styles so that a witness's line drawing works as well as paper 2's shade
   blur's sigma varied around the paper's value when augmenting;
 * ``"threshold"`` — that sketch thresholded into solid ink (a marker drawing);
 * ``"xdog"`` — eXtended Difference of Gaussians line art (Winnemöller et al. 2012): inked contours and hatching;
-* ``"edges"`` — thin contours (Canny edges of the smoothed photo) drawn with a pen of random width: closest to
-  what a witness draws on the canvas.
+* ``"edges"`` — thin contours (Canny edges of the smoothed photo) drawn with a pen of random width;
+* ``"hand"`` — the photo's longer contours traced as strokes and drawn by hand (:func:`hand_sketch`: wobble, pen
+  pressure, gaps, overshoots, as the project's hand-drawn procedural sketches): closest to what a witness draws
+  on the canvas.
 
 Every style keeps only the head (the face detector's ellipse, as ``photo_to_sketch`` does). The sketch is then
 normalised exactly as the app normalises an upload (:func:`sketchface.data.sketch.normalize_sketch_with_box`:
@@ -53,17 +55,18 @@ __all__ = [
     "SketchPhotoPairs",
     "crop_square",
     "edge_sketch",
+    "hand_sketch",
     "make_pair",
     "make_sketch",
     "xdog_sketch",
 ]
 
 #: Sketch styles, in the order of the ``"style"`` ids a dataset item carries.
-STYLES: tuple[str, ...] = ("computed", "threshold", "xdog", "edges")
+STYLES: tuple[str, ...] = ("computed", "threshold", "xdog", "edges", "hand")
 #: How often each style is drawn when augmenting (line art is over half: users draw lines, not shading).
-STYLE_WEIGHTS: tuple[float, ...] = (0.4, 0.1, 0.15, 0.35)
-#: The fixed styles of the held-out evaluation: paper 2's sketch and two kinds of line art.
-EVAL_STYLES: tuple[str, ...] = ("computed", "edges", "xdog")
+STYLE_WEIGHTS: tuple[float, ...] = (0.4, 0.1, 0.15, 0.2, 0.15)
+#: The fixed styles of the held-out evaluation: paper 2's sketch and three kinds of line art.
+EVAL_STYLES: tuple[str, ...] = ("computed", "edges", "xdog", "hand")
 #: The attributes a witness is taken to state (from the person's true labels) in the held-out check of sketch + words:
 #: sex, age, hair colour and kind, skin, glasses, headwear, facial hair, make-up.
 EVAL_WORDS: tuple[str, ...] = (
@@ -123,6 +126,70 @@ def edge_sketch(
     return 255 - edges
 
 
+def _paths(ink: np.ndarray) -> list[np.ndarray]:
+    """The lines of a (H, W) uint8 map of thin ink (> 0) as paths of (N, 2) float32 x, y points.
+
+    OpenCV traces each connected line round its outside, so a branching line is walked along every branch and back;
+    walking that trace and keeping only pixels not yet passed cuts it into runs that cover every pixel once, each a
+    continuous path.
+    """
+    contours, _ = cv2.findContours((ink > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    seen = np.zeros(ink.shape, bool)
+    out: list[np.ndarray] = []
+    for contour in contours:
+        run: list[tuple[int, int]] = []
+        for x, y in contour[:, 0, :].tolist():
+            if seen[y, x]:
+                if len(run) > 1:
+                    out.append(np.asarray(run, np.float32))
+                run = []
+            else:
+                seen[y, x] = True
+                run.append((x, y))
+        if len(run) > 1:
+            out.append(np.asarray(run, np.float32))
+    return out
+
+
+def hand_sketch(
+    gray: np.ndarray,
+    foreground: np.ndarray | None = None,
+    *,
+    blur: float = 2.0,
+    min_length: float = 0.04,
+    width: float = 0.006,
+    seed: int = 0,
+) -> np.ndarray:
+    """A witness-like line drawing of a (H, W) uint8 gray photo: (H, W) uint8, dark ink on white.
+
+    The photo's pen contours (:func:`edge_sketch`, pre-blurred by ``blur`` px) are traced as paths (split where
+    lines branch); paths shorter than ``min_length`` × the longer side are dropped (a witness leaves out texture and
+    specks); the rest are simplified and drawn as strokes of ``width`` × the side by
+    :func:`sketchface.data.sketch.strokes_to_sketch` in its hand style (the drawing a little moved as a whole, each
+    stroke wobbling, pen pressure, tapered ends, gaps, overshoots, some double strokes; ``seed`` picks them), as the
+    procedural faces' hand-drawn sketches are.
+    """
+    from .procedural import Stroke
+    from .sketch import strokes_to_sketch
+
+    h, w = gray.shape
+    ink = 255 - edge_sketch(gray, 1, blur, foreground)
+    if foreground is not None:
+        ink[~foreground] = 0
+    side = float(max(h, w))
+    dx, dy = (side - w) / 2, (side - h) / 2  # the drawing is made on a centred square canvas
+    strokes = []
+    for path in _paths(ink):
+        if cv2.arcLength(path[:, None, :], False) < min_length * side:
+            continue
+        path = cv2.approxPolyDP(path[:, None, :], 0.004 * side, False)[:, 0, :]
+        points = np.stack([(path[:, 0] + dx) / side, (path[:, 1] + dy) / side], 1).astype(np.float32)
+        strokes.append(Stroke("line", points, False, width))
+    drawing = np.asarray(strokes_to_sketch(strokes, int(side), seed=seed))
+    y0, x0 = int(dy), int(dx)
+    return np.ascontiguousarray(drawing[y0 : y0 + h, x0 : x0 + w])
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # one pair
 
@@ -136,6 +203,8 @@ class _Draw:
     xdog: tuple[float, float, float] = (1.0, 30.0, 0.25)  # sigma, p, eps
     width: int = 2  # edges: pen width in photo pixels
     blur: float = 1.5  # edges: pre-blur sigma
+    hand: tuple[float, float, float] = (2.0, 0.04, 0.006)  # hand: pre-blur sigma, shortest path, stroke width
+    seed: int = 0  # hand: the hand's randomness
 
 
 def _random_draw(rng: np.random.Generator) -> _Draw:
@@ -145,6 +214,8 @@ def _random_draw(rng: np.random.Generator) -> _Draw:
         xdog=(float(rng.uniform(0.8, 1.3)), float(rng.uniform(20, 45)), float(rng.uniform(0.15, 0.4))),
         width=int(rng.integers(1, 5)),
         blur=float(rng.uniform(1.0, 2.2)),
+        hand=(float(rng.uniform(1.5, 2.5)), float(rng.uniform(0.02, 0.08)), float(rng.uniform(0.003, 0.01))),
+        seed=int(rng.integers(2**31)),
     )
 
 
@@ -170,6 +241,9 @@ def make_sketch(
     gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     if style == "xdog":
         out = xdog_sketch(gray, *draw.xdog)
+    elif style == "hand":
+        blur, min_length, width = draw.hand
+        out = hand_sketch(gray, foreground, blur=blur, min_length=min_length, width=width, seed=draw.seed)
     else:
         out = edge_sketch(gray, draw.width, draw.blur, foreground)
     if foreground is not None:
