@@ -380,6 +380,15 @@ def test_augment_modes_flip_only_or_leave_the_pairs_alone():
         translator.parse_args(["--augment", "wobbly"])
     with pytest.raises(SystemExit):
         translator.parse_args(["--style_source", "magic"])
+    with pytest.raises(SystemExit, match="one mode per doubling"):  # before any photo is drawn
+        translator.parse_args(["--resolution", "32", "--channels", "8", "16", "16", "--upsample", "bilinear", "nearest",
+                               "nearest"])  # fmt: skip
+
+
+def test_a_new_translator_can_train_with_interpolated_coarse_doublings(layout, tmp_path):
+    out = _train(layout, tmp_path / "coarse", 1, "--upsample", "bilinear", "nearest", "--augment", "flip")
+    assert json.loads((out / "config.json").read_text())["upsample"] == ["bilinear", "nearest"]
+    assert SketchTranslator.from_pretrained(str(out)).config.upsample_modes == ["bilinear", "nearest"]
 
 
 def test_a_deterministic_translator_trains_without_a_style_code(layout, tmp_path):

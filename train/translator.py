@@ -63,6 +63,10 @@ class TranslatorArguments:
     init_from: str | None = None  # start from a saved translator (its architecture wins over the flags below)
     resolution: int = 64
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])
+    # how the decoder doubles its maps (TranslatorConfig.upsample): one mode for all, or one per doubling, coarsest
+    # first, e.g. bilinear bilinear bilinear nearest (the starter's run-time setting on 4 doublings); a new model only,
+    # an --init_from model keeps its own (set it in that model's config.json)
+    upsample: list[str] = field(default_factory=lambda: ["nearest"])
     style_dim: int = 8
     style_source: str = option(
         "encoder",
@@ -109,7 +113,17 @@ TRAINING_DEFAULTS = {"output_dir": "runs/translator-64", "max_steps": 6000, "bat
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, TranslatorArguments]:
-    return parse_training_args(TranslatorArguments, argv, description=__doc__, defaults=TRAINING_DEFAULTS)
+    train_args, args = parse_training_args(TranslatorArguments, argv, description=__doc__, defaults=TRAINING_DEFAULTS)
+    if not args.init_from:  # a new model's architecture: say what is wrong before the pool is rendered
+        try:
+            TranslatorConfig(resolution=args.resolution, channels=args.channels, upsample=_upsample_flag(args))
+        except ValueError as e:
+            raise SystemExit(f"train.translator: {e}") from None
+    return train_args, args
+
+
+def _upsample_flag(args: TranslatorArguments) -> str | list[str]:
+    return args.upsample[0] if len(args.upsample) == 1 else list(args.upsample)
 
 
 # ---------------------------------------------------------------------------------------------------------- losses
@@ -299,6 +313,7 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
             style_dim=args.style_dim,
             style_source=args.style_source,
             attr_dim=args.attr_dim,
+            upsample=_upsample_flag(args),
         )
         model = SketchTranslator(cfg)
         if args.style_dim and args.style_source == "pca":
