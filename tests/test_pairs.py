@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -55,9 +56,8 @@ def test_line_art_is_dark_ink_on_white():
 
 def test_a_branching_line_is_traced_once_as_continuous_paths():
     ink = np.zeros((60, 60), np.uint8)
-    cv2_line = __import__("cv2").line
-    cv2_line(ink, (5, 30), (55, 30), 255, 1)  # a T: a bar and a stem
-    cv2_line(ink, (30, 31), (30, 55), 255, 1)
+    cv2.line(ink, (5, 30), (55, 30), 255, 1)  # a T: a bar and a stem
+    cv2.line(ink, (30, 31), (30, 55), 255, 1)
     paths = pairs_mod._paths(ink)
     pixels = np.concatenate(paths).astype(int)
     assert len(pixels) == len({tuple(p) for p in pixels.tolist()})  # no pixel twice

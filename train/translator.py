@@ -64,8 +64,8 @@ class TranslatorArguments:
     resolution: int = 64
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])
     # how the decoder doubles its maps (TranslatorConfig.upsample): one mode for all, or one per doubling, coarsest
-    # first, e.g. bilinear bilinear bilinear nearest (the starter's run-time setting on 4 doublings); a new model only,
-    # an --init_from model keeps its own (set it in that model's config.json)
+    # first, e.g. bilinear bilinear bilinear nearest for the default channels' 4 doublings (the starter's plaid fix);
+    # a new model only: an --init_from model keeps its own (set it in that model's config.json)
     upsample: list[str] = field(default_factory=lambda: ["nearest"])
     style_dim: int = 8
     style_source: str = option(

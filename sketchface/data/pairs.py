@@ -130,8 +130,8 @@ def _paths(ink: np.ndarray) -> list[np.ndarray]:
     """The lines of a (H, W) uint8 map of thin ink (> 0) as paths of (N, 2) float32 x, y points.
 
     OpenCV traces each connected line round its outside, so a branching line is walked along every branch and back;
-    walking that trace and keeping only pixels not yet passed cuts it into runs that cover every pixel once, each a
-    continuous path.
+    walking that trace and keeping only pixels not yet passed cuts it into runs, each a continuous path, that cover
+    every pixel once (but for a lone pixel between two passed ones, which no stroke needs).
     """
     contours, _ = cv2.findContours((ink > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     seen = np.zeros(ink.shape, bool)
