@@ -493,3 +493,91 @@ def test_benchmark_times_data_sources(tmp_path):
     )
     assert "| procedural-pool | mvae (64 px) | 4 |" in table and "| pairs-pool | translator (128 px) | 4 |" in table
     assert "| celeba-stream | – | – | skipped: " in table
+
+
+def _detail_case(size: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A gray 'photo' with fine detail, its colour-dodge sketch, and a face that lacks the detail (its blur)."""
+    from sketchface.models.translator import DetailGate
+
+    g = torch.Generator().manual_seed(0)
+    shading = torch.nn.functional.interpolate(torch.rand(1, 1, 4, 4, generator=g), size=size, mode="bicubic")
+    detail = (torch.rand(1, 1, size, size, generator=g) < 0.15).float()  # dark specks: pores, lashes, strands
+    photo = (0.3 + 0.5 * shading - 0.25 * detail).clamp(0.05, 1)
+    gate = DetailGate(4, size)
+    sketch = (photo / gate.blur(photo)).clamp(max=1)  # paper 2's dodge, s = min(1, Y / blur(Y))
+    face = gate.blur(photo).expand(1, 3, -1, -1)  # the shading right, the detail missing
+    return photo, sketch, face
+
+
+def test_detail_gate_blurs_as_the_sketch_does_and_puts_its_detail_back_where_open():
+    import cv2
+
+    from sketchface.data.sketch import _reference_kernel
+    from sketchface.models.translator import DetailGate
+
+    gate = DetailGate(4, 128)
+    y = torch.rand(1, 1, 128, 128)
+    want = cv2.GaussianBlur(y[0, 0].numpy(), (_reference_kernel(128),) * 2, 0)  # OpenCV's sigma for that kernel
+    np.testing.assert_allclose(gate.blur(y)[0, 0].numpy(), want, atol=1e-5)
+    photo, sketch, face = _detail_case()
+    gate = DetailGate(4, 32)
+    shut, open_ = torch.zeros_like(sketch), torch.ones_like(sketch)
+    assert torch.equal(gate(face, sketch, shut), face)  # a shut gate leaves the face alone
+    drawn = gate(face, sketch, open_)[:, :1]
+    before, after = float((face[:, :1] - photo).abs().mean()), float((drawn - photo).abs().mean())
+    assert after < 0.6 * before  # an open one puts the sketch's detail back on the face's shading
+
+    def fine(t):
+        return (t - torch.nn.functional.avg_pool2d(t, 3, 1, 1, count_include_pad=False)).flatten()
+
+    assert torch.corrcoef(torch.stack([fine(drawn), fine(photo)]))[0, 1] > 0.9  # the specks where they were
+    half = gate(face, sketch)  # the untrained network: half open everywhere
+    assert torch.allclose(half, (face + gate(face, sketch, open_)) / 2, atol=1e-6)
+
+
+def test_a_translator_with_a_detail_gate_saves_loads_and_draws_every_candidate_with_one_gate(tmp_path):
+    base = _model()
+    model = base.with_detail_gate(4)
+    assert model.config.detail_gate == 4 and base.detail is None
+    for k, v in base.state_dict().items():  # the translator itself is unchanged
+        torch.testing.assert_close(model.state_dict()[k], v, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="already has"):
+        model.with_detail_gate(4)
+    with torch.no_grad():
+        model.detail.net[-1].weight.normal_(0, 0.5)
+    model.save_pretrained(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["detail_gate"] == 4
+    pipe = SketchTranslatorPipeline.from_pretrained(str(tmp_path / "m"))  # strict: the gate's weights are saved
+    torch.testing.assert_close(pipe.model.detail.net[-1].weight, model.detail.net[-1].weight)
+    sketch = _sketch()
+    plain = SketchTranslatorPipeline(base, bf16=False)(sketch, num_images=3, seed=1).images
+    gated = SketchTranslatorPipeline(model.eval(), bf16=False)(sketch, num_images=3, seed=1).images
+    assert all(a.tobytes() != b.tobytes() for a, b in zip(plain, gated)) and len({f.tobytes() for f in gated}) == 3
+    x = pipe.prepare_sketch(sketch)
+    faces = torch.stack([torch.from_numpy(np.asarray(f, dtype=np.float32) / 255).permute(2, 0, 1) for f in plain])
+    g0 = model.detail.gate(faces[:1], x)  # candidate 0's gate serves them all
+    want = model.add_detail(faces, x, g0)
+    got = torch.stack([torch.from_numpy(np.asarray(f, dtype=np.float32) / 255).permute(2, 0, 1) for f in gated])
+    assert float((got - want).abs().max()) <= 2 / 255  # (8-bit rounding of the faces before and after)
+    with pytest.raises(ValueError, match="detail_gate"):
+        TranslatorConfig(detail_gate=-1)
+    with pytest.raises(ValueError, match="one-channel"):
+        TranslatorConfig(detail_gate=4, in_channels=3)
+
+
+def test_detail_only_training_moves_the_gate_and_nothing_else(layout, tmp_path):
+    base = _train(layout, tmp_path / "base", 1, "--augment", "none")
+    out = _train(layout, tmp_path / "gate", 3, "--init_from", str(base), "--detail_gate", "4", "--detail_only",
+                 "--augment", "flip", "--lr", "1e-2")  # fmt: skip
+    before = SketchTranslator.from_pretrained(str(base)).state_dict()
+    after = SketchTranslator.from_pretrained(str(out)).state_dict()
+    assert set(after) - set(before) and all(k.startswith("detail.") for k in set(after) - set(before))
+    for k, v in before.items():
+        torch.testing.assert_close(after[k], v, atol=0, rtol=0, msg=k)
+    assert float(after["detail.net.6.weight"].abs().max()) > 0  # the gate learned (it starts at zero)
+    card = (out / "README.md").read_text()
+    assert "trained the detail gate alone (4 channels" in card and "non-commercial research" in card
+    from train import translator
+
+    with pytest.raises(SystemExit, match="--init_from"):
+        translator.parse_args(["--detail_only"])

@@ -50,7 +50,7 @@ from sketchface.data.pairs import (
 )
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.layout_face import hide_attributes
-from sketchface.models.translator import STYLE_SOURCES, SketchTranslator, TranslatorConfig
+from sketchface.models.translator import LUMA, STYLE_SOURCES, SketchTranslator, TranslatorConfig
 from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, option, parse_training_args
 from sketchface.training import attribute_loss, attribute_reader
 
@@ -106,6 +106,15 @@ class TranslatorArguments:
     attr_lambda: float = 0.0
     attr_classifier: str = "checkpoints/classifier-celeba-mini-64"
     attr_blur: float = 1.0
+    # the detail gate (TranslatorConfig.detail_gate, sketchface.models.translator.DetailGate): its width; added to a
+    # new model or to an --init_from one without a gate
+    detail_gate: int = 0
+    detail_only: bool = option(
+        False,
+        "train the detail gate alone on an --init_from translator (frozen; faces drawn as the app draws candidate 0): "
+        "loss L1 + --detail_hf · L1 of the faces' fine detail (gray minus its 5-px mean)",
+    )
+    detail_hf: float = 2.0
 
 
 #: this script's defaults for the shared flags (TrainingArguments)
@@ -114,6 +123,8 @@ TRAINING_DEFAULTS = {"output_dir": "runs/translator-64", "max_steps": 6000, "bat
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainingArguments, TranslatorArguments]:
     train_args, args = parse_training_args(TranslatorArguments, argv, description=__doc__, defaults=TRAINING_DEFAULTS)
+    if args.detail_only and not args.init_from:
+        raise SystemExit("train.translator: --detail_only trains the gate of a trained translator; pass --init_from")
     if not args.init_from:  # a new model's architecture: say what is wrong before the pool is rendered
         try:
             TranslatorConfig(resolution=args.resolution, channels=args.channels, upsample=_upsample_flag(args))
@@ -130,6 +141,12 @@ def _upsample_flag(args: TranslatorArguments) -> str | list[str]:
 def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) ‖ N(0, I)), summed over the code, averaged over the batch."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+
+
+def fine_detail(image: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) → the gray image's fine detail (minus its 5 × 5 mean): what the detail gate's loss compares."""
+    gray = (image * image.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return gray - F.avg_pool2d(gray, 5, 1, 2, count_include_pad=False)
 
 
 @torch.no_grad()
@@ -234,6 +251,20 @@ def model_card(train_args: TrainingArguments, args: TranslatorArguments, summary
     kl_term = f" + {args.kl_lambda}·KL(style)" if args.style_dim and args.style_source == "encoder" else ""
     adv_term = f" + {args.adv_lambda}·PatchGAN hinge\n  (from step {args.adv_start})" if args.adv_lambda else ""
     lpips_role = "ST-LPIPS is also a training loss here" if args.lpips_lambda else "ST-LPIPS is not a training loss"
+    loss_line = (
+        f"- Loss: L1 + {args.lpips_lambda}·ST-LPIPS (alex){kl_term}{adv_term}; {args.zero_style:.0%} of samples "
+        "trained\n  with style code 0 (candidate 0 is then the best guess from the sketch alone, not a colouring "
+        f"drawn at\n  random).{words_line}"
+    )
+    if args.detail_only:
+        lpips_role = "ST-LPIPS is not a training loss"
+        loss_line = (
+            f"- This run trained the detail gate alone ({args.detail_gate} channels; the translator frozen, candidate "
+            f"0\n  drawn as the app draws it): loss L1 + {args.detail_hf:g}·L1 of the gray image's fine detail "
+            "(minus its\n  5 × 5 mean). The translator's own training is in the card of the model it started from."
+        )
+    elif args.detail_gate:
+        loss_line += f"\n- With a detail gate ({args.detail_gate} channels) trained with it."
     return f"""---
 license: other
 license_name: celeba-research-only
@@ -258,9 +289,7 @@ photographs of a face that fits it. The faces are AI-generated; they are not pho
   {", ".join(args.styles)} (`sketchface.data.pairs`), {AUGMENT_WORDS[args.augment]}. Model selection on
   {summary["eval_photos"]} validation-split photos; the test split (hash split of the file names, seed 0) is
   never seen in training or selection.
-- Loss: L1 + {args.lpips_lambda}·ST-LPIPS (alex){kl_term}{adv_term}; {args.zero_style:.0%} of samples trained
-  with style code 0 (candidate 0 is then the best guess from the sketch alone, not a colouring drawn at
-  random).{words_line}
+{loss_line}
 - {summary["steps"]} steps × batch {train_args.batch_size} in {summary["minutes"]:.1f} min on {summary["device"]}
   ({summary["speed"]}), precision {summary["precision"]}, channels_last {train_args.channels_last}.
 - Command: `{command or "python -m train.translator ..."}`{lineage(args.init_from)}
@@ -304,8 +333,11 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
         if args.attr_dim > cfg.attr_dim:  # a sketch-only model learns words: new inputs, zero weight
             model = model.with_attributes(args.attr_dim)
             cfg = model.config
+        if args.detail_gate and model.detail is None:  # a new, untrained gate on the trained translator
+            model = model.with_detail_gate(args.detail_gate)
+            cfg = model.config
         args.channels, args.style_dim, args.style_source = list(cfg.channels), cfg.style_dim, cfg.style_source
-        args.attr_dim = cfg.attr_dim
+        args.attr_dim, args.detail_gate = cfg.attr_dim, cfg.detail_gate
     else:
         cfg = TranslatorConfig(
             resolution=args.resolution,
@@ -314,6 +346,7 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
             style_source=args.style_source,
             attr_dim=args.attr_dim,
             upsample=_upsample_flag(args),
+            detail_gate=args.detail_gate,
         )
         model = SketchTranslator(cfg)
         if args.style_dim and args.style_source == "pca":
@@ -324,6 +357,12 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
     disc = PatchDiscriminator()
     word_ids = {id(p) for p in model.word_parameters()}
     groups = [{"params": [p for p in model.parameters() if id(p) not in word_ids]}]
+    if args.detail_only:  # the gate alone learns
+        if model.detail is None:
+            raise SystemExit("--detail_only: the translator has no detail gate; add one with --detail_gate 16")
+        model.requires_grad_(False)
+        model.detail.requires_grad_(True)
+        groups, word_ids = [{"params": list(model.detail.parameters())}], set()
     if word_ids:
         groups.append({"params": model.word_parameters(), "lr": train_args.lr * args.words_lr})
     opt = torch.optim.Adam(groups, lr=train_args.lr, betas=(0.5, 0.999))
@@ -357,36 +396,47 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
         sketch, image = augment_batch(batch["sketch"].float() / 255, batch["image"].float() / 255, rng, args.augment)
         if train_args.channels_last:
             sketch, image = (t.contiguous(memory_format=torch.channels_last) for t in (sketch, image))
-        adv = args.adv_lambda > 0 and step >= args.adv_start
-        words = None
-        if args.attr_dim:  # a random share of the photo's labels stated; some samples with none (the sketch alone)
-            words = hide_attributes(batch["labels"], rng)
-            words = words * (torch.rand(len(words), 1, generator=rng).to(device) >= args.no_words)
-        with trainer.autocast():
-            if args.style_dim:
-                zero = torch.rand(len(sketch), generator=rng).to(device) < args.zero_style
-                fake, mu, logvar = model(sketch, style_photo=image, zero_style=zero, attributes=words)
-                kept = ~zero & learned_code  # the KL of learned codes that were used
-                kl = kl_loss(mu[kept].float(), logvar[kept].float()) if kept.any() else mu.new_zeros(()).float()
-            else:  # deterministic (plain pix2pix): no code, no KL
-                fake = model(sketch, attributes=words)
-                kl = fake.new_zeros(()).float()
+        if args.detail_only:
+            with trainer.autocast():
+                fake = model(sketch, detail_only=True)
             l1 = (fake - image).abs().mean()
-            lp = perceptual.distance(fake, image).mean() if args.lpips_lambda else fake.new_zeros(())
-            loss = l1 + args.lpips_lambda * lp + args.kl_lambda * kl
-            la = attribute_loss(reader, fake, words, args.attr_blur, rng) if reader is not None else None
-            if la is not None:
-                loss = loss + args.attr_lambda * la
-            if adv:
-                disc.requires_grad_(False)  # the generator's step needs no critic weight gradients (issue 26)
-                g_adv = -disc(sketch, fake).mean()
-                loss = loss + args.adv_lambda * g_adv
-        opt.zero_grad(set_to_none=True)
-        trainer.backward(loss)
-        opt.step()
-        sched.step()
-        if adv or step >= args.adv_start - 200:  # the critic warms up shortly before it counts
-            d_loss = trainer.critic_step(disc, d_opt, image, fake, condition=sketch)
+            lp = (fine_detail(fake) - fine_detail(image)).abs().mean()  # logged as "lpips": the detail term
+            opt.zero_grad(set_to_none=True)
+            trainer.backward(l1 + args.detail_hf * lp)
+            opt.step()
+            sched.step()
+            kl, la, adv = l1.new_zeros(()), None, False
+        else:
+            adv = args.adv_lambda > 0 and step >= args.adv_start
+            words = None
+            if args.attr_dim:  # a random share of the photo's labels stated; some samples with none (the sketch alone)
+                words = hide_attributes(batch["labels"], rng)
+                words = words * (torch.rand(len(words), 1, generator=rng).to(device) >= args.no_words)
+            with trainer.autocast():
+                if args.style_dim:
+                    zero = torch.rand(len(sketch), generator=rng).to(device) < args.zero_style
+                    fake, mu, logvar = model(sketch, style_photo=image, zero_style=zero, attributes=words)
+                    kept = ~zero & learned_code  # the KL of learned codes that were used
+                    kl = kl_loss(mu[kept].float(), logvar[kept].float()) if kept.any() else mu.new_zeros(()).float()
+                else:  # deterministic (plain pix2pix): no code, no KL
+                    fake = model(sketch, attributes=words)
+                    kl = fake.new_zeros(()).float()
+                l1 = (fake - image).abs().mean()
+                lp = perceptual.distance(fake, image).mean() if args.lpips_lambda else fake.new_zeros(())
+                loss = l1 + args.lpips_lambda * lp + args.kl_lambda * kl
+                la = attribute_loss(reader, fake, words, args.attr_blur, rng) if reader is not None else None
+                if la is not None:
+                    loss = loss + args.attr_lambda * la
+                if adv:
+                    disc.requires_grad_(False)  # the generator's step needs no critic weight gradients (issue 26)
+                    g_adv = -disc(sketch, fake).mean()
+                    loss = loss + args.adv_lambda * g_adv
+            opt.zero_grad(set_to_none=True)
+            trainer.backward(loss)
+            opt.step()
+            sched.step()
+            if adv or step >= args.adv_start - 200:  # the critic warms up shortly before it counts
+                d_loss = trainer.critic_step(disc, d_opt, image, fake, condition=sketch)
         step += 1
         seen += len(sketch) * trainer.num_processes
         bar.update(1)

@@ -66,6 +66,9 @@ class TranslatorConfig:
     # mode for every doubling, or a list of one mode per doubling, coarsest first (len(channels) - 1 of them): the
     # coarse ones are cheap to interpolate and the plaid comes from them
     upsample: str | list[str] = "nearest"
+    # width of the detail gate (:class:`DetailGate`; 0: none), a small network trained after the translator, frozen,
+    # that copies the fine detail a shaded sketch carries (paper 2's colour dodge) onto the drawn face where it helps
+    detail_gate: int = 0
 
     def __post_init__(self) -> None:
         self.channels = [int(c) for c in self.channels]
@@ -90,6 +93,10 @@ class TranslatorConfig:
                 )
         if any(m not in UPSAMPLE_MODES for m in self.upsample_modes):
             raise ValueError(f"upsample must be one of {UPSAMPLE_MODES} or a list of them; got {self.upsample!r}")
+        if self.detail_gate < 0:
+            raise ValueError(f"detail_gate must be >= 0; got {self.detail_gate}")
+        if self.detail_gate and self.in_channels != 1:
+            raise ValueError("detail_gate needs a one-channel sketch (in_channels=1)")
         if self.style_source not in CODE_SOURCES:
             raise ValueError(f"style_source must be one of {CODE_SOURCES}; got {self.style_source!r}")
 
@@ -104,6 +111,81 @@ def _upsample(h: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "nearest":
         return F.interpolate(h, scale_factor=2.0, mode="nearest")
     return F.interpolate(h, scale_factor=2.0, mode=mode, align_corners=False)
+
+
+#: Rec. 601 luma weights (the gray image paper 2's sketch is made from)
+LUMA = (0.299, 0.587, 0.114)
+#: sketch values at or above this count as white paper (a colour-dodge sketch is white wherever the photo is at least
+#: as bright as its blurred surroundings; resizing leaves such pixels slightly below 1)
+WHITE = 0.98
+
+
+def dodge_blur_kernel(size: int) -> torch.Tensor:
+    """The 1-D Gaussian of paper 2's sketch at ``size`` px (:func:`sketchface.data.sketch.default_sigma`'s kernel
+    and sigma, as OpenCV derives them)."""
+    from ..data.sketch import _reference_kernel
+
+    k = _reference_kernel(size)
+    sigma = 0.3 * ((k - 1) * 0.5 - 1) + 0.8
+    x = torch.arange(k, dtype=torch.float32) - (k - 1) / 2
+    g = torch.exp(-x * x / (2 * sigma * sigma))
+    return g / g.sum()
+
+
+class DetailGate(nn.Module):
+    """Puts back the detail a shaded sketch carries, where a small network judges that it belongs to the face.
+
+    Paper 2's sketch is a colour dodge, ``s = min(1, Y / blur(Y))`` for the photo's gray image ``Y``: it keeps the
+    photo's fine detail and drops its slow shading. Given a drawn face with luma ``y``, that detail on the face's own
+    shading is ``t = s · blur(y)`` (where the sketch is white the photo was at least as bright as ``blur(Y)``:
+    ``max(blur(y), y)``), and the face becomes ``face + g · (t − y)`` on every channel. The gate ``g`` in [0, 1] per
+    pixel comes from a four-layer network that sees the sketch, ``y``, ``blur(y)`` and ``t``: in training it learned
+    to open on shaded strokes and to stay shut on line art (a pen line is not dark skin), so a line drawing's face is
+    left as the translator drew it.
+    """
+
+    def __init__(self, channels: int, size: int):
+        super().__init__()
+        self.register_buffer("kernel", dodge_blur_kernel(size), persistent=False)
+        self.register_buffer("luma", torch.tensor(LUMA).view(1, 3, 1, 1), persistent=False)
+        c = channels
+        self.net = nn.Sequential(
+            nn.Conv2d(4, c, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c, c, 3, padding=2, dilation=2),
+            nn.ReLU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c, 1, 3, padding=1),
+        )
+        nn.init.zeros_(self.net[-1].weight)  # starts half open: g = 0.5 everywhere
+        nn.init.zeros_(self.net[-1].bias)
+
+    def blur(self, y: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) → the sketch's Gaussian blur of it (reflected borders, as OpenCV's default)."""
+        k = self.kernel.to(y.dtype)
+        p = k.numel() // 2
+        y = F.conv2d(F.pad(y, (p, p, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+        return F.conv2d(F.pad(y, (0, 0, p, p), mode="reflect"), k.view(1, 1, -1, 1))
+
+    def _parts(self, face: torch.Tensor, sketch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y = (face * self.luma.to(face.dtype)).sum(1, keepdim=True)
+        b = self.blur(y)
+        target = torch.where(sketch >= WHITE, torch.maximum(b, y), sketch * b)
+        return y, b, target
+
+    def gate(self, face: torch.Tensor, sketch: torch.Tensor) -> torch.Tensor:
+        """Face (B, 3, H, W) and sketch (B, 1, H, W), both in [0, 1] → the gate (B, 1, H, W) in [0, 1]."""
+        y, b, target = self._parts(face, sketch)
+        return torch.sigmoid(self.net(torch.cat([sketch, y, b, target], 1)))
+
+    def forward(self, face: torch.Tensor, sketch: torch.Tensor, gate: torch.Tensor | None = None) -> torch.Tensor:
+        """The face with the sketch's detail put back where the gate (computed here when not given; one gate may
+        serve several candidates of one sketch) is open, clamped to [0, 1]."""
+        y, b, target = self._parts(face, sketch)
+        if gate is None:
+            gate = torch.sigmoid(self.net(torch.cat([sketch, y, b, target], 1)))
+        return (face + gate * (target - y)).clamp(0, 1)
 
 
 #: the noise added to a "pca" code in training (log variance; std 0.1), so that nearby codes give nearby faces
@@ -187,6 +269,7 @@ class SketchTranslator(
                 nn.Flatten(),
                 nn.Linear(2 * s, 2 * sd),
             )
+        self.detail = DetailGate(cfg.detail_gate, cfg.resolution) if cfg.detail_gate else None
 
     @property
     def resolution(self) -> int:
@@ -210,6 +293,35 @@ class SketchTranslator(
         if unexpected or not all(".words." in k for k in missing):  # only the word maps may be new
             raise RuntimeError(f"widening left weights unmatched: missing {missing}, unexpected {unexpected}")
         return wider
+
+    def with_detail_gate(self, channels: int) -> SketchTranslator:
+        """A copy of this translator with a new, untrained :class:`DetailGate` of ``channels`` width (train it with
+        ``train/translator.py --detail_only``)."""
+        if self.detail is not None:
+            raise ValueError("this translator already has a detail gate")
+        wider = SketchTranslator({**vars(self.config), "detail_gate": int(channels)})
+        missing, unexpected = wider.load_state_dict(self.state_dict(), strict=False)
+        if unexpected or not all(k.startswith("detail.") for k in missing):
+            raise RuntimeError(f"adding the gate left weights unmatched: missing {missing}, unexpected {unexpected}")
+        return wider
+
+    def add_detail(self, faces: torch.Tensor, sketch: torch.Tensor, gate: torch.Tensor | None = None) -> torch.Tensor:
+        """Faces (B, 3, R, R) drawn from ``sketch`` (B or 1, 1, R, R) → the same with the sketch's detail put back by
+        the detail gate (in float32), or as they are without one."""
+        if self.detail is None:
+            return faces
+        sketch = sketch.float().expand(faces.shape[0], -1, -1, -1)
+        return self.detail(faces.float(), sketch, gate).to(faces.dtype)
+
+    def base_faces(self, sketch: torch.Tensor) -> torch.Tensor:
+        """Candidate 0 of each sketch (B, 1, R, R) as :class:`~sketchface.pipelines.translator.SketchTranslatorPipeline`
+        draws it before the detail gate: code 0, no words, averaged with the mirrored drawing's face when
+        ``mirror_average`` is set."""
+        if not self.config.mirror_average:
+            return self.decode(self.encode_sketch(sketch), None)
+        n = sketch.shape[0]
+        both = self.decode(self.encode_sketch(torch.cat([sketch, sketch.flip(-1)])), None)
+        return (both[:n] + both[n:].flip(-1)) / 2
 
     def word_parameters(self) -> list[nn.Parameter]:
         """The weights that read the attribute values (empty without words)."""
@@ -306,6 +418,7 @@ class SketchTranslator(
         style_photo: torch.Tensor | None = None,
         zero_style: torch.Tensor | None = None,
         attributes: torch.Tensor | None = None,
+        detail_only: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sketch (B, C, R, R) in [0, 1], style code (B, style_dim) (None: zeros) → photo (B, 3, R, R) in [0, 1].
 
@@ -314,7 +427,13 @@ class SketchTranslator(
         training synchronises the style encoder too. ``zero_style`` (B,) bool sets those rows' code to 0, so that
         code 0 learns the best guess from the sketch alone (candidate 0), not a colouring drawn at random.
         ``attributes`` (B, attr_dim): what the words state (+1 / -1, 0 unknown; None: nothing), for ``attr_dim`` > 0.
+        ``detail_only``: the detail gate's training: candidate 0 drawn as the pipeline draws it (:meth:`base_faces`,
+        without gradients), then the gate (float32; it alone learns).
         """
+        if detail_only:
+            with torch.no_grad():
+                base = self.base_faces(sketch)
+            return self.add_detail(base.float(), sketch)
         mu = logvar = None
         if style_photo is not None:
             mu, logvar = self.encode_style(style_photo)
@@ -323,5 +442,5 @@ class SketchTranslator(
                 z = torch.where(zero_style[:, None], torch.zeros_like(z), z)
         elif self.style_dim and z is None:
             z = sketch.new_zeros(sketch.shape[0], self.style_dim)
-        image = self.decode(self.encode_sketch(sketch), z, attributes)
+        image = self.add_detail(self.decode(self.encode_sketch(sketch), z, attributes), sketch)
         return image if mu is None else (image, mu, logvar)

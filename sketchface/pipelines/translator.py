@@ -145,6 +145,9 @@ class SketchTranslatorPipeline(FacePipeline):
                 ]
                 faces = self.model.decode_guided(both, _twice(z), words, guidance).float()
                 faces = (faces[:num_images] + faces[num_images:].flip(-1)) / 2
+        if self.model.detail is not None:  # the sketch's own detail where the gate opens; one gate for all candidates
+            gate = self.model.detail.gate(faces[:1], x.float())
+            faces = self.model.add_detail(faces, x, gate)
         return FaceOutput(_to_pil_list(faces * 2 - 1), None)
 
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:
