@@ -140,8 +140,8 @@ class DetailGate(nn.Module):
     shading is ``t = s · blur(y)`` (where the sketch is white the photo was at least as bright as ``blur(Y)``:
     ``max(blur(y), y)``), and the face becomes ``face + g · (t − y)`` on every channel. The gate ``g`` in [0, 1] per
     pixel comes from a four-layer network that sees the sketch, ``y``, ``blur(y)`` and ``t``: in training it learned
-    to open on shaded strokes and to stay shut on line art (a pen line is not dark skin), so a line drawing's face is
-    left as the translator drew it.
+    to open on shaded strokes and to stay nearly shut on line art (a pen line is not dark skin), so a line drawing's
+    face is left nearly as the translator drew it (its strokes a shade darker).
     """
 
     def __init__(self, channels: int, size: int):
