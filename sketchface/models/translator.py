@@ -123,10 +123,9 @@ WHITE = 0.98
 def dodge_blur_kernel(size: int) -> torch.Tensor:
     """The 1-D Gaussian of paper 2's sketch at ``size`` px (:func:`sketchface.data.sketch.default_sigma`'s kernel
     and sigma, as OpenCV derives them)."""
-    from ..data.sketch import _reference_kernel
+    from ..data.sketch import _reference_kernel, default_sigma
 
-    k = _reference_kernel(size)
-    sigma = 0.3 * ((k - 1) * 0.5 - 1) + 0.8
+    k, sigma = _reference_kernel(size), default_sigma(size)
     x = torch.arange(k, dtype=torch.float32) - (k - 1) / 2
     g = torch.exp(-x * x / (2 * sigma * sigma))
     return g / g.sum()
@@ -168,24 +167,24 @@ class DetailGate(nn.Module):
         y = F.conv2d(F.pad(y, (p, p, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
         return F.conv2d(F.pad(y, (0, 0, p, p), mode="reflect"), k.view(1, 1, -1, 1))
 
-    def _parts(self, face: torch.Tensor, sketch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _parts(self, face: torch.Tensor, sketch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The face's luma ``y`` and the sketch's detail on its shading ``t``, and the network's input."""
         y = (face * self.luma.to(face.dtype)).sum(1, keepdim=True)
         b = self.blur(y)
         target = torch.where(sketch >= WHITE, torch.maximum(b, y), sketch * b)
-        return y, b, target
+        return target - y, torch.cat([sketch, y, b, target], 1)
 
     def gate(self, face: torch.Tensor, sketch: torch.Tensor) -> torch.Tensor:
         """Face (B, 3, H, W) and sketch (B, 1, H, W), both in [0, 1] → the gate (B, 1, H, W) in [0, 1]."""
-        y, b, target = self._parts(face, sketch)
-        return torch.sigmoid(self.net(torch.cat([sketch, y, b, target], 1)))
+        return torch.sigmoid(self.net(self._parts(face, sketch)[1]))
 
     def forward(self, face: torch.Tensor, sketch: torch.Tensor, gate: torch.Tensor | None = None) -> torch.Tensor:
         """The face with the sketch's detail put back where the gate (computed here when not given; one gate may
         serve several candidates of one sketch) is open, clamped to [0, 1]."""
-        y, b, target = self._parts(face, sketch)
+        change, features = self._parts(face, sketch)
         if gate is None:
-            gate = torch.sigmoid(self.net(torch.cat([sketch, y, b, target], 1)))
-        return (face + gate * (target - y)).clamp(0, 1)
+            gate = torch.sigmoid(self.net(features))
+        return (face + gate * change).clamp(0, 1)
 
 
 #: the noise added to a "pca" code in training (log variance; std 0.1), so that nearby codes give nearby faces
