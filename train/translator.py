@@ -50,7 +50,7 @@ from sketchface.data.pairs import (
 )
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.layout_face import hide_attributes
-from sketchface.models.translator import LUMA, STYLE_SOURCES, SketchTranslator, TranslatorConfig
+from sketchface.models.translator import STYLE_SOURCES, SketchTranslator, TranslatorConfig, luma
 from sketchface.trainer import Trainer, TrainingArguments, lineage, model_name, option, parse_training_args
 from sketchface.training import attribute_loss, attribute_reader
 
@@ -145,7 +145,7 @@ def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def fine_detail(image: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) → the gray image's fine detail (minus its 5 × 5 mean): what the detail gate's loss compares."""
-    gray = (image * image.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    gray = luma(image)
     return gray - F.avg_pool2d(gray, 5, 1, 2, count_include_pad=False)
 
 
@@ -401,10 +401,7 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
                 fake = model(sketch, detail_only=True)
             l1 = (fake - image).abs().mean()
             lp = (fine_detail(fake) - fine_detail(image)).abs().mean()  # logged as "lpips": the detail term
-            opt.zero_grad(set_to_none=True)
-            trainer.backward(l1 + args.detail_hf * lp)
-            opt.step()
-            sched.step()
+            loss = l1 + args.detail_hf * lp
             kl, la, adv = l1.new_zeros(()), None, False
         else:
             adv = args.adv_lambda > 0 and step >= args.adv_start
@@ -431,12 +428,12 @@ def main(train_args: TrainingArguments, args: TranslatorArguments) -> Path:
                     disc.requires_grad_(False)  # the generator's step needs no critic weight gradients (issue 26)
                     g_adv = -disc(sketch, fake).mean()
                     loss = loss + args.adv_lambda * g_adv
-            opt.zero_grad(set_to_none=True)
-            trainer.backward(loss)
-            opt.step()
-            sched.step()
-            if adv or step >= args.adv_start - 200:  # the critic warms up shortly before it counts
-                d_loss = trainer.critic_step(disc, d_opt, image, fake, condition=sketch)
+        opt.zero_grad(set_to_none=True)
+        trainer.backward(loss)
+        opt.step()
+        sched.step()
+        if not args.detail_only and (adv or step >= args.adv_start - 200):  # the critic warms up before it counts
+            d_loss = trainer.critic_step(disc, d_opt, image, fake, condition=sketch)
         step += 1
         seen += len(sketch) * trainer.num_processes
         bar.update(1)

@@ -26,10 +26,6 @@ from .sketch_to_face import _is_grey, _to_pil_list, prepare_sketch
 MAX_TEMPERATURE = 2.0
 
 
-def _twice(z: torch.Tensor | None) -> torch.Tensor | None:
-    return None if z is None else z.repeat(2, 1)
-
-
 class SketchTranslatorPipeline(FacePipeline):
     """Sketch in, candidate faces out (RGB PIL at the model's resolution), seeded.
 
@@ -157,16 +153,8 @@ class SketchTranslatorPipeline(FacePipeline):
         z = self.style_codes(num_images, seed, mix_strength) if self.model.style_dim else None
         net = self._drawer()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            # each candidate's row of the encoder's features; indexing keeps them channels_last (expand and
-            # repeat_interleave do not, and the decoder then ran ~25 % slower, reordering every layer's input)
-            rows = torch.zeros(num_images, dtype=torch.long, device=x.device)
-            if not self.model.config.mirror_average:
-                feats = [f[rows] for f in net.encode_sketch(x)]  # the sketch, encoded once
-                faces = net.decode_guided(feats, z, words, guidance).float()
-            else:  # the sketch and its mirror image, each encoded once; each candidate drawn from both, one code
-                both = [f[torch.cat([rows, rows + 1])] for f in net.encode_sketch(torch.cat([x, x.flip(-1)]))]
-                faces = net.decode_guided(both, _twice(z), words, guidance).float()
-                faces = (faces[:num_images] + faces[num_images:].flip(-1)) / 2
+            rows = torch.zeros(num_images, dtype=torch.long, device=x.device)  # every candidate from the one sketch
+            faces = net.draw(x, z, words, guidance, rows).float()
         if self.model.detail is not None:  # the sketch's own detail where the gate opens; one gate for all candidates
             gate = self.model.detail.gate(faces[:1], x.float())
             faces = self.model.add_detail(faces, x, gate)
