@@ -545,6 +545,11 @@ def test_detail_gate_blurs_as_the_sketch_does_and_puts_its_detail_back_where_ope
     y = torch.rand(1, 1, 128, 128)
     want = cv2.GaussianBlur(y[0, 0].numpy(), (_reference_kernel(128),) * 2, 0)  # OpenCV's sigma for that kernel
     np.testing.assert_allclose(gate.blur(y)[0, 0].numpy(), want, atol=1e-5)
+    for h, w in ((40, 24), (8, 8), (1, 5)):  # not square; smaller than the 31-px kernel (reflected again and again)
+        y = torch.rand(2, 1, h, w)
+        for i in range(2):
+            want = cv2.GaussianBlur(y[i, 0].numpy(), (_reference_kernel(128),) * 2, 0)
+            np.testing.assert_allclose(gate.blur(y)[i, 0].numpy(), want, atol=1e-5)
     photo, sketch, face = _detail_case()
     gate = DetailGate(4, 32)
     shut, open_ = torch.zeros_like(sketch), torch.ones_like(sketch)
@@ -559,6 +564,18 @@ def test_detail_gate_blurs_as_the_sketch_does_and_puts_its_detail_back_where_ope
     assert torch.corrcoef(torch.stack([fine(drawn), fine(photo)]))[0, 1] > 0.9  # the specks where they were
     half = gate(face, sketch)  # the untrained network: half open everywhere
     assert torch.allclose(half, (face + gate(face, sketch, open_)) / 2, atol=1e-6)
+
+    with torch.no_grad():  # a trained-looking gate: one face's gate serves all with ``shared``, bf16 near float32
+        for layer in gate.net:
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.weight.normal_(0, 0.5)
+    faces = torch.cat([face, face.flip(-1), 1 - face])
+    sketches = sketch.expand(3, -1, -1, -1)
+    g0 = gate.gate(faces[:1], sketch)
+    assert torch.equal(gate(faces, sketches, shared=True), gate(faces, sketches, g0.expand(3, -1, -1, -1)))
+    assert not torch.allclose(gate(faces, sketches), gate(faces, sketches, shared=True))
+    g16 = gate._gate(gate._parts(faces, sketches)[1], bf16=True)
+    assert g16.dtype == torch.float32 and 0 < float((g16 - gate.gate(faces, sketches)).abs().max()) < 0.02
 
 
 def test_a_translator_with_a_detail_gate_saves_loads_and_draws_every_candidate_with_one_gate(tmp_path):

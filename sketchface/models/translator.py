@@ -151,6 +151,7 @@ class DetailGate(nn.Module):
     def __init__(self, channels: int, size: int):
         super().__init__()
         self.register_buffer("kernel", dodge_blur_kernel(size), persistent=False)
+        self._bands: dict[tuple, torch.Tensor] = {}  # blur matrices by (length, device, dtype)
         c = channels
         self.net = nn.Sequential(
             nn.Conv2d(4, c, 3, padding=1),
@@ -164,12 +165,25 @@ class DetailGate(nn.Module):
         nn.init.zeros_(self.net[-1].weight)  # starts half open: g = 0.5 everywhere
         nn.init.zeros_(self.net[-1].bias)
 
+    def _band(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        """(n, n) matrix that blurs a length-``n`` signal with the kernel, OpenCV's reflected border folded in."""
+        key = (n, like.device, like.dtype)
+        if key not in self._bands:
+            k, p = self.kernel.cpu().double(), self.kernel.numel() // 2
+            src = torch.arange(n)[:, None] + torch.arange(k.numel())[None, :] - p
+            while bool(((src < 0) | (src >= n)).any()):  # reflect-101 (no edge repeat), again for kernels > n
+                src = torch.where(src < 0, -src, src)
+                src = torch.where(src >= n, 2 * (n - 1) - src, src) if n > 1 else torch.zeros_like(src)
+            band = torch.zeros(n, n, dtype=torch.float64).index_put_(
+                (torch.arange(n)[:, None].expand_as(src), src), k.expand_as(src), accumulate=True
+            )
+            self._bands[key] = band.to(like.device, like.dtype)
+        return self._bands[key]
+
     def blur(self, y: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) → the sketch's Gaussian blur of it (reflected borders, as OpenCV's default)."""
-        k = self.kernel.to(y.dtype)
-        p = k.numel() // 2
-        y = F.conv2d(F.pad(y, (p, p, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
-        return F.conv2d(F.pad(y, (0, 0, p, p), mode="reflect"), k.view(1, 1, -1, 1))
+        """(B, 1, H, W) → the sketch's Gaussian blur of it (reflected borders, as OpenCV's default), as two small
+        matrix products (a 1-channel convolution takes PyTorch's slow path: ~4× the time at 128 px)."""
+        return self._band(y.shape[-2], y) @ y @ self._band(y.shape[-1], y).T
 
     def _parts(self, face: torch.Tensor, sketch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The face's luma ``y`` and the sketch's detail on its shading ``t``, and the network's input."""
@@ -178,16 +192,31 @@ class DetailGate(nn.Module):
         target = torch.where(sketch >= WHITE, torch.maximum(b, y), sketch * b)
         return target - y, torch.cat([sketch, y, b, target], 1)
 
+    def _gate(self, features: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+        """The network's input → the gate in [0, 1] (float32); ``bf16``: the network under bfloat16 autocast."""
+        with torch.autocast(features.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = self.net(features.contiguous(memory_format=torch.channels_last) if bf16 else features)
+        return torch.sigmoid(logits.float())
+
     def gate(self, face: torch.Tensor, sketch: torch.Tensor) -> torch.Tensor:
         """Face (B, 3, H, W) and sketch (B, 1, H, W), both in [0, 1] → the gate (B, 1, H, W) in [0, 1]."""
-        return torch.sigmoid(self.net(self._parts(face, sketch)[1]))
+        return self._gate(self._parts(face, sketch)[1])
 
-    def forward(self, face: torch.Tensor, sketch: torch.Tensor, gate: torch.Tensor | None = None) -> torch.Tensor:
-        """The face with the sketch's detail put back where the gate (computed here when not given; one gate may
-        serve several candidates of one sketch) is open, clamped to [0, 1]."""
+    def forward(
+        self,
+        face: torch.Tensor,
+        sketch: torch.Tensor,
+        gate: torch.Tensor | None = None,
+        *,
+        shared: bool = False,
+        bf16: bool = False,
+    ) -> torch.Tensor:
+        """The face with the sketch's detail put back where the gate is open, clamped to [0, 1]. The gate is computed
+        here when not given: per face, or with ``shared`` from the first face alone for all (the candidates of one
+        sketch share one gate); ``bf16``: its network under bfloat16 autocast (the detail itself stays float32)."""
         change, features = self._parts(face, sketch)
         if gate is None:
-            gate = torch.sigmoid(self.net(features))
+            gate = self._gate(features[:1] if shared else features, bf16)
         return (face + gate * change).clamp(0, 1)
 
 
@@ -308,13 +337,22 @@ class SketchTranslator(
             raise RuntimeError(f"adding the gate left weights unmatched: missing {missing}, unexpected {unexpected}")
         return wider
 
-    def add_detail(self, faces: torch.Tensor, sketch: torch.Tensor, gate: torch.Tensor | None = None) -> torch.Tensor:
+    def add_detail(
+        self,
+        faces: torch.Tensor,
+        sketch: torch.Tensor,
+        gate: torch.Tensor | None = None,
+        *,
+        shared: bool = False,
+        bf16: bool = False,
+    ) -> torch.Tensor:
         """Faces (B, 3, R, R) drawn from ``sketch`` (B or 1, 1, R, R) → the same with the sketch's detail put back by
-        the detail gate (in float32), or as they are without one."""
+        the detail gate (in float32; ``shared`` and ``bf16`` as :meth:`DetailGate.forward`), or as they are without
+        one."""
         if self.detail is None:
             return faces
         sketch = sketch.float().expand(faces.shape[0], -1, -1, -1)
-        return self.detail(faces.float(), sketch, gate).to(faces.dtype)
+        return self.detail(faces.float(), sketch, gate, shared=shared, bf16=bf16).to(faces.dtype)
 
     def draw(
         self,

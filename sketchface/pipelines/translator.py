@@ -155,9 +155,8 @@ class SketchTranslatorPipeline(FacePipeline):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             rows = torch.zeros(num_images, dtype=torch.long, device=x.device)  # every candidate from the one sketch
             faces = net.draw(x, z, words, guidance, rows).float()
-        if self.model.detail is not None:  # the sketch's own detail where the gate opens; one gate for all candidates
-            gate = self.model.detail.gate(faces[:1], x.float())
-            faces = self.model.add_detail(faces, x, gate)
+        # the sketch's own detail where the gate opens; candidate 0's gate serves all (its network in bfloat16 too)
+        faces = net.add_detail(faces, x, shared=True, bf16=self.bf16)
         return FaceOutput(_to_pil_list(faces * 2 - 1), None)
 
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:
