@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from sketchface.attributes import ATTRIBUTES, INDEX
+from sketchface.data.pairs import EVAL_WORDS
 from sketchface.metrics import SexProbe
 from sketchface.models.classifier import AttributeClassifier, ClassifierConfig
 from sketchface.models.mvae import MVAE
@@ -56,6 +57,8 @@ def test_the_true_photos_row_is_the_judge_on_the_photos_against_their_own_labels
     assert shares["Eyeglasses"] == 1.0 and shares["Male"] == 0.0 and shares["Bald"] is None  # no bald photo
     # 40 stated per photo: wrong on glasses for photos 3-4 and on Male for photos 2-4, right on the rest
     assert true["fidelity"] == pytest.approx(1 - (2 + 3) / (4 * 40))
+    # a witness states 15 of the 40 (glasses and sex among them): the same 5 misses among 4 × 15 statements
+    assert true["witness_fidelity"] == pytest.approx(1 - (2 + 3) / (4 * 15))
 
 
 def test_the_sface_sex_probe_reads_what_it_was_fitted_on():
@@ -104,6 +107,9 @@ def test_evaluate_words_end_to_end(words, tmp_path):
     assert ceiling.startswith("| the test photos themselves")
     true = saved["true_photos"]
     assert 0 <= true["fidelity"] <= 1 and set(true["rare_present_fidelity"]) == set(words.RARE)
+    assert 0 <= m["witness_fidelity"] <= 1 and 0 <= true["witness_fidelity"] <= 1
+    stated = {a for a, v in m["witness_fidelity_per_attribute"].items() if v is not None}
+    assert stated and stated <= set(EVAL_WORDS)  # only what a witness says is scored
     assert set(true["sface_sex"]) == {"men", "women"} and set(m["sface_sex"]) == {"men", "women"}
     assert Image.open(out / "criminals.png").width > 3 * 96  # three criminals × candidates, generated faces only
     assert results["models"]["tiny"]["sface_fd"] == m["sface_fd"]
