@@ -57,7 +57,7 @@ from sketchface.attributes import (
 )
 from sketchface.pipelines.attribute_to_face import DESCRIPTION_WEIGHT
 from sketchface.registry import KINDS, Registry, add_cli_flags
-from sketchface.serving import limit_torch_threads
+from sketchface.serving import LOAD, limit_torch_threads
 
 MAX_CANDIDATES = 16
 #: A crowd (docs/crowd.md): describes running at once, one per core (each torch operation on one thread; see
@@ -281,7 +281,8 @@ class SketchFaceBlocks(gr.Blocks):
 
     async def call_function(self, block_fn, *args, **kwargs):
         try:
-            return await super().call_function(block_fn, *args, **kwargs)
+            with LOAD.running():  # a model call that runs alone may use every core (sketchface.serving)
+                return await super().call_function(block_fn, *args, **kwargs)
         except gr.Error as err:
             _user_error(self.fns[block_fn] if isinstance(block_fn, int) else block_fn, err)
             raise
@@ -793,6 +794,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "parallelism; more threads per operation oversubscribe a small CPU under load, see docs/crowd.md)",
     )
     p.add_argument(
+        "--alone_threads",
+        type=int,
+        default=os.environ.get("SKETCHFACE_ALONE_THREADS", "0"),
+        help="threads per torch operation while a request runs alone (default $SKETCHFACE_ALONE_THREADS or 0: every "
+        "usable core); with others running, each gets --torch_threads",
+    )
+    p.add_argument(
         "--results",
         action="append",
         metavar="FOLDER",
@@ -803,6 +811,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.torch_threads < 1:
         p.error(f"--torch_threads (or $SKETCHFACE_TORCH_THREADS) must be at least 1, got {args.torch_threads}")
+    if args.alone_threads < 0:
+        p.error(
+            f"--alone_threads (or $SKETCHFACE_ALONE_THREADS) must be 0 (every core) or more, got {args.alone_threads}"
+        )
     return args
 
 
@@ -819,7 +831,10 @@ def configure_logging() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     configure_logging()
+    from sketchface.trainer import usable_cpus
+
     limit_torch_threads(args.torch_threads)
+    LOAD.configure(alone=args.alone_threads or usable_cpus(), shared=args.torch_threads)
     t0 = time.perf_counter()
     registry = Registry.discover({k: getattr(args, k) for k in KINDS}).load(device=args.device)
     demo = build_demo(registry, results=args.results)

@@ -29,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sketchface.data.sketch import SKETCH_WORK_SIDE, downscale
 from sketchface.export import AI_LABEL, UPLOAD_LABEL, read_metadata, remove_caption, save_png
 from sketchface.registry import KINDS, Registry
+from sketchface.serving import LOAD
 
 MAX_COMPARE_CANDIDATES = 8  # per description and model in the Compare grid (paper 1 showed 8)
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
@@ -84,7 +85,8 @@ def run_pipeline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     gr.Error. Callers pass only the options the pipeline's ``capabilities`` declare (a description weight only to a
     pipeline that weighs descriptions, ...): nothing is filtered here, so an option it does not take is an error."""
     try:
-        return fn(*args, **kwargs)
+        with LOAD.threads():  # every core while this request runs alone, one thread each under a crowd
+            return fn(*args, **kwargs)
     except (ValueError, KeyError, TypeError) as err:
         raise gr.Error(f"The model could not do this: {err}") from err
 

@@ -7,10 +7,18 @@ project's 2-core machine, with the cores busy, an 8-candidate describe took ~200
 one thread, and the app served 9 describes a second with the CPU a quarter idle (docs/crowd.md).
 :func:`limit_torch_threads` gives each operation one thread; the concurrent requests are the parallelism.
 
-No gradio here (``sketchface`` never imports it); ``app.py`` calls this at start-up.
+A visitor alone, though, leaves a core idle that way. :data:`LOAD` counts the requests running and lets a model
+call that runs alone use more threads (:meth:`RequestLoad.threads`): under OpenMP ``torch.set_num_threads`` sets
+the team size of the calling thread, so each request's worker thread chooses its own.
+
+No gradio here (``sketchface`` never imports it); ``app.py`` calls this at start-up and around its handlers.
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def limit_torch_threads(n: int = 1) -> int:
@@ -24,4 +32,54 @@ def limit_torch_threads(n: int = 1) -> int:
     return before
 
 
-__all__ = ["limit_torch_threads"]
+class RequestLoad:
+    """How many requests are running, and so how many threads a model call may use.
+
+    ``alone`` threads when its request is the only one running, ``shared`` (1 by default) otherwise. The count is
+    kept by the server (:meth:`running`, around each handler); :meth:`threads` is entered around each model call
+    on the handler's own thread and sets that thread's torch threads back to ``shared`` afterwards, so that
+    nothing else on it (captions, a later request) runs wider than asked."""
+
+    def __init__(self, alone: int = 1, shared: int = 1):
+        self._lock = threading.Lock()
+        self._running = 0
+        self.configure(alone, shared)
+
+    def configure(self, alone: int, shared: int = 1) -> None:
+        if int(alone) < 1 or int(shared) < 1:
+            raise ValueError(f"thread counts must be at least 1, got alone={alone}, shared={shared}")
+        self.alone, self.shared = int(alone), int(shared)
+
+    @property
+    def count(self) -> int:
+        return self._running
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Around one request's handler: it counts as running while inside."""
+        with self._lock:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    @contextmanager
+    def threads(self) -> Iterator[int]:
+        """Around one model call, on the thread that makes it: ``alone`` torch threads when at most one request is
+        running (this one; a call outside any request counts as alone too), else ``shared``."""
+        import torch
+
+        n = self.alone if self._running <= 1 else self.shared
+        torch.set_num_threads(n)
+        try:
+            yield n
+        finally:
+            torch.set_num_threads(self.shared)
+
+
+#: the app's load (``app.py`` configures it from --torch_threads and --alone_threads)
+LOAD = RequestLoad()
+
+__all__ = ["LOAD", "RequestLoad", "limit_torch_threads"]
