@@ -67,6 +67,19 @@ def test_a_model_call_alone_gets_every_thread_and_one_under_a_crowd():
     t.start()
     t.join()
     assert not errors and seen == {"alone": (2, 2), "after": 1, "crowd": (1, 1)}
+    # a crowd whose requests happen to run one at a time still comes several a second: one thread each
+    busy = RequestLoad(alone=2, shared=1, quiet=3, window=60)
+    for _ in range(3):
+        with busy.running():
+            pass
+    with busy.running():
+        assert not busy.is_alone() and busy.count == 1
+    calm = RequestLoad(alone=2, shared=1, quiet=3, window=0.0)  # the same requests, long enough ago
+    for _ in range(4):
+        with calm.running():
+            pass
+    with calm.running():
+        assert calm.is_alone()
     with pytest.raises(ValueError, match="at least 1"):
         load.configure(alone=0)
 
