@@ -10,6 +10,7 @@ import gradio as gr
 from sketchface.attributes import MAX_INSTRUCTION_CHARS
 from sketchface.data.sketch import downscale
 from sketchface.export import AI_LABEL, MIN_EXPORT_SIDE
+from sketchface.serving import LOAD
 
 from .common import (
     IP2P_CHOICE,
@@ -238,7 +239,8 @@ class StylizeHandlers:
             progress((i, total), desc="Editing")
 
         try:
-            result = stylizer(image, text, backend=backend, seed=parse_seed(seed), progress=report, **params)
+            with LOAD.threads():  # every core while this request runs alone (sketchface.serving)
+                result = stylizer(image, text, backend=backend, seed=parse_seed(seed), progress=report, **params)
         except BackendUnavailable as err:
             if backend == "instruct-pix2pix":  # the Models tab and the backend choice say so from now on
                 self._ip2p_failed(str(err))
