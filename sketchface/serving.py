@@ -62,12 +62,18 @@ class RequestLoad:
     def count(self) -> int:
         return self._running
 
+    def _forget_old(self, now: float) -> None:  # under the lock
+        while self._begun and now - self._begun[0] > self.window:
+            self._begun.popleft()
+
     @contextmanager
     def running(self) -> Iterator[None]:
         """Around one request's handler: it counts as running while inside."""
         with self._lock:
+            now = time.monotonic()
+            self._forget_old(now)  # the window's starts only: a long-lived server keeps no history
             self._running += 1
-            self._begun.append(time.monotonic())
+            self._begun.append(now)
         try:
             yield
         finally:
@@ -77,9 +83,7 @@ class RequestLoad:
     def is_alone(self) -> bool:
         """At most one request running (a call outside any request counts too) and few begun in the last window."""
         with self._lock:
-            now = time.monotonic()
-            while self._begun and now - self._begun[0] > self.window:
-                self._begun.popleft()
+            self._forget_old(time.monotonic())
             return self._running <= 1 and len(self._begun) <= self.quiet
 
     @contextmanager

@@ -80,6 +80,7 @@ def test_a_model_call_alone_gets_every_thread_and_one_under_a_crowd():
             pass
     with calm.running():
         assert calm.is_alone()
+    assert len(calm._begun) <= 1  # only the window's starts are kept, model calls or not
     with pytest.raises(ValueError, match="at least 1"):
         load.configure(alone=0)
 
