@@ -400,6 +400,14 @@ def test_augment_modes_flip_only_or_leave_the_pairs_alone():
         assert torch.equal(s1[k], want[0]) and torch.equal(i1[k], want[1])
     s2, _ = augment_batch(sketch, image, g, "full")
     assert not torch.equal(s2, sketch)
+    drawn = torch.rand(16, 3, 8, 8)  # images of the same faces (cached drawings) are mirrored with their pairs
+    s3, i3, d3 = augment_batch(sketch, image, g, "flip", drawn)
+    for k in range(16):
+        mirrored = not torch.equal(s3[k], sketch[k])
+        assert torch.equal(d3[k], drawn[k].flip(-1) if mirrored else drawn[k])
+        assert torch.equal(i3[k], image[k].flip(-1) if mirrored else image[k])
+    with pytest.raises(ValueError, match="cannot carry"):
+        augment_batch(sketch, image, g, "full", drawn)
     from train import translator
 
     with pytest.raises(SystemExit):
@@ -608,10 +616,33 @@ def test_a_translator_with_a_detail_gate_saves_loads_and_draws_every_candidate_w
         TranslatorConfig(detail_gate=4, in_channels=3)
 
 
-def test_detail_only_training_moves_the_gate_and_nothing_else(layout, tmp_path):
+def test_the_gate_learns_from_faces_drawn_once_as_from_faces_drawn_every_step():
+    from sketchface.data.pairs import augment_batch
+    from train.translator import draw_base_faces
+
+    torch.manual_seed(0)
+    cfg = dict(resolution=32, channels=[8, 16, 16], style_dim=4, upsample="nearest", detail_gate=4, mirror_average=True)
+    model = SketchTranslator(TranslatorConfig(**cfg)).eval()
+    sketches = (torch.rand(6, 1, 32, 32) * 255).to(torch.uint8)
+    x = sketches.float() / 255
+    drawn = draw_base_faces(model, sketches, "cpu", chunk=4, quiet=True)  # two chunks
+    assert drawn.dtype == torch.float16 and drawn.shape == (6, 3, 32, 32)
+    torch.testing.assert_close(drawn.float(), model.base_faces(x), atol=1e-3, rtol=0)
+    # mirrored with their sketches, the drawings stay what the translator draws from the mirrored sketches (the
+    # mirror average), so the gate sees the same faces as when it draws them every step
+    s, _, d = augment_batch(x, x.expand(-1, 3, -1, -1), torch.Generator().manual_seed(1), "flip", drawn)
+    assert not torch.equal(s, x)
+    with torch.no_grad():
+        torch.testing.assert_close(model(s, detail_only=True, base=d), model(s, detail_only=True), atol=2e-3, rtol=0)
+    with pytest.raises(ValueError, match="detail_only"):
+        model(x, base=drawn)
+
+
+def test_detail_only_training_moves_the_gate_and_nothing_else(layout, tmp_path, capsys):
     base = _train(layout, tmp_path / "base", 1, "--augment", "none")
     out = _train(layout, tmp_path / "gate", 3, "--init_from", str(base), "--detail_gate", "4", "--detail_only",
-                 "--augment", "flip", "--lr", "1e-2")  # fmt: skip
+                 "--augment", "none", "--lr", "1e-2")  # fmt: skip
+    assert "candidate 0 of the pool, drawn once" in capsys.readouterr().err  # (unmirrored: each face drawn once)
     before = SketchTranslator.from_pretrained(str(base)).state_dict()
     after = SketchTranslator.from_pretrained(str(out)).state_dict()
     assert set(after) - set(before) and all(k.startswith("detail.") for k in set(after) - set(before))
@@ -620,7 +651,20 @@ def test_detail_only_training_moves_the_gate_and_nothing_else(layout, tmp_path):
     assert float(after["detail.net.6.weight"].abs().max()) > 0  # the gate learned (it starts at zero)
     card = (out / "README.md").read_text()
     assert "trained the detail gate alone (4 channels" in card and "non-commercial research" in card
+    # --fresh_gate: a new gate of the width asked for in place of the trained one, the translator as it was
+    again = _train(layout, tmp_path / "fresh", 1, "--init_from", str(out), "--detail_gate", "6", "--fresh_gate",
+                   "--detail_only", "--augment", "none", "--lr", "1e-9")  # fmt: skip
+    fresh = SketchTranslator.from_pretrained(str(again))
+    assert fresh.config.detail_gate == 6 and fresh.state_dict()["detail.net.0.weight"].shape[0] == 6
+    bare = fresh.without_detail_gate()
+    assert bare.detail is None and bare.config.detail_gate == 0
+    for k, v in bare.state_dict().items():
+        torch.testing.assert_close(v, before[k], atol=0, rtol=0, msg=k)
+    with pytest.raises(ValueError, match="no detail gate"):
+        bare.without_detail_gate()
     from train import translator
 
     with pytest.raises(SystemExit, match="--init_from"):
         translator.parse_args(["--detail_only"])
+    with pytest.raises(SystemExit, match="--fresh_gate"):
+        translator.parse_args(["--fresh_gate", "--init_from", str(out)])

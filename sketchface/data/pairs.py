@@ -509,12 +509,15 @@ AUGMENT_WORDS = {
 AUGMENTS = tuple(AUGMENT_WORDS)
 
 
-def augment_batch(sketch: torch.Tensor, image: torch.Tensor, rng: torch.Generator, mode: str):
-    """The training pairs of one batch as ``--augment`` says: full (augment_pairs), flip (mirror half), none."""
+def augment_batch(sketch: torch.Tensor, image: torch.Tensor, rng: torch.Generator, mode: str, *more: torch.Tensor):
+    """The training pairs of one batch as ``--augment`` says: full (augment_pairs), flip (mirror half), none. Tensors
+    in ``more`` (images of the same faces, e.g. cached drawings) are mirrored with their pairs and returned after
+    them; full augmentation moves the pairs and cannot carry them."""
     if mode == "full":
+        if more:
+            raise ValueError("full augmentation moves the pairs: it cannot carry other images along")
         return augment_pairs(sketch, image, rng)
     if mode == "flip":
         flip = (torch.rand(len(sketch), generator=rng) < 0.5).to(sketch.device).view(-1, 1, 1, 1)
-        sketch = torch.where(flip, sketch.flip(-1), sketch)
-        image = torch.where(flip, image.flip(-1), image)
-    return sketch, image
+        sketch, image, *more = (torch.where(flip, t.flip(-1), t) for t in (sketch, image, *more))
+    return (sketch, image, *more)

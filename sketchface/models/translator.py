@@ -337,6 +337,14 @@ class SketchTranslator(
             raise RuntimeError(f"adding the gate left weights unmatched: missing {missing}, unexpected {unexpected}")
         return wider
 
+    def without_detail_gate(self) -> SketchTranslator:
+        """A copy of this translator without its detail gate: it draws as this one does before the gate."""
+        if self.detail is None:
+            raise ValueError("this translator has no detail gate")
+        bare = SketchTranslator({**vars(self.config), "detail_gate": 0})
+        bare.load_state_dict({k: v for k, v in self.state_dict().items() if not k.startswith("detail.")})
+        return bare
+
     def add_detail(
         self,
         faces: torch.Tensor,
@@ -476,6 +484,7 @@ class SketchTranslator(
         zero_style: torch.Tensor | None = None,
         attributes: torch.Tensor | None = None,
         detail_only: bool = False,
+        base: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sketch (B, C, R, R) in [0, 1], style code (B, style_dim) (None: zeros) → photo (B, 3, R, R) in [0, 1].
 
@@ -485,11 +494,15 @@ class SketchTranslator(
         code 0 learns the best guess from the sketch alone (candidate 0), not a colouring drawn at random.
         ``attributes`` (B, attr_dim): what the words state (+1 / -1, 0 unknown; None: nothing), for ``attr_dim`` > 0.
         ``detail_only``: the detail gate's training: candidate 0 drawn as the pipeline draws it (:meth:`base_faces`,
-        without gradients), then the gate (float32; it alone learns).
+        without gradients), then the gate (float32; it alone learns); ``base``: those faces, drawn beforehand (a
+        frozen translator draws the same faces every time, so training may draw them once).
         """
+        if base is not None and not detail_only:
+            raise ValueError("base (candidate 0 drawn beforehand) is for detail_only")
         if detail_only:
-            with torch.no_grad():
-                base = self.base_faces(sketch)
+            if base is None:
+                with torch.no_grad():
+                    base = self.base_faces(sketch)
             return self.add_detail(base.float(), sketch)
         mu = logvar = None
         if style_photo is not None:
