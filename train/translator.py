@@ -146,7 +146,6 @@ def _upsample_flag(args: TranslatorArguments) -> str | list[str]:
     return args.upsample[0] if len(args.upsample) == 1 else list(args.upsample)
 
 
-# ---------------------------------------------------------------------------------------------------------- losses
 @torch.no_grad()
 def draw_base_faces(
     model: SketchTranslator, sketches: torch.Tensor, device, autocast=nullcontext, chunk: int = 8, quiet: bool = False
@@ -167,6 +166,7 @@ def draw_base_faces(
     return out
 
 
+# ---------------------------------------------------------------------------------------------------------- losses
 def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) ‖ N(0, I)), summed over the code, averaged over the batch."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
