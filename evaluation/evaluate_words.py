@@ -43,7 +43,7 @@ import torch
 
 from sketchface.attributes import ATTRIBUTES, CRIMINALS, INDEX
 from sketchface.data.celeba import CelebA
-from sketchface.data.pairs import EVAL_WORDS
+from sketchface.data.pairs import witness_labels
 from sketchface.export import labelled_grid
 from sketchface.metrics import (
     IdentitySimilarity,
@@ -135,20 +135,13 @@ def present_shares(probs: np.ndarray, labels: np.ndarray) -> dict[str, float | N
     return out
 
 
-def witness(labels: np.ndarray) -> np.ndarray:
-    """(N, 40) ±1 labels → what a witness states: the :data:`EVAL_WORDS` attributes kept, the rest 0 (unknown)."""
-    keep = np.zeros(len(ATTRIBUTES), labels.dtype)
-    keep[[INDEX[a] for a in EVAL_WORDS]] = 1
-    return labels * keep
-
-
 def true_photos(judge: torch.nn.Module, photos: torch.Tensor, labels: np.ndarray) -> dict[str, Any]:
     """The judge's reading of the test photos themselves against their own labels: the fidelity and rare-attribute
     shares a model's faces could reach if they were the real people (the judge's ceiling, not 1.0)."""
     probs = _probs(judge, photos)
     return {
         "fidelity": attribute_fidelity(probs, labels)["mean_over_specified"],
-        "witness_fidelity": attribute_fidelity(probs, witness(labels))["mean_over_specified"],
+        "witness_fidelity": attribute_fidelity(probs, witness_labels(labels))["mean_over_specified"],
         "rare_present_fidelity": present_shares(probs, labels),
     }
 
@@ -188,7 +181,7 @@ def evaluate_model(
     fid = attribute_fidelity(probs, tiled)
     rare = {a: fid["per_attribute"][a] for a in RARE}
     rare_present = present_shares(probs, tiled)  # where the description says it is there (the hard, rare direction)
-    said = witness(labels)  # a witness's 15 attributes, the rest unknown
+    said = witness_labels(labels)  # a witness's 15 attributes, the rest unknown
     heard = [
         face
         for row in said

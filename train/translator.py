@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sketchface.attributes import INDEX, NUM_ATTRIBUTES
+from sketchface.attributes import NUM_ATTRIBUTES
 from sketchface.data.celeba import LICENCE_NOTE
 from sketchface.data.pairs import (
     AUGMENT_WORDS,
@@ -48,6 +48,7 @@ from sketchface.data.pairs import (
     augment_batch,
     eval_pairs,
     pair_pool,
+    witness_labels,
 )
 from sketchface.models.layers import PatchDiscriminator
 from sketchface.models.layout_face import hide_attributes
@@ -220,10 +221,8 @@ def evaluate(model: SketchTranslator, ev: dict[str, torch.Tensor], perceptual, i
 
 
 def witness_words(labels: torch.Tensor) -> torch.Tensor:
-    """Labels (N, 40) in ±1 → the same with only :data:`EVAL_WORDS` stated (the rest 0, unknown)."""
-    keep = torch.zeros(labels.shape[-1], dtype=torch.bool)
-    keep[[INDEX[a] for a in EVAL_WORDS]] = True
-    return labels.float() * keep
+    """Labels (N, 40) in ±1 → float, with only :data:`EVAL_WORDS` stated (the rest 0, unknown)."""
+    return witness_labels(labels.float())
 
 
 def _mean_lpips(scores: dict[str, float]) -> float:

@@ -40,6 +40,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..attributes import INDEX
 from .sketch import SketchError, estimate_foreground, normalize_sketch_with_box, photo_to_sketch
 
 __all__ = [
@@ -86,6 +87,17 @@ EVAL_WORDS: tuple[str, ...] = (
     "No_Beard",
     "Heavy_Makeup",
 )
+
+
+def witness_labels(labels):
+    """Labels (N, 40) (numpy or torch, ±1 or 0/1) → the same with only :data:`EVAL_WORDS` kept, the rest 0
+    (unknown): what a witness states."""
+    ids = [INDEX[a] for a in EVAL_WORDS]
+    said = labels * 0
+    said[..., ids] = labels[..., ids]
+    return said
+
+
 #: The normalised sketch's side before it is resized to the model's: what the app's normaliser produces.
 NORMALIZED_SIZE = 256
 

@@ -320,8 +320,7 @@ class SketchTranslator(
         words): the new FiLM maps start at zero, so it draws exactly as this one until trained."""
         if self.attr_dim:
             raise ValueError(f"this translator already takes {self.attr_dim} attribute values")
-        wider = SketchTranslator({**vars(self.config), "attr_dim": attr_dim})
-        missing, unexpected = wider.load_state_dict(self.state_dict(), strict=False)
+        wider, missing, unexpected = self._rebuilt(attr_dim=attr_dim)
         if unexpected or not all(".words." in k for k in missing):  # only the word maps may be new
             raise RuntimeError(f"widening left weights unmatched: missing {missing}, unexpected {unexpected}")
         return wider
@@ -331,8 +330,7 @@ class SketchTranslator(
         ``train/translator.py --detail_only``)."""
         if self.detail is not None:
             raise ValueError("this translator already has a detail gate")
-        wider = SketchTranslator({**vars(self.config), "detail_gate": int(channels)})
-        missing, unexpected = wider.load_state_dict(self.state_dict(), strict=False)
+        wider, missing, unexpected = self._rebuilt(detail_gate=int(channels))
         if unexpected or not all(k.startswith("detail.") for k in missing):
             raise RuntimeError(f"adding the gate left weights unmatched: missing {missing}, unexpected {unexpected}")
         return wider
@@ -341,9 +339,17 @@ class SketchTranslator(
         """A copy of this translator without its detail gate: it draws as this one does before the gate."""
         if self.detail is None:
             raise ValueError("this translator has no detail gate")
-        bare = SketchTranslator({**vars(self.config), "detail_gate": 0})
-        bare.load_state_dict({k: v for k, v in self.state_dict().items() if not k.startswith("detail.")})
+        bare, missing, unexpected = self._rebuilt(detail_gate=0)
+        if missing or not all(k.startswith("detail.") for k in unexpected):
+            raise RuntimeError(f"removing the gate left weights unmatched: missing {missing}, unexpected {unexpected}")
         return bare
+
+    def _rebuilt(self, **config) -> tuple[SketchTranslator, list[str], list[str]]:
+        """A new translator with this one's config changed by ``config`` and this one's weights where they fit, with
+        the names of the weights it lacks and of those it had no place for (for the caller to check)."""
+        other = SketchTranslator({**vars(self.config), **config})
+        missing, unexpected = other.load_state_dict(self.state_dict(), strict=False)
+        return other, missing, unexpected
 
     def add_detail(
         self,
