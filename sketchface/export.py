@@ -19,6 +19,7 @@ import functools
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -44,11 +45,40 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
+def _pieces(draw: ImageDraw.ImageDraw, word: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    """A word wider than ``width`` cut into pieces that fit: after its hyphens first ("mvae-" "procedural"), then
+    between letters; a word that fits stays whole."""
+    if draw.textlength(word, font=font) <= width:
+        return [word]
+    out: list[str] = []
+    piece = ""
+    for part in re.findall(r"[^-]+-?|-", word):
+        if draw.textlength(piece + part, font=font) <= width:
+            piece += part
+            continue
+        if piece:
+            out.append(piece)
+            piece = ""
+        for ch in part:
+            if piece and draw.textlength(piece + ch, font=font) > width:
+                out.append(piece)
+                piece = ""
+            piece += ch
+    return [*out, piece] if piece else out
+
+
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    """``text`` in lines no wider than ``width`` px; a word too wide for a line alone is cut (:func:`_pieces`), its
+    pieces on lines of their own."""
     lines: list[str] = []
     for paragraph in text.split("\n"):
         line = ""
         for word in paragraph.split():
+            *whole, last = _pieces(draw, word, font, width)
+            if whole:  # a cut word starts a line of its own
+                lines += ([line] if line else []) + whole
+                line = last
+                continue
             trial = f"{line} {word}".strip()
             if line and draw.textlength(trial, font=font) > width:
                 lines.append(line)

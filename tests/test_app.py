@@ -573,6 +573,26 @@ def test_labelled_grid_wraps_candidates_and_columns():
     assert next(i for i in range(x, grid.width) if px[i, y] != (0, 90, 120)) - x == 92
 
 
+def test_grid_labels_never_run_into_the_next_column():
+    """A one-word label wider than its column ("mvae-procedural" over an 80-px face) is cut after its hyphen, then
+    between letters, instead of running on under the next column's label."""
+    from PIL import ImageDraw
+
+    from sketchface.export import _font, _wrap
+
+    probe, font = ImageDraw.Draw(Image.new("RGB", (1, 1))), _font(12)
+    assert _wrap(probe, "mvae-procedural", font, 74) == ["mvae-", "procedural"]
+    assert _wrap(probe, "no-detail-gate and more", font, 74) == ["no-detail-", "gate and", "more"]
+    assert _wrap(probe, "a mvae-procedural", font, 400) == ["a mvae-procedural"]  # fits: left whole
+    lines = _wrap(probe, "x" * 60, font, 50)
+    assert "".join(lines) == "x" * 60 and all(probe.textlength(t, font=font) <= 50 for t in lines)
+    face = Image.new("RGB", (64, 64), (200, 30, 30))
+    grid = labelled_grid([[face, face]], [""], ["mvae-procedural", "translator #2"], cell=80, footer=None)
+    px, left = grid.load(), grid.width - 2 * 80  # the faces' columns start here; labels are dark on white
+    first_line = [x for x in range(left, grid.width) if any(px[x, y][0] < 128 for y in range(0, 14))]
+    assert first_line and max(x for x in first_line if x < left + 80) < left + 80 - 2  # ends inside its column
+
+
 def test_model_cards_lose_their_front_matter_and_the_pen_is_thin(cvae_registry):
     assert app.strip_front_matter(CARD).startswith("# tiny-cvae")
     assert app.strip_front_matter("# no front matter\n---\n") == "# no front matter\n---\n"
