@@ -201,7 +201,7 @@ def evaluate(model: SketchTranslator, ev: dict[str, torch.Tensor], perceptual, i
         if identity is not None:
             scores[f"{name}/sface"] = float(identity(fake[sel], real[sel], reduction="mean"))
     if model.attr_dim:  # the same sketches with a witness's words (EVAL_WORDS, from the true labels)
-        said = witness_words(ev["labels"])
+        said = witness_labels(ev["labels"].float())
         fake_w = draw(said)
         for name in EVAL_STYLES:
             sel = ev["style"] == STYLES.index(name)
@@ -218,11 +218,6 @@ def evaluate(model: SketchTranslator, ev: dict[str, torch.Tensor], perceptual, i
         )
     model.train()
     return scores
-
-
-def witness_words(labels: torch.Tensor) -> torch.Tensor:
-    """Labels (N, 40) in ±1 → float, with only :data:`EVAL_WORDS` stated (the rest 0, unknown)."""
-    return witness_labels(labels.float())
 
 
 def _mean_lpips(scores: dict[str, float]) -> float:
@@ -536,7 +531,7 @@ def save_samples(model: SketchTranslator, ev: dict[str, torch.Tensor], path: Pat
         outs.append(model(sketch, z).float().cpu())
     cols = ["sketch", "photo", "z = 0", "random z", "random z", "random z"]
     if model.attr_dim and "labels" in ev:  # code 0 with the witness's words
-        outs.append(model(sketch, attributes=witness_words(ev["labels"][:n]).to(device)).float().cpu())
+        outs.append(model(sketch, attributes=witness_labels(ev["labels"][:n].float()).to(device)).float().cpu())
         cols.append("z = 0, words")
     model.train()
 
